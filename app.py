@@ -1,0 +1,134 @@
+"""Slotlens: stop-slot (drop-off) analytics for chatbot teams.
+
+`create_app()` is the one place where settings are read and the pieces are
+wired together; `flask --app app ...` finds it by name.
+"""
+import os
+import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask, redirect, render_template, url_for
+from flask_mail import Mail
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+import commands
+import models
+import tasks
+from localtime import format_local
+
+mail = Mail()
+csrf = CSRFProtect()
+
+SECRET_KEY_FILE = "secret_key"
+MIN_SECRET_KEY_LENGTH = 32
+
+DEFAULTS = {
+    "SECRET_KEY": None,
+    "DATABASE_URL": None,  # default: SQLite file in the instance folder
+    "QUEUE_URL": None,  # default: SQLite file in the instance folder
+    "REPORTS_DIR": None,  # default: "reports" in the instance folder
+    "BASE_URL": "http://127.0.0.1:5000",
+    "TIMEZONE": "UTC",
+    "REPORT_LINK_TTL": 24 * 3600,
+    "EXPORT_SLA": 24 * 3600,
+    "EXPORT_MAX_PENDING": 10,
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    "API_MAX_BATCH": 10_000,
+    "MAIL_DEFAULT_SENDER": "Slotlens <reports@slotlens.local>",
+    "MAIL_CATCHER_DIR": None,  # set by `make run` when it starts the local catcher
+    "QUEUE_IMMEDIATE": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def create_app(test_config=None):
+    """Build the Slotlens web app: settings, database, queue, mail, blueprints."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env()
+    if test_config:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    _resolve_paths(app)
+    _check_settings(app)
+
+    models.init_app(app)
+    tasks.init_app(app)
+    mail.init_app(app)
+    csrf.init_app(app)
+    commands.init_app(app)
+
+    from blueprints import admin, analytics, api, auth, exports
+
+    for module in (auth, analytics, exports, api, admin):
+        app.register_blueprint(module.bp)
+    csrf.exempt(api.bp)  # the API authenticates with a bearer key, not a cookie
+
+    app.add_url_rule("/", "index", lambda: redirect(url_for("analytics.index")))
+    app.add_template_filter(lambda utc: format_local(utc, app.config["TIMEZONE"]), "local")
+    app.register_error_handler(HTTPException, _error_page)
+    return app
+
+
+def _error_page(error):
+    """Pages get a readable error page; the API blueprint answers JSON itself."""
+    if error.code is None or error.code < 400:
+        return error
+    return render_template("error.html", error=error), error.code
+
+
+def _resolve_paths(app):
+    """Fill the defaults that live in the instance folder."""
+    instance = app.instance_path
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(instance, "slotlens.db")
+    if not app.config["QUEUE_URL"]:
+        app.config["QUEUE_URL"] = "sqlite:///" + os.path.join(instance, "queue.db")
+    if not app.config["REPORTS_DIR"]:
+        app.config["REPORTS_DIR"] = os.path.join(instance, "reports")
+    if not app.config["SECRET_KEY"]:
+        key_file = os.path.join(instance, SECRET_KEY_FILE)
+        if os.path.exists(key_file):
+            with open(key_file) as f:
+                app.config["SECRET_KEY"] = f.read().strip()
+    app.config["BASE_URL"] = app.config["BASE_URL"].rstrip("/")
+
+
+def _check_settings(app):
+    """Refuse to start with settings that would fail later or be unsafe."""
+    key = app.config["SECRET_KEY"]
+    if not app.testing and (not key or len(key) < MIN_SECRET_KEY_LENGTH):
+        raise ConfigError(
+            f"FLASK_SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} random "
+            f"characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`),"
+            f" or written to {os.path.join(app.instance_path, SECRET_KEY_FILE)}. "
+            "`make run` creates one for local use."
+        )
+    try:
+        ZoneInfo(app.config["TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"FLASK_TIMEZONE={app.config['TIMEZONE']!r} is not a known time zone "
+            "(use an IANA name such as 'UTC' or 'Europe/Berlin')."
+        ) from None
+    for name in ("REPORT_LINK_TTL", "EXPORT_SLA", "EXPORT_MAX_PENDING", "API_MAX_BATCH"):
+        value = app.config[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"FLASK_{name} must be a positive whole number, not {value!r}.")
+
+
+def write_secret_key(instance_path):
+    """Create the instance's secret key file once (used by `make run`)."""
+    os.makedirs(instance_path, exist_ok=True)
+    key_file = os.path.join(instance_path, SECRET_KEY_FILE)
+    if not os.path.exists(key_file):
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return key_file

@@ -1,0 +1,95 @@
+"""Admin pages: accounts, agents (with their API key shown once) and grants."""
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from peewee import IntegrityError
+
+from blueprints.auth import admin_required
+from forms import AccountForm, AgentForm, GrantForm
+from models import Account, Agent, Grant, db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def page(new_api_key=None, new_agent=None, **forms):
+    """The admin page with its three forms (any of them passed in with errors)."""
+    accounts = list(Account.select().order_by(Account.email))
+    agents = list(Agent.select().order_by(Agent.name))
+    grant_form = forms.get("grant_form") or GrantForm()
+    grant_form.account.choices = [(a.id, a.email) for a in accounts if not a.is_admin]
+    grant_form.agent.choices = [(a.id, a.name) for a in agents]
+    grants = (
+        Grant.select(Grant, Account, Agent).join(Account).switch(Grant).join(Agent).order_by(Account.email, Agent.name)
+    )
+    return render_template(
+        "admin/index.html",
+        accounts=accounts,
+        agents=agents,
+        grants=grants,
+        account_form=forms.get("account_form") or AccountForm(formdata=None),
+        agent_form=forms.get("agent_form") or AgentForm(formdata=None),
+        grant_form=grant_form,
+        new_api_key=new_api_key,
+        new_agent=new_agent,
+    )
+
+
+@bp.route("/")
+@admin_required
+def index():
+    return page()
+
+
+@bp.route("/accounts", methods=("POST",))
+@admin_required
+def create_account():
+    form = AccountForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        if Account.select().where(Account.email == email).exists():
+            form.email.errors.append("An account with this email already exists.")
+        else:
+            account = Account(email=email, is_admin=form.is_admin.data)
+            account.set_password(form.password.data)
+            account.save()
+            flash(f"Account {email} created.", "success")
+            return redirect(url_for("admin.index"))
+    return page(account_form=form), 400
+
+
+@bp.route("/agents", methods=("POST",))
+@admin_required
+def create_agent():
+    form = AgentForm()
+    if form.validate_on_submit():
+        name = form.name.data.strip()
+        try:
+            with db.atomic():
+                agent, api_key = Agent.create_with_key(name)
+        except IntegrityError:
+            form.name.errors.append("An agent with this name already exists.")
+        else:
+            return page(new_api_key=api_key, new_agent=agent)
+    return page(agent_form=form), 400
+
+
+@bp.route("/grants", methods=("POST",))
+@admin_required
+def create_grant():
+    form = GrantForm()
+    form.account.choices = [(a.id, a.email) for a in Account.select()]
+    form.agent.choices = [(a.id, a.name) for a in Agent.select()]
+    if form.validate_on_submit():
+        Grant.insert(account=form.account.data, agent=form.agent.data).on_conflict_ignore().execute()
+        flash("Access granted.", "success")
+        return redirect(url_for("admin.index"))
+    return page(grant_form=form), 400
+
+
+@bp.route("/grants/<int:grant_id>/delete", methods=("POST",))
+@admin_required
+def revoke_grant(grant_id):
+    grant = Grant.get_or_none(Grant.id == grant_id)
+    if grant is None:
+        abort(404)
+    grant.delete_instance()
+    flash("Access revoked.", "success")
+    return redirect(url_for("admin.index"))

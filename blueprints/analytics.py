@@ -1,0 +1,107 @@
+"""The Analytics tab: filters, a preview of the stop slots, and the EXPORT panel."""
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+
+import export_queue
+import reports
+from blueprints.auth import login_required
+from forms import FilterForm
+from models import Agent, Channel
+
+bp = Blueprint("analytics", __name__)
+
+PREVIEW_TOP = 10  # slots shown in each agent's chart
+
+
+def filter_form(formdata=None):
+    """The filter form with the choices this account may pick from."""
+    form = FilterForm(formdata, meta={"csrf": request.method == "POST"})
+    agents = list(g.account.visible_agents())
+    form.agents.choices = [(a.id, a.name) for a in agents]
+    channel_names = (
+        Channel.select(Channel.name).where(Channel.agent.in_([a.id for a in agents])).distinct().order_by(Channel.name)
+    )
+    form.channels.choices = [(c.name, c.name) for c in channel_names]
+    if not formdata:
+        today = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+        form.agents.data = form.agents.data or [a.id for a in agents]
+        form.date_from.data = form.date_from.data or today - timedelta(days=29)
+        form.date_to.data = form.date_to.data or today
+    return form
+
+
+def filters_from(form):
+    return reports.Filters(
+        agent_ids=tuple(sorted(form.agents.data)),
+        date_from=form.date_from.data,
+        date_to=form.date_to.data,
+        channels=tuple(sorted(form.channels.data or ())),
+    )
+
+
+def preview(filters):
+    """Per agent: counted dialogs and the top stop slots, as the report will show them."""
+    tz = current_app.config["TIMEZONE"]
+    agents = Agent.select().where(Agent.id.in_(list(filters.agent_ids))).order_by(Agent.name)
+    result = []
+    for agent in agents:
+        counts = reports.sort_counts(reports.stop_slot_counts(agent.id, filters, tz))
+        total = sum(c.dialogs for c in counts)
+        result.append(dict(agent=agent, total=total, top=counts[:PREVIEW_TOP], slots=len(counts)))
+    return result
+
+
+@bp.route("/analytics", methods=("GET", "POST"))
+@login_required
+def index():
+    formdata = request.form if request.method == "POST" else (request.args or None)
+    form = filter_form(formdata)
+    valid = form.validate() if formdata is not None else True
+    if request.method == "POST" and request.form.get("action") == "export" and valid:
+        filters = filters_from(form)
+        queue_export(filters)
+        return redirect(url_for("analytics.index", **query_args(filters)))
+    return render_template(
+        "analytics/index.html",
+        form=form,
+        preview=preview(filters_from(form)) if valid and form.agents.data else None,
+        timezone=current_app.config["TIMEZONE"],
+    )
+
+
+def queue_export(filters):
+    """Record an export request and queue it, then say what happened (used by Send again too)."""
+    account = g.account
+    outcome = export_queue.request_export(account, filters, current_app.config["EXPORT_MAX_PENDING"])
+    if outcome.status == "queued":
+        export_queue.enqueue(outcome.request.items)
+        emails = len(filters.agent_ids)
+        flash(
+            f"The report will be sent to {account.email}, one email per agent "
+            f"({emails} {'email' if emails == 1 else 'emails'}).",
+            "success",
+        )
+    elif outcome.status == "duplicate":
+        flash(
+            f"The same export (request #{outcome.request.id}) is already on its way to {account.email}; "
+            "it was not queued again.",
+            "info",
+        )
+    else:
+        flash(
+            f"You already have {current_app.config['EXPORT_MAX_PENDING']} exports waiting. "
+            "Wait until one of them is sent, then try again.",
+            "error",
+        )
+
+
+def query_args(filters):
+    """The filters as query parameters, so a link or redirect re-opens the same view."""
+    return dict(
+        agents=list(filters.agent_ids),
+        date_from=filters.date_from.isoformat(),
+        date_to=filters.date_to.isoformat(),
+        channels=list(filters.channels),
+    )

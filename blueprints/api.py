@@ -1,0 +1,98 @@
+"""Ingestion API for the bots: slot catalogues and dialog events, JSON over HTTPS.
+
+Every error answer is a JSON list of {index, field, message}; a batch is all
+or nothing.
+"""
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+import ingestion
+from models import Agent
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class ApiError(Exception):
+    def __init__(self, status, errors):
+        super().__init__(status)
+        self.status = status
+        self.errors = errors
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc):
+    return jsonify(exc.errors), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc):
+    """413 (body too large), 405 and the like, in the API's JSON shape."""
+    return jsonify([ingestion.error(None, None, exc.description)]), exc.code
+
+
+def authenticated_agent():
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    agent = Agent.by_api_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+    if agent is None:
+        raise ApiError(401, [ingestion.error(None, None, "missing or wrong API key (Authorization: Bearer <key>)")])
+    return agent
+
+
+def _reject_duplicate_keys(pairs):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"duplicate key {duplicate!r} in an object")
+    return obj
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body():
+    """The request body as strict JSON: UTF-8, no NaN/Infinity, no duplicate keys."""
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_constant=_reject_constant,
+        )
+    except UnicodeDecodeError:
+        message = "the body is not valid UTF-8"
+    except RecursionError:
+        message = "the JSON is nested too deeply"
+    except ValueError as exc:
+        message = f"the body is not valid JSON: {exc}"
+    raise ApiError(400, [ingestion.error(None, None, message)])
+
+
+def validated(validate):
+    """Authenticate, parse and validate, or answer with what is wrong."""
+    agent = authenticated_agent()
+    items, errors = validate(json_body(), current_app.config["API_MAX_BATCH"])
+    if errors:
+        raise ApiError(400, errors)
+    return agent, items
+
+
+@bp.route("/slots", methods=("PUT",))
+def put_slots():
+    agent, slots = validated(ingestion.validate_slots)
+    created, updated = ingestion.upsert_slots(agent, slots)
+    return jsonify(created=created, updated=updated)
+
+
+@bp.route("/events", methods=("POST",))
+def post_events():
+    agent, events = validated(ingestion.validate_events)
+    try:
+        new, duplicates = ingestion.ingest_events(agent, events)
+    except ingestion.IngestError as exc:
+        raise ApiError(400, exc.errors) from None
+    return jsonify(received=len(events), stored=new, duplicates=duplicates)

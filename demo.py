@@ -1,0 +1,108 @@
+"""Demo data for a newcomer's first look: three agents with realistic scripts,
+tens of thousands of dialogs over the last 60 days, and two logins.
+
+Generated with a fixed seed and stored through the real ingestion path.
+"""
+import random
+from datetime import timedelta
+
+import ingestion
+from models import Account, Agent, Grant, db, utcnow
+
+DEMO_ADMIN = ("demo@slotlens.local", "slotlens-demo")
+DEMO_ANALYST = ("analyst@slotlens.local", "slotlens-analyst")
+DAYS = 60
+SEED = 20261126
+
+# (key, name, type, bot text, chance that a dialog stops here)
+SCRIPTS = {
+    "Support Bot": (
+        ["web", "telegram", "whatsapp"],
+        9000,
+        [
+            ("greeting", "Greeting", "message", "Hi! I'm the support bot.\nHow can I help you today?", 0.12),
+            ("ask_order", "Ask order number", "question", 'Please type your order number, e.g. "A-12345".', 0.18),
+            ("nlu_intent", "Detect intent", "nlu", "", 0.08),
+            ("faq_delivery", "FAQ: delivery", "message",
+             "Delivery takes 2-4 days.\n\nIf it's late, reply \"late\", and we'll check.", 0.22),
+            ("formula_like", "=Refund policy", "message", "+1 day for refunds, -5% restocking fee, @support", 0.1),
+            ("csat", "Rate us", "question", "How did we do? 1, 2, 3, 4 or 5", 0.15),
+            ("handover", "Handover to agent", "handover", "Connecting you to a human colleague…", 1.0),
+        ],
+    ),
+    "Бот доставки": (
+        ["telegram", "vk"],
+        7000,
+        [
+            ("hello", "Приветствие", "message", "Здравствуйте! Я помогу отследить посылку 📦", 0.15),
+            ("track", "Номер отслеживания", "question", "Введите трек-номер, например «RU123456789»", 0.25),
+            ("status", "Статус посылки", "message", "Ваша посылка в пути.\nОжидаемая дата: завтра, до 18:00", 0.3),
+            ("feedback", "Отзыв", "question", "Оцените нашу работу, пожалуйста", 1.0),
+        ],
+    ),
+    "Booking Assistant": (
+        ["web", "app"],
+        6000,
+        [
+            ("welcome", "Welcome", "message", "Welcome to Harbour Hotel, \"where the sea starts\".", 0.1),
+            ("dates", "Ask dates", "question", "Which dates, from and to?", 0.2),
+            ("guests", "Ask guests", "question", "How many guests, adults, children?", 0.15),
+            ("offer", "Room offer", "message", "We have:\n- Sea view, 120 €\n- Garden, 95 €\nWhich one?", 0.25),
+            ("payment", "Payment link", "message", "Here is your secure payment link.", 0.2),
+            ("confirm", "Confirmation", "message", "Booked! See you soon 🌊", 1.0),
+        ],
+    ),
+}
+
+
+def load():
+    """Create the demo agents, dialogs and logins once; returns what to tell the user."""
+    if Account.select().where(Account.email == DEMO_ADMIN[0]).exists():
+        return f"Demo data already loaded. Log in as {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}."
+    rng = random.Random(SEED)
+    now = utcnow()
+    with db.atomic():
+        admin = _account(*DEMO_ADMIN, is_admin=True)
+        analyst = _account(*DEMO_ANALYST, is_admin=False)
+    for index, (name, (channels, dialogs, script)) in enumerate(SCRIPTS.items()):
+        agent, _ = Agent.create_with_key(name)
+        ingestion.upsert_slots(agent, [ingestion.SlotIn(k, n, t, text) for k, n, t, text, _ in script])
+        events = [e for d in range(dialogs) for e in _dialog_events(rng, f"{agent.slug}-{d}", channels, script, now)]
+        for part in ingestion.chunks(events, 2000):
+            ingestion.ingest_events(agent, part)
+        if index < 2:
+            Grant.create(account=analyst, agent=agent)
+    return (
+        f"Demo data loaded. Log in as {admin.email} / {DEMO_ADMIN[1]} (admin) "
+        f"or {analyst.email} / {DEMO_ANALYST[1]} (sees two agents)."
+    )
+
+
+def _account(email, password, is_admin):
+    account = Account(email=email, is_admin=is_admin)
+    account.set_password(password)
+    account.save()
+    return account
+
+
+def _dialog_events(rng, dialog_id, channels, script, now):
+    """One dialog walking the script until it drops off (or a few odd cases)."""
+    channel = rng.choice(channels)
+    at = now - timedelta(days=rng.uniform(0, DAYS))
+    kind = rng.random()
+    if kind < 0.05:  # the bot greeted, the user never answered: not counted
+        return [ingestion.EventIn(dialog_id, channel, "bot", script[0][0], script[0][3], at)]
+    if kind < 0.08:  # the user wrote, the bot never reached a slot
+        return [
+            ingestion.EventIn(dialog_id, channel, "user", None, "hello?", at),
+            ingestion.EventIn(dialog_id, channel, "system", None, "session closed", at + timedelta(seconds=30)),
+        ]
+    events = []
+    for key, _, _, text, stop_chance in script:
+        events.append(ingestion.EventIn(dialog_id, channel, "bot", key, text, at))
+        at += timedelta(seconds=rng.randint(2, 90))
+        events.append(ingestion.EventIn(dialog_id, channel, "user", None, "…", at))
+        at += timedelta(seconds=rng.randint(1, 5))
+        if rng.random() < stop_chance:
+            break
+    return events

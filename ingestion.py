@@ -1,0 +1,287 @@
+"""Getting dialog events and slot catalogues in: validation, then one transaction.
+
+Validation is pure (it only looks at the payload) so that the API and the
+`import-events` command reject exactly the same things with the same words.
+Writing is all or nothing, and idempotent: an event that was already stored
+(same dialog, sender, slot, text and instant) is skipped, so a re-sent batch
+changes nothing.
+"""
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from peewee import SQL, fn
+
+from models import Channel, Dialog, Event, Slot, db
+
+SENDERS = ("user", "bot", "system")
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(2100, 1, 1)
+CHUNK = 500  # rows per INSERT, well under every backend's parameter limit
+
+# field -> (required, maximum length)
+EVENT_FIELDS = {
+    "dialog_id": (True, 200),
+    "channel": (True, 100),
+    "sender": (True, 10),
+    "slot": (False, 200),
+    "text": (False, 20_000),
+    "timestamp": (True, 64),
+}
+SLOT_FIELDS = {
+    "key": (True, 200),
+    "name": (True, 500),
+    "type": (True, 100),
+    "text": (False, 20_000),
+}
+
+
+@dataclass(frozen=True)
+class EventIn:
+    dialog_id: str
+    channel: str
+    sender: str
+    slot: str | None
+    text: str | None
+    timestamp: datetime  # naive UTC
+
+    @property
+    def fingerprint(self):
+        """A 64-bit digest of what makes this event itself within its dialog."""
+        parts = (self.sender, self.slot or "", "\0" if self.text is None else self.text, self.timestamp.isoformat())
+        digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+
+@dataclass(frozen=True)
+class SlotIn:
+    key: str
+    name: str
+    type: str
+    text: str
+
+
+class IngestError(Exception):
+    """The batch was rejected; `errors` says what is wrong where."""
+
+    def __init__(self, errors):
+        super().__init__(f"{len(errors)} error(s)")
+        self.errors = errors
+
+
+def error(index, field, message):
+    return {"index": index, "field": field, "message": message}
+
+
+def _check_fields(index, item, spec):
+    """Type, presence, length and unknown-field checks shared by events and slots."""
+    if not isinstance(item, dict):
+        return [error(index, None, "must be a JSON object")]
+    errors = [error(index, name, "unknown field") for name in item if name not in spec]
+    for name, (required, max_length) in spec.items():
+        value = item.get(name)
+        if value is None:
+            if required:
+                errors.append(error(index, name, "is required"))
+        elif not isinstance(value, str):
+            errors.append(error(index, name, "must be a string"))
+        elif required and not value.strip():
+            errors.append(error(index, name, "must not be empty"))
+        elif len(value) > max_length:
+            errors.append(error(index, name, f"must be at most {max_length} characters"))
+    return errors
+
+
+def parse_timestamp(value):
+    """ISO 8601 with an offset -> naive UTC datetime; ValueError with a reason otherwise."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date and time, e.g. 2026-05-01T14:03:00+02:00") from None
+    if parsed.tzinfo is None:
+        raise ValueError("must include a UTC offset, e.g. +00:00 or Z")
+    try:
+        utc = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError("must be between 1970 and 2100")
+    return utc
+
+
+def _check_batch(payload, max_batch, what):
+    if not isinstance(payload, list):
+        return [error(None, None, f"the body must be a JSON list of {what}")]
+    if len(payload) > max_batch:
+        return [error(None, None, f"at most {max_batch} {what} per request; split the batch")]
+    return []
+
+
+def validate_events(payload, max_batch):
+    """Check a batch of events; returns (events, errors) and events only if no errors."""
+    errors = _check_batch(payload, max_batch, "events")
+    if errors:
+        return [], errors
+    events, channel_of = [], {}
+    for index, item in enumerate(payload):
+        item_errors = _check_fields(index, item, EVENT_FIELDS)
+        bad = {err["field"] for err in item_errors}
+        if isinstance(item, dict):
+            if "sender" not in bad and item["sender"] not in SENDERS:
+                item_errors.append(error(index, "sender", "must be one of: " + ", ".join(SENDERS)))
+            if "timestamp" not in bad:
+                try:
+                    timestamp = parse_timestamp(item["timestamp"])
+                except ValueError as exc:
+                    item_errors.append(error(index, "timestamp", str(exc)))
+            if not bad & {"dialog_id", "channel"}:
+                seen_channel = channel_of.setdefault(item["dialog_id"], item["channel"])
+                if seen_channel != item["channel"]:
+                    message = f"dialog {item['dialog_id']!r} is on channel {seen_channel!r} in this batch"
+                    item_errors.append(error(index, "channel", message))
+        if item_errors:
+            errors.extend(item_errors)
+        else:
+            slot = item.get("slot") or None
+            events.append(EventIn(item["dialog_id"], item["channel"], item["sender"], slot, item.get("text"), timestamp))
+    return ([] if errors else events), errors
+
+
+def validate_slots(payload, max_batch):
+    """Check a slot catalogue; returns (slots, errors) and slots only if no errors."""
+    errors = _check_batch(payload, max_batch, "slots")
+    if errors:
+        return [], errors
+    slots, seen = [], set()
+    for index, item in enumerate(payload):
+        item_errors = _check_fields(index, item, SLOT_FIELDS)
+        if not item_errors and item["key"] in seen:
+            item_errors.append(error(index, "key", f"slot {item['key']!r} appears twice in this list"))
+        if item_errors:
+            errors.extend(item_errors)
+        else:
+            seen.add(item["key"])
+            slots.append(SlotIn(item["key"], item["name"], item["type"], item.get("text") or ""))
+    return ([] if errors else slots), errors
+
+
+def chunks(rows, size=CHUNK):
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def upsert_slots(agent, slots):
+    """Create or update slots by key; returns (created, updated)."""
+    with db.atomic():
+        keys = [s.key for s in slots]
+        existing = set()
+        for part in chunks(keys):
+            existing.update(k for (k,) in Slot.select(Slot.key).where((Slot.agent == agent) & Slot.key.in_(part)).tuples())
+        rows = [dict(agent=agent.id, key=s.key, name=s.name, type=s.type, text=s.text) for s in slots]
+        for part in chunks(rows):
+            (
+                Slot.insert_many(part)
+                .on_conflict(
+                    conflict_target=[Slot.agent, Slot.key],
+                    update={Slot.name: SQL("excluded.name"), Slot.type: SQL("excluded.type"), Slot.text: SQL("excluded.text")},
+                )
+                .execute()
+            )
+    return len(slots) - len(existing), len(existing)
+
+
+def ingest_events(agent, events):
+    """Store a validated batch and refresh the summaries of the dialogs it touches.
+
+    Returns (new, duplicates). Raises IngestError, writing nothing, when an event
+    names a stored dialog on a different channel.
+    """
+    with db.atomic():
+        slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
+        dialog_ids = _ensure_dialogs(agent, events)
+        rows = [
+            dict(
+                dialog=dialog_ids[e.dialog_id],
+                sender=e.sender,
+                slot=slot_ids.get(e.slot),
+                text=e.text,
+                timestamp=e.timestamp,
+                fingerprint=e.fingerprint,
+            )
+            for e in events
+        ]
+        new = sum(Event.insert_many(part).on_conflict_ignore().as_rowcount().execute() for part in chunks(rows))
+        for part in chunks(list(dialog_ids.values())):
+            refresh_dialog_summaries(part)
+        channels = [dict(agent=agent.id, name=name) for name in sorted({e.channel for e in events})]
+        Channel.insert_many(channels).on_conflict_ignore().execute()
+    return new, len(events) - new
+
+
+def _ensure_slots(agent, keys):
+    """Map slot keys to ids, creating unknown keys as type `unknown` named by their key."""
+    keys = sorted(keys)
+    rows = [dict(agent=agent.id, key=k, name=k, type="unknown", text="") for k in keys]
+    for part in chunks(rows):
+        Slot.insert_many(part).on_conflict_ignore().execute()
+    ids = {}
+    for part in chunks(keys):
+        ids.update(Slot.select(Slot.key, Slot.id).where((Slot.agent == agent) & Slot.key.in_(part)).tuples())
+    return ids
+
+
+def _ensure_dialogs(agent, events):
+    """Map dialog ids to row ids, creating new dialogs; rejects channel changes."""
+    first_seen = {}
+    for e in events:
+        channel, started = first_seen.get(e.dialog_id, (e.channel, e.timestamp))
+        first_seen[e.dialog_id] = (channel, min(started, e.timestamp))
+    external_ids = sorted(first_seen)
+    stored = {}
+    for part in chunks(external_ids):
+        query = Dialog.select(Dialog.external_id, Dialog.id, Dialog.channel).where(
+            (Dialog.agent == agent) & Dialog.external_id.in_(part)
+        )
+        stored.update((ext, (pk, channel)) for ext, pk, channel in query.tuples())
+    errors = [
+        error(index, "channel", f"dialog {e.dialog_id!r} is stored on channel {stored[e.dialog_id][1]!r}")
+        for index, e in enumerate(events)
+        if e.dialog_id in stored and stored[e.dialog_id][1] != e.channel
+    ]
+    if errors:
+        raise IngestError(errors)
+    new_rows = [
+        dict(agent=agent.id, external_id=ext, channel=channel, started_at=started)
+        for ext, (channel, started) in first_seen.items()
+        if ext not in stored
+    ]
+    for part in chunks(new_rows):
+        Dialog.insert_many(part).on_conflict_ignore().execute()
+    ids = {ext: pk for ext, (pk, _) in stored.items()}
+    missing = [ext for ext in external_ids if ext not in ids]
+    for part in chunks(missing):
+        query = Dialog.select(Dialog.external_id, Dialog.id).where((Dialog.agent == agent) & Dialog.external_id.in_(part))
+        ids.update(query.tuples())
+    return ids
+
+
+def refresh_dialog_summaries(dialog_ids):
+    """Recompute start, counted flag and stop slot of these dialogs from their events.
+
+    The stop slot is the slot of the latest slot-naming event, by timestamp and
+    then arrival order (the event id), so events may arrive in any order.
+    """
+    e = Event.alias()
+    started_at = e.select(fn.MIN(e.timestamp)).where(e.dialog == Dialog.id)
+    is_counted = fn.EXISTS(e.select(SQL("1")).where((e.dialog == Dialog.id) & (e.sender == "user")))
+    stop_slot = (
+        e.select(e.slot)
+        .where((e.dialog == Dialog.id) & e.slot.is_null(False))
+        .order_by(e.timestamp.desc(), e.id.desc())
+        .limit(1)
+    )
+    (
+        Dialog.update(started_at=started_at, is_counted=is_counted, stop_slot=stop_slot)
+        .where(Dialog.id.in_(dialog_ids))
+        .execute()
+    )

@@ -1,0 +1,238 @@
+"""Every table of Slotlens, and the database connection they share.
+
+Times are stored as naive UTC datetimes; conversion to the instance time zone
+happens only at the edges (forms, pages, emails).
+
+The `Dialog` table is a per-dialog summary kept up to date by ingestion (start
+time, counted flag, current stop slot), so that the Stop slots report is a
+grouped count over one covering index rather than a scan of events.
+"""
+import hashlib
+import re
+import secrets
+import unicodedata
+from datetime import datetime, timezone
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+from playhouse.db_url import connect
+from werkzeug.security import check_password_hash, generate_password_hash
+
+db = DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "cache_size": -64 * 1024,  # 64 MiB
+}
+SQLITE_BUSY_TIMEOUT = 15  # seconds a writer waits for another writer
+
+
+def utcnow():
+    """The current time as a naive UTC datetime, the form every table stores."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Account(BaseModel):
+    email = CharField(unique=True)  # stored lower-case
+    password_hash = CharField()
+    is_admin = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+    def set_password(self, password):
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password):
+        return check_password_hash(self.password_hash, password)
+
+    def visible_agents(self):
+        """Agents this account may see and export: granted ones, or all for admins."""
+        query = Agent.select().order_by(Agent.name)
+        if not self.is_admin:
+            query = query.join(Grant).where(Grant.account == self)
+        return query
+
+
+class Agent(BaseModel):
+    name = CharField(unique=True)
+    slug = CharField(unique=True)
+    api_key_hash = CharField(unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+    @staticmethod
+    def hash_api_key(api_key):
+        """API keys are random 256-bit strings, so a plain SHA-256 is a safe lookup hash."""
+        return hashlib.sha256(api_key.encode()).hexdigest()
+
+    @classmethod
+    def create_with_key(cls, name):
+        """Create an agent and return it with its API key, which is shown only now."""
+        api_key = "sl_" + secrets.token_urlsafe(32)
+        agent = cls.create(name=name, slug=unique_slug(name), api_key_hash=cls.hash_api_key(api_key))
+        return agent, api_key
+
+    @classmethod
+    def by_api_key(cls, api_key):
+        return cls.get_or_none(cls.api_key_hash == cls.hash_api_key(api_key))
+
+
+class Grant(BaseModel):
+    """Gives an account access to an agent's analytics and exports."""
+
+    account = ForeignKeyField(Account, on_delete="CASCADE", index=False)
+    agent = ForeignKeyField(Agent, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("account", "agent"), True),)
+
+
+class Slot(BaseModel):
+    """One step of an agent's script."""
+
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    key = CharField()
+    name = CharField()
+    type = CharField()
+    text = TextField(default="")
+
+    class Meta:
+        indexes = ((("agent", "key"), True),)
+
+
+class Channel(BaseModel):
+    """The channels an agent's dialogs came through, for the filter form."""
+
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    name = CharField()
+
+    class Meta:
+        indexes = ((("agent", "name"), True),)
+
+
+class Dialog(BaseModel):
+    """One conversation, with the summary the report needs (kept by ingestion)."""
+
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    external_id = CharField()  # the bot's own dialog_id
+    channel = CharField()
+    started_at = DateTimeField()  # earliest event
+    is_counted = BooleanField(default=False)  # has an event from the bot user
+    stop_slot = ForeignKeyField(Slot, null=True, index=False)
+
+    class Meta:
+        indexes = (
+            (("agent", "external_id"), True),
+            # Covers the report query: equality on agent and is_counted, range on started_at.
+            (("agent", "is_counted", "started_at", "channel", "stop_slot"), False),
+        )
+
+
+class Event(BaseModel):
+    """One message of a dialog. The id is the arrival order."""
+
+    dialog = ForeignKeyField(Dialog, on_delete="CASCADE", index=False)
+    sender = CharField()  # user, bot or system
+    slot = ForeignKeyField(Slot, null=True, index=False)
+    text = TextField(null=True)
+    timestamp = DateTimeField()
+    fingerprint = BigIntegerField()  # makes a re-sent event a no-op
+
+    class Meta:
+        indexes = (
+            (("dialog", "fingerprint"), True),
+            (("dialog", "timestamp"), False),
+        )
+
+
+class ExportRequest(BaseModel):
+    """One click on Stop slots: who asked, with which filters."""
+
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    date_from = DateField()
+    date_to = DateField()
+    channels = TextField(default="")  # sorted, one per line; empty means all
+    filters_key = CharField(index=True)  # equal for identical requests (export_queue.filters_key)
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def channel_list(self):
+        return self.channels.split("\n") if self.channels else []
+
+
+class ExportItem(BaseModel):
+    """One agent's report within a request: a small state machine.
+
+    queued -> building -> sent (-> expired), or -> failed with a reason.
+    """
+
+    request = ForeignKeyField(ExportRequest, backref="items", on_delete="CASCADE")
+    agent = ForeignKeyField(Agent, on_delete="CASCADE")
+    state = CharField(default="queued", index=True)
+    attempts = IntegerField(default=0)
+    lease_until = DateTimeField(null=True)  # a building item whose lease ran out is taken again
+    dialogs = IntegerField(null=True)
+    data_as_of = DateTimeField(null=True)
+    sent_at = DateTimeField(null=True)
+    expires_at = DateTimeField(null=True)
+    error = TextField(null=True)
+
+
+MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, ExportRequest, ExportItem]
+
+
+def unique_slug(name):
+    """A URL- and file-name-safe slug for `name`, unique among agents."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or "agent"
+    slug, n = base, 1
+    while Agent.select().where(Agent.slug == slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def open_database(url):
+    """Connect to `url` (a playhouse.db_url URL) with the settings each backend needs."""
+    if url.startswith("sqlite:"):
+        # IMMEDIATE: a write transaction takes the write lock when it begins, so two
+        # writers queue on the busy timeout instead of failing with "database is locked".
+        return connect(url, pragmas=SQLITE_PRAGMAS, timeout=SQLITE_BUSY_TIMEOUT, lock_type="IMMEDIATE")
+    return connect(url)
+
+
+def init_app(app):
+    """Bind the models to DATABASE_URL and open a connection per request."""
+    db.initialize(open_database(app.config["DATABASE_URL"]))
+
+    @app.before_request
+    def _connect():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_appcontext
+    def _close(exc):
+        if not db.is_closed():
+            db.close()
+
+
+def create_tables():
+    """Create every table and index that does not exist yet (safe to repeat)."""
+    with db.connection_context():
+        db.create_tables(MODELS, safe=True)
+

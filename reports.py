@@ -1,0 +1,144 @@
+"""The Stop slots report: on which slot each counted dialog of an agent ended.
+
+`stop_slot_counts` is the one database query (a grouped count over the dialog
+summaries); everything after it is pure: `report_rows` turns counts into CSV
+rows, `write_csv` writes them the way spreadsheets read them.
+"""
+import csv
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from peewee import JOIN, SQL, fn
+
+from models import Dialog, Slot
+
+HEADER = ("Slot ID", "Slot name", "Slot type", "Bot text", "Dialogs", "Share (%)")
+NO_SLOT = "(no slot)"
+# OWASP CSV injection: a cell starting with one of these may run as a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user picked on the Analytics tab; the same for preview and export."""
+
+    agent_ids: tuple
+    date_from: date
+    date_to: date
+    channels: tuple = field(default=())  # empty means all channels
+
+
+@dataclass(frozen=True)
+class StopSlotCount:
+    key: str | None  # None: the dialogs named no slot at all
+    name: str | None
+    type: str | None
+    text: str | None
+    dialogs: int
+
+    @property
+    def label(self):
+        return self.name if self.key is not None else NO_SLOT
+
+
+def period_bounds(date_from, date_to, tz_name):
+    """The UTC instants [start, end) of the inclusive local dates From..To."""
+    tz = ZoneInfo(tz_name)
+
+    def local_midnight_utc(day):
+        return datetime.combine(day, time.min, tz).astimezone(timezone.utc).replace(tzinfo=None)
+
+    return local_midnight_utc(date_from), local_midnight_utc(date_to + timedelta(days=1))
+
+
+def counted_dialogs(agent_id, filters, tz_name):
+    """The agent's counted dialogs that started in the period, on the chosen channels."""
+    start, end = period_bounds(filters.date_from, filters.date_to, tz_name)
+    query = Dialog.select().where(
+        (Dialog.agent == agent_id)
+        & (Dialog.is_counted == True)  # noqa: E712 (peewee expression)
+        & (Dialog.started_at >= start)
+        & (Dialog.started_at < end)
+    )
+    if filters.channels:
+        query = query.where(Dialog.channel.in_(list(filters.channels)))
+    return query
+
+
+def stop_slot_counts(agent_id, filters, tz_name):
+    """Counted dialogs per stop slot, in one query: group the summaries, then name the slots."""
+    per_slot = (
+        counted_dialogs(agent_id, filters, tz_name)
+        .select(Dialog.stop_slot.alias("slot_id"), fn.COUNT(SQL("*")).alias("dialogs"))
+        .group_by(Dialog.stop_slot)
+        .alias("per_slot")
+    )
+    query = (
+        Slot.select(Slot.key, Slot.name, Slot.type, Slot.text, per_slot.c.dialogs)
+        .from_(per_slot)
+        .join(Slot, JOIN.LEFT_OUTER, on=(Slot.id == per_slot.c.slot_id))
+        .tuples()
+    )
+    return [StopSlotCount(*row) for row in query]
+
+
+def sort_counts(counts):
+    """Most dialogs first, then by slot name, as the report and the chart show them."""
+    return sorted(counts, key=lambda c: (-c.dialogs, c.label, c.key or ""))
+
+
+def share_percent(dialogs, total):
+    """`dialogs` as a percentage of `total`, two decimals, rounded half up."""
+    return (Decimal(dialogs) * 100 / Decimal(total)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def guard_formula(text):
+    """Prefix a cell that a spreadsheet would run as a formula with an apostrophe."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def report_rows(counts):
+    """The CSV rows (without header) for an agent's stop-slot counts."""
+    total = sum(c.dialogs for c in counts)
+    return [
+        [
+            guard_formula(c.key or ""),
+            guard_formula(c.label),
+            guard_formula(c.type or ""),
+            guard_formula(c.text or ""),
+            c.dialogs,
+            f"{share_percent(c.dialogs, total)}",
+        ]
+        for c in sort_counts(counts)
+    ]
+
+
+def report_file_name(agent_slug, date_from, date_to):
+    return f"stop-slots_{agent_slug}_{date_from.isoformat()}_{date_to.isoformat()}.csv"
+
+
+def write_csv(path, rows):
+    """Write header and rows as UTF-8 with BOM, RFC 4180 quoting and CRLF.
+
+    Written to a temporary name first, so a reader never sees half a file.
+    """
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f, lineterminator="\r\n")
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    os.replace(partial, path)
+
+
+def build_report(agent, filters, tz_name, path):
+    """Compute one agent's report from the data as it is now and write it to `path`.
+
+    Returns the number of counted dialogs in it (0 for an empty report).
+    """
+    counts = stop_slot_counts(agent.id, filters, tz_name)
+    write_csv(path, report_rows(counts))
+    return sum(c.dialogs for c in counts)

@@ -1,0 +1,82 @@
+"""`make run`: the whole product on one machine with one command.
+
+Prepares the instance folder (secret key, database, demo data when empty),
+then runs the web server, a Huey worker and, when no FLASK_MAIL_SERVER is set,
+a local mail catcher whose emails the Outbox page shows. Ctrl-C stops all.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from app import write_secret_key
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+INSTANCE = os.path.join(HERE, "instance")
+HOST = os.environ.get("SLOTLENS_HOST", "127.0.0.1")
+PORT = os.environ.get("SLOTLENS_PORT", "5000")
+MAIL_PORT = os.environ.get("SLOTLENS_MAIL_PORT", "1025")
+WORKERS = "2"
+MAX_POLL_DELAY = "0.5"  # seconds an idle worker waits between queue checks, at most
+
+
+def flask(*args):
+    return [sys.executable, "-m", "flask", "--app", "app", *args]
+
+
+def main():
+    env = dict(os.environ)
+    env.setdefault("FLASK_BASE_URL", f"http://{HOST}:{PORT}")
+    write_secret_key(INSTANCE)
+    commands = {}
+    if not env.get("FLASK_MAIL_SERVER"):
+        outbox = os.path.join(INSTANCE, "outbox")
+        env.update(FLASK_MAIL_SERVER=HOST, FLASK_MAIL_PORT=MAIL_PORT, FLASK_MAIL_CATCHER_DIR=outbox)
+        commands["mail catcher"] = [sys.executable, "mailcatcher.py", outbox, "--host", HOST, "--port", MAIL_PORT]
+    subprocess.run(flask("init-db"), env=env, cwd=HERE, check=True)
+    demo = subprocess.run(flask("demo-data"), env=env, cwd=HERE, check=True, capture_output=True, text=True)
+    commands["worker"] = [
+        os.path.join(os.path.dirname(sys.executable), "huey_consumer"),
+        "worker.huey",
+        "--workers", WORKERS,
+        "--worker-type", "thread",
+        "--max-delay", MAX_POLL_DELAY,
+    ]
+    commands["web"] = flask("run", "--host", HOST, "--port", PORT)
+
+    processes = {name: subprocess.Popen(cmd, env=env, cwd=HERE) for name, cmd in commands.items()}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    time.sleep(1.5)
+    print(f"\n  Slotlens is running at {env['FLASK_BASE_URL']}\n  {demo.stdout.strip()}", flush=True)
+    if "mail catcher" in processes:
+        print(f"  Emails are caught locally: open {env['FLASK_BASE_URL']}/outbox", flush=True)
+    print("  Press Ctrl-C to stop.\n", flush=True)
+    try:
+        while True:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"The {name} stopped (exit code {process.returncode}); stopping the rest.", flush=True)
+                    return 1
+            time.sleep(0.5)
+    except (KeyboardInterrupt, SystemExit):
+        return 0
+    finally:
+        stop(processes.values())
+
+
+def stop(processes):
+    """SIGTERM (the worker then finishes its task), then SIGKILL whatever is left."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 20
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
