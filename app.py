@@ -47,9 +47,9 @@ class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
-def create_app(test_config=None):
+def create_app(test_config=None, instance_path=None):
     """Build the Slotlens web app: settings, database, queue, mail, blueprints."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env()
     if test_config:

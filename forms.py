@@ -1,7 +1,7 @@
 """Every web form of Slotlens (WTForms through Flask-WTF, which adds CSRF tokens)."""
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Email, Length, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 MIN_PASSWORD_LENGTH = 10
@@ -23,8 +23,8 @@ class FilterForm(FlaskForm):
     """The Analytics filters; the same form previews and requests the export."""
 
     agents = CheckboxesField("Agents", coerce=int)
-    date_from = DateField("From", validators=[DataRequired(message="Pick a start date.")])
-    date_to = DateField("To", validators=[DataRequired(message="Pick an end date.")])
+    date_from = DateField("From", validators=[InputRequired(message="Pick a start date.")])
+    date_to = DateField("To", validators=[InputRequired(message="Pick an end date.")])
     channels = CheckboxesField("Channels")
 
     def validate_agents(self, field):

@@ -11,8 +11,10 @@ import hashlib
 import re
 import secrets
 import unicodedata
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
+from flask import g
 from peewee import (
     BigIntegerField,
     BooleanField,
@@ -217,18 +219,34 @@ def open_database(url):
     return connect(url)
 
 
+@contextmanager
+def connection():
+    """Use this thread's connection, opening it (and closing it after) if needed.
+
+    Nested uses share one connection: a task run inline by a request (Huey's
+    immediate mode) must not close the connection the request is still using.
+    """
+    opened = db.connect(reuse_if_open=True)
+    try:
+        yield
+    finally:
+        if opened:
+            db.close()
+
+
 def init_app(app):
-    """Bind the models to DATABASE_URL and open a connection per request."""
+    """Bind the models to DATABASE_URL and hold a connection for each request."""
     db.initialize(open_database(app.config["DATABASE_URL"]))
 
     @app.before_request
     def _connect():
-        db.connect(reuse_if_open=True)
+        g.db_connection = connection()
+        g.db_connection.__enter__()
 
-    @app.teardown_appcontext
+    @app.teardown_request
     def _close(exc):
-        if not db.is_closed():
-            db.close()
+        if "db_connection" in g:
+            g.pop("db_connection").__exit__(None, None, None)
 
 
 def create_tables():

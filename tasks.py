@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from huey import RedisHuey, SqliteHuey, crontab
 
 import export_queue
+import models
 from models import utcnow
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def init_app(app):
     def in_app_context(func):
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            with app.app_context():
+            with app.app_context(), models.connection():
                 return func(*args, **kwargs)
 
         return wrapper

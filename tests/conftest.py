@@ -59,7 +59,7 @@ def app_config(tmp_path, database_url, **overrides):
 
 @pytest.fixture
 def app(tmp_path, database_url):
-    app = create_app(app_config(tmp_path, database_url))
+    app = create_app(app_config(tmp_path, database_url), instance_path=str(tmp_path / "instance"))
     with app.app_context():
         db.connect(reuse_if_open=True)
         db.drop_tables(MODELS, safe=True, cascade=database_url.startswith("postgres"))

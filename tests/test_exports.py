@@ -1,0 +1,244 @@
+"""The export flow in one process (Huey immediate mode, Flask-Mail recording):
+filters -> request -> one email per agent -> download link rules -> clean-up.
+The same flow with real processes is in test_end_to_end.py."""
+import csv
+import io
+import re
+from datetime import date, datetime, timedelta
+
+import pytest
+
+import export_queue
+import ingestion
+from app import mail
+from models import Account, ExportItem, ExportRequest, Grant, utcnow
+from tests.conftest import create_app, app_config
+
+TODAY = date.today()
+
+
+def seed_dialogs(agent, n, slot="greet", channel="web", day=None):
+    when = datetime.combine(day or TODAY, datetime.min.time()) + timedelta(hours=12)
+    events = [ingestion.EventIn(f"{agent.slug}-{slot}-{i}", channel, "user", slot, "hi", when) for i in range(n)]
+    ingestion.ingest_events(agent, events)
+
+
+@pytest.fixture
+def data(app, people):
+    with app.app_context():
+        ingestion.upsert_slots(people["support"], [ingestion.SlotIn("greet", "Greeting", "message", "Hi,\nthere")])
+        seed_dialogs(people["support"], 3)
+        seed_dialogs(people["support"], 1, slot="bye")
+    return people
+
+
+def export_form(*agents, date_from=TODAY, date_to=TODAY, channels=()):
+    return {
+        "agents": [a.id for a in agents],
+        "date_from": date_from.isoformat(),
+        "date_to": date_to.isoformat(),
+        "channels": list(channels),
+        "action": "export",
+    }
+
+
+def fetch(client, path):
+    """GET and close the response (a file download holds the file open until closed)."""
+    response = client.get(path)
+    response.get_data()
+    response.close()
+    return response
+
+
+def link_path(message):
+    match = re.search(r"http://slotlens\.test(/exports/download/[\w.\-]+)", message.body)
+    assert match, message.body
+    return match.group(1)
+
+
+def test_one_email_per_agent_with_a_working_link(app, client, auth, data):
+    auth.login("admin@example.com")
+    with mail.record_messages() as outbox:
+        response = auth.post("/analytics", export_form(data["support"], data["sales"]))
+    assert response.status_code == 302
+    page = client.get(response.location).get_data(as_text=True)
+    assert "The report will be sent to admin@example.com, one email per agent (2 emails)." in page
+
+    assert sorted(m.subject for m in outbox) == [
+        f"Stop slots report: Sales Bot, {TODAY} \u2013 {TODAY}",
+        f"Stop slots report: Support Bot, {TODAY} \u2013 {TODAY}",
+    ]
+    support_mail = next(m for m in outbox if "Support Bot" in m.subject)
+    sales_mail = next(m for m in outbox if "Sales Bot" in m.subject)
+    assert support_mail.recipients == ["admin@example.com"]
+    assert "The report covers 4 counted dialogs." in support_mail.body
+    assert "The report is empty" in sales_mail.body
+    for message in outbox:
+        assert "The link works until" in message.body and "UTC" in message.body
+        assert "Data as of" in message.body and "Channels: all channels" in message.body
+        assert link_path(message) in message.html
+        assert max(len(line) for line in message.html.splitlines()) < 998
+
+    response = fetch(client, link_path(support_mail))
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == (
+        f"attachment; filename=stop-slots_support-bot_{TODAY}_{TODAY}.csv"
+    )
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"), newline="")))
+    assert rows[1] == ["greet", "Greeting", "message", "Hi,\nthere", "3", "75.00"]
+    assert rows[2] == ["bye", "bye", "unknown", "", "1", "25.00"]
+    empty = fetch(client, link_path(sales_mail))
+    assert empty.data.decode("utf-8-sig") == "Slot ID,Slot name,Slot type,Bot text,Dialogs,Share (%)\r\n"
+
+    exports_page = client.get("/exports").get_data(as_text=True)
+    assert exports_page.count("Download") == 2 and "Sent" in exports_page
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(agents=[]), "Pick at least one agent."),
+        (dict(date_from="2026-03-05", date_to="2026-03-01"), "To must be on or after From."),
+        (dict(date_from="not-a-date"), "Not a valid date value."),
+        (dict(date_to=""), "Pick an end date."),
+        (dict(channels=["no-such-channel"]), "is not a valid choice"),
+    ],
+)
+def test_bad_filters_show_what_is_wrong_and_queue_nothing(app, client, auth, data, change, message):
+    auth.login("admin@example.com")
+    with mail.record_messages() as outbox:
+        response = auth.post("/analytics", {**export_form(data["support"]), **change})
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    assert outbox == []
+    with app.app_context():
+        assert ExportRequest.select().count() == 0
+
+
+def test_an_agent_not_granted_cannot_be_exported_by_editing_the_form(app, client, auth, data):
+    auth.login("analyst@example.com")
+    response = auth.post("/analytics", export_form(data["sales"]))
+    assert response.status_code == 200 and "is not a valid choice" in response.get_data(as_text=True)
+    with app.app_context():
+        assert ExportRequest.select().count() == 0
+
+
+def test_preview_shows_counts_and_chart(client, auth, data):
+    auth.login("analyst@example.com")
+    page = client.get("/analytics", query_string=export_form(data["support"])).get_data(as_text=True)
+    assert "4 counted dialogs" in page and "<svg" in page and "Greeting" in page
+
+
+def sent_link(auth, data, email="analyst@example.com"):
+    auth.login(email)
+    with mail.record_messages() as outbox:
+        auth.post("/analytics", export_form(data["support"]))
+    (message,) = outbox
+    return link_path(message)
+
+
+def test_link_needs_login_then_continues_to_the_file(client, auth, data):
+    path = sent_link(auth, data)
+    client.post("/logout", data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', client.get("/exports").get_data(as_text=True)).group(1)})
+    response = client.get(path)
+    assert response.status_code == 302 and response.location.startswith("/login?next=/exports/download/")
+    from tests.conftest import PASSWORD, csrf_token
+
+    token = csrf_token(client, response.location)
+    response = client.post(response.location, data={"email": "analyst@example.com", "password": PASSWORD, "csrf_token": token})
+    assert response.location == path
+    assert fetch(client, path).status_code == 200
+
+
+def test_link_is_only_for_the_account_it_was_sent_to(client, auth, data):
+    path = sent_link(auth, data)
+    auth.login("admin@example.com")
+    response = client.get(path)
+    assert response.status_code == 403
+    assert "sent to another account" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("mangle", [lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), lambda t: "x" + t, lambda t: "..%2F..%2Fetc%2Fpasswd"])
+def test_tampered_or_unknown_token_is_404(client, auth, data, mangle):
+    path = sent_link(auth, data)
+    token = path.rsplit("/", 1)[1]
+    assert client.get(f"/exports/download/{mangle(token)}").status_code == 404
+
+
+def test_expired_link_is_410_with_request_again_and_the_file_is_deleted(app, client, auth, data):
+    path = sent_link(auth, data)
+    with app.app_context():
+        item = ExportItem.get()
+        file_path = export_queue.report_path(item)
+        ExportItem.update(expires_at=utcnow() - timedelta(seconds=1)).execute()
+    response = client.get(path)
+    assert response.status_code == 410
+    page = response.get_data(as_text=True)
+    assert "This link has expired" in page and "Request again" in page
+    with app.app_context():
+        assert export_queue.expire_links() == 1
+        assert ExportItem.get().state == "expired"
+    assert not __import__("os").path.exists(file_path)
+    assert client.get(path).status_code == 410
+
+    with mail.record_messages() as outbox:
+        response = auth.post(f"/exports/{item.request_id}/again", {"agent": item.agent_id}, form_page="/exports")
+    assert response.status_code == 302 and len(outbox) == 1
+    assert fetch(client, link_path(outbox[0])).status_code == 200
+
+
+def test_send_again_is_refused_for_someone_elses_request(app, client, auth, data):
+    sent_link(auth, data)
+    auth.login("nobody@example.com")
+    with app.app_context():
+        request_id = ExportRequest.get().id
+    assert auth.post(f"/exports/{request_id}/again", {}, form_page="/exports").status_code == 404
+
+
+def test_revoked_access_fails_the_item_with_a_reason(app, people):
+    with app.app_context():
+        analyst = Account.get(Account.email == "analyst@example.com")
+        filters = export_queue.reports.Filters((people["support"].id,), TODAY, TODAY)
+        outcome = export_queue.request_export(analyst, filters, max_pending=10)
+        Grant.delete().execute()
+        export_queue.process_item(outcome.request.items[0].id)
+        item = ExportItem.get()
+        assert item.state == "failed" and "no longer has access" in item.error
+
+
+@pytest.fixture
+def queued_app(tmp_path, database_url):
+    """An app whose queue is real (SQLite) and has no worker: requests stay queued."""
+    from models import MODELS, db
+
+    app = create_app(
+        app_config(tmp_path, database_url, QUEUE_IMMEDIATE=False, EXPORT_MAX_PENDING=2),
+        instance_path=str(tmp_path / "instance"),
+    )
+    with app.app_context():
+        db.drop_tables(MODELS, safe=True, cascade=database_url.startswith("postgres"))
+        db.create_tables(MODELS)
+    return app
+
+
+def test_identical_requests_are_queued_once_and_pending_requests_are_capped(queued_app):
+    from tests.conftest import Auth, make_account, make_agent
+
+    client = queued_app.test_client()
+    auth = Auth(client)
+    with queued_app.app_context():
+        agent = make_agent("Support Bot")[0]
+        make_account("admin@example.com", is_admin=True)
+    auth.login()
+    first = auth.post("/analytics", export_form(agent))
+    again = auth.post("/analytics", export_form(agent))
+    assert "already on its way" in client.get(again.location).get_data(as_text=True)
+    auth.post("/analytics", export_form(agent, date_from=TODAY - timedelta(days=1)))
+    too_many = auth.post("/analytics", export_form(agent, date_from=TODAY - timedelta(days=2)))
+    assert "You already have 2 exports waiting" in client.get(too_many.location).get_data(as_text=True)
+    assert first.status_code == 302
+    with queued_app.app_context():
+        assert ExportRequest.select().count() == 2
+        assert len(queued_app.extensions["huey"]) == 2  # two messages on the queue
+        page = client.get("/exports").get_data(as_text=True)
+        assert "Queued (position 1)" in page and "Queued (position 2)" in page
