@@ -3,6 +3,7 @@ import json
 import os
 
 import click
+from flask.cli import with_appcontext
 from peewee import IntegrityError
 
 import demo
@@ -35,6 +36,7 @@ def find_account(email):
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db():
     """Create the database tables (safe to run again)."""
     create_tables()
@@ -42,6 +44,7 @@ def init_db():
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--password", required=True, help=f"At least {MIN_PASSWORD_LENGTH} characters.")
 @click.option("--admin", is_flag=True, help="May manage accounts and agents and sees every agent.")
@@ -62,6 +65,7 @@ def create_user(email, password, admin):
 
 
 @click.command("create-agent")
+@with_appcontext
 @click.argument("name")
 def create_agent(name):
     """Create an agent and print its API key (shown only this once)."""
@@ -77,6 +81,7 @@ def create_agent(name):
 
 
 @click.command("grant")
+@with_appcontext
 @click.argument("email")
 @click.argument("agent")
 def grant(email, agent):
@@ -87,6 +92,7 @@ def grant(email, agent):
 
 
 @click.command("demo-data")
+@with_appcontext
 def demo_data():
     """Load demo agents, dialogs and a demo login (once; does nothing if present)."""
     create_tables()
@@ -94,6 +100,7 @@ def demo_data():
 
 
 @click.command("import-events")
+@with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--agent", "agent_name", required=True, help="The agent the events belong to.")
 def import_events(file, agent_name):
@@ -156,6 +163,7 @@ def import_batch(agent, batch):
 
 
 @click.command("queue-status")
+@with_appcontext
 def queue_status():
     """Show the export queue: waiting, building, failed, and how old the oldest is."""
     health = export_queue.queue_health()

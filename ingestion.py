@@ -122,7 +122,7 @@ def validate_events(payload, max_batch):
     errors = _check_batch(payload, max_batch, "events")
     if errors:
         return [], errors
-    events, channel_of = [], {}
+    events = []
     for index, item in enumerate(payload):
         item_errors = _check_fields(index, item, EVENT_FIELDS)
         bad = {err["field"] for err in item_errors}
@@ -134,11 +134,6 @@ def validate_events(payload, max_batch):
                     timestamp = parse_timestamp(item["timestamp"])
                 except ValueError as exc:
                     item_errors.append(error(index, "timestamp", str(exc)))
-            if not bad & {"dialog_id", "channel"}:
-                seen_channel = channel_of.setdefault(item["dialog_id"], item["channel"])
-                if seen_channel != item["channel"]:
-                    message = f"dialog {item['dialog_id']!r} is on channel {seen_channel!r} in this batch"
-                    item_errors.append(error(index, "channel", message))
         if item_errors:
             errors.extend(item_errors)
         else:
@@ -231,7 +226,7 @@ def _ensure_slots(agent, keys):
 
 
 def _ensure_dialogs(agent, events):
-    """Map dialog ids to row ids, creating new dialogs; rejects channel changes."""
+    """Map dialog ids to row ids, creating new dialogs; a dialog never changes channel."""
     first_seen = {}
     for e in events:
         channel, started = first_seen.get(e.dialog_id, (e.channel, e.timestamp))
@@ -243,11 +238,13 @@ def _ensure_dialogs(agent, events):
             (Dialog.agent == agent) & Dialog.external_id.in_(part)
         )
         stored.update((ext, (pk, channel)) for ext, pk, channel in query.tuples())
-    errors = [
-        error(index, "channel", f"dialog {e.dialog_id!r} is stored on channel {stored[e.dialog_id][1]!r}")
-        for index, e in enumerate(events)
-        if e.dialog_id in stored and stored[e.dialog_id][1] != e.channel
-    ]
+    errors = []
+    for index, e in enumerate(events):
+        if e.dialog_id in stored and stored[e.dialog_id][1] != e.channel:
+            errors.append(error(index, "channel", f"dialog {e.dialog_id!r} is stored on channel {stored[e.dialog_id][1]!r}"))
+        elif e.dialog_id not in stored and first_seen[e.dialog_id][0] != e.channel:
+            message = f"dialog {e.dialog_id!r} is on channel {first_seen[e.dialog_id][0]!r} in this batch"
+            errors.append(error(index, "channel", message))
     if errors:
         raise IngestError(errors)
     new_rows = [
