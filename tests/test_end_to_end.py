@@ -1,0 +1,206 @@
+"""The export flow with real processes: the web server, a `huey_consumer` worker
+(not immediate mode), an SMTP server, and Debian's Chromium clicking the button."""
+import csv
+import http.cookiejar
+import io
+import os
+import re
+import sqlite3
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from tests.processes import SmtpSink, Stack
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+PASSWORD = "analyst password 1"
+TODAY = date.today()
+SLOTS = [
+    {"key": "greet", "name": "Greeting", "type": "message", "text": "Hello!\nSecond line, with \"quotes\""},
+    {"key": "ask", "name": "Ask order", "type": "question", "text": "=Your order number?"},
+    {"key": "ru", "name": "Приветствие", "type": "message", "text": "Здравствуйте 👋"},
+]
+
+
+def dialog_events(prefix, count, slot, hours_ago=1):
+    when = (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).isoformat()
+    return [
+        event
+        for i in range(count)
+        for event in (
+            {"dialog_id": f"{prefix}-{i}", "channel": "web", "sender": "bot", "slot": slot, "timestamp": when},
+            {"dialog_id": f"{prefix}-{i}", "channel": "web", "sender": "user", "text": "ok", "timestamp": when},
+        )
+    ]
+
+
+@pytest.fixture
+def smtp():
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def stack(tmp_path, smtp):
+    """A running Slotlens with two agents, their data, and an analyst who sees both."""
+    stack = Stack(tmp_path, smtp.port)
+    stack.cli("init-db")
+    stack.cli("create-user", "analyst@example.com", "--password", PASSWORD)
+    stack.cli("create-user", "other@example.com", "--password", PASSWORD)
+    keys = {}
+    for name in ("Support Bot", "Sales Bot"):
+        keys[name] = stack.cli("create-agent", name).strip().rsplit(" ", 1)[1]
+        stack.cli("grant", "analyst@example.com", name)
+    stack.start_web()
+    stack.start_worker()
+    stack.api("PUT", "/api/v1/slots", keys["Support Bot"], SLOTS)
+    stack.api("POST", "/api/v1/events", keys["Support Bot"], dialog_events("g", 3, "greet") + dialog_events("a", 2, "ask"))
+    stack.api("POST", "/api/v1/events", keys["Sales Bot"], dialog_events("s", 1, "ru", hours_ago=24 * 40))  # out of period
+    yield stack
+    stack.stop()
+
+
+def link_in(message):
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    return re.search(r"http://127\.0\.0\.1:\d+/exports/download/\S+", body).group(0)
+
+
+def parse_csv(data):
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+class Browserless:
+    """A cookie-keeping HTTP client that posts forms with their CSRF token, like a browser."""
+
+    def __init__(self, base_url):
+        self.base_url = base_url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def get(self, path):
+        try:
+            with self.opener.open(self.base_url + path if path.startswith("/") else path, timeout=30) as r:
+                return r.status, r.read(), r.geturl()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.url
+
+    def post_form(self, page, action, fields):
+        _, html, _ = self.get(page)
+        token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1).decode()
+        body = urllib.parse.urlencode({**fields, "csrf_token": token}, doseq=True).encode()
+        with self.opener.open(self.base_url + action, data=body, timeout=30) as r:
+            return r.status, r.read(), r.geturl()
+
+
+def test_export_with_real_worker_and_smtp_server(stack, smtp):
+    analyst = Browserless(stack.base_url)
+    analyst.post_form("/login", "/login", {"email": "analyst@example.com", "password": PASSWORD})
+    _, page, _ = analyst.post_form(
+        "/analytics",
+        "/analytics",
+        {"agents": ["1", "2"], "date_from": str(TODAY - timedelta(days=6)), "date_to": str(TODAY), "action": "export"},
+    )
+    assert b"will be sent to analyst@example.com, one email per agent (2 emails)" in page
+    messages = smtp.wait_for_messages(2)
+    time.sleep(0.5)
+    assert len(smtp.messages) == 2, "exactly one email per agent"
+    by_agent = {m["Subject"].split(": ")[1].split(",")[0]: m for m in messages}
+    assert set(by_agent) == {"Support Bot", "Sales Bot"}
+    assert all(m["To"] == "analyst@example.com" for m in messages)
+    assert "The report is empty" in by_agent["Sales Bot"].get_body(("plain",)).get_content()
+    assert by_agent["Support Bot"].get_body(("html",)) is not None
+
+    status, data, _ = analyst.get(link_in(by_agent["Support Bot"]))
+    assert status == 200
+    rows = parse_csv(data)
+    assert rows[1] == ["greet", "Greeting", "message", 'Hello!\nSecond line, with "quotes"', "3", "60.00"]
+    assert rows[2] == ["ask", "Ask order", "question", "'=Your order number?", "2", "40.00"]
+
+    other = Browserless(stack.base_url)
+    other.post_form("/login", "/login", {"email": "other@example.com", "password": PASSWORD})
+    assert other.get(link_in(by_agent["Support Bot"]))[0] == 403
+    assert analyst.get(link_in(by_agent["Support Bot"])[:-3] + "abc")[0] == 404
+
+
+def browser_available():
+    return os.path.exists(CHROMIUM)
+
+
+@pytest.fixture
+def page():
+    if not browser_available():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"no browser at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(accept_downloads=True)
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def open_download(page, url):
+    """Follow an emailed link the way a browser does when the answer is a file."""
+    with page.expect_download() as download_info:
+        page.evaluate("url => { window.location.href = url }", url)
+    return download_info.value
+
+
+@pytest.mark.browser
+def test_browser_export_flow(stack, smtp, page, tmp_path):
+    page.goto(stack.base_url + "/analytics")
+    page.get_by_label("Email").fill("analyst@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.get_by_label("Support Bot", exact=True).check()
+    page.get_by_label("Sales Bot", exact=True).check()
+    page.get_by_label("From", exact=True).fill(str(TODAY - timedelta(days=6)))
+    page.get_by_label("To", exact=True).fill(str(TODAY))
+    clicked = time.monotonic()
+    page.get_by_role("button", name="Stop slots").click()
+    page.get_by_text("The report will be sent to analyst@example.com, one email per agent").wait_for()
+
+    messages = smtp.wait_for_messages(2)
+    print(f"click to last email: {max(smtp.received_at) - clicked:.2f} s")
+    support = next(m for m in messages if "Support Bot" in m["Subject"])
+    link = link_in(support)
+
+    download = open_download(page, link)
+    assert download.suggested_filename == f"stop-slots_support-bot_{TODAY - timedelta(days=6)}_{TODAY}.csv"
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    rows = parse_csv(path.read_bytes())
+    assert [row[0] for row in rows[1:]] == ["greet", "ask"]
+
+    page.goto(stack.base_url + "/exports")
+    assert page.get_by_role("link", name="Download").count() == 2
+
+    # Logged out, the link asks for a login, then goes straight on to the file.
+    page.get_by_role("button", name="Log out").click()
+    page.goto(link)
+    page.get_by_label("Email").fill("analyst@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    with page.expect_download() as again:
+        page.get_by_role("button", name="Log in").click()
+    assert again.value.suggested_filename == download.suggested_filename
+
+    # Past its expiry the link answers 410 and offers the same report again.
+    with sqlite3.connect(stack.database) as db:
+        db.execute("UPDATE export_item SET expires_at = '2000-01-01 00:00:00'")
+    response = page.goto(link)
+    assert response.status == 410
+    page.get_by_role("button", name="Request again").click()
+    messages = smtp.wait_for_messages(3)
+    assert messages[2]["Subject"] == support["Subject"]
+    assert open_download(page, link_in(messages[2])).suggested_filename == download.suggested_filename
