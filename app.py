@@ -7,18 +7,15 @@ import os
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import click
 from flask import Flask, redirect, render_template, url_for
-from flask_mail import Mail
-from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 import commands
 import models
 import tasks
+from extensions import csrf, mail
 from localtime import format_local
-
-mail = Mail()
-csrf = CSRFProtect()
 
 SECRET_KEY_FILE = "secret_key"
 MIN_SECRET_KEY_LENGTH = 32
@@ -43,8 +40,10 @@ DEFAULTS = {
 }
 
 
-class ConfigError(RuntimeError):
-    """A setting is missing or wrong; the message says which and how to fix it."""
+class ConfigError(click.ClickException):
+    """A setting is missing or wrong; the message says which and how to fix it.
+
+    A ClickException, so that `flask --app app ...` prints it as one line."""
 
 
 def create_app(test_config=None, instance_path=None):

@@ -16,6 +16,7 @@ from flask_mail import Message
 from itsdangerous import BadSignature, URLSafeSerializer
 
 import reports
+from extensions import mail
 from localtime import format_local
 from models import Account, Agent, ExportItem, ExportRequest, db, utcnow
 
@@ -195,8 +196,6 @@ def email_subject(item):
 
 def send_report_email(item, expires_at):
     """One email per agent: link, expiry, filters, data time and dialog count."""
-    from app import mail
-
     tz = current_app.config["TIMEZONE"]
     context = dict(
         item=item,

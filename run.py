@@ -66,10 +66,10 @@ def main():
 
 
 def stop(processes):
-    """SIGTERM (the worker then finishes its task), then SIGKILL whatever is left."""
+    """SIGINT (Huey's graceful stop: the task in progress finishes), then SIGKILL what is left."""
     for process in processes:
         if process.poll() is None:
-            process.terminate()
+            process.send_signal(signal.SIGINT)
     deadline = time.monotonic() + 20
     for process in processes:
         try:

@@ -10,7 +10,7 @@ import pytest
 
 import export_queue
 import ingestion
-from app import mail
+from extensions import mail
 from models import Account, ExportItem, ExportRequest, Grant, utcnow
 from tests.conftest import create_app, app_config
 
