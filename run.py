@@ -46,6 +46,7 @@ def main():
     commands["web"] = flask("run", "--host", HOST, "--port", PORT)
 
     processes = {name: subprocess.Popen(cmd, env=env, cwd=HERE) for name, cmd in commands.items()}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     time.sleep(1.5)
     print(f"\n  Slotlens is running at {env['FLASK_BASE_URL']}\n  {demo.stdout.strip()}", flush=True)
@@ -62,16 +63,17 @@ def main():
     except (KeyboardInterrupt, SystemExit):
         return 0
     finally:
-        stop(processes.values())
+        stop(processes)
 
 
 def stop(processes):
-    """SIGINT (Huey's graceful stop: the task in progress finishes), then SIGKILL what is left."""
-    for process in processes:
+    """Stop every process: the worker with SIGINT (Huey's graceful stop lets the task in
+    progress finish), the others with SIGTERM; SIGKILL whatever is left after 20 s."""
+    for name, process in processes.items():
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT if name == "worker" else signal.SIGTERM)
     deadline = time.monotonic() + 20
-    for process in processes:
+    for process in processes.values():
         try:
             process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
