@@ -200,9 +200,8 @@ MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, ExportRequest, Ex
 
 
 def unique_slug(name):
-    """A URL- and file-name-safe slug for `name`, unique among agents."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or "agent"
+    """A file-name-safe slug for `name` (letters of any script kept), unique among agents."""
+    base = re.sub(r"[\W_]+", "-", unicodedata.normalize("NFKC", name).lower()).strip("-") or "agent"
     slug, n = base, 1
     while Agent.select().where(Agent.slug == slug).exists():
         n += 1

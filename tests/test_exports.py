@@ -242,3 +242,27 @@ def test_identical_requests_are_queued_once_and_pending_requests_are_capped(queu
         assert len(queued_app.extensions["huey"]) == 2  # two messages on the queue
         page = client.get("/exports").get_data(as_text=True)
         assert "Queued (position 1)" in page and "Queued (position 2)" in page
+
+
+@pytest.mark.parametrize(
+    "name, slug",
+    [("Support Bot", "support-bot"), ("Бот доставки", "бот-доставки"), ("A/B: test__bot!", "a-b-test-bot"), ("***", "agent")],
+)
+def test_agent_slugs_make_readable_file_names(app, name, slug):
+    with app.app_context():
+        from tests.conftest import make_agent
+
+        assert make_agent(name)[0].slug == slug
+        assert make_agent(name + " ")[0].slug == f"{slug}-2"
+
+
+def test_non_latin_file_name_reaches_the_browser(app, client, auth, people):
+    from tests.conftest import make_agent
+
+    with app.app_context():
+        agent = make_agent("Бот доставки")[0]
+    auth.login("admin@example.com")
+    with mail.record_messages() as outbox:
+        auth.post("/analytics", export_form(agent))
+    response = fetch(client, link_path(outbox[0]))
+    assert "filename*=UTF-8''stop-slots_%D0%B1%D0%BE%D1%82-" in response.headers["Content-Disposition"]
