@@ -30,6 +30,11 @@ DEFAULTS = {
     "REPORT_LINK_TTL": 24 * 3600,
     "EXPORT_SLA": 24 * 3600,
     "EXPORT_MAX_PENDING": 10,
+    "EXPORT_LEASE": 60,  # seconds a worker holds an item without renewing before others may take it
+    "EXPORT_RETRY_DELAY": 30,  # seconds before the first retry after a mail failure (doubling after)
+    "EXPORT_RETRY_FOR": 3600,  # seconds of mail failures before an item is marked failed
+    "EXPORT_BUILD_DELAY": 0,  # seconds of artificial delay before building: fault-injection tests only
+    "MAIL_TIMEOUT": 30,  # seconds any network call of a worker may block
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     "API_MAX_BATCH": 10_000,
     "MAIL_DEFAULT_SENDER": "Slotlens <reports@slotlens.local>",
@@ -38,6 +43,18 @@ DEFAULTS = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
 }
+
+
+POSITIVE_NUMBERS = (
+    "REPORT_LINK_TTL",
+    "EXPORT_SLA",
+    "EXPORT_MAX_PENDING",
+    "EXPORT_LEASE",
+    "EXPORT_RETRY_DELAY",
+    "EXPORT_RETRY_FOR",
+    "API_MAX_BATCH",
+    "MAIL_TIMEOUT",
+)
 
 
 class ConfigError(click.ClickException):
@@ -116,10 +133,12 @@ def _check_settings(app):
             f"FLASK_TIMEZONE={app.config['TIMEZONE']!r} is not a known time zone "
             "(use an IANA name such as 'UTC' or 'Europe/Berlin')."
         ) from None
-    for name in ("REPORT_LINK_TTL", "EXPORT_SLA", "EXPORT_MAX_PENDING", "API_MAX_BATCH"):
+    for name in POSITIVE_NUMBERS:
         value = app.config[name]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"FLASK_{name} must be a positive whole number, not {value!r}.")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"FLASK_{name} must be a positive number, not {value!r}.")
+    if not isinstance(app.config["EXPORT_BUILD_DELAY"], (int, float)):
+        raise ConfigError("FLASK_EXPORT_BUILD_DELAY must be a number of seconds.")
 
 
 def write_secret_key(instance_path):

@@ -5,8 +5,14 @@ can be repeated safely: an item is claimed with one conditional UPDATE, a
 built report is not rebuilt, and a sent item is never sent again.
 """
 import logging
+import math
 import os
+import secrets
 import shutil
+import smtplib
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -14,7 +20,9 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from flask_mail import Message
 from itsdangerous import BadSignature, URLSafeSerializer
+from peewee import fn
 
+import models
 import reports
 from extensions import mail
 from localtime import format_local
@@ -24,7 +32,6 @@ log = logging.getLogger(__name__)
 
 QUEUED, BUILDING, SENT, FAILED, EXPIRED = "queued", "building", "sent", "failed", "expired"
 IN_FLIGHT = (QUEUED, BUILDING)
-LEASE = timedelta(minutes=10)  # a building item untouched this long is taken to be orphaned
 
 
 @dataclass(frozen=True)
@@ -98,16 +105,60 @@ def queue_position(item):
     return ExportItem.select().where((ExportItem.state == QUEUED) & (ExportItem.id < item.id)).count() + 1
 
 
-def claim(item_id):
-    """Take an item for building, atomically; None if it is done or someone else has it."""
+def claim(item_id, lease):
+    """Take an item for building, atomically; None if it is done, not due yet, or taken.
+
+    The claim carries a random token: only its holder may renew the lease or
+    record the outcome, so a worker that stalled past its lease cannot overwrite
+    the work of the one that took over.
+    """
     now = utcnow()
-    claimable = (ExportItem.state == QUEUED) | ((ExportItem.state == BUILDING) & (ExportItem.lease_until < now))
+    due = ExportItem.not_before.is_null() | (ExportItem.not_before <= now)
+    claimable = ((ExportItem.state == QUEUED) & due) | ((ExportItem.state == BUILDING) & (ExportItem.lease_until < now))
+    token = secrets.token_hex(16)
     taken = (
-        ExportItem.update(state=BUILDING, lease_until=now + LEASE, attempts=ExportItem.attempts + 1)
+        ExportItem.update(
+            state=BUILDING, lease_until=now + lease, claim_token=token, attempts=ExportItem.attempts + 1
+        )
         .where((ExportItem.id == item_id) & claimable)
         .execute()
     )
     return ExportItem.get_by_id(item_id) if taken else None
+
+
+def update_claimed(item, **changes):
+    """Record changes if the item is still ours; False if another worker took it over."""
+    changed = (
+        ExportItem.update(**changes)
+        .where((ExportItem.id == item.id) & (ExportItem.claim_token == item.claim_token))
+        .execute()
+    )
+    for name, value in changes.items():
+        setattr(item, name, value)
+    return bool(changed)
+
+
+@contextmanager
+def lease_kept(item, lease):
+    """Renew the item's lease in the background while this worker is alive and busy.
+
+    A worker killed mid-task stops renewing, so its item becomes claimable again
+    one lease later, while a slow but living worker is never mistaken for a dead one.
+    """
+    done = threading.Event()
+
+    def renew():
+        with models.connection():
+            while not done.wait(lease.total_seconds() / 3):
+                update_claimed(item, lease_until=utcnow() + lease)
+
+    heartbeat = threading.Thread(target=renew, name=f"lease-{item.id}", daemon=True)
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        done.set()
+        heartbeat.join()
 
 
 def report_path(item):
@@ -117,42 +168,91 @@ def report_path(item):
 
 
 def process_item(item_id):
-    """Build and send one agent's report, once. Called by the worker for each queued item."""
-    item = claim(item_id)
+    """Build and send one agent's report, once. Called by the worker for each queue message."""
+    config = current_app.config
+    lease = timedelta(seconds=config["EXPORT_LEASE"])
+    item = claim(item_id, lease)
     if item is None:
         return
-    try:
-        deliver(item)
-    except Exception as exc:
-        log.exception("export item %s failed", item_id)
-        ExportItem.update(state=FAILED, lease_until=None, error=f"{type(exc).__name__}: {exc}").where(
-            ExportItem.id == item.id
-        ).execute()
+    with lease_kept(item, lease):
+        try:
+            deliver(item)
+        except Exception as exc:
+            if not is_transient(exc):
+                log.exception("export item %s failed", item.id)
+                update_claimed(item, state=FAILED, lease_until=None, error=describe(exc))
+            else:
+                retry_later(item, exc)
 
 
 def deliver(item):
-    """Build the report (unless already built), send its email, record it as sent."""
+    """Build the report (unless built before), send its email, record it as sent."""
     config = current_app.config
     account = item.request.account
     if not account.visible_agents().where(Agent.id == item.agent_id).exists():
-        mark(item, state=FAILED, lease_until=None, error="This account no longer has access to this agent.")
+        update_claimed(item, state=FAILED, lease_until=None, error="This account no longer has access to this agent.")
         return
     path = report_path(item)
     if item.data_as_of is None or not os.path.exists(path):
+        time.sleep(config["EXPORT_BUILD_DELAY"])
         data_as_of = utcnow()
         dialogs = reports.build_report(item.agent, filters_of(item.request), config["TIMEZONE"], path)
-        mark(item, dialogs=dialogs, data_as_of=data_as_of)
+        update_claimed(item, dialogs=dialogs, data_as_of=data_as_of)
+    if not update_claimed(item, lease_until=utcnow() + timedelta(seconds=config["EXPORT_LEASE"])):
+        log.warning("export item %s was taken over by another worker; not sending", item.id)
+        return
     sent_at = utcnow()
     expires_at = sent_at + timedelta(seconds=config["REPORT_LINK_TTL"])
     send_report_email(item, expires_at)
-    mark(item, state=SENT, sent_at=sent_at, expires_at=expires_at, lease_until=None, error=None)
+    # The one unavoidable window: a crash between the SMTP server accepting the
+    # message and this line makes a recovering worker send the email again.
+    update_claimed(item, state=SENT, sent_at=sent_at, expires_at=expires_at, lease_until=None, error=None)
 
 
-def mark(item, **changes):
-    """Record changes on the item row and on the object in hand."""
-    ExportItem.update(**changes).where(ExportItem.id == item.id).execute()
-    for name, value in changes.items():
-        setattr(item, name, value)
+def is_transient(exc):
+    """Worth retrying: the mail server is unreachable, timed out or answered 4xx."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, OSError)  # refused, reset, timed out, disconnected, DNS
+
+
+def describe(exc):
+    """A reason a person can act on, for the Exports page."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        message = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        return f"The mail server answered {exc.smtp_code}: {message}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        (code, message), = list(exc.recipients.values())[:1]
+        return f"The mail server refused the recipient ({code}: {message.decode(errors='replace')})"
+    if isinstance(exc, OSError):
+        return f"The mail server could not be reached: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def retry_delay(attempts, first_delay):
+    """Exponential back-off from `first_delay` seconds, at most 15 minutes."""
+    return min(first_delay * 2 ** max(attempts - 1, 0), 15 * 60)
+
+
+def retry_later(item, exc):
+    """Put the item back for a later attempt, or fail it once retrying has lasted long enough."""
+    config = current_app.config
+    now = utcnow()
+    failing_since = item.failing_since or now
+    give_up_at = failing_since + timedelta(seconds=config["EXPORT_RETRY_FOR"])
+    reason = describe(exc)
+    if now >= give_up_at:
+        minutes = config["EXPORT_RETRY_FOR"] / 60
+        log.error("export item %s failed after retrying for %.0f min: %s", item.id, minutes, reason)
+        update_claimed(item, state=FAILED, lease_until=None, error=f"{reason} (gave up after {minutes:.0f} min of retries)")
+        return
+    not_before = min(now + timedelta(seconds=retry_delay(item.attempts, config["EXPORT_RETRY_DELAY"])), give_up_at)
+    log.warning("export item %s: %s; retrying at %s", item.id, reason, not_before)
+    if update_claimed(item, state=QUEUED, lease_until=None, not_before=not_before, failing_since=failing_since, error=reason):
+        task = current_app.extensions["slotlens.process_item"]
+        task.schedule(args=(item.id,), delay=max((not_before - now).total_seconds(), 0))
 
 
 def _serializer():
@@ -222,74 +322,81 @@ def expire_links(now=None):
     expired = list(ExportItem.select(ExportItem.id).where((ExportItem.state == SENT) & (ExportItem.expires_at <= now)))
     for item in expired:
         shutil.rmtree(os.path.join(current_app.config["REPORTS_DIR"], str(item.id)), ignore_errors=True)
-        mark(item, state=EXPIRED)
+        ExportItem.update(state=EXPIRED).where(ExportItem.id == item.id).execute()
     return len(expired)
 
 
-def orphaned_items(queued_before, now=None):
-    """Items whose queue message may be lost: queued since before `queued_before`, or
-    building under a lease that ran out (the worker died). Enqueueing them again is
-    safe: a second message for an item finds it claimed or done and does nothing."""
+def orphaned_items(grace, now=None):
+    """Items whose queue message may be lost: due for longer than `grace` but still
+    queued, or building under a lease that ran out (the worker died). Enqueueing
+    them again is safe: a second message finds the item claimed or done."""
     now = now or utcnow()
-    stale_queued = (ExportItem.state == QUEUED) & (ExportRequest.created_at < queued_before)
+    due_since = fn.COALESCE(ExportItem.not_before, ExportRequest.created_at)
+    stale_queued = (ExportItem.state == QUEUED) & (due_since <= now - grace)
     lapsed = (ExportItem.state == BUILDING) & (ExportItem.lease_until < now)
-    return list(ExportItem.select().join(ExportRequest).where(stale_queued | lapsed))
-
+    return list(ExportItem.select(ExportItem.id).join(ExportRequest).where(stale_queued | lapsed))
 
 
 @dataclass(frozen=True)
 class QueueHealth:
     """What an operator needs to see whether exports flow (admin page and `queue-status`)."""
 
-    queued: int
-    building: int
-    oldest_waiting: object  # naive UTC datetime of the oldest waiting request, or None
-    over_sla: int
-    failures: list  # (item, reason) of the last 24 hours
+    waiting: list  # queued or building items, oldest request first
+    sla: timedelta
+    failures: list  # failed items of requests from the last 24 hours
     latencies: list  # click-to-email seconds of items sent in the last 24 hours, sorted
+    now: object
+
+    def age(self, item):
+        return self.now - item.request.created_at
+
+    def is_late(self, item):
+        return self.age(item) > self.sla
+
+    @property
+    def queued(self):
+        return sum(1 for item in self.waiting if item.state == QUEUED)
+
+    @property
+    def building(self):
+        return sum(1 for item in self.waiting if item.state == BUILDING)
+
+    @property
+    def over_sla(self):
+        return sum(1 for item in self.waiting if self.is_late(item))
 
     def percentile(self, fraction):
+        """Nearest-rank percentile of the latencies, None without any."""
         if not self.latencies:
             return None
-        return self.latencies[min(len(self.latencies) - 1, int(fraction * len(self.latencies)))]
+        rank = max(1, math.ceil(len(self.latencies) * fraction))
+        return self.latencies[rank - 1]
 
-    def lines(self, now=None):
-        now = now or utcnow()
-        age = f"{(now - self.oldest_waiting).total_seconds():.0f} s" if self.oldest_waiting else "none waiting"
+    def lines(self):
+        oldest = self.waiting[0] if self.waiting else None
+        age = f"{self.age(oldest).total_seconds():.0f} s (request #{oldest.request_id})" if oldest else "none waiting"
         median, p95 = self.percentile(0.5), self.percentile(0.95)
         latency = f"median {median:.1f} s, p95 {p95:.1f} s" if median is not None else "no emails sent"
         return [
             ("Queued items", self.queued),
             ("Building items", self.building),
             ("Oldest waiting", age),
-            ("Items over EXPORT_SLA", self.over_sla),
+            (f"Waiting longer than EXPORT_SLA ({self.sla.total_seconds():.0f} s)", self.over_sla),
             ("Failures (24 h)", len(self.failures)),
             ("Click to email (24 h)", latency),
-        ] + [(f"  failed item {item.id}", reason) for item, reason in self.failures]
+        ] + [(f"  failed item {item.id} ({item.agent.name})", item.error) for item in self.failures]
 
 
-def queue_health(sla_seconds=None, now=None):
+def queue_health(now=None):
     now = now or utcnow()
-    sla = timedelta(seconds=sla_seconds or current_app.config["EXPORT_SLA"])
     day_ago = now - timedelta(days=1)
-    waiting = ExportItem.select(ExportItem, ExportRequest).join(ExportRequest).where(ExportItem.state.in_(IN_FLIGHT))
-    created = [item.request.created_at for item in waiting]
-    recent = (
-        ExportItem.select(ExportItem, ExportRequest)
-        .join(ExportRequest)
-        .where((ExportRequest.created_at >= day_ago) & ExportItem.state.in_((SENT, FAILED, EXPIRED)))
-    )
-    failures, latencies = [], []
-    for item in recent:
-        if item.state == FAILED:
-            failures.append((item, item.error))
-        elif item.sent_at:
-            latencies.append((item.sent_at - item.request.created_at).total_seconds())
+    items = ExportItem.select(ExportItem, ExportRequest, Agent).join(ExportRequest).switch(ExportItem).join(Agent)
+    waiting = list(items.where(ExportItem.state.in_(IN_FLIGHT)).order_by(ExportRequest.created_at, ExportItem.id))
+    recent = list(items.where((ExportRequest.created_at >= day_ago) & ExportItem.state.in_((SENT, FAILED, EXPIRED))))
     return QueueHealth(
-        queued=sum(1 for item in waiting if item.state == QUEUED),
-        building=sum(1 for item in waiting if item.state == BUILDING),
-        oldest_waiting=min(created, default=None),
-        over_sla=sum(1 for c in created if now - c > sla),
-        failures=failures,
-        latencies=sorted(latencies),
+        waiting=waiting,
+        sla=timedelta(seconds=current_app.config["EXPORT_SLA"]),
+        failures=[item for item in recent if item.state == FAILED],
+        latencies=sorted((item.sent_at - item.request.created_at).total_seconds() for item in recent if item.sent_at),
+        now=now,
     )

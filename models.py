@@ -189,11 +189,18 @@ class ExportItem(BaseModel):
     state = CharField(default="queued", index=True)
     attempts = IntegerField(default=0)
     lease_until = DateTimeField(null=True)  # a building item whose lease ran out is taken again
+    claim_token = CharField(null=True)  # who holds the item while building
+    not_before = DateTimeField(null=True)  # a retry waits until then
+    failing_since = DateTimeField(null=True)  # first of the current run of mail failures
     dialogs = IntegerField(null=True)
     data_as_of = DateTimeField(null=True)
     sent_at = DateTimeField(null=True)
     expires_at = DateTimeField(null=True)
     error = TextField(null=True)
+
+    @property
+    def is_retrying(self):
+        return self.state == "queued" and self.error is not None
 
 
 MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, ExportRequest, ExportItem]

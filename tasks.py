@@ -6,13 +6,13 @@ enters the app context and calls a plain function of `export_queue`.
 """
 import functools
 import logging
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from huey import RedisHuey, SqliteHuey, crontab
 
 import export_queue
 import models
-from models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,17 @@ def init_app(app):
     @in_app_context
     def recover_on_startup():
         """A worker that starts may be replacing one that died mid-task."""
-        _enqueue_orphans(queued_before=utcnow())
+        _enqueue_orphans(grace=timedelta(0))
 
     @huey.periodic_task(crontab(minute="*"))
     @in_app_context
     def sweep():
         """Every minute: expire old links and recover work whose queue message was lost."""
         export_queue.expire_links()
-        _enqueue_orphans(queued_before=utcnow() - export_queue.LEASE)
+        _enqueue_orphans(grace=timedelta(seconds=app.config["EXPORT_LEASE"]))
 
-    def _enqueue_orphans(queued_before):
-        orphans = export_queue.orphaned_items(queued_before)
+    def _enqueue_orphans(grace):
+        orphans = export_queue.orphaned_items(grace)
         if orphans:
             log.warning("re-enqueueing %d export item(s) left behind", len(orphans))
             for item in orphans:

@@ -2,6 +2,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from peewee import IntegrityError
 
+import export_queue
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
 from models import Account, Agent, Grant, db
@@ -93,3 +94,10 @@ def revoke_grant(grant_id):
     grant.delete_instance()
     flash("Access revoked.", "success")
     return redirect(url_for("admin.index"))
+
+
+@bp.route("/queue")
+@admin_required
+def queue():
+    """Queue health: depth, oldest waiting, late requests, failures, click-to-email."""
+    return render_template("admin/queue.html", health=export_queue.queue_health())

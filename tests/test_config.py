@@ -19,7 +19,7 @@ def settings(tmp_path, **overrides):
         ({"SECRET_KEY": None}, "FLASK_SECRET_KEY must be set"),
         ({"SECRET_KEY": "short"}, "at least 32"),
         ({"TIMEZONE": "Mars/Olympus"}, "not a known time zone"),
-        ({"REPORT_LINK_TTL": "a day"}, "FLASK_REPORT_LINK_TTL must be a positive whole number"),
+        ({"REPORT_LINK_TTL": "a day"}, "FLASK_REPORT_LINK_TTL must be a positive number"),
         ({"EXPORT_MAX_PENDING": 0}, "FLASK_EXPORT_MAX_PENDING"),
     ],
 )
