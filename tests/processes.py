@@ -2,15 +2,21 @@
 the `flask` CLI, and an SMTP server (aiosmtpd) that keeps what it receives."""
 import email
 import email.policy
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
+from datetime import date, datetime, timedelta, timezone
 
 from aiosmtpd.controller import Controller
 
@@ -35,14 +41,25 @@ def wait_for(condition, timeout=30, interval=0.05, what="condition"):
 
 
 class SmtpSink:
-    """A real SMTP server on a free port; `messages` are parsed emails as received."""
+    """A real SMTP server; `messages` are parsed emails as received.
 
-    def __init__(self):
+    Recipients in `refuse` are refused with a permanent 550, as a real server does
+    for an unknown mailbox.
+    """
+
+    def __init__(self, port=None, refuse=()):
         self.messages = []
         self.received_at = []
+        self.refuse = set(refuse)
         self._lock = threading.Lock()
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
@@ -135,6 +152,14 @@ class Stack:
                     text += f"--- {name}.log\n{f.read()[-5000:]}\n"
         return text
 
+    def item_states(self):
+        """(agent name, state, error) of every export item, straight from the database."""
+        with sqlite3.connect(self.database) as db:
+            return db.execute(
+                "SELECT agent.name, export_item.state, export_item.error, export_item.attempts FROM export_item"
+                " JOIN agent ON agent.id = export_item.agent_id ORDER BY export_item.id"
+            ).fetchall()
+
     def stop(self):
         for process in self.processes:
             if process.poll() is None:
@@ -145,3 +170,84 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+ANALYST_PASSWORD = "analyst password 1"
+SLOTS = [
+    {"key": "greet", "name": "Greeting", "type": "message", "text": "Hello!\nSecond line, with \"quotes\""},
+    {"key": "ask", "name": "Ask order", "type": "question", "text": "=Your order number?"},
+    {"key": "ru", "name": "Приветствие", "type": "message", "text": "Здравствуйте 👋"},
+]
+
+
+def dialog_events(prefix, count, slot, hours_ago=1):
+    """`count` counted dialogs that stopped at `slot`, started `hours_ago` hours ago."""
+    when = (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).isoformat()
+    return [
+        event
+        for i in range(count)
+        for event in (
+            {"dialog_id": f"{prefix}-{i}", "channel": "web", "sender": "bot", "slot": slot, "timestamp": when},
+            {"dialog_id": f"{prefix}-{i}", "channel": "web", "sender": "user", "text": "ok", "timestamp": when},
+        )
+    ]
+
+
+def seeded_stack(folder, smtp_port, workers=2, **settings):
+    """A running Slotlens with two agents and their data, an analyst who sees both,
+    and another account who sees neither. The worker runs unless workers=0."""
+    stack = Stack(folder, smtp_port, **settings)
+    stack.cli("init-db")
+    stack.cli("create-user", "analyst@example.com", "--password", ANALYST_PASSWORD)
+    stack.cli("create-user", "other@example.com", "--password", ANALYST_PASSWORD)
+    keys = {}
+    for name in ("Support Bot", "Sales Bot"):
+        keys[name] = stack.cli("create-agent", name).strip().rsplit(" ", 1)[1]
+        stack.cli("grant", "analyst@example.com", name)
+    stack.keys = keys
+    stack.start_web()
+    if workers:
+        stack.start_worker(workers)
+    stack.api("PUT", "/api/v1/slots", keys["Support Bot"], SLOTS)
+    stack.api("POST", "/api/v1/events", keys["Support Bot"], dialog_events("g", 3, "greet") + dialog_events("a", 2, "ask"))
+    stack.api("POST", "/api/v1/events", keys["Sales Bot"], dialog_events("s", 1, "ru", hours_ago=24 * 40))
+    return stack
+
+
+class Browserless:
+    """A cookie-keeping HTTP client that posts forms with their CSRF token, like a browser."""
+
+    def __init__(self, base_url):
+        self.base_url = base_url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def get(self, path):
+        try:
+            with self.opener.open(self.base_url + path if path.startswith("/") else path, timeout=30) as r:
+                return r.status, r.read(), r.geturl()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.url
+
+    def post_form(self, page, action, fields):
+        _, html, _ = self.get(page)
+        token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1).decode()
+        body = urllib.parse.urlencode({**fields, "csrf_token": token}, doseq=True).encode()
+        try:
+            with self.opener.open(self.base_url + action, data=body, timeout=30) as r:
+                return r.status, r.read(), r.geturl()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.url
+
+    def login(self, email, password=ANALYST_PASSWORD):
+        return self.post_form("/login", "/login", {"email": email, "password": password})
+
+    def export(self, agent_ids, days=7):
+        """Click Stop slots for these agents over the last `days` days."""
+        today = date.today()
+        fields = {
+            "agents": [str(i) for i in agent_ids],
+            "date_from": str(today - timedelta(days=days - 1)),
+            "date_to": str(today),
+            "action": "export",
+        }
+        return self.post_form("/analytics", "/analytics", fields)

@@ -1,44 +1,23 @@
 """The export flow with real processes: the web server, a `huey_consumer` worker
 (not immediate mode), an SMTP server, and Debian's Chromium clicking the button."""
 import csv
-import http.cookiejar
 import io
 import os
 import re
 import sqlite3
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import pytest
 
-from tests.processes import SmtpSink, Stack
+from tests.processes import ANALYST_PASSWORD, Browserless, SmtpSink, seeded_stack
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-PASSWORD = "analyst password 1"
+PASSWORD = ANALYST_PASSWORD
 TODAY = date.today()
-SLOTS = [
-    {"key": "greet", "name": "Greeting", "type": "message", "text": "Hello!\nSecond line, with \"quotes\""},
-    {"key": "ask", "name": "Ask order", "type": "question", "text": "=Your order number?"},
-    {"key": "ru", "name": "Приветствие", "type": "message", "text": "Здравствуйте 👋"},
-]
-
-
-def dialog_events(prefix, count, slot, hours_ago=1):
-    when = (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).isoformat()
-    return [
-        event
-        for i in range(count)
-        for event in (
-            {"dialog_id": f"{prefix}-{i}", "channel": "web", "sender": "bot", "slot": slot, "timestamp": when},
-            {"dialog_id": f"{prefix}-{i}", "channel": "web", "sender": "user", "text": "ok", "timestamp": when},
-        )
-    ]
 
 
 @pytest.fixture
@@ -49,20 +28,7 @@ def smtp():
 
 @pytest.fixture
 def stack(tmp_path, smtp):
-    """A running Slotlens with two agents, their data, and an analyst who sees both."""
-    stack = Stack(tmp_path, smtp.port)
-    stack.cli("init-db")
-    stack.cli("create-user", "analyst@example.com", "--password", PASSWORD)
-    stack.cli("create-user", "other@example.com", "--password", PASSWORD)
-    keys = {}
-    for name in ("Support Bot", "Sales Bot"):
-        keys[name] = stack.cli("create-agent", name).strip().rsplit(" ", 1)[1]
-        stack.cli("grant", "analyst@example.com", name)
-    stack.start_web()
-    stack.start_worker()
-    stack.api("PUT", "/api/v1/slots", keys["Support Bot"], SLOTS)
-    stack.api("POST", "/api/v1/events", keys["Support Bot"], dialog_events("g", 3, "greet") + dialog_events("a", 2, "ask"))
-    stack.api("POST", "/api/v1/events", keys["Sales Bot"], dialog_events("s", 1, "ru", hours_ago=24 * 40))  # out of period
+    stack = seeded_stack(tmp_path, smtp.port)
     yield stack
     stack.stop()
 
@@ -77,36 +43,10 @@ def parse_csv(data):
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
 
 
-class Browserless:
-    """A cookie-keeping HTTP client that posts forms with their CSRF token, like a browser."""
-
-    def __init__(self, base_url):
-        self.base_url = base_url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def get(self, path):
-        try:
-            with self.opener.open(self.base_url + path if path.startswith("/") else path, timeout=30) as r:
-                return r.status, r.read(), r.geturl()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read(), e.url
-
-    def post_form(self, page, action, fields):
-        _, html, _ = self.get(page)
-        token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1).decode()
-        body = urllib.parse.urlencode({**fields, "csrf_token": token}, doseq=True).encode()
-        with self.opener.open(self.base_url + action, data=body, timeout=30) as r:
-            return r.status, r.read(), r.geturl()
-
-
 def test_export_with_real_worker_and_smtp_server(stack, smtp):
     analyst = Browserless(stack.base_url)
-    analyst.post_form("/login", "/login", {"email": "analyst@example.com", "password": PASSWORD})
-    _, page, _ = analyst.post_form(
-        "/analytics",
-        "/analytics",
-        {"agents": ["1", "2"], "date_from": str(TODAY - timedelta(days=6)), "date_to": str(TODAY), "action": "export"},
-    )
+    analyst.login("analyst@example.com")
+    _, page, _ = analyst.export([1, 2])
     assert b"will be sent to analyst@example.com, one email per agent (2 emails)" in page
     messages = smtp.wait_for_messages(2)
     time.sleep(0.5)
@@ -124,7 +64,7 @@ def test_export_with_real_worker_and_smtp_server(stack, smtp):
     assert rows[2] == ["ask", "Ask order", "question", "'=Your order number?", "2", "40.00"]
 
     other = Browserless(stack.base_url)
-    other.post_form("/login", "/login", {"email": "other@example.com", "password": PASSWORD})
+    other.login("other@example.com")
     assert other.get(link_in(by_agent["Support Bot"]))[0] == 403
     assert analyst.get(link_in(by_agent["Support Bot"])[:-3] + "abc")[0] == 404
 
