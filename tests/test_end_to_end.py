@@ -144,3 +144,25 @@ def test_browser_export_flow(stack, smtp, page, tmp_path):
     messages = smtp.wait_for_messages(3)
     assert messages[2]["Subject"] == support["Subject"]
     assert open_download(page, link_in(messages[2])).suggested_filename == download.suggested_filename
+
+
+@pytest.fixture
+def slow_stack(tmp_path, smtp):
+    """Building takes a second, so a second click lands while the first is in flight."""
+    stack = seeded_stack(tmp_path, smtp.port, EXPORT_BUILD_DELAY=1)
+    yield stack
+    stack.stop()
+
+
+@pytest.mark.browser
+def test_double_click_queues_one_request(slow_stack, smtp, page):
+    page.goto(slow_stack.base_url + "/login")
+    page.get_by_label("Email").fill("analyst@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Stop slots").dblclick()
+    page.get_by_text("one email per agent").wait_for()
+    smtp.wait_for_messages(2)
+    time.sleep(2)
+    assert len(smtp.messages) == 2
+    assert len(slow_stack.item_states()) == 2, "one request: one item per agent"
