@@ -53,12 +53,21 @@ def main():
     if "mail catcher" in processes:
         print(f"  Emails are caught locally: open {env['FLASK_BASE_URL']}/outbox", flush=True)
     print("  Press Ctrl-C to stop.\n", flush=True)
+    watched = dict(processes)
     try:
         while True:
-            for name, process in processes.items():
-                if process.poll() is not None:
+            for name, process in list(watched.items()):
+                if process.poll() is None:
+                    continue
+                if name != "mail catcher":
                     print(f"The {name} stopped (exit code {process.returncode}); stopping the rest.", flush=True)
                     return 1
+                del watched[name]
+                print(
+                    "The mail catcher stopped: reports wait and are retried. Start it again with\n"
+                    f"  {' '.join(commands[name])}",
+                    flush=True,
+                )
             time.sleep(0.5)
     except (KeyboardInterrupt, SystemExit):
         return 0
