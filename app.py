@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 import commands
 import models
+import security
 import tasks
 from extensions import csrf, mail
 from localtime import format_local
@@ -37,6 +38,10 @@ DEFAULTS = {
     "MAIL_TIMEOUT": 30,  # seconds any network call of a worker may block
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     "API_MAX_BATCH": 10_000,
+    "API_MAX_NAME_LENGTH": 200,  # ids, slot keys and names, types, channels (at most 255)
+    "API_MAX_TEXT_LENGTH": 20_000,  # bot and message texts
+    "LOGIN_MAX_FAILURES": 10,  # failed log-ins per account and address before a lockout
+    "LOGIN_LOCKOUT": 15 * 60,  # seconds the failures are remembered
     "MAIL_DEFAULT_SENDER": "Slotlens <reports@slotlens.local>",
     "MAIL_CATCHER_DIR": None,  # set by `make run` when it starts the local catcher
     "QUEUE_IMMEDIATE": False,
@@ -53,7 +58,11 @@ POSITIVE_NUMBERS = (
     "EXPORT_RETRY_DELAY",
     "EXPORT_RETRY_FOR",
     "API_MAX_BATCH",
+    "API_MAX_NAME_LENGTH",
+    "API_MAX_TEXT_LENGTH",
     "MAIL_TIMEOUT",
+    "LOGIN_MAX_FAILURES",
+    "LOGIN_LOCKOUT",
 )
 
 
@@ -75,6 +84,7 @@ def create_app(test_config=None, instance_path=None):
     _check_settings(app)
 
     models.init_app(app)
+    security.init_app(app)
     tasks.init_app(app)
     mail.init_app(app)
     csrf.init_app(app)
@@ -137,6 +147,8 @@ def _check_settings(app):
         value = app.config[name]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"FLASK_{name} must be a positive number, not {value!r}.")
+    if app.config["API_MAX_NAME_LENGTH"] > 255:
+        raise ConfigError("FLASK_API_MAX_NAME_LENGTH must be at most 255 (the database column size).")
     if not isinstance(app.config["EXPORT_BUILD_DELAY"], (int, float)):
         raise ConfigError("FLASK_EXPORT_BUILD_DELAY must be a number of seconds.")
 

@@ -3,6 +3,7 @@ import json
 import os
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from peewee import IntegrityError
 
@@ -17,7 +18,7 @@ SKIPS_SHOWN = 50
 
 
 def init_app(app):
-    for command in (init_db, create_user, create_agent, grant, demo_data, import_events, queue_status):
+    for command in (init_db, create_user, create_agent, rotate_key, grant, demo_data, import_events, queue_status):
         app.cli.add_command(command)
 
 
@@ -80,6 +81,16 @@ def create_agent(name):
     click.echo(f"Created agent {agent.name!r}. API key (shown only now): {api_key}")
 
 
+@click.command("rotate-key")
+@click.argument("agent")
+@with_appcontext
+def rotate_key(agent):
+    """Give AGENT a new API key; the old one stops working at once."""
+    agent = find_agent(agent)
+    api_key = agent.rotate_api_key()
+    click.echo(f"New API key for {agent.name!r} (shown only now; the old key no longer works): {api_key}")
+
+
 @click.command("grant")
 @with_appcontext
 @click.argument("email")
@@ -106,6 +117,7 @@ def demo_data():
 def import_events(file, agent_name):
     """Import events from a JSON Lines file (one event per line), like POST /api/v1/events."""
     agent = find_agent(agent_name)
+    limits = ingestion.Limits.from_config(current_app.config)
     skipped, stored, duplicates = [], 0, 0
     batch = []  # (line number, event)
 
@@ -121,7 +133,7 @@ def import_events(file, agent_name):
             bar.update(len(raw))
             if not raw.strip():
                 continue
-            event, reason = parse_line(raw)
+            event, reason = parse_line(raw, limits)
             if reason:
                 skipped.append((number, reason))
                 continue
@@ -136,13 +148,13 @@ def import_events(file, agent_name):
         click.echo(f"  ... and {len(skipped) - SKIPS_SHOWN} more skipped lines.")
 
 
-def parse_line(raw):
+def parse_line(raw, limits):
     """One JSONL line -> (event, None) or (None, reason), with the API's rules."""
     try:
         payload = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None, "not valid JSON"
-    events, errors = ingestion.validate_events([payload], max_batch=1)
+    events, errors = ingestion.validate_events([payload], limits)
     if errors:
         return None, "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
     return events[0], None

@@ -4,6 +4,7 @@ The database is the truth; the Huey queue only carries item ids. Every step
 can be repeated safely: an item is claimed with one conditional UPDATE, a
 built report is not rebuilt, and a sent item is never sent again.
 """
+import hashlib
 import logging
 import math
 import os
@@ -256,7 +257,9 @@ def retry_later(item, exc):
 
 
 def _serializer():
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="report-download")
+    return URLSafeSerializer(
+        current_app.config["SECRET_KEY"], salt="report-download", signer_kwargs={"digest_method": hashlib.sha256}
+    )
 
 
 def download_token(item):

@@ -19,21 +19,34 @@ EARLIEST = datetime(1970, 1, 1)
 LATEST = datetime(2100, 1, 1)
 CHUNK = 500  # rows per INSERT, well under every backend's parameter limit
 
-# field -> (required, maximum length)
+# field -> (required, which length limit applies: "name" or "text")
 EVENT_FIELDS = {
-    "dialog_id": (True, 200),
-    "channel": (True, 100),
-    "sender": (True, 10),
-    "slot": (False, 200),
-    "text": (False, 20_000),
-    "timestamp": (True, 64),
+    "dialog_id": (True, "name"),
+    "channel": (True, "name"),
+    "sender": (True, "name"),
+    "slot": (False, "name"),
+    "text": (False, "text"),
+    "timestamp": (True, "name"),
 }
 SLOT_FIELDS = {
-    "key": (True, 200),
-    "name": (True, 500),
-    "type": (True, 100),
-    "text": (False, 20_000),
+    "key": (True, "name"),
+    "name": (True, "name"),
+    "type": (True, "name"),
+    "text": (False, "text"),
 }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one request may carry (settings API_MAX_BATCH, API_MAX_NAME_LENGTH, API_MAX_TEXT_LENGTH)."""
+
+    batch: int = 10_000
+    name: int = 200  # ids, keys, names, types, channels
+    text: int = 20_000  # bot and message texts
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config["API_MAX_BATCH"], config["API_MAX_NAME_LENGTH"], config["API_MAX_TEXT_LENGTH"])
 
 
 @dataclass(frozen=True)
@@ -73,13 +86,25 @@ def error(index, field, message):
     return {"index": index, "field": field, "message": message}
 
 
-def _check_fields(index, item, spec):
+def _unstorable(text):
+    """Why `text` cannot be stored as given (NUL, lone surrogate), or None."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (it has a lone surrogate)"
+    return None
+
+
+def _check_fields(index, item, spec, limits):
     """Type, presence, length and unknown-field checks shared by events and slots."""
     if not isinstance(item, dict):
         return [error(index, None, "must be a JSON object")]
     errors = [error(index, name, "unknown field") for name in item if name not in spec]
-    for name, (required, max_length) in spec.items():
+    for name, (required, limit) in spec.items():
         value = item.get(name)
+        max_length = getattr(limits, limit)
         if value is None:
             if required:
                 errors.append(error(index, name, "is required"))
@@ -89,6 +114,8 @@ def _check_fields(index, item, spec):
             errors.append(error(index, name, "must not be empty"))
         elif len(value) > max_length:
             errors.append(error(index, name, f"must be at most {max_length} characters"))
+        elif _unstorable(value):
+            errors.append(error(index, name, _unstorable(value)))
     return errors
 
 
@@ -109,22 +136,22 @@ def parse_timestamp(value):
     return utc
 
 
-def _check_batch(payload, max_batch, what):
+def _check_batch(payload, limits, what):
     if not isinstance(payload, list):
         return [error(None, None, f"the body must be a JSON list of {what}")]
-    if len(payload) > max_batch:
-        return [error(None, None, f"at most {max_batch} {what} per request; split the batch")]
+    if len(payload) > limits.batch:
+        return [error(None, None, f"at most {limits.batch} {what} per request; split the batch")]
     return []
 
 
-def validate_events(payload, max_batch):
+def validate_events(payload, limits):
     """Check a batch of events; returns (events, errors) and events only if no errors."""
-    errors = _check_batch(payload, max_batch, "events")
+    errors = _check_batch(payload, limits, "events")
     if errors:
         return [], errors
     events = []
     for index, item in enumerate(payload):
-        item_errors = _check_fields(index, item, EVENT_FIELDS)
+        item_errors = _check_fields(index, item, EVENT_FIELDS, limits)
         bad = {err["field"] for err in item_errors}
         if isinstance(item, dict):
             if "sender" not in bad and item["sender"] not in SENDERS:
@@ -142,14 +169,14 @@ def validate_events(payload, max_batch):
     return ([] if errors else events), errors
 
 
-def validate_slots(payload, max_batch):
+def validate_slots(payload, limits):
     """Check a slot catalogue; returns (slots, errors) and slots only if no errors."""
-    errors = _check_batch(payload, max_batch, "slots")
+    errors = _check_batch(payload, limits, "slots")
     if errors:
         return [], errors
     slots, seen = [], set()
     for index, item in enumerate(payload):
-        item_errors = _check_fields(index, item, SLOT_FIELDS)
+        item_errors = _check_fields(index, item, SLOT_FIELDS, limits)
         if not item_errors and item["key"] in seen:
             item_errors.append(error(index, "key", f"slot {item['key']!r} appears twice in this list"))
         if item_errors:

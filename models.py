@@ -83,12 +83,23 @@ class Agent(BaseModel):
         """API keys are random 256-bit strings, so a plain SHA-256 is a safe lookup hash."""
         return hashlib.sha256(api_key.encode()).hexdigest()
 
+    @staticmethod
+    def new_api_key():
+        return "sl_" + secrets.token_urlsafe(32)
+
     @classmethod
     def create_with_key(cls, name):
         """Create an agent and return it with its API key, which is shown only now."""
-        api_key = "sl_" + secrets.token_urlsafe(32)
+        api_key = cls.new_api_key()
         agent = cls.create(name=name, slug=unique_slug(name), api_key_hash=cls.hash_api_key(api_key))
         return agent, api_key
+
+    def rotate_api_key(self):
+        """Replace the API key; returns the new one, shown only now."""
+        api_key = self.new_api_key()
+        self.api_key_hash = self.hash_api_key(api_key)
+        self.save()
+        return api_key
 
     @classmethod
     def by_api_key(cls, api_key):
@@ -203,7 +214,18 @@ class ExportItem(BaseModel):
         return self.state == "queued" and self.error is not None
 
 
-MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, ExportRequest, ExportItem]
+class LoginFailure(BaseModel):
+    """A failed log-in, kept for the throttling window (LOGIN_LOCKOUT)."""
+
+    email = CharField()
+    address = CharField()
+    at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("email", "address", "at"), False), (("address", "at"), False))
+
+
+MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, ExportRequest, ExportItem, LoginFailure]
 
 
 def unique_slug(name):

@@ -75,7 +75,7 @@ def json_body():
 def validated(validate):
     """Authenticate, parse and validate, or answer with what is wrong."""
     agent = authenticated_agent()
-    items, errors = validate(json_body(), current_app.config["API_MAX_BATCH"])
+    items, errors = validate(json_body(), ingestion.Limits.from_config(current_app.config))
     if errors:
         raise ApiError(400, errors)
     return agent, items

@@ -1,11 +1,13 @@
 """Logging in and out, and the `login_required` / `admin_required` guards."""
 import functools
+import math
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from forms import LoginForm
-from models import Account
+from models import Account, LoginFailure, utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -49,15 +51,38 @@ def safe_next(target):
     return target
 
 
+def lockout_minutes(email, address):
+    """Minutes left before this email may try again from this address, or 0.
+
+    LOGIN_MAX_FAILURES failures for one account from one address, or five times as
+    many from one address across accounts, within LOGIN_LOCKOUT seconds, lock it out.
+    """
+    window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT"])
+    limit = current_app.config["LOGIN_MAX_FAILURES"]
+    recent = LoginFailure.select().where((LoginFailure.address == address) & (LoginFailure.at > utcnow() - window))
+    for failures, allowed in ((recent.where(LoginFailure.email == email), limit), (recent, 5 * limit)):
+        oldest = failures.order_by(LoginFailure.at.desc()).offset(allowed - 1).limit(1).first()
+        if oldest is not None:
+            return max(1, math.ceil((oldest.at + window - utcnow()).total_seconds() / 60))
+    return 0
+
+
 @bp.route("/login", methods=("GET", "POST"))
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        account = Account.get_or_none(Account.email == form.email.data.strip().lower())
+        email, address = form.email.data.strip().lower(), request.remote_addr or "unknown"
+        minutes = lockout_minutes(email, address)
+        if minutes:
+            flash(f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.", "error")
+            return render_template("auth/login.html", form=form), 429
+        account = Account.get_or_none(Account.email == email)
         if account is not None and account.check_password(form.password.data):
+            LoginFailure.delete().where((LoginFailure.email == email) & (LoginFailure.address == address)).execute()
             session.clear()
             session["account_id"] = account.id
             return redirect(safe_next(request.args.get("next")))
+        LoginFailure.create(email=email, address=address)
         flash("Wrong email or password.", "error")
     return render_template("auth/login.html", form=form)
 

@@ -53,6 +53,8 @@ def test_events_are_stored_and_counted(app, client, people):
         ({"dialog_id": "d", "channel": "web", "sender": "user", "timestamp": T0, "txt": "hi"}, "txt", "unknown field"),
         ({"dialog_id": "d" * 201, "channel": "web", "sender": "user", "timestamp": T0}, "dialog_id", "at most 200"),
         ("not an object", None, "JSON object"),
+        ({"dialog_id": "d", "channel": "web", "sender": "user", "timestamp": T0, "text": "a\x00b"}, "text", "NUL"),
+        ({"dialog_id": "d\ud800", "channel": "web", "sender": "user", "timestamp": T0}, "dialog_id", "lone surrogate"),
     ],
 )
 def test_a_bad_event_rejects_the_whole_batch(app, client, people, bad_event, field, words):

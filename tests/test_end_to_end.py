@@ -68,6 +68,10 @@ def test_export_with_real_worker_and_smtp_server(stack, smtp):
     assert other.get(link_in(by_agent["Support Bot"]))[0] == 403
     assert analyst.get(link_in(by_agent["Support Bot"])[:-3] + "abc")[0] == 404
 
+    token = link_in(by_agent["Support Bot"]).rsplit("/", 1)[1]
+    logs = stack.logs()
+    assert "GET /exports/download/<token> HTTP/1.1" in logs and token not in logs
+
 
 def browser_available():
     return os.path.exists(CHROMIUM)

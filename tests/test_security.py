@@ -1,0 +1,282 @@
+"""Nobody sees what is not theirs, and no input breaks anything: tests that try."""
+import logging
+import re
+from datetime import date, datetime, timedelta
+
+import pytest
+
+import ingestion
+import security
+from extensions import mail
+from models import Account, Agent, ExportItem, ExportRequest, Grant, LoginFailure
+from tests.conftest import PASSWORD, Auth, csrf_token, make_account, make_agent
+
+TODAY = date.today()
+SECRET_WORDS = ("Secret Bot", "TOPSECRET", "secret-channel")
+ROLES = ("anonymous", "outsider", "analyst", "admin")
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """The access rules do not depend on the backend: SQLite only, to keep the matrix fast."""
+    return f"sqlite:///{tmp_path}/slotlens.db"
+
+
+def seed(agent, slot, channel="web"):
+    when = datetime.combine(TODAY, datetime.min.time()) + timedelta(hours=12)
+    ingestion.upsert_slots(agent, [ingestion.SlotIn(slot, slot.upper(), "message", f"{slot} text")])
+    ingestion.ingest_events(agent, [ingestion.EventIn(f"{slot}-{i}", channel, "user", slot, None, when) for i in range(3)])
+
+
+def export_fields(agent_id):
+    return {"agents": [agent_id], "date_from": str(TODAY), "date_to": str(TODAY), "action": "export"}
+
+
+@pytest.fixture
+def world(app):
+    """Support Bot (granted to the analyst) and Secret Bot (nobody's but the admin's), each
+    with data and a sent export: the analyst's of Support Bot, the admin's of Secret Bot."""
+    with app.app_context():
+        support, secret = make_agent("Support Bot")[0], make_agent("Secret Bot")[0]
+        seed(support, "greet")
+        seed(secret, "topsecret", channel="secret-channel")
+        make_account("admin@example.com", is_admin=True)
+        make_account("analyst@example.com", agents=[support])
+        make_account("outsider@example.com")
+    tokens = {}
+    for email, agent in (("analyst@example.com", support), ("admin@example.com", secret)):
+        client = app.test_client()
+        Auth(client).login(email)
+        with mail.record_messages() as outbox:
+            Auth(client).post("/analytics", export_fields(agent.id))
+        tokens[email] = re.search(r"/exports/download/(\S+)", outbox[0].body).group(1)
+    with app.app_context():
+        requests = {r.account.email: r.id for r in ExportRequest.select()}
+        grant = Grant.get()
+        outsider = Account.get(Account.email == "outsider@example.com")
+    return dict(support=support.id, secret=secret.id, tokens=tokens, requests=requests, grant=grant.id, outsider=outsider.id)
+
+
+def client_as(app, role):
+    client = app.test_client()
+    if role != "anonymous":
+        assert Auth(client).login(f"{role}@example.com").status_code == 302
+    return client
+
+
+def post(client, path, fields):
+    """A form POST with a valid CSRF token for this client's session."""
+    return client.post(path, data={**fields, "csrf_token": csrf_token(client, "/login")})
+
+
+# (name, request, expected status for anonymous, outsider, analyst, admin)
+MATRIX = [
+    ("login page", lambda c, w: c.get("/login"), (200, 200, 200, 200)),
+    ("analytics", lambda c, w: c.get("/analytics"), (302, 200, 200, 200)),
+    (
+        "preview of the secret agent",
+        lambda c, w: c.get("/analytics", query_string=export_fields(w["secret"]) | {"action": "preview"}),
+        (302, 200, 200, 200),
+    ),
+    ("export the secret agent", lambda c, w: post(c, "/analytics", export_fields(w["secret"])), (302, 200, 200, 302)),
+    ("exports page", lambda c, w: c.get("/exports"), (302, 200, 200, 200)),
+    (
+        "analyst's download link",
+        lambda c, w: c.get(f"/exports/download/{w['tokens']['analyst@example.com']}"),
+        (302, 403, 200, 403),
+    ),
+    (
+        "admin's download link",
+        lambda c, w: c.get(f"/exports/download/{w['tokens']['admin@example.com']}"),
+        (302, 403, 403, 200),
+    ),
+    (
+        "send again the analyst's request",
+        lambda c, w: post(c, f"/exports/{w['requests']['analyst@example.com']}/again", {}),
+        (302, 404, 302, 404),
+    ),
+    (
+        "send again the admin's request",
+        lambda c, w: post(c, f"/exports/{w['requests']['admin@example.com']}/again", {}),
+        (302, 404, 404, 302),
+    ),
+    ("outbox without the catcher", lambda c, w: c.get("/outbox"), (302, 404, 404, 404)),
+    ("admin page", lambda c, w: c.get("/admin/"), (302, 403, 403, 200)),
+    ("queue health", lambda c, w: c.get("/admin/queue"), (302, 403, 403, 200)),
+    (
+        "create account",
+        lambda c, w: post(c, "/admin/accounts", {"email": "new@example.com", "password": PASSWORD}),
+        (302, 403, 403, 302),
+    ),
+    ("create agent", lambda c, w: post(c, "/admin/agents", {"name": "New Bot"}), (302, 403, 403, 200)),
+    (
+        "grant the secret agent",
+        lambda c, w: post(c, "/admin/grants", {"account": w["outsider"], "agent": w["secret"]}),
+        (302, 403, 403, 302),
+    ),
+    ("revoke a grant", lambda c, w: post(c, f"/admin/grants/{w['grant']}/delete", {}), (302, 403, 403, 302)),
+    ("API events by cookie", lambda c, w: c.post("/api/v1/events", json=[]), (401, 401, 401, 401)),
+    ("API slots by cookie", lambda c, w: c.put("/api/v1/slots", json=[]), (401, 401, 401, 401)),
+    ("log out", lambda c, w: post(c, "/logout", {}), (302, 302, 302, 302)),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name, call, expected", MATRIX, ids=[row[0] for row in MATRIX])
+def test_access_matrix(app, world, role, name, call, expected):
+    client = client_as(app, role)
+    response = call(client, world)
+    body = response.get_data(as_text=True)
+    response.close()
+    assert response.status_code == expected[ROLES.index(role)], name
+    if role != "admin":
+        for word in SECRET_WORDS:
+            assert word not in body, f"{name} shows {word!r} to {role}"
+
+
+def test_nothing_is_queued_for_an_agent_not_granted(app, world):
+    analyst = client_as(app, "analyst")
+    before = ExportItem.select().count()
+    response = post(analyst, "/analytics", export_fields(world["secret"]))
+    assert "is not a valid choice" in response.get_data(as_text=True)
+    assert ExportItem.select().count() == before
+
+
+def test_revoking_a_grant_stops_new_exports_at_once(app, world):
+    analyst = client_as(app, "analyst")
+    Grant.delete().execute()
+    before = ExportItem.select().count()
+    response = post(analyst, "/analytics", export_fields(world["support"]))
+    assert response.status_code == 200 and "will be sent" not in response.get_data(as_text=True)
+    assert ExportItem.select().count() == before
+    again = post(analyst, f"/exports/{world['requests']['analyst@example.com']}/again", {})
+    assert again.status_code == 404
+
+
+def test_every_form_post_needs_a_csrf_token(app, world):
+    admin = client_as(app, "admin")
+    post_routes = [
+        rule for rule in app.url_map.iter_rules() if "POST" in rule.methods and not rule.rule.startswith("/api/")
+    ]
+    assert len(post_routes) >= 7
+    for rule in post_routes:
+        path = re.sub(r"<int:\w+>", "1", rule.rule)
+        response = admin.post(path, data={"email": "x@example.com", "password": PASSWORD, "name": "X"})
+        assert response.status_code == 400, rule.rule
+        assert "CSRF" in response.get_data(as_text=True), rule.rule
+
+
+XSS = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>', "<svg onload=alert(1)>"]
+
+
+@pytest.mark.parametrize("payload", XSS)
+def test_user_strings_are_escaped_in_pages_and_emails(app, payload):
+    with app.app_context():
+        agent = make_agent(f"Bot {payload}")[0]
+        make_account("admin@example.com", is_admin=True)
+        ingestion.upsert_slots(agent, [ingestion.SlotIn("s", f"Slot {payload}", f"type {payload}", payload)])
+        when = datetime.combine(TODAY, datetime.min.time()) + timedelta(hours=12)
+        ingestion.ingest_events(agent, [ingestion.EventIn("d", f"ch {payload}", "user", "s", payload, when)])
+    admin = client_as(app, "admin")
+    with mail.record_messages() as outbox:
+        post(admin, "/analytics", export_fields(agent.id) | {"channels": [f"ch {payload}"]})
+    pages = [admin.get(path).get_data(as_text=True) for path in ("/analytics?" + f"agents={agent.id}", "/exports", "/admin/")]
+    for text in pages + [outbox[0].html]:
+        assert payload not in text
+    assert "&lt;" in pages[0] and "&lt;" in outbox[0].html
+
+
+def test_security_headers_and_cookie_flags(client, people):
+    response = client.get("/login")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    login = Auth(client).login("analyst@example.com")
+    cookie = login.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+def test_session_cookie_is_secure_behind_https(tmp_path, database_url):
+    from app import create_app
+    from tests.conftest import app_config
+
+    app = create_app(app_config(tmp_path, database_url, BASE_URL="https://slotlens.example"), instance_path=str(tmp_path))
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_templates_have_no_inline_script():
+    import pathlib
+
+    for template in pathlib.Path("templates").rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), template
+        assert not re.search(r"\son[a-z]+=", text), template
+
+
+def test_download_tokens_are_long_signed_and_bound(app, world):
+    token = world["tokens"]["analyst@example.com"]
+    signature = token.rsplit(".", 1)[1]
+    assert len(signature) * 6 >= 256  # HMAC-SHA256, base64
+    analyst = client_as(app, "analyst")
+    for bad in (token[:-1], token + "A", token.replace(".", ".x", 1), "../../etc/passwd", "%2e%2e%2fslotlens.db", "a" * 5000):
+        assert analyst.get(f"/exports/download/{bad}").status_code == 404, bad
+
+
+def test_report_files_are_not_under_static(app, world):
+    assert not app.config["REPORTS_DIR"].startswith(app.static_folder)
+    analyst = client_as(app, "analyst")
+    with app.app_context():
+        item = ExportItem.select().join(ExportRequest).join(Account).where(Account.email == "analyst@example.com").get()
+    assert analyst.get(f"/static/{item.id}/").status_code == 404
+    assert analyst.get("/static/../instance/slotlens.db").status_code == 404
+
+
+def test_login_is_throttled_per_account_and_address(app, people):
+    client = app.test_client()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert "Wrong email or password." in Auth(client).login("analyst@example.com", "wrong").get_data(as_text=True)
+    locked = Auth(client).login("analyst@example.com", PASSWORD)
+    assert locked.status_code == 429
+    assert "Too many failed log-ins. Try again in 15 minutes." in locked.get_data(as_text=True)
+    elsewhere = app.test_client()
+    response = elsewhere.post(
+        "/login",
+        data={"email": "analyst@example.com", "password": PASSWORD, "csrf_token": csrf_token(elsewhere)},
+        environ_base={"REMOTE_ADDR": "10.9.8.7"},
+    )
+    assert response.status_code == 302, "another address is not locked out"
+    for failure in LoginFailure.select():
+        LoginFailure.update(at=failure.at - timedelta(minutes=16)).where(LoginFailure.id == failure.id).execute()
+    assert Auth(client).login("analyst@example.com").status_code == 302, "the lockout ends"
+
+
+def test_logout_clears_the_session(client, people):
+    Auth(client).login("analyst@example.com")
+    with client.session_transaction() as session:
+        assert session["account_id"]
+    post(client, "/logout", {})
+    with client.session_transaction() as session:
+        assert "account_id" not in session
+
+
+def test_rotate_key(app, runner, people):
+    result = runner.invoke(args=["rotate-key", "Support Bot"])
+    assert result.exit_code == 0 and "the old key no longer works" in result.output
+    new_key = result.output.strip().rsplit(" ", 1)[1]
+    client = app.test_client()
+    assert client.post("/api/v1/events", json=[], headers={"Authorization": f"Bearer {people['support_key']}"}).status_code == 401
+    assert client.post("/api/v1/events", json=[], headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
+    with app.app_context():
+        assert Agent.by_api_key(new_key).name == "Support Bot"
+
+
+def test_download_tokens_never_reach_the_request_log():
+    record = logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, '%s - - [%s] "%s" %s %s',
+        ("127.0.0.1", "now", "GET /exports/download/eyJpdGVtIjoxfQ.abc-DEF_123 HTTP/1.1", "200", "-"), None,
+    )
+    security.REDACT_TOKENS.filter(record)
+    assert record.getMessage().endswith('"GET /exports/download/<token> HTTP/1.1" 200 -')
+    assert logging.getLogger("werkzeug").filters.count(security.REDACT_TOKENS) == 1
