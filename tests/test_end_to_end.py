@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.processes import ANALYST_PASSWORD, Browserless, SmtpSink, seeded_stack
+from tests.processes import ANALYST_PASSWORD, Browserless, SmtpSink, dialog_events, seeded_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -170,3 +170,22 @@ def test_double_click_queues_one_request(slow_stack, smtp, page):
     time.sleep(2)
     assert len(smtp.messages) == 2
     assert len(slow_stack.item_states()) == 2, "one request: one item per agent"
+
+
+@pytest.mark.browser
+def test_hostile_names_do_not_run_in_the_browser(stack, page):
+    payload = '<img src=x onerror="document.title=\'pwned\'">'
+    key = stack.cli("create-agent", f"Bot {payload}").strip().rsplit(" ", 1)[1]
+    stack.cli("grant", "analyst@example.com", f"Bot {payload}")
+    stack.api("PUT", "/api/v1/slots", key, [{"key": "x", "name": f"Slot {payload}", "type": "message"}])
+    events = [dict(e, channel=f"ch {payload}") for e in dialog_events("x", 2, "x")]
+    stack.api("POST", "/api/v1/events", key, events)
+    dialogs = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    page.goto(stack.base_url + "/login")
+    page.get_by_label("Email").fill("analyst@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Show").click()
+    assert page.get_by_text(f"Bot {payload}").count() >= 1, "shown as text"
+    assert page.title() != "pwned" and dialogs == []
