@@ -35,11 +35,28 @@ def database_params():
     return params
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A database of this test session's own, so that two runs on one server never
+    drop each other's tables; the configured database itself if we may not create one."""
+    name = f"slotlens_test_{os.getpid()}"
+    try:
+        admin = psycopg2.connect(POSTGRES_URL, connect_timeout=3)
+        admin.autocommit = True
+        admin.cursor().execute(f"CREATE DATABASE {name}")
+    except psycopg2.Error:
+        yield POSTGRES_URL
+        return
+    yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
 @pytest.fixture(params=database_params())
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/slotlens.db"
-    return POSTGRES_URL
+    return request.getfixturevalue("postgres_url")
 
 
 def app_config(tmp_path, database_url, **overrides):

@@ -56,7 +56,10 @@ def test_mail_server_down_then_up_delivers_once(tmp_path):
         assert state == "queued" and "could not be reached" in error
         _, page, _ = analyst.get("/exports")
         assert b"Retrying (attempt" in page
-        time.sleep(2)  # two retry intervals with the server down
+        wait_for(  # a retry failed too: the server stays down for two attempts
+            lambda: stack.item_states()[0][3] >= 2 and stack.item_states()[0][1] == "queued",
+            what="a failed retry",
+        )
         with SmtpSink(port=port) as smtp:
             smtp.wait_for_messages(1, timeout=30)
             time.sleep(QUIET_PERIOD)
