@@ -85,6 +85,7 @@ class Stack:
 
     def __init__(self, folder, smtp_port, **settings):
         self.folder = str(folder)
+        os.makedirs(self.folder, exist_ok=True)
         self.web_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.web_port}"
         self.database = os.path.join(self.folder, "slotlens.db")

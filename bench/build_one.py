@@ -1,0 +1,17 @@
+"""Build one agent's full-period report in a process of its own, so that its peak
+memory can be measured (`python -m bench.build_one AGENT_ID`)."""
+import os
+import sys
+import tempfile
+
+import reports
+from app import create_app
+from bench.run import FULL
+from models import Agent
+
+if __name__ == "__main__":
+    app = create_app(instance_path=tempfile.mkdtemp())
+    with app.app_context():
+        agent = Agent.get_by_id(int(sys.argv[1]))
+        path = os.path.join(tempfile.mkdtemp(), "report.csv")
+        reports.build_report(agent, FULL, "UTC", path)

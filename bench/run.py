@@ -1,0 +1,357 @@
+"""`make bench`: Slotlens against floors measured in the same run.
+
+Shared machines are noisy, so the figures of record are ratios to a floor taken
+moments before on the same data: the `sqlite3` CLI for the report, a plain
+executemany for ingestion, and a pandas script a user might write.
+
+    python -m bench.run                 # the full run (1,000,000 dialogs), writes bench/RESULTS.md
+    python -m bench.run --smoke         # tiny sizes, for the test suite
+"""
+import argparse
+import concurrent.futures
+import csv
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+import reports
+from bench import generate
+from tests.processes import Browserless, SmtpSink, Stack, free_port
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FULL = reports.Filters(agent_ids=(1,), date_from=date(2026, 8, 3), date_to=date(2026, 10, 31))
+WEEK = reports.Filters(agent_ids=(1,), date_from=date(2026, 10, 1), date_to=date(2026, 10, 7))
+REPEATS = 5
+
+
+def timed(func, repeats=REPEATS):
+    """Median wall time of `func()` over `repeats` runs, and its last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def ratio(a, b):
+    """a/b formatted, or a dash when the floor was too quick to measure (smoke sizes)."""
+    return f"{a / b:.2f}×" if b > 0 else "—"
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(len(ordered) * fraction)) - 1]
+
+
+# 1. Report build -------------------------------------------------------------------
+
+
+def sqlite_cli_floor(database, filters):
+    """The cheapest SQL that reads the same dialogs, timed by the sqlite3 CLI itself."""
+    start, end = reports.period_bounds(filters.date_from, filters.date_to, "UTC")
+    sql = (
+        ".timer on\n"
+        f"SELECT count(*) FROM dialog WHERE agent_id = 1 AND is_counted = 1"
+        f" AND started_at >= '{start}' AND started_at < '{end}';\n"
+    )
+    runs = []
+    for _ in range(REPEATS):
+        output = subprocess.run(["sqlite3", database], input=sql, capture_output=True, text=True, check=True).stdout
+        runs.append(float(re.search(r"Run Time: real ([\d.]+)", output).group(1)))
+    return statistics.median(runs)
+
+
+def pandas_report(database, filters):
+    """What a user might write instead: load the events, find each dialog's stop slot."""
+    start, end = reports.period_bounds(filters.date_from, filters.date_to, "UTC")
+    with sqlite3.connect(database) as db:
+        events = pd.read_sql_query(
+            "SELECT e.id, e.dialog_id, e.sender, e.slot_id, e.timestamp FROM event e"
+            " JOIN dialog d ON d.id = e.dialog_id WHERE d.agent_id = 1",
+            db,
+        )
+        slots = pd.read_sql_query("SELECT id AS slot_id, key FROM slot WHERE agent_id = 1", db)
+    events["timestamp"] = pd.to_datetime(events["timestamp"])
+    per_dialog = events.groupby("dialog_id").agg(start=("timestamp", "min"), users=("sender", lambda s: (s == "user").sum()))
+    counted = per_dialog[(per_dialog.users > 0) & (per_dialog.start >= start) & (per_dialog.start < end)]
+    named = events[events.slot_id.notna()].sort_values(["timestamp", "id"])
+    stops = named.groupby("dialog_id").slot_id.last()
+    stop_of_counted = stops.reindex(counted.index)
+    result = stop_of_counted.map(dict(zip(slots.slot_id, slots.key))).fillna("").value_counts()
+    return {key: int(n) for key, n in result.items()}
+
+
+def csv_counts(path):
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return {row[0]: int(row[4]) for row in list(csv.reader(f))[1:]}
+
+
+def bench_report(database, app):
+    import models
+
+    rows = []
+    with app.app_context():
+        agent = models.Agent.get_by_id(1)
+        for label, filters in (("full period (90 days)", FULL), ("one week", WEEK)):
+            path = os.path.join(tempfile.mkdtemp(), "report.csv")
+            build, dialogs = timed(lambda: reports.build_report(agent, filters, "UTC", path))
+            floor = sqlite_cli_floor(database, filters)
+            pandas_time, expected = timed(lambda: pandas_report(database, filters), repeats=1)
+            assert csv_counts(path) == expected, f"{label}: the report differs from the pandas result"
+            rows.append(
+                [f"Report build, {label}", f"{dialogs:,} dialogs", f"{build * 1000:.0f} ms",
+                 f"sqlite3 CLI count: {floor * 1000:.0f} ms", f"{ratio(build, floor)} floor (target ≤ 3×)",
+                 f"pandas: {pandas_time:.1f} s, {ratio(pandas_time, build)} slower (target ≥ 10×); equal result"]
+            )
+    return rows
+
+
+# 2. Ingestion ----------------------------------------------------------------------
+
+
+def ingestion_events(dialogs):
+    now = datetime(2026, 10, 1)
+    return [
+        {"dialog_id": f"d{d}", "channel": "web", "sender": "bot" if k % 2 else "user",
+         "slot": f"s{(d + k) % 120}" if k % 2 else None, "text": "message",
+         "timestamp": (now + timedelta(seconds=d * 7 + k)).isoformat() + "+00:00"}
+        for d in range(dialogs) for k in range(10)
+    ]
+
+
+def fresh_stack(folder, smtp_port, **settings):
+    stack = Stack(folder, smtp_port, **settings)
+    stack.cli("init-db")
+    stack.key = stack.cli("create-agent", "Bench Bot").strip().rsplit(" ", 1)[1]
+    return stack
+
+
+def executemany_floor(folder, events):
+    """The same rows into the same tables, with nothing but executemany."""
+    stack = fresh_stack(folder, free_port())
+    with sqlite3.connect(stack.database) as db:
+        started = time.perf_counter()
+        dialog_ids = {}
+        for e in events:
+            dialog_ids.setdefault(e["dialog_id"], len(dialog_ids) + 1)
+        db.executemany(
+            "INSERT INTO dialog (id, agent_id, external_id, channel, started_at, is_counted) VALUES (?, 1, ?, 'web', ?, 1)",
+            [(i, d, "2026-10-01 00:00:00") for d, i in dialog_ids.items()],
+        )
+        db.executemany(
+            "INSERT INTO event (dialog_id, sender, slot_id, text, timestamp, fingerprint) VALUES (?, ?, NULL, ?, ?, ?)",
+            [(dialog_ids[e["dialog_id"]], e["sender"], e["text"], e["timestamp"], n) for n, e in enumerate(events)],
+        )
+        db.commit()
+        return time.perf_counter() - started
+
+
+def bench_ingestion(folder, dialogs):
+    events = ingestion_events(dialogs)
+    floor = executemany_floor(os.path.join(folder, "floor"), events)
+
+    api_stack = fresh_stack(os.path.join(folder, "api"), free_port())
+    api_stack.start_web()
+    try:
+        started = time.perf_counter()
+        for i in range(0, len(events), 1000):
+            api_stack.api("POST", "/api/v1/events", api_stack.key, events[i : i + 1000])
+        api = time.perf_counter() - started
+    finally:
+        api_stack.stop()
+
+    import_stack = fresh_stack(os.path.join(folder, "import"), free_port())
+    path = os.path.join(folder, "events.jsonl")
+    with open(path, "w") as f:
+        f.writelines(json.dumps(e) + "\n" for e in events)
+    started = time.perf_counter()
+    import_stack.cli("import-events", path, "--agent", "Bench Bot")
+    imported = time.perf_counter() - started
+
+    n = len(events)
+    return [
+        ["Ingestion, POST /api/v1/events (batches of 1,000)", f"{n:,} events", f"{n / api:,.0f} events/s",
+         f"executemany: {n / floor:,.0f} events/s", f"{ratio(floor, api)} floor (target ≥ 0.3×)", ""],
+        ["Ingestion, import-events", f"{n:,} events", f"{n / imported:,.0f} events/s",
+         f"executemany: {n / floor:,.0f} events/s", f"{ratio(floor, imported)} floor (target ≥ 0.5×)",
+         "includes starting the command"],
+    ]
+
+
+# 3. Click to email -----------------------------------------------------------------
+
+
+def bench_click_to_email(folder, dialogs, exports):
+    with SmtpSink() as smtp:
+        stack = fresh_stack(folder, smtp.port)
+        stack.cli("create-user", "bench@example.com", "--password", "bench password 1", "--admin")
+        stack.start_web()
+        stack.start_worker()
+        try:
+            events = ingestion_events(dialogs)
+            for i in range(0, len(events), 5000):
+                stack.api("POST", "/api/v1/events", stack.key, events[i : i + 5000])
+            client = Browserless(stack.base_url)
+            client.login("bench@example.com", "bench password 1")
+            time.sleep(2)  # the worker is idle, polling at its slowest
+            latencies = []
+            for n in range(exports):
+                clicked = time.monotonic()
+                client.export([1], days=400 + n)  # different filters: not a duplicate
+                smtp.wait_for_messages(n + 1, timeout=60)
+                latencies.append(smtp.received_at[n] - clicked)
+                time.sleep(1)
+        finally:
+            stack.stop()
+    median, p95 = statistics.median(latencies), percentile(latencies, 0.95)
+    return [["Click to email (worker idle)", f"{dialogs:,} dialogs, {exports} exports",
+             f"median {median:.2f} s, p95 {p95:.2f} s", "", "target: median < 2 s, p95 < 5 s", ""]]
+
+
+# 4. Analytics page -----------------------------------------------------------------
+
+
+def bench_analytics(folder, database, requests, clients):
+    with SmtpSink() as smtp:
+        stack = Stack(folder, smtp.port)
+        stack.database = database
+        stack.env["FLASK_DATABASE_URL"] = f"sqlite:///{database}"
+        stack.start_web()
+        try:
+            browsers = [Browserless(stack.base_url) for _ in range(clients)]
+            for b in browsers:
+                b.login("pages@example.com", "bench password 1")
+            query = f"/analytics?agents=1&date_from={FULL.date_to - timedelta(days=29)}&date_to={FULL.date_to}"
+
+            def load(i):
+                started = time.perf_counter()
+                status, body, _ = browsers[i % clients].get(query)
+                assert status == 200 and b"<svg" in body
+                return time.perf_counter() - started
+
+            with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+                times = list(pool.map(load, range(requests)))
+        finally:
+            stack.stop()
+    return [["Analytics page with preview (30 days)", f"{requests} requests, {clients} clients",
+             f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms", "",
+             "target: p95 < 300 ms", ""]]
+
+
+# 5. Memory -------------------------------------------------------------------------
+
+
+def peak_rss_mb(command, env):
+    """Peak resident memory of a child process, from GNU time's report."""
+    result = subprocess.run(["/usr/bin/time", "-f", "%M", *command], env=env, capture_output=True, text=True, check=True)
+    return int(result.stderr.strip().splitlines()[-1]) / 1024
+
+
+def bench_memory(folder, database, sizes):
+    env = {**os.environ, "FLASK_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijkl",
+           "FLASK_DATABASE_URL": f"sqlite:///{database}", "FLASK_QUEUE_URL": f"sqlite:///{folder}/q.db"}
+    build = [sys.executable, "-m", "bench.build_one"]
+    report = {agent: peak_rss_mb([*build, str(agent)], env) for agent in (3, 2, 1)}
+    import_rss = {}
+    for size in sizes:
+        stack = fresh_stack(os.path.join(folder, f"mem-{size}"), free_port())
+        path = os.path.join(folder, f"mem-{size}.jsonl")
+        with open(path, "w") as f:
+            f.writelines(json.dumps(e) + "\n" for e in ingestion_events(size // 10))
+        import_rss[size] = peak_rss_mb([sys.executable, "-m", "flask", "--app", "app", "import-events", path, "--agent", "Bench Bot"], stack.env)
+    return [
+        ["Peak RSS, worker building a report", "agents of 1%, 10%, 100% size",
+         ", ".join(f"{mb:.0f} MB" for mb in report.values()), "", "flat in the input size", ""],
+        ["Peak RSS, import-events", ", ".join(f"{s:,} events" for s in sizes),
+         ", ".join(f"{mb:.0f} MB" for mb in import_rss.values()), "", "flat in the input size", ""],
+    ]
+
+
+# ---------------------------------------------------------------------------------
+
+
+def machine():
+    cpu = "?"
+    if os.path.exists("/proc/cpuinfo"):
+        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    return f"{platform.node()}: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dialogs", type=int, default=1_000_000, help="dialogs of the big agent")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes; checks the benchmark still runs")
+    args = parser.parse_args()
+    if shutil.which("sqlite3") is None:
+        sys.exit("The floor needs the sqlite3 command line tool: apt-get install sqlite3")
+    smoke = args.smoke
+    dialogs = 2_000 if smoke else args.dialogs
+    sizes = dict(ingest=200 if smoke else 20_000, email_dialogs=100 if smoke else 10_000, exports=2 if smoke else 20,
+                 page_requests=16 if smoke else 200, memory=(1_000, 4_000) if smoke else (1_000_000, 4_000_000))
+    work = tempfile.mkdtemp(prefix="slotlens-bench-")
+    data = os.path.join(work, "data") if smoke else os.path.join(HERE, "data")
+    print(f"Slotlens benchmark — {machine()}", flush=True)
+    database = generate.ensure_database(data, dialogs)
+
+    from app import create_app
+
+    app = create_app({"DATABASE_URL": f"sqlite:///{database}", "SECRET_KEY": "x" * 40,
+                      "QUEUE_URL": f"sqlite:///{work}/queue.db"}, instance_path=work)
+    with app.app_context():
+        import models
+
+        if not models.Account.select().where(models.Account.email == "pages@example.com").exists():
+            account = models.Account(email="pages@example.com", is_admin=True)
+            account.set_password("bench password 1")
+            account.save()
+    rows = []
+    for title, run in (
+        ("report build", lambda: bench_report(database, app)),
+        ("ingestion", lambda: bench_ingestion(os.path.join(work, "ingest"), sizes["ingest"])),
+        ("click to email", lambda: bench_click_to_email(os.path.join(work, "email"), sizes["email_dialogs"], sizes["exports"])),
+        ("analytics page", lambda: bench_analytics(os.path.join(work, "pages"), database, sizes["page_requests"], 8)),
+        ("memory", lambda: bench_memory(work, database, sizes["memory"])),
+    ):
+        print(f"- {title} …", flush=True)
+        for row in run():
+            rows.append(row)
+            print("  " + " | ".join(cell for cell in row if cell), flush=True)
+    if not smoke:
+        write_results(rows, dialogs)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def write_results(rows, dialogs):
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`make bench` on {date.today()}, {machine()}.",
+        f"Big agent: {dialogs:,} dialogs, about {dialogs * 10:,} events, 200 slots, 90 days.",
+        "Ratios compare with a floor measured in the same run; absolute times vary with the machine's load.",
+        "",
+        "| what | size | Slotlens | floor | ratio / target | notes |",
+        "|---|---|---|---|---|---|",
+        *["| " + " | ".join(row) + " |" for row in rows],
+        "",
+    ]
+    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
+        f.write("\n".join(lines))
+    print("Wrote bench/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""The benchmark, at tiny sizes, so that `make bench` cannot rot unnoticed."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.processes import ROOT
+
+
+def test_bench_smoke_run():
+    missing = [tool for tool in ("sqlite3", "/usr/bin/time") if shutil.which(tool) is None]
+    if missing:
+        if os.environ.get("REQUIRE_BENCH_TOOLS") == "1":
+            pytest.fail(f"missing {missing}: apt-get install sqlite3 time")
+        pytest.skip(f"missing {missing} (apt-get install sqlite3 time)")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for section in ("Report build", "Ingestion", "Click to email", "Analytics page", "Peak RSS"):
+        assert section in result.stdout
+    assert "equal result" in result.stdout
