@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 import commands
 import models
+import observability
 import security
 import tasks
 from extensions import csrf, mail
@@ -84,6 +85,7 @@ def create_app(test_config=None, instance_path=None):
     _check_settings(app)
 
     models.init_app(app)
+    observability.init_app(app)
     security.init_app(app)
     tasks.init_app(app)
     mail.init_app(app)

@@ -1,24 +1,26 @@
 """The `flask --app app ...` commands. Each prints one clear line, or fails with one."""
 import json
 import os
+import sqlite3
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from peewee import IntegrityError
+from peewee import IntegrityError, SqliteDatabase
 
 import demo
 import export_queue
 import ingestion
+import migrations
 from forms import MIN_PASSWORD_LENGTH
-from models import Account, Agent, Grant, create_tables, db
+from models import Account, Agent, Grant, db
 
 IMPORT_BATCH = 1000
 SKIPS_SHOWN = 50
 
 
 def init_app(app):
-    for command in (init_db, create_user, create_agent, rotate_key, grant, demo_data, import_events, queue_status):
+    for command in (init_db, upgrade_db, backup, create_user, create_agent, rotate_key, grant, demo_data, import_events, queue_status):
         app.cli.add_command(command)
 
 
@@ -39,9 +41,43 @@ def find_account(email):
 @click.command("init-db")
 @with_appcontext
 def init_db():
-    """Create the database tables (safe to run again)."""
-    create_tables()
-    click.echo("Database ready.")
+    """Create the database tables (safe to run again; upgrades an older database)."""
+    upgrade_and_report()
+
+
+@click.command("upgrade-db")
+@with_appcontext
+def upgrade_db():
+    """Bring the database schema up to date, keeping every row (safe to run again)."""
+    upgrade_and_report()
+
+
+def upgrade_and_report():
+    found, latest = migrations.upgrade()
+    if found == latest:
+        click.echo(f"Database ready (schema version {latest}).")
+    elif found == 0:
+        click.echo(f"Database created (schema version {latest}).")
+    else:
+        click.echo(f"Database upgraded from schema version {found} to {latest}.")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def backup(path):
+    """Copy the SQLite database to PATH while Slotlens keeps running (online backup)."""
+    if not isinstance(db.obj, SqliteDatabase):
+        raise click.ClickException(
+            "backup copies SQLite databases. For PostgreSQL use pg_dump, e.g.: pg_dump -Fc -f slotlens.dump DBNAME"
+        )
+    if os.path.exists(path):
+        raise click.ClickException(f"{path} exists already; choose a new file name.")
+    target = sqlite3.connect(path)
+    with target:
+        db.connection().backup(target)
+    target.close()
+    click.echo(f"Backed up the database to {path} ({os.path.getsize(path):,} bytes).")
 
 
 @click.command("create-user")
@@ -106,7 +142,7 @@ def grant(email, agent):
 @with_appcontext
 def demo_data():
     """Load demo agents, dialogs and a demo login (once; does nothing if present)."""
-    create_tables()
+    migrations.upgrade()
     click.echo(demo.load())
 
 

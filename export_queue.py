@@ -27,6 +27,7 @@ import models
 import reports
 from extensions import mail
 from localtime import format_local
+from observability import log_event
 from models import Account, Agent, ExportItem, ExportRequest, db, utcnow
 
 log = logging.getLogger(__name__)
@@ -172,8 +173,10 @@ def process_item(item_id):
     """Build and send one agent's report, once. Called by the worker for each queue message."""
     config = current_app.config
     lease = timedelta(seconds=config["EXPORT_LEASE"])
+    started = time.perf_counter()
     item = claim(item_id, lease)
     if item is None:
+        log_event("export_item", item=item_id, outcome="skipped", reason="done, not due, or taken")
         return
     with lease_kept(item, lease):
         try:
@@ -184,6 +187,16 @@ def process_item(item_id):
                 update_claimed(item, state=FAILED, lease_until=None, error=describe(exc))
             else:
                 retry_later(item, exc)
+    log_event(
+        "export_item",
+        item=item.id,
+        request=item.request_id,
+        agent=item.agent.name,
+        attempt=item.attempts,
+        outcome=item.state,
+        dialogs=item.dialogs,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
 
 
 def deliver(item):

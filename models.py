@@ -152,8 +152,8 @@ class Dialog(BaseModel):
     class Meta:
         indexes = (
             (("agent", "external_id"), True),
-            # Covers the report query: equality on agent and is_counted, range on started_at.
-            (("agent", "is_counted", "started_at", "channel", "stop_slot"), False),
+            # Covers the report: per stop slot, a range of start times (see reports.stop_slot_counts).
+            (("agent", "is_counted", "stop_slot", "started_at", "channel"), False),
         )
 
 
@@ -275,10 +275,3 @@ def init_app(app):
     def _close(exc):
         if "db_connection" in g:
             g.pop("db_connection").__exit__(None, None, None)
-
-
-def create_tables():
-    """Create every table and index that does not exist yet (safe to repeat)."""
-    with db.connection_context():
-        db.create_tables(MODELS, safe=True)
-

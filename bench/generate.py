@@ -14,6 +14,7 @@ import numpy as np
 from peewee import fn
 
 import ingestion
+import migrations
 import models
 
 SEED = 20261126
@@ -21,7 +22,7 @@ END = datetime(2026, 11, 1)
 DAYS = 90
 CHANNELS = ["web", "telegram", "whatsapp", "app"]
 SENDERS = np.array(["user", "bot", "system"])
-VERSION = 3  # bump when the data shape changes, so cached databases are rebuilt
+VERSION = 4  # bump when the data shape changes, so cached databases are rebuilt
 
 
 def agent_specs(big_dialogs):
@@ -53,7 +54,7 @@ def ensure_database(folder, big_dialogs, log=print):
 
 def build(path, big_dialogs, log):
     models.db.initialize(models.open_database(f"sqlite:///{path}"))
-    models.create_tables()
+    migrations.upgrade()
     rng = np.random.default_rng(SEED)
     with models.db.connection_context():
         for name, dialogs, slots in agent_specs(big_dialogs):

@@ -86,8 +86,9 @@ def pandas_report(database, filters):
         )
         slots = pd.read_sql_query("SELECT id AS slot_id, key FROM slot WHERE agent_id = 1", db)
     events["timestamp"] = pd.to_datetime(events["timestamp"])
-    per_dialog = events.groupby("dialog_id").agg(start=("timestamp", "min"), users=("sender", lambda s: (s == "user").sum()))
-    counted = per_dialog[(per_dialog.users > 0) & (per_dialog.start >= start) & (per_dialog.start < end)]
+    events["from_user"] = events["sender"] == "user"
+    per_dialog = events.groupby("dialog_id").agg(start=("timestamp", "min"), from_user=("from_user", "any"))
+    counted = per_dialog[per_dialog.from_user & (per_dialog.start >= start) & (per_dialog.start < end)]
     named = events[events.slot_id.notna()].sort_values(["timestamp", "id"])
     stops = named.groupby("dialog_id").slot_id.last()
     stop_of_counted = stops.reindex(counted.index)

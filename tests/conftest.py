@@ -10,7 +10,9 @@ import re
 import psycopg2
 import pytest
 
+import migrations
 from app import create_app
+from migrations import SchemaVersion
 from models import MODELS, Account, Agent, Grant, db
 
 POSTGRES_URL = os.environ.get("SLOTLENS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -78,13 +80,17 @@ def app_config(tmp_path, database_url, **overrides):
 def app(tmp_path, database_url):
     app = create_app(app_config(tmp_path, database_url), instance_path=str(tmp_path / "instance"))
     with app.app_context():
-        db.connect(reuse_if_open=True)
-        db.drop_tables(MODELS, safe=True, cascade=database_url.startswith("postgres"))
-        db.create_tables(MODELS)
-        db.close()
+        fresh_schema(database_url)
     yield app
     if not db.is_closed():
         db.close()
+
+
+def fresh_schema(database_url):
+    """Drop every table (a PostgreSQL database outlives a test) and create the latest schema."""
+    with db.connection_context():
+        db.drop_tables([*MODELS, SchemaVersion], safe=True, cascade=database_url.startswith("postgres"))
+        migrations.upgrade()
 
 
 @pytest.fixture

@@ -3,13 +3,14 @@ import json
 
 import pytest
 
+import migrations
 from models import Account, Agent, Dialog, Event, Grant
 
 
 def test_init_db_is_idempotent(runner):
     for _ in range(2):
         result = runner.invoke(args=["init-db"])
-        assert result.exit_code == 0 and result.output == "Database ready.\n"
+        assert result.exit_code == 0 and result.output == f"Database ready (schema version {migrations.LATEST}).\n"
 
 
 def test_create_user(app, runner):

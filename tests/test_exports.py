@@ -12,7 +12,7 @@ import export_queue
 import ingestion
 from extensions import mail
 from models import Account, ExportItem, ExportRequest, Grant, utcnow
-from tests.conftest import create_app, app_config
+from tests.conftest import app_config, create_app, fresh_schema
 
 TODAY = date.today()
 
@@ -209,15 +209,12 @@ def test_revoked_access_fails_the_item_with_a_reason(app, people):
 @pytest.fixture
 def queued_app(tmp_path, database_url):
     """An app whose queue is real (SQLite) and has no worker: requests stay queued."""
-    from models import MODELS, db
-
     app = create_app(
         app_config(tmp_path, database_url, QUEUE_IMMEDIATE=False, EXPORT_MAX_PENDING=2),
         instance_path=str(tmp_path / "instance"),
     )
     with app.app_context():
-        db.drop_tables(MODELS, safe=True, cascade=database_url.startswith("postgres"))
-        db.create_tables(MODELS)
+        fresh_schema(database_url)
     return app
 
 

@@ -1,0 +1,64 @@
+"""Schema versions, and how to move a database from each to the next.
+
+`flask --app app upgrade-db` (and `init-db`, and the container's start) applies
+what is missing. A migration spells out its own columns instead of borrowing the
+models' fields, so that it still means the same thing after the models change.
+"""
+from peewee import CharField, DateTimeField, IntegerField, Model
+from playhouse.migrate import SchemaMigrator, migrate
+
+from models import MODELS, LoginFailure, db
+
+
+class SchemaVersion(Model):
+    version = IntegerField()
+
+    class Meta:
+        database = db
+        table_name = "schema_version"
+
+
+def add_claims_retries_and_login_throttling(migrator):
+    """2: export items get a claim token and retry times; failed log-ins are kept."""
+    migrate(
+        migrator.add_column("export_item", "claim_token", CharField(null=True)),
+        migrator.add_column("export_item", "not_before", DateTimeField(null=True)),
+        migrator.add_column("export_item", "failing_since", DateTimeField(null=True)),
+    )
+    LoginFailure.create_table(safe=True)
+
+
+def index_dialogs_by_stop_slot(migrator):
+    """3: the report counts per stop slot over a range of start times."""
+    migrate(
+        migrator.drop_index("dialog", "dialog_agent_id_is_counted_started_at_channel_stop_slot_id"),
+        migrator.add_index("dialog", ("agent_id", "is_counted", "stop_slot_id", "started_at", "channel")),
+    )
+
+
+MIGRATIONS = [add_claims_retries_and_login_throttling, index_dialogs_by_stop_slot]  # MIGRATIONS[n - 1] upgrades version n to n + 1
+LATEST = len(MIGRATIONS) + 1
+
+
+def current_version():
+    """The database's schema version; 0 for an empty database, 1 for one from before versions."""
+    tables = set(db.get_tables())
+    if "schema_version" in tables:
+        return SchemaVersion.select(SchemaVersion.version).scalar()
+    return 1 if "account" in tables else 0
+
+
+def upgrade():
+    """Create a new database, or bring an old one up to date. Returns (from, to) versions."""
+    with db.atomic():
+        found = current_version()
+        if found == 0:
+            db.create_tables(MODELS)
+        else:
+            migrator = SchemaMigrator.from_database(db.obj)
+            for migration in MIGRATIONS[found - 1 :]:
+                migration(migrator)
+        SchemaVersion.create_table(safe=True)
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=LATEST)
+    return found, LATEST

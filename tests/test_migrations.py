@@ -1,0 +1,64 @@
+"""Upgrading keeps every row: a database made by the first schema version is brought
+up to date by `upgrade-db`, and a backup is a working copy."""
+import sqlite3
+
+import pytest
+
+import migrations
+from models import Account, ExportItem, LoginFailure, db
+
+SCHEMA_V1 = "tests/data/schema_v1.sqlite.sql"  # what the first release created (sqlite3 .schema)
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    return f"sqlite:///{tmp_path}/slotlens.db"
+
+
+def v1_database(path):
+    with sqlite3.connect(path) as v1:
+        with open(SCHEMA_V1) as f:
+            v1.executescript(f.read())
+        v1.executescript(
+            """
+            INSERT INTO account VALUES (1, 'ann@example.com', 'x', 1, '2026-01-01 00:00:00');
+            INSERT INTO agent VALUES (1, 'Support Bot', 'support-bot', 'hash', '2026-01-01 00:00:00');
+            INSERT INTO dialog VALUES (1, 1, 'd1', 'web', '2026-01-02 10:00:00', 1, NULL);
+            INSERT INTO event VALUES (1, 1, 'user', NULL, 'hi', '2026-01-02 10:00:00', 42);
+            INSERT INTO export_request VALUES (1, 1, '2026-01-01', '2026-01-31', '', 'k', '2026-02-01 00:00:00');
+            INSERT INTO export_item VALUES (1, 1, 1, 'sent', 1, NULL, 1, '2026-02-01 00:00:01',
+                                            '2026-02-01 00:00:02', '2026-02-02 00:00:02', NULL);
+            """
+        )
+
+
+def test_upgrade_from_the_first_schema_keeps_every_row(app, runner, tmp_path):
+    path = app.config["DATABASE_URL"][len("sqlite:///") :]
+    db.close()
+    for table in ("schema_version", "login_failure", "export_item", "export_request", "event", "dialog", "channel",
+                  "slot", "grant", "agent", "account"):
+        with sqlite3.connect(path) as raw:
+            raw.execute(f'DROP TABLE IF EXISTS "{table}"')
+    v1_database(path)
+    with app.app_context():
+        assert migrations.current_version() == 1
+    result = runner.invoke(args=["upgrade-db"])
+    assert result.exit_code == 0 and result.output == f"Database upgraded from schema version 1 to {migrations.LATEST}.\n"
+    with app.app_context():
+        assert migrations.current_version() == migrations.LATEST
+        item = ExportItem.get_by_id(1)
+        assert (item.state, item.dialogs, item.claim_token, item.not_before) == ("sent", 1, None, None)
+        assert Account.get().email == "ann@example.com"
+        LoginFailure.create(email="a", address="b")  # the new table works
+    again = runner.invoke(args=["upgrade-db"])
+    assert again.output == f"Database ready (schema version {migrations.LATEST}).\n"
+
+
+def test_backup_is_a_working_copy(app, runner, tmp_path, people):
+    target = tmp_path / "backup.db"
+    result = runner.invoke(args=["backup", str(target)])
+    assert result.exit_code == 0 and result.output.startswith(f"Backed up the database to {target}")
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("SELECT count(*) FROM account").fetchone() == (3,)
+    refused = runner.invoke(args=["backup", str(target)])
+    assert refused.exit_code == 1 and "exists already" in refused.output
