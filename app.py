@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 from flask import Flask, redirect, render_template, url_for
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import commands
 import models
@@ -45,7 +46,9 @@ DEFAULTS = {
     "LOGIN_LOCKOUT": 15 * 60,  # seconds the failures are remembered
     "MAIL_DEFAULT_SENDER": "Slotlens <reports@slotlens.local>",
     "MAIL_CATCHER_DIR": None,  # set by `make run` when it starts the local catcher
+    "QUEUE_NAME": "slotlens",  # several installations may share one Redis with different names
     "QUEUE_IMMEDIATE": False,
+    "TRUSTED_PROXIES": 0,  # reverse proxies in front of the web server (for client addresses and https)
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
 }
@@ -98,6 +101,9 @@ def create_app(test_config=None, instance_path=None):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API authenticates with a bearer key, not a cookie
 
+    if app.config["TRUSTED_PROXIES"]:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.add_url_rule("/", "index", lambda: redirect(url_for("analytics.index")))
     app.add_template_filter(lambda utc: format_local(utc, app.config["TIMEZONE"]), "local")
     app.register_error_handler(HTTPException, _error_page)

@@ -7,6 +7,7 @@ Writing is all or nothing, and idempotent: an event that was already stored
 changes nothing.
 """
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -86,15 +87,15 @@ def error(index, field, message):
     return {"index": index, "field": field, "message": message}
 
 
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL breaks PostgreSQL text; lone surrogates break UTF-8
+
+
 def _unstorable(text):
     """Why `text` cannot be stored as given (NUL, lone surrogate), or None."""
-    if "\x00" in text:
-        return "must not contain NUL characters"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode (it has a lone surrogate)"
-    return None
+    found = UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return "must not contain NUL characters" if found.group() == "\x00" else "must be valid Unicode (it has a lone surrogate)"
 
 
 def _check_fields(index, item, spec, limits):
@@ -114,8 +115,8 @@ def _check_fields(index, item, spec, limits):
             errors.append(error(index, name, "must not be empty"))
         elif len(value) > max_length:
             errors.append(error(index, name, f"must be at most {max_length} characters"))
-        elif _unstorable(value):
-            errors.append(error(index, name, _unstorable(value)))
+        elif reason := _unstorable(value):
+            errors.append(error(index, name, reason))
     return errors
 
 
@@ -187,21 +188,18 @@ def validate_slots(payload, limits):
     return ([] if errors else slots), errors
 
 
-def insert_new(model, rows):
-    """INSERT rows (dicts with the same keys), skipping those a unique index already
-    holds; returns how many were inserted.
+def insert_new(model, fields, rows):
+    """INSERT rows (tuples of values for `fields`), skipping those a unique index
+    already holds; returns how many were inserted.
 
     Peewee builds the statement once and the driver runs it for every row
     (executemany): building SQL for each value used to be most of ingestion's time.
     """
     if not rows:
         return 0
-    given = [model._meta.fields[name] for name in rows[0]]
-    defaults = [f for f in model._meta.sorted_fields if f.default is not None and f.name not in rows[0]]
-    default_values = tuple(f.db_value(f.default() if callable(f.default) else f.default) for f in defaults)
-    sql, _ = model.insert({f: None for f in given + defaults}).on_conflict_ignore().returning().sql()
+    sql, _ = model.insert({field: None for field in fields}).on_conflict_ignore().returning().sql()
     cursor = db.cursor()
-    cursor.executemany(sql, [tuple(f.db_value(row[f.name]) for f in given) + default_values for row in rows])
+    cursor.executemany(sql, rows)
     return cursor.rowcount
 
 
@@ -239,28 +237,22 @@ def ingest_events(agent, events):
     with db.atomic():
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
         dialog_ids = _ensure_dialogs(agent, events)
-        rows = [
-            dict(
-                dialog=dialog_ids[e.dialog_id],
-                sender=e.sender,
-                slot=slot_ids.get(e.slot),
-                text=e.text,
-                timestamp=e.timestamp,
-                fingerprint=e.fingerprint,
-            )
-            for e in events
-        ]
-        new = insert_new(Event, rows)
+        new = insert_new(
+            Event,
+            (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint),
+            [(dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, e.fingerprint) for e in events],
+        )
         for part in chunks(list(dialog_ids.values())):
             refresh_dialog_summaries(part)
-        insert_new(Channel, [dict(agent=agent.id, name=name) for name in sorted({e.channel for e in events})])
+        channels = sorted({e.channel for e in events})
+        insert_new(Channel, (Channel.agent, Channel.name), [(agent.id, name) for name in channels])
     return new, len(events) - new
 
 
 def _ensure_slots(agent, keys):
     """Map slot keys to ids, creating unknown keys as type `unknown` named by their key."""
     keys = sorted(keys)
-    insert_new(Slot, [dict(agent=agent.id, key=k, name=k, type="unknown", text="") for k in keys])
+    insert_new(Slot, (Slot.agent, Slot.key, Slot.name, Slot.type, Slot.text), [(agent.id, k, k, "unknown", "") for k in keys])
     ids = {}
     for part in chunks(keys):
         ids.update(Slot.select(Slot.key, Slot.id).where((Slot.agent == agent) & Slot.key.in_(part)).tuples())
@@ -290,11 +282,9 @@ def _ensure_dialogs(agent, events):
     if errors:
         raise IngestError(errors)
     new_rows = [
-        dict(agent=agent.id, external_id=ext, channel=channel, started_at=started)
-        for ext, (channel, started) in first_seen.items()
-        if ext not in stored
+        (agent.id, ext, channel, started, False) for ext, (channel, started) in first_seen.items() if ext not in stored
     ]
-    insert_new(Dialog, new_rows)
+    insert_new(Dialog, (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted), new_rows)
     ids = {ext: pk for ext, (pk, _) in stored.items()}
     missing = [ext for ext in external_ids if ext not in ids]
     for part in chunks(missing):

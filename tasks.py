@@ -17,19 +17,19 @@ import models
 log = logging.getLogger(__name__)
 
 
-def make_huey(url, immediate=False):
+def make_huey(url, name="slotlens", immediate=False):
     """A Huey instance for `sqlite:////abs/path.db` or `redis://host:port/n`."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
-        return SqliteHuey("slotlens", filename=url[len("sqlite:///") :], immediate=immediate)
+        return SqliteHuey(name, filename=url[len("sqlite:///") :], immediate=immediate)
     if scheme in ("redis", "rediss"):
-        return RedisHuey("slotlens", url=url, immediate=immediate)
+        return RedisHuey(name, url=url, immediate=immediate)
     raise ValueError(f"QUEUE_URL {url!r}: use sqlite:////abs/path.db or redis://host:port/n")
 
 
 def init_app(app):
     """Create the app's queue and register its tasks on it."""
-    huey = make_huey(app.config["QUEUE_URL"], immediate=app.config["QUEUE_IMMEDIATE"])
+    huey = make_huey(app.config["QUEUE_URL"], app.config["QUEUE_NAME"], immediate=app.config["QUEUE_IMMEDIATE"])
 
     def in_app_context(func):
         @functools.wraps(func)

@@ -7,15 +7,20 @@ REQUIRE_POSTGRES=1 demands it), on PostgreSQL too.
 import os
 import re
 
+import uuid
+
 import psycopg2
 import pytest
+import redis
 
 import migrations
 from app import create_app
 from migrations import SchemaVersion
 from models import MODELS, Account, Agent, Grant, db
+from tests.processes import postgres_database
 
 POSTGRES_URL = os.environ.get("SLOTLENS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SLOTLENS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery"
 
@@ -35,6 +40,33 @@ def database_params():
     else:
         params.append(pytest.param("postgres", marks=pytest.mark.skip(reason=f"no PostgreSQL at {POSTGRES_URL}")))
     return params
+
+
+def redis_available():
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_timeout=3).ping()
+    except redis.RedisError:
+        return False
+
+
+def backend_params():
+    """Backends for tests with real processes: SQLite alone, and PostgreSQL with Redis."""
+    required = os.environ.get("REQUIRE_POSTGRES") == "1" or os.environ.get("REQUIRE_REDIS") == "1"
+    if required or (postgres_available() and redis_available()):
+        scaled = pytest.param("postgres+redis", marks=pytest.mark.postgres)
+    else:
+        scaled = pytest.param("postgres+redis", marks=pytest.mark.skip(reason="no PostgreSQL or no Redis here"))
+    return ["sqlite", scaled]
+
+
+@pytest.fixture(params=backend_params())
+def backend(request):
+    """Stack settings for one backend; a PostgreSQL database and a queue name of the test's own."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with postgres_database(POSTGRES_URL) as database_url:
+        yield dict(database_url=database_url, queue_url=REDIS_URL, queue_name=f"slotlens-test-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Real processes for end-to-end tests: the web server, `huey_consumer` workers,
 the `flask` CLI, and an SMTP server (aiosmtpd) that keeps what it receives."""
+import contextlib
 import email
 import email.policy
 import http.cookiejar
@@ -16,8 +17,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from datetime import date, datetime, timedelta, timezone
 
+import psycopg2
 from aiosmtpd.controller import Controller
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,19 +84,25 @@ class SmtpSink:
 
 
 class Stack:
-    """Slotlens as users run it: one SQLite database, a web server and a worker."""
+    """Slotlens as users run it: a database, a queue, a web server and workers.
 
-    def __init__(self, folder, smtp_port, **settings):
+    By default one SQLite file and an SQLite queue; pass `database_url` and
+    `queue_url` (and a `queue_name` of its own) for PostgreSQL and Redis.
+    """
+
+    def __init__(self, folder, smtp_port, database_url=None, queue_url=None, queue_name="slotlens", **settings):
         self.folder = str(folder)
         os.makedirs(self.folder, exist_ok=True)
         self.web_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.web_port}"
         self.database = os.path.join(self.folder, "slotlens.db")
+        self.database_url = database_url or f"sqlite:///{self.database}"
         self.env = {
             **os.environ,
             "FLASK_SECRET_KEY": "end-to-end-secret-key-0123456789-abcdef",
-            "FLASK_DATABASE_URL": f"sqlite:///{self.database}",
-            "FLASK_QUEUE_URL": f"sqlite:///{os.path.join(self.folder, 'queue.db')}",
+            "FLASK_DATABASE_URL": self.database_url,
+            "FLASK_QUEUE_URL": queue_url or f"sqlite:///{os.path.join(self.folder, 'queue.db')}",
+            "FLASK_QUEUE_NAME": queue_name,
             "FLASK_REPORTS_DIR": os.path.join(self.folder, "reports"),
             "FLASK_BASE_URL": self.base_url,
             "FLASK_MAIL_SERVER": "127.0.0.1",
@@ -153,13 +162,21 @@ class Stack:
                     text += f"--- {name}.log\n{f.read()[-5000:]}\n"
         return text
 
+    def query(self, sql):
+        """Rows of `sql`, straight from the database (SQLite or PostgreSQL)."""
+        if self.database_url.startswith("sqlite"):
+            with sqlite3.connect(self.database) as db:
+                return db.execute(sql).fetchall()
+        with psycopg2.connect(self.database_url) as db, db.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
     def item_states(self):
-        """(agent name, state, error) of every export item, straight from the database."""
-        with sqlite3.connect(self.database) as db:
-            return db.execute(
-                "SELECT agent.name, export_item.state, export_item.error, export_item.attempts FROM export_item"
-                " JOIN agent ON agent.id = export_item.agent_id ORDER BY export_item.id"
-            ).fetchall()
+        """(agent name, state, error, attempts) of every export item."""
+        return self.query(
+            "SELECT agent.name, export_item.state, export_item.error, export_item.attempts FROM export_item"
+            " JOIN agent ON agent.id = export_item.agent_id ORDER BY export_item.id"
+        )
 
     def stop(self):
         for process in self.processes:
@@ -192,6 +209,22 @@ def dialog_events(prefix, count, slot, hours_ago=1):
             {"dialog_id": f"{prefix}-{i}", "channel": "web", "sender": "user", "text": "ok", "timestamp": when},
         )
     ]
+
+
+@contextlib.contextmanager
+def postgres_database(server_url):
+    """A PostgreSQL database of its own for one test, dropped afterwards."""
+    name = f"slotlens_e2e_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    try:
+        yield server_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
 
 
 def seeded_stack(folder, smtp_port, workers=2, **settings):

@@ -49,3 +49,26 @@ def test_secret_key_file_in_the_instance_folder_is_used(tmp_path):
     (tmp_path / "secret_key").write_text("z" * 48)
     app = create_app(settings(tmp_path, SECRET_KEY=None), instance_path=str(tmp_path))
     assert app.config["SECRET_KEY"] == "z" * 48
+
+
+def test_healthz_reports_database_and_queue(tmp_path):
+    app = create_app(settings(tmp_path, TESTING=True), instance_path=str(tmp_path))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200 and response.json == {"database": "ok", "queue": "ok"}
+    broken = create_app(settings(tmp_path, TESTING=True, QUEUE_URL="redis://127.0.0.1:1/0"), instance_path=str(tmp_path))
+    response = broken.test_client().get("/healthz")
+    assert response.status_code == 503 and response.json["database"] == "ok" and "ConnectionError" in response.json["queue"]
+
+
+def test_each_request_gets_one_log_line_with_its_id(tmp_path, caplog):
+    app = create_app(settings(tmp_path, TESTING=True), instance_path=str(tmp_path))
+    with caplog.at_level("INFO", logger="slotlens"):
+        logger = __import__("logging").getLogger("slotlens")
+        logger.propagate = True
+        try:
+            response = app.test_client().get("/login", headers={"X-Request-Id": "abc-123"})
+        finally:
+            logger.propagate = False
+    assert response.headers["X-Request-Id"] == "abc-123"
+    (line,) = {r.getMessage() for r in caplog.records if "event=request" in r.getMessage()}
+    assert line.startswith("event=request request_id=abc-123 method=GET path=/login status=200 duration_ms=")

@@ -33,6 +33,14 @@ def stack(tmp_path, smtp):
     stack.stop()
 
 
+@pytest.fixture
+def any_stack(tmp_path, smtp, backend):
+    """The same, on each backend: SQLite, and PostgreSQL with a Redis queue."""
+    stack = seeded_stack(tmp_path, smtp.port, **backend)
+    yield stack
+    stack.stop()
+
+
 def link_in(message):
     body = message.get_body(preferencelist=("plain",)).get_content()
     return re.search(r"http://127\.0\.0\.1:\d+/exports/download/\S+", body).group(0)
@@ -43,7 +51,8 @@ def parse_csv(data):
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
 
 
-def test_export_with_real_worker_and_smtp_server(stack, smtp):
+def test_export_with_real_worker_and_smtp_server(any_stack, smtp):
+    stack = any_stack
     analyst = Browserless(stack.base_url)
     analyst.login("analyst@example.com")
     _, page, _ = analyst.export([1, 2])
