@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-RUN groupadd --system slotlens && useradd --system --gid slotlens --home-dir /app slotlens
+RUN groupadd --system --gid 10001 slotlens && useradd --system --uid 10001 --gid slotlens --home-dir /app slotlens
 
 COPY requirements.txt .
 RUN pip install --requirement requirements.txt
@@ -15,7 +15,7 @@ RUN pip install --requirement requirements.txt
 COPY --chown=slotlens:slotlens . .
 RUN mkdir -p /app/instance && chown slotlens:slotlens /app/instance
 
-USER slotlens
+USER 10001:10001
 VOLUME ["/app/instance"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
