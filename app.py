@@ -18,7 +18,7 @@ import observability
 import security
 import tasks
 from extensions import csrf, mail
-from localtime import format_local
+from localtime import format_local, relative
 
 SECRET_KEY_FILE = "secret_key"
 MIN_SECRET_KEY_LENGTH = 32
@@ -106,6 +106,7 @@ def create_app(test_config=None, instance_path=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.add_url_rule("/", "index", lambda: redirect(url_for("analytics.index")))
     app.add_template_filter(lambda utc: format_local(utc, app.config["TIMEZONE"]), "local")
+    app.add_template_filter(lambda utc: relative(utc, models.utcnow()), "ago")
     app.register_error_handler(HTTPException, _error_page)
     return app
 

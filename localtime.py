@@ -17,3 +17,16 @@ def format_local(utc_naive, tz_name):
         return f"{local:%Y-%m-%d %H:%M} UTC"
     offset = local.strftime("%z")
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def relative(utc_naive, now_utc_naive):
+    """'just now', '5 min ago', '3 h ago', '2 days ago'; 'in 2 min' for the future."""
+    seconds = (now_utc_naive - utc_naive).total_seconds()
+    future, seconds = seconds < 0, abs(seconds)
+    if seconds < 45:
+        return "just now" if not future else "in a moment"
+    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= size or unit == "min":
+            amount = max(1, round(seconds / size))
+            text = f"{amount} {'day' if unit == 'days' and amount == 1 else unit}"
+            return f"in {text}" if future else f"{text} ago"

@@ -15,6 +15,22 @@ bp = Blueprint("analytics", __name__)
 PREVIEW_TOP = 10  # slots shown in each agent's chart
 
 
+def today():
+    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+
+
+def date_presets(day):
+    """(label, from, to) of the periods people ask for most, ending `day`."""
+    first_of_month = day.replace(day=1)
+    last_month_end = first_of_month - timedelta(days=1)
+    return [
+        ("Last 7 days", day - timedelta(days=6), day),
+        ("Last 30 days", day - timedelta(days=29), day),
+        ("This month", first_of_month, day),
+        ("Last month", last_month_end.replace(day=1), last_month_end),
+    ]
+
+
 def filter_form(formdata=None):
     """The filter form with the choices this account may pick from."""
     form = FilterForm(formdata, meta={"csrf": request.method == "POST"})
@@ -25,10 +41,9 @@ def filter_form(formdata=None):
     )
     form.channels.choices = [(c.name, c.name) for c in channel_names]
     if not formdata:
-        today = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
         form.agents.data = form.agents.data or [a.id for a in agents]
-        form.date_from.data = form.date_from.data or today - timedelta(days=29)
-        form.date_to.data = form.date_to.data or today
+        form.date_from.data = form.date_from.data or today() - timedelta(days=29)
+        form.date_to.data = form.date_to.data or today()
     return form
 
 
@@ -42,14 +57,18 @@ def filters_from(form):
 
 
 def preview(filters):
-    """Per agent: counted dialogs and the top stop slots, as the report will show them."""
+    """Per agent: counted dialogs and the top stop slots (the rest as one "Other" bar)."""
     tz = current_app.config["TIMEZONE"]
     agents = Agent.select().where(Agent.id.in_(list(filters.agent_ids))).order_by(Agent.name)
     result = []
     for agent in agents:
         counts = reports.sort_counts(reports.stop_slot_counts(agent.id, filters, tz))
         total = sum(c.dialogs for c in counts)
-        result.append(dict(agent=agent, total=total, top=counts[:PREVIEW_TOP], slots=len(counts)))
+        bars = [(c.label, c.dialogs) for c in counts[:PREVIEW_TOP]]
+        rest = counts[PREVIEW_TOP:]
+        if rest:
+            bars.append((f"Other slots ({len(rest)})", sum(c.dialogs for c in rest)))
+        result.append(dict(agent=agent, total=total, bars=bars, slots=len(counts)))
     return result
 
 
@@ -66,7 +85,9 @@ def index():
     return render_template(
         "analytics/index.html",
         form=form,
+        valid=valid,
         preview=preview(filters_from(form)) if valid and form.agents.data else None,
+        presets=date_presets(today()),
         timezone=current_app.config["TIMEZONE"],
     )
 

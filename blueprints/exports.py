@@ -24,9 +24,11 @@ def index():
         .order_by(ExportRequest.id.desc())
         .limit(RECENT_REQUESTS)
     )
+    live = any(item.state in export_queue.IN_FLIGHT for r in requests for item in r.items)
     return render_template(
         "exports/index.html",
         requests=requests,
+        live=live,
         position=export_queue.queue_position,
         downloadable=export_queue.is_downloadable,
         token=export_queue.download_token,

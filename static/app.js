@@ -1,4 +1,4 @@
-// Slotlens pages work without JavaScript; this only smooths a few edges.
+// Slotlens pages work without JavaScript; this script only makes them livelier.
 
 // A form submitted twice in a row (a double click, an impatient second click)
 // is sent once. The server refuses duplicate exports too; this spares the round trip.
@@ -16,3 +16,48 @@ document.addEventListener("submit", (event) => {
 window.addEventListener("pageshow", () => {
   document.querySelectorAll("form[data-submitting]").forEach((form) => delete form.dataset.submitting);
 });
+
+// Replace the element with this id by its counterpart in the page at `url`.
+async function refresh(id, url) {
+  const response = await fetch(url, { headers: { "X-Requested-With": "fetch" } });
+  if (!response.ok) return null;
+  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  const fresh = page.getElementById(id);
+  const current = document.getElementById(id);
+  if (fresh && current) current.replaceWith(fresh);
+  return fresh;
+}
+
+// Analytics: the preview follows the filters; quick periods fill From and To.
+const filters = document.getElementById("filters");
+if (filters) {
+  let pending = null;
+  const updatePreview = () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => {
+      const params = new URLSearchParams(new FormData(filters));
+      params.delete("csrf_token");
+      params.set("action", "preview");
+      refresh("preview", `${filters.action}?${params}`);
+    }, 250);
+  };
+  filters.addEventListener("change", updatePreview);
+  const presets = filters.querySelector(".presets");
+  presets.hidden = false;
+  presets.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-from]");
+    if (!button) return;
+    filters.elements.date_from.value = button.dataset.from;
+    filters.elements.date_to.value = button.dataset.to;
+    updatePreview();
+  });
+}
+
+// Exports: while a report is queued or building, the list updates itself.
+const poll = async () => {
+  const list = document.getElementById("export-list");
+  if (!list || list.dataset.live !== "true") return;
+  await refresh("export-list", window.location.href);
+  setTimeout(poll, 2000);
+};
+setTimeout(poll, 2000);

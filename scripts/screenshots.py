@@ -1,0 +1,98 @@
+"""Screenshots of the main pages, from demo data, for the README.
+
+    .venv/bin/python -m scripts.screenshots            # writes docs/screenshots/*.png
+    .venv/bin/python -m scripts.screenshots --out DIR  # anywhere else (the test suite does this)
+
+Runs Slotlens as `make run` does (web, worker, local mail catcher) in a temporary
+folder and drives Debian's Chromium through Playwright.
+"""
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+from playwright.sync_api import sync_playwright
+
+from demo import DEMO_ADMIN
+from tests.processes import ROOT, Stack, free_port, wait_for
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 375, "height": 760}
+
+
+def start(folder):
+    """Slotlens with demo data and a mail catcher whose emails the Outbox shows."""
+    mail_port = free_port()
+    outbox = os.path.join(folder, "outbox")
+    stack = Stack(folder, mail_port, MAIL_CATCHER_DIR=outbox)
+    catcher = subprocess.Popen(
+        [sys.executable, "mailcatcher.py", outbox, "--port", str(mail_port)], cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    stack.processes.append(catcher)
+    stack.cli("init-db")
+    stack.cli("demo-data")
+    stack.start_web()
+    stack.start_worker()
+    return stack, outbox
+
+
+def take(out):
+    os.makedirs(out, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="slotlens-shots-")
+    stack, outbox = start(folder)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport=DESKTOP)
+
+            def shot(name, full_page=True):
+                page.screenshot(path=os.path.join(out, f"{name}.png"), full_page=full_page)
+                print(f"  {name}.png")
+
+            page.goto(stack.base_url + "/login")
+            shot("login", full_page=False)
+            page.get_by_label("Email").fill(DEMO_ADMIN[0])
+            page.get_by_label("Password").fill(DEMO_ADMIN[1])
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_text("Stop slots preview").wait_for()
+            shot("analytics")
+            page.get_by_role("button", name="Stop slots").click()
+            page.get_by_text("one email per agent").wait_for()
+            wait_for(lambda: len([n for n in os.listdir(outbox) if n.endswith(".eml")]) >= 3, timeout=60, what="emails")
+            page.goto(stack.base_url + "/exports")
+            shot("exports")
+            page.goto(stack.base_url + "/outbox")
+            shot("email")
+            page.goto(stack.base_url + "/admin/")
+            shot("admin")
+            page.goto(stack.base_url + "/admin/queue")
+            shot("queue")
+            page.goto(stack.base_url + "/outbox")
+            href = page.locator("pre a[href*='/exports/download/']").first.get_attribute("href")
+            with sqlite3.connect(stack.database) as db:
+                db.execute("UPDATE export_item SET expires_at = '2000-01-01 00:00:00'")
+            page.goto(href)
+            shot("link-expired", full_page=False)
+            page.set_viewport_size(PHONE)
+            page.goto(stack.base_url + "/analytics")
+            shot("analytics-phone")
+            browser.close()
+    finally:
+        stack.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join(ROOT, "docs", "screenshots"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    take(args.out)
+    print(f"Screenshots in {args.out} ({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
