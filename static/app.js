@@ -38,7 +38,8 @@ if (filters) {
       const params = new URLSearchParams(new FormData(filters));
       params.delete("csrf_token");
       params.set("action", "preview");
-      refresh("preview", `${filters.action}?${params}`);
+      // getAttribute: the form has fields named "action", which shadow form.action.
+      refresh("preview", `${filters.getAttribute("action")}?${params}`);
     }, 250);
   };
   filters.addEventListener("change", updatePreview);

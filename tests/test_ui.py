@@ -1,0 +1,156 @@
+"""What a person meets in the browser: accessibility (axe-core), the export flow with
+the keyboard alone, a phone-sized screen, and the README's screenshot script."""
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from mailcatcher import SaveToFolder
+from tests.processes import ANALYST_PASSWORD, ROOT, free_port, seeded_stack, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+ADMIN_PASSWORD = "admin password 1"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Slotlens with data, an admin, one sent export each, and the Outbox's mail catcher."""
+    folder = tmp_path_factory.mktemp("ui")
+    outbox = str(folder / "outbox")
+    port = free_port()
+    controller = Controller(SaveToFolder(outbox), hostname="127.0.0.1", port=port)
+    controller.start()
+    stack = seeded_stack(folder, port, MAIL_CATCHER_DIR=outbox)
+    stack.cli("create-user", "admin@example.com", "--password", ADMIN_PASSWORD, "--admin")
+    yield stack, outbox
+    stack.stop()
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
+        pytest.skip(f"no browser at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def logged_in(browser, site, email, password, viewport=None):
+    stack, _ = site
+    page = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, accept_downloads=True).new_page()
+    page.goto(stack.base_url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Analytics").wait_for()
+    return page
+
+
+def pages_of(site, page, is_admin):
+    """Every page a person of this kind can reach, with one sent and one expired export."""
+    stack, _ = site
+    page.get_by_role("button", name="Stop slots").click()
+    page.get_by_text("one email per agent").wait_for()
+    wait_for(lambda: all(state == "sent" for _, state, _, _ in stack.item_states()), what="the export to be sent")
+    paths = ["/analytics", "/exports", "/outbox", "/no-such-page"]
+    if is_admin:
+        paths += ["/admin/", "/admin/queue"]
+    return paths
+
+
+def serious_violations(page):
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("who", ["analyst", "admin"])
+def test_every_page_passes_axe(site, browser, who):
+    email, password = ("analyst@example.com", ANALYST_PASSWORD) if who == "analyst" else ("admin@example.com", ADMIN_PASSWORD)
+    anonymous = browser.new_page()
+    anonymous.goto(site[0].base_url + "/login")
+    problems = {"/login": serious_violations(anonymous)}
+    page = logged_in(browser, site, email, password)
+    for path in pages_of(site, page, who == "admin"):
+        page.goto(site[0].base_url + path)
+        problems[path] = serious_violations(page)
+    page.goto(site[0].base_url + "/exports")
+    download = page.get_by_role("link", name="Download").first.get_attribute("href")
+    with sqlite3.connect(site[0].database) as db:
+        db.execute("UPDATE export_item SET expires_at = '2000-01-01 00:00:00'")
+    page.goto(site[0].base_url + download)
+    problems["410 page"] = serious_violations(page)
+    assert {path: found for path, found in problems.items() if found} == {}
+
+
+def test_the_export_flow_with_the_keyboard_alone(site, browser):
+    stack, _ = site
+    page = browser.new_context(accept_downloads=True).new_page()
+    page.goto(stack.base_url + "/login")
+
+    def tab_to(accessible_name, limit=60):
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            focused = page.evaluate(
+                "() => { const e = document.activeElement; return (e.innerText || e.value || '') + '|' + (e.labels && e.labels[0] ? e.labels[0].innerText : ''); }"
+            )
+            if accessible_name in focused:
+                return
+        raise AssertionError(f"Tab never reached {accessible_name!r}")
+
+    tab_to("|Email")
+    page.keyboard.type("analyst@example.com")
+    page.keyboard.press("Tab")
+    page.keyboard.type(ANALYST_PASSWORD)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Analytics").wait_for()
+    tab_to("Stop slots")
+    page.keyboard.press("Enter")
+    page.get_by_text("one email per agent").wait_for()
+    wait_for(lambda: all(state == "sent" for _, state, _, _ in stack.item_states()), what="the export to be sent")
+    page.goto(stack.base_url + "/exports")
+    tab_to("Download")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename.startswith("stop-slots_")
+
+
+@pytest.mark.parametrize("path", ["/analytics", "/exports", "/outbox", "/admin/", "/admin/queue"])
+def test_nothing_scrolls_sideways_on_a_phone(site, browser, path):
+    page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD, viewport={"width": 375, "height": 760})
+    page.goto(site[0].base_url + path)
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{path} is {overflow}px wider than a 375px screen"
+
+
+def test_live_preview_and_quick_periods(site, browser):
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    page.get_by_role("button", name="Last 7 days").click()
+    page.get_by_label("Sales Bot", exact=True).uncheck()
+    wait_for(lambda: "Sales Bot" not in page.locator("#preview").inner_text(), timeout=10, what="the preview to follow")
+    assert page.get_by_label("From", exact=True).input_value() != ""
+
+
+def test_screenshot_script_runs(tmp_path, browser):
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.screenshots", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert {"login.png", "analytics.png", "exports.png", "email.png", "link-expired.png"} <= set(os.listdir(tmp_path))
