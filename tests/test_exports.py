@@ -263,3 +263,15 @@ def test_non_latin_file_name_reaches_the_browser(app, client, auth, people):
         auth.post("/analytics", export_form(agent))
     response = fetch(client, link_path(outbox[0]))
     assert "filename*=UTF-8''stop-slots_%D0%B1%D0%BE%D1%82-" in response.headers["Content-Disposition"]
+
+
+def test_an_export_may_name_many_channels(app, client, auth, data):
+    channels = [f"channel-with-a-long-name-{n:02d}" for n in range(30)]
+    with app.app_context():
+        for channel in channels:
+            seed_dialogs(data["support"], 1, slot=channel, channel=channel)
+    auth.login("admin@example.com")
+    with mail.record_messages() as outbox:
+        response = auth.post("/analytics", export_form(data["support"], channels=channels))
+    assert response.status_code == 302 and len(outbox) == 1
+    assert "The report covers 30 counted dialogs." in outbox[0].body
