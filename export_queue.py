@@ -218,10 +218,13 @@ def deliver(item):
         return
     sent_at = utcnow()
     expires_at = sent_at + timedelta(seconds=config["REPORT_LINK_TTL"])
-    send_report_email(item, expires_at)
-    # The one unavoidable window: a crash between the SMTP server accepting the
-    # message and this line makes a recovering worker send the email again.
-    update_claimed(item, state=SENT, sent_at=sent_at, expires_at=expires_at, lease_until=None, error=None)
+    with mail.connect() as smtp:
+        smtp.send(report_email(item, expires_at))
+        # The one unavoidable window: a crash between the SMTP server accepting the
+        # message and this line makes a recovering worker send the email again. It is
+        # recorded before the connection's goodbye, and a resent copy carries the same
+        # Message-ID, so mail systems that remove duplicates show it once.
+        update_claimed(item, state=SENT, sent_at=sent_at, expires_at=expires_at, lease_until=None, error=None)
 
 
 def is_transient(exc):
@@ -311,7 +314,7 @@ def email_subject(item):
     return f"Stop slots report: {item.agent.name}, {request.date_from.isoformat()} \u2013 {request.date_to.isoformat()}"
 
 
-def send_report_email(item, expires_at):
+def report_email(item, expires_at):
     """One email per agent: link, expiry, filters, data time and dialog count."""
     tz = current_app.config["TIMEZONE"]
     context = dict(
@@ -330,7 +333,8 @@ def send_report_email(item, expires_at):
         body=render_template("email/report.txt", **context),
         html=render_template("email/report.html", **context),
     )
-    mail.send(message)
+    message.msgId = f"<slotlens.item-{item.id}@{urlsplit(current_app.config['BASE_URL']).hostname}>"
+    return message
 
 
 def expire_links(now=None):

@@ -71,6 +71,7 @@ def test_one_email_per_agent_with_a_working_link(app, client, auth, data):
     support_mail = next(m for m in outbox if "Support Bot" in m.subject)
     sales_mail = next(m for m in outbox if "Sales Bot" in m.subject)
     assert support_mail.recipients == ["admin@example.com"]
+    assert {m.msgId for m in outbox} == {"<slotlens.item-1@slotlens.test>", "<slotlens.item-2@slotlens.test>"}
     assert "The report covers 4 counted dialogs." in support_mail.body
     assert "The report is empty" in sales_mail.body
     for message in outbox:

@@ -3,11 +3,11 @@ The same rules under real crashes and outages are in test_faults.py."""
 import smtplib
 from datetime import date, timedelta
 
+import flask_mail
 import pytest
 
 import export_queue
 import reports
-from extensions import mail
 from models import Account, ExportItem, ExportRequest, utcnow
 from tests.conftest import make_account, make_agent
 
@@ -89,14 +89,14 @@ def test_retry_delays_double_up_to_a_cap():
 
 
 def failing_send(exc):
-    def send(message):
+    def send(connection, message):
         raise exc
 
     return send
 
 
 def test_mail_outage_puts_the_item_back_and_then_fails_it(app, item, monkeypatch):
-    monkeypatch.setattr(mail, "send", failing_send(refused()))
+    monkeypatch.setattr(flask_mail.Connection, "send", failing_send(refused()))
     export_queue.process_item(item.id)
     retrying = state(item)
     assert retrying.state == "queued" and retrying.is_retrying and retrying.not_before > utcnow()
@@ -111,7 +111,7 @@ def test_mail_outage_puts_the_item_back_and_then_fails_it(app, item, monkeypatch
 
 
 def test_a_permanent_refusal_fails_at_once(item, monkeypatch):
-    monkeypatch.setattr(mail, "send", failing_send(smtplib.SMTPRecipientsRefused({"a@x": (550, b"no such user")})))
+    monkeypatch.setattr(flask_mail.Connection, "send", failing_send(smtplib.SMTPRecipientsRefused({"a@x": (550, b"no such user")})))
     export_queue.process_item(item.id)
     assert state(item).state == "failed" and "550" in state(item).error
 

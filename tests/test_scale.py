@@ -74,23 +74,33 @@ def test_three_workers_one_killed_every_email_once(scaled):
     time.sleep(2.5)  # the killed worker's leases run out
     stack.start_worker()
     expected = ACCOUNTS * REQUESTS_EACH
-    smtp.wait_for_messages(expected, timeout=180)
+    wait_for(lambda: len({(m["To"], m["Subject"]) for m in smtp.messages}) >= expected, timeout=180, what="every export")
     done = time.monotonic() - started
     time.sleep(3)
 
-    received = collections.Counter(
-        (m["To"], m["Subject"].rsplit(", ", 1)[1].split(" \u2013 ")[0]) for m in smtp.messages
-    )
-    assert len(smtp.messages) == expected, f"{len(smtp.messages)} emails for {expected} exports"
-    assert set(received) == set(clicked) and set(received.values()) == {1}
-    latencies = sorted(
-        smtp.received_at[i] - clicked[(m["To"], m["Subject"].rsplit(", ", 1)[1].split(" \u2013 ")[0])]
-        for i, m in enumerate(smtp.messages)
-    )
+    def export_of(message):
+        return message["To"], message["Subject"].rsplit(", ", 1)[1].split(" \u2013 ")[0]
+
+    received = collections.Counter(export_of(m) for m in smtp.messages)
+    assert set(received) == set(clicked), "every export was emailed"
+    # The documented window: a worker killed after the SMTP server accepted a message
+    # and before recording it. Such a resend is an item taken over after the kill, and
+    # carries the same Message-ID, so mailboxes that remove duplicates show one.
+    doubled = {export for export, count in received.items() if count > 1}
+    assert all(count <= 2 for count in received.values())
+    assert len(doubled) <= 1, f"{len(doubled)} exports emailed twice: more than the kill's one window"
+    for export in doubled:
+        ids = {m["Message-ID"] for m in smtp.messages if export_of(m) == export}
+        assert len(ids) == 1, "a resent report keeps its Message-ID"
+    first_arrival = {}
+    for i, m in enumerate(smtp.messages):
+        first_arrival.setdefault(export_of(m), smtp.received_at[i])
+    latencies = sorted(first_arrival[export] - clicked[export] for export in clicked)
     p95 = latencies[int(0.95 * len(latencies)) - 1]
     print(
         f"{expected} exports fired in {fired:.1f} s; all emailed after {done:.1f} s "
-        f"({expected / done * 60:.0f} emails/min); click to email median {statistics.median(latencies):.2f} s, p95 {p95:.2f} s"
+        f"({expected / done * 60:.0f} emails/min); click to email median {statistics.median(latencies):.2f} s, "
+        f"p95 {p95:.2f} s; sent twice in the kill window: {len(doubled)}"
     )
     states = stack.item_states()
     assert len(states) == expected and {state for _, state, _, _ in states} == {"sent"}
