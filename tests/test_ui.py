@@ -154,3 +154,24 @@ def test_screenshot_script_runs(tmp_path, browser):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert {"login.png", "analytics.png", "exports.png", "email.png", "link-expired.png"} <= set(os.listdir(tmp_path))
+
+
+def test_exports_page_updates_itself(tmp_path, browser):
+    from tests.processes import SmtpSink
+
+    with SmtpSink() as smtp:
+        stack = seeded_stack(tmp_path, smtp.port, workers=0)
+        try:
+            page = browser.new_page()
+            page.goto(stack.base_url + "/login")
+            page.get_by_label("Email").fill("analyst@example.com")
+            page.get_by_label("Password").fill(ANALYST_PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_role("button", name="Stop slots").click()
+            page.goto(stack.base_url + "/exports")
+            assert page.get_by_text("Queued (position 1)").count() == 1
+            stack.start_worker()
+            page.get_by_role("link", name="Download").first.wait_for(timeout=15_000)  # no reload by us
+            assert page.get_by_text("Queued").count() == 0
+        finally:
+            stack.stop()
