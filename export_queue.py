@@ -355,7 +355,16 @@ def orphaned_items(grace, now=None):
     due_since = fn.COALESCE(ExportItem.not_before, ExportRequest.created_at)
     stale_queued = (ExportItem.state == QUEUED) & (due_since <= now - grace)
     lapsed = (ExportItem.state == BUILDING) & (ExportItem.lease_until < now)
-    return list(ExportItem.select(ExportItem.id).join(ExportRequest).where(stale_queued | lapsed))
+    return list(ExportItem.select(ExportItem.id, ExportItem.state).join(ExportRequest).where(stale_queued | lapsed))
+
+
+def to_requeue(orphans, queue_length):
+    """Which orphans to enqueue again. A building item's message is gone for sure; queued
+    items are re-sent only when the queue holds fewer messages than they number, so a
+    long but healthy backlog is not doubled by every worker start and every sweep."""
+    waiting = [item for item in orphans if item.state == QUEUED]
+    lost = [item for item in orphans if item.state != QUEUED]
+    return lost + (waiting if queue_length < len(waiting) else [])
 
 
 @dataclass(frozen=True)

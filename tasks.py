@@ -58,7 +58,7 @@ def init_app(app):
         _enqueue_orphans(grace=timedelta(seconds=app.config["EXPORT_LEASE"]))
 
     def _enqueue_orphans(grace):
-        orphans = export_queue.orphaned_items(grace)
+        orphans = export_queue.to_requeue(export_queue.orphaned_items(grace), len(huey))
         if orphans:
             log.warning("re-enqueueing %d export item(s) left behind", len(orphans))
             for item in orphans:

@@ -133,3 +133,13 @@ def test_queue_page_highlights_late_requests(app, client, auth, item):
     auth.login()
     page = client.get("/admin/queue").get_data(as_text=True)
     assert 'class="late"' in page and "over EXPORT_SLA" in page
+
+
+def test_a_healthy_backlog_is_not_enqueued_twice(item):
+    queued = export_queue.orphaned_items(grace=timedelta(0))
+    assert export_queue.to_requeue(queued, queue_length=1) == []  # its message is still there
+    assert [i.id for i in export_queue.to_requeue(queued, queue_length=0)] == [item.id]  # lost
+    export_queue.claim(item.id, LEASE)
+    ExportItem.update(lease_until=utcnow() - timedelta(seconds=1)).execute()
+    lapsed = export_queue.orphaned_items(grace=timedelta(0))
+    assert [i.id for i in export_queue.to_requeue(lapsed, queue_length=100)] == [item.id]  # a dead worker's
