@@ -61,10 +61,18 @@ def lockout_minutes(email, address):
     limit = current_app.config["LOGIN_MAX_FAILURES"]
     recent = LoginFailure.select().where((LoginFailure.address == address) & (LoginFailure.at > utcnow() - window))
     for failures, allowed in ((recent.where(LoginFailure.email == email), limit), (recent, 5 * limit)):
-        oldest = failures.order_by(LoginFailure.at.desc()).offset(allowed - 1).limit(1).first()
-        if oldest is not None:
-            return max(1, math.ceil((oldest.at + window - utcnow()).total_seconds() / 60))
+        # The lockout ends when the allowed-th latest failure leaves the window.
+        unlocking = failures.order_by(LoginFailure.at.desc()).offset(allowed - 1).limit(1).first()
+        if unlocking is not None:
+            return max(1, math.ceil((unlocking.at + window - utcnow()).total_seconds() / 60))
     return 0
+
+
+def record_failure(email, address):
+    """Remember a failed log-in, and forget this address's failures older than the window."""
+    window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT"])
+    LoginFailure.delete().where((LoginFailure.address == address) & (LoginFailure.at <= utcnow() - window)).execute()
+    LoginFailure.create(email=email, address=address)
 
 
 @bp.route("/login", methods=("GET", "POST"))
@@ -82,7 +90,7 @@ def login():
             session.clear()
             session["account_id"] = account.id
             return redirect(safe_next(request.args.get("next")))
-        LoginFailure.create(email=email, address=address)
+        record_failure(email, address)
         flash("Wrong email or password.", "error")
     return render_template("auth/login.html", form=form)
 
