@@ -108,6 +108,11 @@ def queue_position(item):
     return ExportItem.select().where((ExportItem.state == QUEUED) & (ExportItem.id < item.id)).count() + 1
 
 
+def lease_lapsed(now):
+    """A building item whose worker stopped renewing its lease (it died): free to take."""
+    return (ExportItem.state == BUILDING) & (ExportItem.lease_until < now)
+
+
 def claim(item_id, lease):
     """Take an item for building, atomically; None if it is done, not due yet, or taken.
 
@@ -117,7 +122,7 @@ def claim(item_id, lease):
     """
     now = utcnow()
     due = ExportItem.not_before.is_null() | (ExportItem.not_before <= now)
-    claimable = ((ExportItem.state == QUEUED) & due) | ((ExportItem.state == BUILDING) & (ExportItem.lease_until < now))
+    claimable = ((ExportItem.state == QUEUED) & due) | lease_lapsed(now)
     token = secrets.token_hex(16)
     taken = (
         ExportItem.update(
@@ -181,7 +186,7 @@ def process_item(item_id):
         return
     with lease_kept(item, lease):
         try:
-            deliver(item)
+            deliver(item, lease)
         except Exception as exc:
             if not is_transient(exc):
                 log.exception("export item %s failed", item.id)
@@ -200,7 +205,7 @@ def process_item(item_id):
     )
 
 
-def deliver(item):
+def deliver(item, lease):
     """Build the report (unless built before), send its email, record it as sent."""
     config = current_app.config
     account = item.request.account
@@ -213,7 +218,7 @@ def deliver(item):
         data_as_of = utcnow()
         dialogs = reports.build_report(item.agent, filters_of(item.request), config["TIMEZONE"], path)
         update_claimed(item, dialogs=dialogs, data_as_of=data_as_of)
-    if not update_claimed(item, lease_until=utcnow() + timedelta(seconds=config["EXPORT_LEASE"])):
+    if not update_claimed(item, lease_until=utcnow() + lease):
         log.warning("export item %s was taken over by another worker; not sending", item.id)
         return
     sent_at = utcnow()
@@ -242,7 +247,7 @@ def describe(exc):
         message = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
         return f"The mail server answered {exc.smtp_code}: {message}"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        (code, message), = list(exc.recipients.values())[:1]
+        code, message = next(iter(exc.recipients.values()))
         return f"The mail server refused the recipient ({code}: {message.decode(errors='replace')})"
     if isinstance(exc, OSError):
         return f"The mail server could not be reached: {exc}"
@@ -354,8 +359,9 @@ def orphaned_items(grace, now=None):
     now = now or utcnow()
     due_since = fn.COALESCE(ExportItem.not_before, ExportRequest.created_at)
     stale_queued = (ExportItem.state == QUEUED) & (due_since <= now - grace)
-    lapsed = (ExportItem.state == BUILDING) & (ExportItem.lease_until < now)
-    return list(ExportItem.select(ExportItem.id, ExportItem.state).join(ExportRequest).where(stale_queued | lapsed))
+    return list(
+        ExportItem.select(ExportItem.id, ExportItem.state).join(ExportRequest).where(stale_queued | lease_lapsed(now))
+    )
 
 
 def to_requeue(orphans, queue_length):

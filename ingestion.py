@@ -18,7 +18,7 @@ from models import Channel, Dialog, Event, Slot, db
 SENDERS = ("user", "bot", "system")
 EARLIEST = datetime(1970, 1, 1)
 LATEST = datetime(2100, 1, 1)
-CHUNK = 500  # rows per INSERT, well under every backend's parameter limit
+CHUNK = 500  # ids per IN list or UPDATE, well under every backend's parameter limit
 
 # field -> (required, which length limit applies: "name" or "text")
 EVENT_FIELDS = {
