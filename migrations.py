@@ -7,7 +7,7 @@ models' fields, so that it still means the same thing after the models change.
 from peewee import CharField, DateTimeField, IntegerField, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
-from models import MODELS, LoginFailure, db
+from models import MODELS, db
 
 
 class SchemaVersion(Model):
@@ -18,6 +18,18 @@ class SchemaVersion(Model):
         table_name = "schema_version"
 
 
+class LoginFailureV2(Model):
+    """The `login_failure` table as version 2 created it."""
+
+    email = CharField()
+    address = CharField()
+    at = DateTimeField()
+
+    class Meta:
+        database = db
+        table_name = "login_failure"
+
+
 def add_claims_retries_and_login_throttling(migrator):
     """2: export items get a claim token and retry times; failed log-ins are kept."""
     migrate(
@@ -25,7 +37,11 @@ def add_claims_retries_and_login_throttling(migrator):
         migrator.add_column("export_item", "not_before", DateTimeField(null=True)),
         migrator.add_column("export_item", "failing_since", DateTimeField(null=True)),
     )
-    LoginFailure.create_table(safe=True)
+    LoginFailureV2.create_table(safe=True)
+    migrate(
+        migrator.add_index("login_failure", ("email", "address", "at")),
+        migrator.add_index("login_failure", ("address", "at")),
+    )
 
 
 def index_dialogs_by_stop_slot(migrator):
