@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: run test bench clean
 
 run: $(VENV)/.app-installed
-	$(BIN)/python run.py
+	$(BIN)/python -m devtools.run
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

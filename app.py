@@ -100,6 +100,10 @@ def create_app(test_config=None, instance_path=None):
     for module in (auth, analytics, exports, api, admin):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API authenticates with a bearer key, not a cookie
+    if app.config["MAIL_CATCHER_DIR"]:
+        from devtools import outbox  # `make run`'s local mail catcher; never loaded in production
+
+        app.register_blueprint(outbox.bp)
 
     if app.config["TRUSTED_PROXIES"]:
         hops = app.config["TRUSTED_PROXIES"]
@@ -158,8 +162,9 @@ def _check_settings(app):
             raise ConfigError(f"FLASK_{name} must be a positive number, not {value!r}.")
     if app.config["API_MAX_NAME_LENGTH"] > 255:
         raise ConfigError("FLASK_API_MAX_NAME_LENGTH must be at most 255 (the database column size).")
-    if not isinstance(app.config["EXPORT_BUILD_DELAY"], (int, float)):
-        raise ConfigError("FLASK_EXPORT_BUILD_DELAY must be a number of seconds.")
+    delay = app.config["EXPORT_BUILD_DELAY"]
+    if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+        raise ConfigError(f"FLASK_EXPORT_BUILD_DELAY must be a number of seconds, 0 or more, not {delay!r}.")
 
 
 def write_secret_key(instance_path):

@@ -8,10 +8,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 from peewee import IntegrityError, SqliteDatabase
 
-import demo
-import export_queue
 import ingestion
 import migrations
+from export_queue.health import queue_health
 from forms import MIN_PASSWORD_LENGTH
 from models import Account, Agent, Grant, db
 
@@ -143,6 +142,8 @@ def grant(email, agent):
 def demo_data():
     """Load demo agents, dialogs and a demo login (once; does nothing if present)."""
     migrations.upgrade()
+    from devtools import demo  # a development helper: production never loads it
+
     click.echo(demo.load())
 
 
@@ -214,6 +215,6 @@ def import_batch(agent, batch):
 @with_appcontext
 def queue_status():
     """Show the export queue: waiting, building, failed, and how old the oldest is."""
-    health = export_queue.queue_health()
+    health = queue_health()
     for label, value in health.lines():
         click.echo(f"{label}: {value}")

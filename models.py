@@ -181,7 +181,7 @@ class ExportRequest(BaseModel):
     date_from = DateField()
     date_to = DateField()
     channels = TextField(default="")  # sorted, one per line; empty means all
-    filters_key = CharField(index=True)  # equal for identical requests (export_queue.filters_key)
+    filters_key = CharField(index=True)  # equal for identical requests (export_queue.intake.filters_key)
     created_at = DateTimeField(default=utcnow)
 
     @property

@@ -1,68 +1,108 @@
 """The background queue (Huey) and its tasks.
 
-The queue is built from QUEUE_URL inside `create_app`, so nothing is read at
-import time; the consumer loads it through `worker.py`. Tasks are thin: each
-enters the app context and calls a plain function of `export_queue`.
+As in Huey's Flask example, the queue and its tasks live at module level, so
+code that enqueues imports the task it enqueues. Nothing is read at import
+time: `init_app` points the queue at QUEUE_URL and binds the app whose context
+every task runs in; the consumer loads it all through `worker.py`.
 """
 import functools
 import logging
+import threading
+import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import Huey, crontab
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
-import export_queue
 import models
+from export_queue import delivery, upkeep
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_KEY = "slotlens.worker-heartbeat"
+HEARTBEAT_EVERY = 15  # seconds between a consumer's signs of life
+HEARTBEAT_STALE = 60  # seconds without one after which the worker counts as stopped
 
-def make_huey(url, name="slotlens", immediate=False):
-    """A Huey instance for `sqlite:////abs/path.db` or `redis://host:port/n`."""
+huey = Huey("slotlens", storage_class=MemoryStorage)  # bound to QUEUE_URL by init_app
+huey.flask_app = None
+
+
+def storage_for(url):
+    """Huey's storage class and its arguments for `sqlite:////abs/path.db` or `redis://host:port/n`."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
-        return SqliteHuey(name, filename=url[len("sqlite:///") :], immediate=immediate)
+        return SqliteStorage, {"filename": url[len("sqlite:///") :]}
     if scheme in ("redis", "rediss"):
-        return RedisHuey(name, url=url, immediate=immediate)
+        return RedisStorage, {"url": url}
     raise ValueError(f"QUEUE_URL {url!r}: use sqlite:////abs/path.db or redis://host:port/n")
 
 
 def init_app(app):
-    """Create the app's queue and register its tasks on it."""
-    huey = make_huey(app.config["QUEUE_URL"], app.config["QUEUE_NAME"], immediate=app.config["QUEUE_IMMEDIATE"])
-
-    def in_app_context(func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with app.app_context(), models.connection():
-                return func(*args, **kwargs)
-
-        return wrapper
-
-    @huey.task()
-    @in_app_context
-    def process_export_item(item_id):
-        export_queue.process_item(item_id)
-
-    @huey.on_startup()
-    @in_app_context
-    def recover_on_startup():
-        """A worker that starts may be replacing one that died mid-task."""
-        _enqueue_orphans(grace=timedelta(0))
-
-    @huey.periodic_task(crontab(minute="*"))
-    @in_app_context
-    def sweep():
-        """Every minute: expire old links and recover work whose queue message was lost."""
-        export_queue.expire_links()
-        _enqueue_orphans(grace=timedelta(seconds=app.config["EXPORT_LEASE"]))
-
-    def _enqueue_orphans(grace):
-        orphans = export_queue.to_requeue(export_queue.orphaned_items(grace), len(huey))
-        if orphans:
-            log.warning("re-enqueueing %d export item(s) left behind", len(orphans))
-            for item in orphans:
-                process_export_item(item.id)
-
+    """Point the queue at the app's QUEUE_URL and run every task in the app's context."""
+    huey.storage_class, huey.storage_kwargs = storage_for(app.config["QUEUE_URL"])
+    huey.name = app.config["QUEUE_NAME"]
+    huey.immediate = app.config["QUEUE_IMMEDIATE"]
+    huey.storage = huey.create_storage()
+    huey.flask_app = app
     app.extensions["huey"] = huey
-    app.extensions["slotlens.process_item"] = process_export_item
+
+
+def in_app_context(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with huey.flask_app.app_context(), models.connection():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@huey.task()
+@in_app_context
+def process_export_item(item_id):
+    delivery.process_item(item_id)
+
+
+@huey.on_startup()
+@in_app_context
+def recover_on_startup():
+    """A worker that starts may be replacing one that died mid-task."""
+    _enqueue_orphans(grace=timedelta(0))
+
+
+@huey.on_startup()
+def start_heartbeat():
+    """Tell the web app (`/healthz`) that a consumer is alive, through the queue's own storage."""
+    if any(thread.name == "slotlens-heartbeat" for thread in threading.enumerate()):
+        return  # one per consumer process, however many worker threads it runs
+
+    def beat():
+        while True:
+            try:
+                huey.put(HEARTBEAT_KEY, time.time())
+            except Exception:  # noqa: BLE001 - a missed beat shows as a stale heartbeat
+                log.warning("could not record the worker heartbeat", exc_info=True)
+            time.sleep(HEARTBEAT_EVERY)
+
+    threading.Thread(target=beat, name="slotlens-heartbeat", daemon=True).start()
+
+
+def last_heartbeat():
+    """When a consumer last said it was alive (Unix seconds), or None."""
+    return huey.get(HEARTBEAT_KEY, peek=True)
+
+
+@huey.periodic_task(crontab(minute="*"))
+@in_app_context
+def sweep():
+    """Every minute: expire old links, delete stale files, recover lost queue messages."""
+    upkeep.expire_links()
+    _enqueue_orphans(grace=timedelta(seconds=huey.flask_app.config["EXPORT_LEASE"]))
+
+
+def _enqueue_orphans(grace):
+    orphans = upkeep.to_requeue(upkeep.orphaned_items(grace), len(huey))
+    if orphans:
+        log.warning("re-enqueueing %d export item(s) left behind", len(orphans))
+        for item in orphans:
+            process_export_item(item.id)

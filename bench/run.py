@@ -28,7 +28,7 @@ import pandas as pd
 
 import reports
 from bench import generate
-from tests.processes import Browserless, SmtpSink, Stack, free_port
+from devtools.processes import Browserless, SmtpSink, Stack, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FULL = reports.Filters(agent_ids=(1,), date_from=date(2026, 8, 3), date_to=date(2026, 10, 31))

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from peewee import IntegrityError
 
-import export_queue
+from export_queue.health import queue_health
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
 from models import Account, Agent, Grant, db
@@ -100,4 +100,4 @@ def revoke_grant(grant_id):
 @admin_required
 def queue():
     """Queue health: depth, oldest waiting, late requests, failures, click-to-email."""
-    return render_template("admin/queue.html", health=export_queue.queue_health())
+    return render_template("admin/queue.html", health=queue_health())

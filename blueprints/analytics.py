@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-import export_queue
+from export_queue import intake
 import reports
 from blueprints.auth import login_required
 from forms import FilterForm
@@ -95,9 +95,9 @@ def index():
 def queue_export(filters):
     """Record an export request and queue it, then say what happened (used by Send again too)."""
     account = g.account
-    outcome = export_queue.request_export(account, filters, current_app.config["EXPORT_MAX_PENDING"])
+    outcome = intake.request_export(account, filters, current_app.config["EXPORT_MAX_PENDING"])
     if outcome.status == "queued":
-        export_queue.enqueue(outcome.request.items)
+        intake.enqueue(outcome.request.items)
         emails = len(filters.agent_ids)
         flash(
             f"The report will be sent to {account.email}, one email per agent "

@@ -1,11 +1,11 @@
-"""The account's exports: states, downloads by emailed link, Send again, and the outbox."""
+"""The account's exports: states, downloads by emailed link, and Send again."""
 import dataclasses
 import os
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
-import export_queue
-import mailcatcher
+from export_queue import intake, links
+from export_queue.states import IN_FLIGHT
 from blueprints.analytics import queue_export
 from blueprints.auth import login_required
 from models import Agent, ExportRequest
@@ -24,29 +24,29 @@ def index():
         .order_by(ExportRequest.id.desc())
         .limit(RECENT_REQUESTS)
     )
-    live = any(item.state in export_queue.IN_FLIGHT for r in requests for item in r.items)
+    live = any(item.state in IN_FLIGHT for r in requests for item in r.items)
     return render_template(
         "exports/index.html",
         requests=requests,
         live=live,
-        position=export_queue.queue_position,
-        downloadable=export_queue.is_downloadable,
-        token=export_queue.download_token,
+        position=intake.queue_position,
+        downloadable=links.is_downloadable,
+        token=links.download_token,
     )
 
 
 @bp.route("/exports/download/<token>")
 def download(token):
     """The link from the email: the file while valid, 410 with `Request again` after."""
-    item = export_queue.item_for_token(token)
+    item = links.item_for_token(token)
     if item is None:
         abort(404)
     if g.account is None:
         return redirect(url_for("auth.login", next=request.path))
     if item.request.account_id != g.account.id:
         abort(403, "This report was sent to another account. Request your own on the Analytics tab.")
-    path = export_queue.report_path(item)
-    if not export_queue.is_downloadable(item) or not os.path.exists(path):
+    path = links.report_path(item)
+    if not links.is_downloadable(item) or not os.path.exists(path):
         return render_template("exports/expired.html", item=item), 410
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=os.path.basename(path))
 
@@ -58,7 +58,7 @@ def send_again(request_id):
     original = ExportRequest.get_or_none((ExportRequest.id == request_id) & (ExportRequest.account == g.account))
     if original is None:
         abort(404)
-    filters = export_queue.filters_of(original)
+    filters = intake.filters_of(original)
     agent_ids = set(filters.agent_ids)
     if request.form.get("agent"):
         agent_ids &= {request.form.get("agent", type=int)}
@@ -67,16 +67,3 @@ def send_again(request_id):
         abort(404)
     queue_export(dataclasses.replace(filters, agent_ids=tuple(sorted(visible))))
     return redirect(url_for("exports.index"))
-
-
-@bp.route("/outbox")
-@login_required
-def outbox():
-    """Emails caught by the local mail catcher of `make run` (absent otherwise)."""
-    folder = current_app.config["MAIL_CATCHER_DIR"]
-    if not folder:
-        abort(404)
-    messages = mailcatcher.read_messages(folder)
-    if not g.account.is_admin:
-        messages = [m for m in messages if g.account.email in m.recipients]
-    return render_template("exports/outbox.html", messages=messages)

@@ -16,8 +16,8 @@ import time
 
 from playwright.sync_api import sync_playwright
 
-from demo import DEMO_ADMIN
-from tests.processes import ROOT, Stack, free_port, wait_for
+from devtools.demo import DEMO_ADMIN
+from devtools.processes import ROOT, Stack, free_port, wait_for
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 DESKTOP = {"width": 1280, "height": 860}
@@ -30,7 +30,7 @@ def start(folder):
     outbox = os.path.join(folder, "outbox")
     stack = Stack(folder, mail_port, MAIL_CATCHER_DIR=outbox)
     catcher = subprocess.Popen(
-        [sys.executable, "mailcatcher.py", outbox, "--port", str(mail_port)], cwd=ROOT, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "devtools.mailcatcher", outbox, "--port", str(mail_port)], cwd=ROOT, stdout=subprocess.DEVNULL
     )
     stack.processes.append(catcher)
     stack.cli("init-db")

@@ -17,7 +17,7 @@ import migrations
 from app import create_app
 from migrations import SchemaVersion
 from models import MODELS, Account, Agent, Grant, db
-from tests.processes import postgres_database
+from devtools.processes import postgres_database
 
 POSTGRES_URL = os.environ.get("SLOTLENS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SLOTLENS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

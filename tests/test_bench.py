@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.processes import ROOT
+from devtools.processes import ROOT
 
 
 def test_bench_smoke_run():

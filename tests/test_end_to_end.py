@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.processes import ANALYST_PASSWORD, Browserless, SmtpSink, dialog_events, seeded_stack
+from devtools.processes import ANALYST_PASSWORD, Browserless, SmtpSink, dialog_events, seeded_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-import export_queue
 import ingestion
+import reports
+from export_queue import delivery, intake, links, upkeep
 from extensions import mail
 from models import Account, ExportItem, ExportRequest, Grant, utcnow
 from tests.conftest import app_config, create_app, fresh_schema
@@ -170,14 +171,14 @@ def test_expired_link_is_410_with_request_again_and_the_file_is_deleted(app, cli
     path = sent_link(auth, data)
     with app.app_context():
         item = ExportItem.get()
-        file_path = export_queue.report_path(item)
+        file_path = links.report_path(item)
         ExportItem.update(expires_at=utcnow() - timedelta(seconds=1)).execute()
     response = client.get(path)
     assert response.status_code == 410
     page = response.get_data(as_text=True)
     assert "This link has expired" in page and "Request again" in page
     with app.app_context():
-        assert export_queue.expire_links() == 1
+        assert upkeep.expire_links() == 1
         assert ExportItem.get().state == "expired"
     assert not __import__("os").path.exists(file_path)
     assert client.get(path).status_code == 410
@@ -199,10 +200,10 @@ def test_send_again_is_refused_for_someone_elses_request(app, client, auth, data
 def test_revoked_access_fails_the_item_with_a_reason(app, people):
     with app.app_context():
         analyst = Account.get(Account.email == "analyst@example.com")
-        filters = export_queue.reports.Filters((people["support"].id,), TODAY, TODAY)
-        outcome = export_queue.request_export(analyst, filters, max_pending=10)
+        filters = reports.Filters((people["support"].id,), TODAY, TODAY)
+        outcome = intake.request_export(analyst, filters, max_pending=10)
         Grant.delete().execute()
-        export_queue.process_item(outcome.request.items[0].id)
+        delivery.process_item(outcome.request.items[0].id)
         item = ExportItem.get()
         assert item.state == "failed" and "no longer has access" in item.error
 

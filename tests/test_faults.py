@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.processes import Browserless, SmtpSink, dialog_events, free_port, seeded_stack, wait_for
+from devtools.processes import Browserless, SmtpSink, dialog_events, free_port, seeded_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 QUIET_PERIOD = 3  # seconds to keep listening after the expected emails, to catch a double

@@ -6,7 +6,8 @@ from datetime import date, timedelta
 import flask_mail
 import pytest
 
-import export_queue
+from export_queue import delivery, intake, states, upkeep
+from export_queue.health import queue_health
 import reports
 from models import Account, ExportItem, ExportRequest, utcnow
 from tests.conftest import make_account, make_agent
@@ -21,7 +22,7 @@ def item(app):
         agent = make_agent("Support Bot")[0]
         account = make_account("admin@example.com", is_admin=True)
         filters = reports.Filters((agent.id,), date(2026, 3, 1), date(2026, 3, 1))
-        outcome = export_queue.request_export(account, filters, max_pending=10)
+        outcome = intake.request_export(account, filters, max_pending=10)
         yield outcome.request.items[0]
 
 
@@ -30,34 +31,34 @@ def state(item):
 
 
 def test_an_item_is_claimed_once(item):
-    first = export_queue.claim(item.id, LEASE)
+    first = states.claim(item.id, LEASE)
     assert first is not None and first.state == "building" and first.attempts == 1
-    assert export_queue.claim(item.id, LEASE) is None
+    assert states.claim(item.id, LEASE) is None
 
 
 def test_a_lapsed_lease_lets_another_worker_take_over(item):
-    first = export_queue.claim(item.id, LEASE)
+    first = states.claim(item.id, LEASE)
     ExportItem.update(lease_until=utcnow() - timedelta(seconds=1)).execute()
-    second = export_queue.claim(item.id, LEASE)
+    second = states.claim(item.id, LEASE)
     assert second is not None and second.claim_token != first.claim_token
-    assert not export_queue.update_claimed(first, state="sent"), "the stalled worker may not record an outcome"
+    assert not states.move(first, "sent"), "the stalled worker may not record an outcome"
     assert state(item).state == "building"
 
 
 def test_a_retry_is_not_claimed_before_its_time(item):
     ExportItem.update(not_before=utcnow() + timedelta(minutes=5)).execute()
-    assert export_queue.claim(item.id, LEASE) is None
+    assert states.claim(item.id, LEASE) is None
     ExportItem.update(not_before=utcnow() - timedelta(seconds=1)).execute()
-    assert export_queue.claim(item.id, LEASE) is not None
+    assert states.claim(item.id, LEASE) is not None
 
 
 def test_orphans_are_stale_queued_items_and_lapsed_leases(item):
-    assert [i.id for i in export_queue.orphaned_items(grace=timedelta(0))] == [item.id]
-    assert export_queue.orphaned_items(grace=timedelta(minutes=5)) == []  # just queued: its message is on the queue
-    export_queue.claim(item.id, LEASE)
-    assert export_queue.orphaned_items(grace=timedelta(0)) == []  # a living worker holds it
+    assert [i.id for i in upkeep.orphaned_items(grace=timedelta(0))] == [item.id]
+    assert upkeep.orphaned_items(grace=timedelta(minutes=5)) == []  # just queued: its message is on the queue
+    states.claim(item.id, LEASE)
+    assert upkeep.orphaned_items(grace=timedelta(0)) == []  # a living worker holds it
     ExportItem.update(lease_until=utcnow() - timedelta(seconds=1)).execute()
-    assert [i.id for i in export_queue.orphaned_items(grace=timedelta(0))] == [item.id]
+    assert [i.id for i in upkeep.orphaned_items(grace=timedelta(0))] == [item.id]
 
 
 def refused():
@@ -79,13 +80,13 @@ def refused():
     ],
 )
 def test_mail_errors_are_told_apart(exc, transient, words):
-    assert export_queue.is_transient(exc) is transient
-    assert words in export_queue.describe(exc)
+    assert delivery.is_transient(exc) is transient
+    assert words in delivery.describe(exc)
 
 
 def test_retry_delays_double_up_to_a_cap():
-    assert [export_queue.retry_delay(n, 30) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
-    assert export_queue.retry_delay(20, 30) == 900
+    assert [delivery.retry_delay(n, 30) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert delivery.retry_delay(20, 30) == 900
 
 
 def failing_send(exc):
@@ -97,14 +98,14 @@ def failing_send(exc):
 
 def test_mail_outage_puts_the_item_back_and_then_fails_it(app, item, monkeypatch):
     monkeypatch.setattr(flask_mail.Connection, "send", failing_send(refused()))
-    export_queue.process_item(item.id)
+    delivery.process_item(item.id)
     retrying = state(item)
     assert retrying.state == "queued" and retrying.is_retrying and retrying.not_before > utcnow()
     assert retrying.data_as_of is not None, "the report was built once"
     built_at = retrying.data_as_of
 
     ExportItem.update(not_before=utcnow(), failing_since=utcnow() - timedelta(seconds=app.config["EXPORT_RETRY_FOR"])).execute()
-    export_queue.process_item(item.id)
+    delivery.process_item(item.id)
     failed = state(item)
     assert failed.state == "failed" and "gave up after 60 min" in failed.error
     assert failed.data_as_of == built_at, "not rebuilt for a retry"
@@ -112,16 +113,16 @@ def test_mail_outage_puts_the_item_back_and_then_fails_it(app, item, monkeypatch
 
 def test_a_permanent_refusal_fails_at_once(item, monkeypatch):
     monkeypatch.setattr(flask_mail.Connection, "send", failing_send(smtplib.SMTPRecipientsRefused({"a@x": (550, b"no such user")})))
-    export_queue.process_item(item.id)
+    delivery.process_item(item.id)
     assert state(item).state == "failed" and "550" in state(item).error
 
 
 def test_queue_health(app, item):
-    export_queue.process_item(item.id)  # sent (suppressed in tests)
+    delivery.process_item(item.id)  # sent (suppressed in tests)
     account = Account.get()
-    late = export_queue.request_export(account, reports.Filters((item.agent_id,), date(2026, 3, 2), date(2026, 3, 2)), 10)
+    late = intake.request_export(account, reports.Filters((item.agent_id,), date(2026, 3, 2), date(2026, 3, 2)), 10)
     ExportRequest.update(created_at=utcnow() - timedelta(days=2)).where(ExportRequest.id == late.request.id).execute()
-    health = export_queue.queue_health()
+    health = queue_health()
     assert (health.queued, health.building, health.over_sla) == (1, 0, 1)
     assert len(health.latencies) == 1 and health.percentile(0.95) == health.latencies[0]
     lines = dict(health.lines())
@@ -136,10 +137,10 @@ def test_queue_page_highlights_late_requests(app, client, auth, item):
 
 
 def test_a_healthy_backlog_is_not_enqueued_twice(item):
-    queued = export_queue.orphaned_items(grace=timedelta(0))
-    assert export_queue.to_requeue(queued, queue_length=1) == []  # its message is still there
-    assert [i.id for i in export_queue.to_requeue(queued, queue_length=0)] == [item.id]  # lost
-    export_queue.claim(item.id, LEASE)
+    queued = upkeep.orphaned_items(grace=timedelta(0))
+    assert upkeep.to_requeue(queued, queue_length=1) == []  # its message is still there
+    assert [i.id for i in upkeep.to_requeue(queued, queue_length=0)] == [item.id]  # lost
+    states.claim(item.id, LEASE)
     ExportItem.update(lease_until=utcnow() - timedelta(seconds=1)).execute()
-    lapsed = export_queue.orphaned_items(grace=timedelta(0))
-    assert [i.id for i in export_queue.to_requeue(lapsed, queue_length=100)] == [item.id]  # a dead worker's
+    lapsed = upkeep.orphaned_items(grace=timedelta(0))
+    assert [i.id for i in upkeep.to_requeue(lapsed, queue_length=100)] == [item.id]  # a dead worker's

@@ -13,7 +13,7 @@ import pytest
 from app import create_app
 from models import Account, Grant
 from tests.conftest import POSTGRES_URL, REDIS_URL, postgres_available, redis_available
-from tests.processes import ANALYST_PASSWORD, Browserless, SmtpSink, postgres_database, seeded_stack, wait_for
+from devtools.processes import ANALYST_PASSWORD, Browserless, SmtpSink, postgres_database, seeded_stack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 ACCOUNTS = 20

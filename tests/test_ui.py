@@ -8,8 +8,8 @@ import sys
 import pytest
 from aiosmtpd.controller import Controller
 
-from mailcatcher import SaveToFolder
-from tests.processes import ANALYST_PASSWORD, ROOT, free_port, seeded_stack, wait_for
+from devtools.mailcatcher import SaveToFolder
+from devtools.processes import ANALYST_PASSWORD, ROOT, free_port, seeded_stack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
@@ -157,7 +157,7 @@ def test_screenshot_script_runs(tmp_path, browser):
 
 
 def test_exports_page_updates_itself(tmp_path, browser):
-    from tests.processes import SmtpSink
+    from devtools.processes import SmtpSink
 
     with SmtpSink() as smtp:
         stack = seeded_stack(tmp_path, smtp.port, workers=0)

@@ -12,7 +12,7 @@ import time
 
 from app import write_secret_key
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INSTANCE = os.path.join(HERE, "instance")
 HOST = os.environ.get("SLOTLENS_HOST", "127.0.0.1")
 PORT = os.environ.get("SLOTLENS_PORT", "5000")
@@ -33,7 +33,7 @@ def main():
     if not env.get("FLASK_MAIL_SERVER"):
         outbox = os.path.join(INSTANCE, "outbox")
         env.update(FLASK_MAIL_SERVER=HOST, FLASK_MAIL_PORT=MAIL_PORT, FLASK_MAIL_CATCHER_DIR=outbox)
-        commands["mail catcher"] = [sys.executable, "mailcatcher.py", outbox, "--host", HOST, "--port", MAIL_PORT]
+        commands["mail catcher"] = [sys.executable, "-m", "devtools.mailcatcher", outbox, "--host", HOST, "--port", MAIL_PORT]
     subprocess.run(flask("init-db"), env=env, cwd=HERE, check=True)
     demo = subprocess.run(flask("demo-data"), env=env, cwd=HERE, check=True, capture_output=True, text=True)
     commands["worker"] = [

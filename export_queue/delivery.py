@@ -1,0 +1,223 @@
+"""Building and sending one item's report, exactly once.
+
+Each step names what it touches, so a failure is told by the step that failed:
+the reports folder (building), the mail server (sending) or the database. Once
+the mail server has accepted the email the report is delivered, whatever fails
+after that: the goodbye, the connection, or recording it (retried until it holds).
+"""
+import errno
+import logging
+import os
+import smtplib
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+
+from flask import current_app
+from peewee import DatabaseError, InterfaceError
+
+import models
+import reports
+import tasks
+from export_queue.emails import report_email
+from export_queue.intake import filters_of
+from export_queue.links import report_folder, report_path
+from export_queue.states import FAILED, QUEUED, claim, lease_kept, mark_delivered, move, record
+from extensions import mail
+from models import Agent, utcnow
+from observability import log_event
+
+log = logging.getLogger(__name__)
+
+DATABASE_ERRORS = (DatabaseError, InterfaceError)
+RECORD_RETRY_MAX_DELAY = 5  # seconds between attempts to record a delivery, at most
+PERMANENT_FILE_ERRORS = {errno.ENAMETOOLONG}  # retrying cannot fix these
+
+
+class StepFailed(Exception):
+    """A step of delivery failed; `reason` is for people, `transient` says whether to retry."""
+
+    def __init__(self, reason, transient):
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+
+@contextmanager
+def step(explain):
+    """Turn any error of the enclosed step into a StepFailed explained by `explain`."""
+    try:
+        yield
+    except StepFailed:
+        raise
+    except DATABASE_ERRORS as exc:
+        raise StepFailed(f"The database could not be reached: {exc}", transient=True) from exc
+    except Exception as exc:
+        reason, transient = explain(exc)
+        raise StepFailed(reason, transient) from exc
+
+
+def unexpected(exc):
+    return f"{type(exc).__name__}: {exc}", False
+
+
+def build_failure(folder):
+    """Explains a failure to write the report file, naming the folder an admin must look at."""
+
+    def explain(exc):
+        if isinstance(exc, OSError):
+            cause = exc.strerror or str(exc)
+            return f"The report could not be written to {folder}: {cause}", exc.errno not in PERMANENT_FILE_ERRORS
+        return unexpected(exc)
+
+    return explain
+
+
+def is_transient(exc):
+    """Worth retrying: the mail server is unreachable, timed out or answered 4xx."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, OSError)  # refused, reset, timed out, disconnected, DNS
+
+
+def describe(exc):
+    """A reason a person can act on, for the Exports page."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        message = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        return f"The mail server answered {exc.smtp_code}: {message}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, message = next(iter(exc.recipients.values()))
+        return f"The mail server refused the recipient ({code}: {message.decode(errors='replace')})"
+    if isinstance(exc, OSError):
+        return f"The mail server could not be reached: {exc}"
+    return unexpected(exc)[0]
+
+
+def mail_failure(exc):
+    return describe(exc), is_transient(exc)
+
+
+def process_item(item_id):
+    """Build and send one agent's report, once. Called by the worker for each queue message."""
+    lease = timedelta(seconds=current_app.config["EXPORT_LEASE"])
+    started = time.perf_counter()
+    item = claim(item_id, lease)
+    if item is None:
+        log_event("export_item", item=item_id, outcome="skipped", reason="done, not due, or taken")
+        return
+    with lease_kept(item, lease):
+        try:
+            deliver(item, lease)
+        except StepFailed as failure:
+            if failure.transient:
+                retry_later(item, failure.reason)
+            else:
+                log.error("export item %s failed: %s", item.id, failure.reason, exc_info=failure.__cause__)
+                move(item, FAILED, error=failure.reason)
+        except Exception as exc:
+            log.exception("export item %s failed", item.id)
+            move(item, FAILED, error=unexpected(exc)[0])
+    log_event(
+        "export_item",
+        item=item.id,
+        request=item.request_id,
+        agent=item.agent.name,
+        attempt=item.attempts,
+        outcome=item.state,
+        dialogs=item.dialogs,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+
+
+def deliver(item, lease):
+    """Build the report (unless built before), send its email, record it as sent."""
+    config = current_app.config
+    with step(unexpected):
+        allowed = item.request.account.visible_agents().where(Agent.id == item.agent_id).exists()
+    if not allowed:
+        move(item, FAILED, error="This account no longer has access to this agent.")
+        return
+    path = report_path(item)
+    if item.data_as_of is None or not os.path.exists(path):
+        with step(build_failure(report_folder(item))):
+            time.sleep(config["EXPORT_BUILD_DELAY"])
+            data_as_of = utcnow()
+            dialogs = reports.build_report(item.agent, filters_of(item.request), config["TIMEZONE"], path)
+        with step(unexpected):
+            record(item, dialogs=dialogs, data_as_of=data_as_of)
+    with step(unexpected):
+        still_ours = record(item, lease_until=utcnow() + lease)
+    if not still_ours:
+        log.warning("export item %s was taken over by another worker; not sending", item.id)
+        return
+    sent_at = utcnow()
+    expires_at = sent_at + timedelta(seconds=config["REPORT_LINK_TTL"])
+    with step(mail_failure):
+        hand_over(report_email(item, expires_at))
+    record_delivery(item, sent_at=sent_at, expires_at=expires_at, error=None)
+
+
+def hand_over(message):
+    """Give the message to the mail server; returns once the server accepted it.
+
+    The goodbye (QUIT) comes after acceptance: its failure is logged, never
+    raised, because the email is already on its way.
+    """
+    accepted, send_error = False, None
+    try:
+        with mail.connect() as smtp:
+            try:
+                smtp.send(message)
+            except OSError as exc:  # smtplib's errors are OSErrors
+                send_error = exc
+                raise
+            accepted = True
+    except OSError as exc:
+        if not accepted:
+            raise (send_error or exc) from None  # the failure that stopped delivery, not the goodbye's
+        log_event("mail_goodbye_failed", level=logging.WARNING, message_id=message.msgId, error=exc)
+
+
+def record_delivery(item, **changes):
+    """Record an accepted email as sent, retrying until the database takes it.
+
+    Never raises a database error: that would be taken for a failed send and
+    send the email again.
+    """
+    delay = 0.1
+    while True:
+        try:
+            with models.connection():
+                if not mark_delivered(item, **changes):
+                    log.warning("export item %s was already recorded as delivered or failed", item.id)
+                return
+        except DATABASE_ERRORS as exc:
+            log_event("record_delivery_retry", level=logging.WARNING, item=item.id, error=exc)
+            if not models.db.is_closed():
+                models.db.close()
+            time.sleep(delay)
+            delay = min(delay * 2, RECORD_RETRY_MAX_DELAY)
+
+
+def retry_delay(attempts, first_delay):
+    """Exponential back-off from `first_delay` seconds, at most 15 minutes."""
+    return min(first_delay * 2 ** max(attempts - 1, 0), 15 * 60)
+
+
+def retry_later(item, reason):
+    """Put the item back for a later attempt, or fail it once retrying has lasted long enough."""
+    config = current_app.config
+    now = utcnow()
+    failing_since = item.failing_since or now
+    give_up_at = failing_since + timedelta(seconds=config["EXPORT_RETRY_FOR"])
+    if now >= give_up_at:
+        minutes = config["EXPORT_RETRY_FOR"] / 60
+        log.error("export item %s failed after retrying for %.0f min: %s", item.id, minutes, reason)
+        move(item, FAILED, error=f"{reason} (gave up after {minutes:.0f} min of retries)")
+        return
+    not_before = min(now + timedelta(seconds=retry_delay(item.attempts, config["EXPORT_RETRY_DELAY"])), give_up_at)
+    log.warning("export item %s: %s; retrying at %s", item.id, reason, not_before)
+    if move(item, QUEUED, not_before=not_before, failing_since=failing_since, error=reason):
+        tasks.process_export_item.schedule(args=(item.id,), delay=max((not_before - now).total_seconds(), 0))

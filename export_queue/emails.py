@@ -1,0 +1,47 @@
+"""The email that carries one agent's report link."""
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from flask_mail import Message
+
+from export_queue.links import download_token
+from localtime import format_local
+
+
+def external_url(endpoint, **values):
+    """An absolute link under BASE_URL, for emails built outside any web request."""
+    base = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme)
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def email_subject(item):
+    request = item.request
+    return f"Stop slots report: {item.agent.name}, {request.date_from.isoformat()} \u2013 {request.date_to.isoformat()}"
+
+
+def report_email(item, expires_at):
+    """One email per agent: link, expiry, filters, data time and dialog count.
+
+    The Message-ID is the item's own, so that a copy sent again after a crash
+    (the one window SPEC allows) is recognised as the same message.
+    """
+    tz = current_app.config["TIMEZONE"]
+    context = dict(
+        item=item,
+        request=item.request,
+        agent=item.agent,
+        link=external_url("exports.download", token=download_token(item)),
+        expires=format_local(expires_at, tz),
+        data_as_of=format_local(item.data_as_of, tz),
+        channels=", ".join(item.request.channel_list) or "all channels",
+        timezone=tz,
+    )
+    message = Message(
+        subject=email_subject(item),
+        recipients=[item.request.account.email],
+        body=render_template("email/report.txt", **context),
+        html=render_template("email/report.html", **context),
+    )
+    message.msgId = f"<slotlens.item-{item.id}@{urlsplit(current_app.config['BASE_URL']).hostname}>"
+    return message

@@ -1,0 +1,50 @@
+"""Where an item's report lives, and the signed link that downloads it."""
+import hashlib
+import os
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+import reports
+from export_queue.states import SENT
+from models import ExportItem, utcnow
+
+
+def report_folder(item):
+    """Each item's file lives in a folder of its own, so names never collide."""
+    return os.path.join(current_app.config["REPORTS_DIR"], str(item.id))
+
+
+def report_path(item):
+    """The item's file, under the name users see."""
+    name = reports.report_file_name(item.agent.slug, item.request.date_from, item.request.date_to)
+    return os.path.join(report_folder(item), name)
+
+
+def _serializer():
+    return URLSafeSerializer(
+        current_app.config["SECRET_KEY"], salt="report-download", signer_kwargs={"digest_method": hashlib.sha256}
+    )
+
+
+def download_token(item):
+    """A signed token naming the item and the account it was sent to."""
+    return _serializer().dumps({"item": item.id, "account": item.request.account_id})
+
+
+def item_for_token(token):
+    """The item a genuine token names, or None for a tampered or unknown token."""
+    try:
+        data = _serializer().loads(token)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    item = ExportItem.get_or_none(ExportItem.id == data.get("item"))
+    if item is None or item.request.account_id != data.get("account"):
+        return None
+    return item
+
+
+def is_downloadable(item, now=None):
+    return item.state == SENT and item.expires_at is not None and (now or utcnow()) < item.expires_at
