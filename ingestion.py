@@ -233,6 +233,12 @@ def ingest_events(agent, events):
 
     Returns (new, duplicates). Raises IngestError, writing nothing, when an event
     names a stored dialog on a different channel.
+
+    Concurrent batches stay exact on PostgreSQL (READ COMMITTED): the touched
+    dialogs are locked before their events are written, so a batch's summary
+    refresh runs after every other writer of those dialogs has committed and
+    sees their events. Rows are created and locked in one global order (keys,
+    then ids), so two batches never wait for each other in a circle.
     """
     with db.atomic():
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
@@ -242,7 +248,7 @@ def ingest_events(agent, events):
             (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint),
             [(dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, e.fingerprint) for e in events],
         )
-        for part in chunks(list(dialog_ids.values())):
+        for part in chunks(sorted(dialog_ids.values())):
             refresh_dialog_summaries(part)
         channels = sorted({e.channel for e in events})
         insert_new(Channel, (Channel.agent, Channel.name), [(agent.id, name) for name in channels])
@@ -259,38 +265,58 @@ def _ensure_slots(agent, keys):
     return ids
 
 
-def _ensure_dialogs(agent, events):
-    """Map dialog ids to row ids, creating new dialogs; a dialog never changes channel."""
-    first_seen = {}
-    for e in events:
-        channel, started = first_seen.get(e.dialog_id, (e.channel, e.timestamp))
-        first_seen[e.dialog_id] = (channel, min(started, e.timestamp))
-    external_ids = sorted(first_seen)
+def _stored_dialogs(agent, external_ids):
+    """external id -> (row id, channel) of the stored dialogs among `external_ids`."""
     stored = {}
     for part in chunks(external_ids):
         query = Dialog.select(Dialog.external_id, Dialog.id, Dialog.channel).where(
             (Dialog.agent == agent) & Dialog.external_id.in_(part)
         )
         stored.update((ext, (pk, channel)) for ext, pk, channel in query.tuples())
+    return stored
+
+
+def _lock_dialogs(dialog_ids):
+    """Hold these dialogs until the transaction ends, taking the locks in id order.
+
+    SQLite needs nothing: `BEGIN IMMEDIATE` already serialises its writers.
+    """
+    if not db.for_update:
+        return
+    for part in chunks(sorted(dialog_ids)):
+        list(Dialog.select(Dialog.id).where(Dialog.id.in_(part)).order_by(Dialog.id).for_update().tuples())
+
+
+def _ensure_dialogs(agent, events):
+    """Map dialog ids to row ids, creating new dialogs and locking all of them.
+
+    A dialog never changes channel, not even when another batch created it a
+    moment ago on a different one.
+    """
+    first_seen = {}
+    for e in events:
+        channel, started = first_seen.get(e.dialog_id, (e.channel, e.timestamp))
+        first_seen[e.dialog_id] = (channel, min(started, e.timestamp))
+    external_ids = sorted(first_seen)
+    existing = _stored_dialogs(agent, external_ids)
+    new_rows = [(agent.id, ext, *first_seen[ext], False) for ext in external_ids if ext not in existing]
+    insert_new(Dialog, (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted), new_rows)
+    created = _stored_dialogs(agent, [row[1] for row in new_rows])  # ours, or another batch's of a moment ago
+    stored = {**existing, **created}
+    _lock_dialogs(pk for pk, _ in stored.values())
     errors = []
     for index, e in enumerate(events):
-        if e.dialog_id in stored and stored[e.dialog_id][1] != e.channel:
-            errors.append(error(index, "channel", f"dialog {e.dialog_id!r} is stored on channel {stored[e.dialog_id][1]!r}"))
-        elif e.dialog_id not in stored and first_seen[e.dialog_id][0] != e.channel:
-            message = f"dialog {e.dialog_id!r} is on channel {first_seen[e.dialog_id][0]!r} in this batch"
-            errors.append(error(index, "channel", message))
+        stored_channel = stored[e.dialog_id][1]
+        if e.channel == stored_channel:
+            continue
+        if e.dialog_id in created and first_seen[e.dialog_id][0] == stored_channel:
+            message = f"dialog {e.dialog_id!r} is on channel {stored_channel!r} in this batch"
+        else:
+            message = f"dialog {e.dialog_id!r} is stored on channel {stored_channel!r}"
+        errors.append(error(index, "channel", message))
     if errors:
         raise IngestError(errors)
-    new_rows = [
-        (agent.id, ext, channel, started, False) for ext, (channel, started) in first_seen.items() if ext not in stored
-    ]
-    insert_new(Dialog, (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted), new_rows)
-    ids = {ext: pk for ext, (pk, _) in stored.items()}
-    missing = [ext for ext in external_ids if ext not in ids]
-    for part in chunks(missing):
-        query = Dialog.select(Dialog.external_id, Dialog.id).where((Dialog.agent == agent) & Dialog.external_id.in_(part))
-        ids.update(query.tuples())
-    return ids
+    return {ext: pk for ext, (pk, _) in stored.items()}
 
 
 def refresh_dialog_summaries(dialog_ids):

@@ -132,6 +132,16 @@ class Stack:
         wait_for(self._web_answers, what="the web server")
         return process
 
+    def start_gunicorn(self, workers=3, threads=4):
+        """The web server as the container runs it: several processes, each with threads."""
+        command = [
+            os.path.join(BIN, "gunicorn"), "--bind", f"127.0.0.1:{self.web_port}",
+            "--workers", str(workers), "--threads", str(threads), "app:create_app()",
+        ]
+        process = self._start("web", command)
+        wait_for(self._web_answers, what="gunicorn")
+        return process
+
     def _web_answers(self):
         try:
             urllib.request.urlopen(self.base_url + "/login", timeout=1).close()
@@ -170,6 +180,26 @@ class Stack:
         with psycopg2.connect(self.database_url) as db, db.cursor() as cursor:
             cursor.execute(sql)
             return cursor.fetchall()
+
+    def summaries(self):
+        """Each dialog's stored summary: external id -> (start, counted, stop slot key)."""
+        rows = self.query(
+            "SELECT d.external_id, d.started_at, d.is_counted, s.key FROM dialog d"
+            " LEFT JOIN slot s ON s.id = d.stop_slot_id"
+        )
+        return {ext: (str(start), bool(counted), key) for ext, start, counted, key in rows}
+
+    def recount(self):
+        """The same summaries recomputed from the raw events, as an oracle."""
+        rows = self.query(
+            "SELECT d.external_id,"
+            " (SELECT MIN(e.timestamp) FROM event e WHERE e.dialog_id = d.id),"
+            " (SELECT COUNT(*) FROM event e WHERE e.dialog_id = d.id AND e.sender = 'user') > 0,"
+            " (SELECT s.key FROM event e JOIN slot s ON s.id = e.slot_id WHERE e.dialog_id = d.id"
+            "  ORDER BY e.timestamp DESC, e.id DESC LIMIT 1)"
+            " FROM dialog d"
+        )
+        return {ext: (str(start), bool(counted), key) for ext, start, counted, key in rows}
 
     def item_states(self):
         """(agent name, state, error, attempts) of every export item."""

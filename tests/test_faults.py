@@ -4,7 +4,6 @@ under load. Each test counts the emails the SMTP server really received."""
 import collections
 import random
 import signal
-import sqlite3
 import threading
 import time
 
@@ -106,28 +105,6 @@ def test_a_refused_recipient_fails_at_once(tmp_path):
             stack.stop()
 
 
-def recount(database):
-    """Counted dialogs per agent and stop slot, straight from the raw events."""
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            """
-            WITH counted AS (
-                SELECT dialog_id FROM event GROUP BY dialog_id HAVING SUM(sender = 'user') > 0
-            ), stops AS (
-                SELECT e.dialog_id, e.slot_id FROM event e
-                WHERE e.slot_id IS NOT NULL AND NOT EXISTS (
-                    SELECT 1 FROM event l WHERE l.dialog_id = e.dialog_id AND l.slot_id IS NOT NULL
-                    AND (l.timestamp > e.timestamp OR (l.timestamp = e.timestamp AND l.id > e.id)))
-            )
-            SELECT d.agent_id, COALESCE(s.key, ''), COUNT(*) FROM counted c
-            JOIN dialog d ON d.id = c.dialog_id
-            LEFT JOIN stops st ON st.dialog_id = c.dialog_id LEFT JOIN slot s ON s.id = st.slot_id
-            GROUP BY d.agent_id, COALESCE(s.key, '')
-            """
-        ).fetchall()
-    return {(agent, key): n for agent, key, n in rows}
-
-
 def test_ingestion_exports_and_pages_at_once_on_sqlite(tmp_path):
     """About 15 s of concurrent writers and readers: no 5xx, no lock errors, correct reports."""
     with SmtpSink() as smtp:
@@ -186,15 +163,6 @@ def test_ingestion_exports_and_pages_at_once_on_sqlite(tmp_path):
             assert all(state == "sent" for _, state, _, _ in states)
             assert len(smtp.messages) == len(states), "one email per item, none doubled"
 
-            with sqlite3.connect(stack.database) as db:
-                summary = dict(
-                    ((agent, key), n)
-                    for agent, key, n in db.execute(
-                        "SELECT d.agent_id, COALESCE(s.key, ''), COUNT(*) FROM dialog d"
-                        " LEFT JOIN slot s ON s.id = d.stop_slot_id WHERE d.is_counted"
-                        " GROUP BY d.agent_id, COALESCE(s.key, '')"
-                    )
-                )
-            assert summary == recount(stack.database)
+            assert stack.summaries() == stack.recount()
         finally:
             stack.stop()
