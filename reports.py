@@ -4,8 +4,10 @@
 summaries); everything after it is pure: `report_rows` turns counts into CSV
 rows, `write_csv` writes them the way spreadsheets read them.
 """
+import contextlib
 import csv
 import os
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -118,8 +120,15 @@ def report_rows(counts):
     ]
 
 
+MAX_FILE_NAME_BYTES = 255  # every common file system's limit
+
+
 def report_file_name(agent_slug, date_from, date_to):
-    return f"stop-slots_{agent_slug}_{date_from.isoformat()}_{date_to.isoformat()}.csv"
+    """`stop-slots_<slug>_<from>_<to>.csv`, the slug cut (at a character) to fit the limit."""
+    prefix, suffix = "stop-slots_", f"_{date_from.isoformat()}_{date_to.isoformat()}.csv"
+    budget = MAX_FILE_NAME_BYTES - len(prefix) - len(suffix)
+    slug = agent_slug.encode()[:budget].decode(errors="ignore")
+    return f"{prefix}{slug}{suffix}"
 
 
 def write_csv(path, rows):
@@ -128,12 +137,17 @@ def write_csv(path, rows):
     Written to a temporary name first, so a reader never sees half a file.
     """
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = path + ".partial"
-    with open(partial, "w", encoding="utf-8-sig", newline="") as f:
-        writer = csv.writer(f, lineterminator="\r\n")
-        writer.writerow(HEADER)
-        writer.writerows(rows)
-    os.replace(partial, path)
+    descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".partial")
+    try:
+        with open(descriptor, "w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.writer(f, lineterminator="\r\n")
+            writer.writerow(HEADER)
+            writer.writerows(rows)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(partial)  # a full disk must not keep half a file
+        raise
 
 
 def build_report(agent, filters, tz_name, path):

@@ -44,16 +44,28 @@ def wait_for(condition, timeout=30, interval=0.05, what="condition"):
 
 
 class SmtpSink:
-    """A real SMTP server; `messages` are parsed emails as received.
+    """A real SMTP server; `messages` are parsed emails as accepted.
 
     Recipients in `refuse` are refused with a permanent 550, as a real server does
-    for an unknown mailbox.
+    for an unknown mailbox. `fault` makes it misbehave at one step of the
+    conversation, as real servers and networks do:
+
+    - "data-451-once": the first message is answered 451 (try again later);
+    - "data-554": every message is rejected for good;
+    - "drop-during-data-once": the first connection is cut before DATA is answered;
+    - "reset-after-data": the message is accepted, then the connection is reset;
+    - "drop-at-quit": the message is accepted, the connection is cut at QUIT.
     """
 
-    def __init__(self, port=None, refuse=()):
+    FAULTS = ("data-451-once", "data-554", "drop-during-data-once", "reset-after-data", "drop-at-quit")
+
+    def __init__(self, port=None, refuse=(), fault=None):
+        assert fault in (None, *self.FAULTS), fault
         self.messages = []
         self.received_at = []
         self.refuse = set(refuse)
+        self.fault = fault
+        self.faults_shown = 0
         self._lock = threading.Lock()
         self.port = port or free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -65,11 +77,32 @@ class SmtpSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        first = self.faults_shown == 0
+        if self.fault == "data-554":
+            self.faults_shown += 1
+            return "554 5.6.0 Message rejected"
+        if self.fault == "data-451-once" and first:
+            self.faults_shown += 1
+            return "451 4.3.0 Try again later"
+        if self.fault == "drop-during-data-once" and first:
+            self.faults_shown += 1
+            server.transport.abort()
+            return "250 OK"  # never reaches the client
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self._lock:
             self.messages.append(message)
             self.received_at.append(time.monotonic())
+        if self.fault == "reset-after-data":
+            self.faults_shown += 1
+            await server.push("250 OK")
+            server.transport.abort()
         return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        if self.fault == "drop-at-quit":
+            self.faults_shown += 1
+            server.transport.abort()
+        return "221 Bye"
 
     def wait_for_messages(self, count, timeout=30):
         wait_for(lambda: len(self.messages) >= count, timeout, what=f"{count} email(s)")

@@ -3,6 +3,7 @@ that is down for a while or for good, a recipient refused, and everything at onc
 under load. Each test counts the emails the SMTP server really received."""
 import collections
 import random
+import re
 import signal
 import threading
 import time
@@ -164,5 +165,54 @@ def test_ingestion_exports_and_pages_at_once_on_sqlite(tmp_path):
             assert len(smtp.messages) == len(states), "one email per item, none doubled"
 
             assert stack.summaries() == stack.recount()
+        finally:
+            stack.stop()
+
+
+def download_link(message):
+    body = message.get_body(("plain",)).get_content()
+    return re.search(r"(/exports/download/\S+)", body).group(1)
+
+
+@pytest.mark.parametrize("fault", ["drop-at-quit", "reset-after-data"])
+def test_an_accepted_email_is_never_sent_again(tmp_path, fault):
+    """The server accepted the message, then the connection failed: the report is delivered."""
+    with SmtpSink(fault=fault) as smtp:
+        stack = seeded_stack(tmp_path, smtp.port, EXPORT_RETRY_DELAY=1)
+        try:
+            analyst = Browserless(stack.base_url)
+            analyst.login("analyst@example.com")
+            analyst.export([1])
+            (message,) = smtp.wait_for_messages(1)
+            time.sleep(QUIET_PERIOD)  # a wrongful retry would come after 1 s
+            assert smtp.faults_shown >= 1, "the fault really happened"
+            assert len(smtp.messages) == 1
+            assert stack.item_states() == [("Support Bot", "sent", None, 1)]
+            status, body, _ = analyst.get(download_link(message))
+            assert status == 200 and body.startswith("\ufeffSlot ID".encode())
+        finally:
+            stack.stop()
+
+
+@pytest.mark.parametrize(
+    "fault, emails, state, attempts, words",
+    [
+        ("data-451-once", 1, "sent", 2, None),
+        ("drop-during-data-once", 1, "sent", 2, None),
+        ("data-554", 0, "failed", 1, "The mail server answered 554: 5.6.0 Message rejected"),
+    ],
+)
+def test_a_fault_before_acceptance_is_retried_or_failed(tmp_path, fault, emails, state, attempts, words):
+    with SmtpSink(fault=fault) as smtp:
+        stack = seeded_stack(tmp_path, smtp.port, EXPORT_RETRY_DELAY=1)
+        try:
+            analyst = Browserless(stack.base_url)
+            analyst.login("analyst@example.com")
+            analyst.export([1])
+            wait_for(lambda: stack.item_states()[0][1] in ("sent", "failed"), what="the item to finish")
+            time.sleep(QUIET_PERIOD)
+            (_, found_state, error, found_attempts), = stack.item_states()
+            assert (len(smtp.messages), found_state, found_attempts) == (emails, state, attempts)
+            assert error == words
         finally:
             stack.stop()

@@ -1,12 +1,16 @@
 """The rules that keep exports from being lost or doubled, one process at a time.
 The same rules under real crashes and outages are in test_faults.py."""
+import contextlib
+import os
 import smtplib
+import subprocess
 from datetime import date, timedelta
 
 import flask_mail
+import peewee
 import pytest
 
-from export_queue import delivery, intake, states, upkeep
+from export_queue import delivery, intake, links, states, upkeep
 from export_queue.health import queue_health
 import reports
 from models import Account, ExportItem, ExportRequest, utcnow
@@ -144,3 +148,102 @@ def test_a_healthy_backlog_is_not_enqueued_twice(item):
     ExportItem.update(lease_until=utcnow() - timedelta(seconds=1)).execute()
     lapsed = upkeep.orphaned_items(grace=timedelta(0))
     assert [i.id for i in upkeep.to_requeue(lapsed, queue_length=100)] == [item.id]  # a dead worker's
+
+
+def test_the_transition_table_is_enforced(item):
+    held = states.claim(item.id, LEASE)
+    with pytest.raises(states.IllegalTransition):
+        states.move(held, "expired")
+    assert states.mark_delivered(held, sent_at=utcnow(), expires_at=utcnow() + LEASE)
+    sent = state(item)
+    assert (sent.state, sent.claim_token, sent.lease_until) == ("sent", None, None), "a terminal state clears the claim"
+    assert not states.move(held, "queued"), "a sent item never goes back to the queue"
+    assert not states.move(held, "failed")
+    assert states.claim(item.id, LEASE) is None
+    assert state(item).state == "sent"
+
+
+def test_a_late_error_cannot_requeue_a_delivered_item(app, item, monkeypatch):
+    """The old bug: an error after acceptance put the item back and sent it again."""
+
+    held = states.claim(item.id, LEASE)
+    states.mark_delivered(held, sent_at=utcnow(), expires_at=utcnow() + LEASE)
+    delivery.retry_later(held, "The mail server could not be reached: connection reset")
+    assert state(item).state == "sent" and state(item).error is None
+
+
+def test_recording_a_delivery_is_retried_until_the_database_takes_it(app, item, monkeypatch):
+    real, calls = states.mark_delivered, []
+
+    def flaky(held, **changes):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise peewee.OperationalError("server closed the connection unexpectedly")
+        return real(held, **changes)
+
+    monkeypatch.setattr(delivery, "mark_delivered", flaky)
+    sent = []
+    monkeypatch.setattr(flask_mail.Connection, "send", lambda connection, message: sent.append(message))
+    delivery.process_item(item.id)
+    assert len(calls) == 3 and len(sent) == 1
+    assert state(item).state == "sent"
+
+
+@pytest.fixture
+def tiny_reports_folder(app):
+    """REPORTS_DIR on a real 64 KiB file system, mounted for this test (root only)."""
+    folder = app.config["REPORTS_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", folder], capture_output=True)
+    if mounted.returncode:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs: {mounted.stderr!r}")
+        pytest.skip("mounting a tmpfs needs root")
+    yield folder
+    subprocess.run(["umount", "-l", folder], check=True)
+
+
+def test_a_full_reports_folder_is_named_and_retried(app, client, auth, item, tiny_reports_folder):
+    filler = os.path.join(tiny_reports_folder, "filler")
+    with open(filler, "wb") as f, contextlib.suppress(OSError):
+        f.write(b"x" * 1024 * 1024)
+    delivery.process_item(item.id)
+    retrying = state(item)
+    assert retrying.state == "queued"
+    assert retrying.error.startswith(f"The report could not be written to {tiny_reports_folder}/{item.id}")
+    assert "No space left on device" in retrying.error
+    assert os.listdir(os.path.join(tiny_reports_folder, str(item.id))) == [], "no half-written file is left behind"
+    auth.login()
+    assert "No space left on device" in client.get("/admin/queue").get_data(as_text=True), "admins see it"
+
+    os.remove(filler)
+    ExportItem.update(not_before=utcnow()).execute()
+    delivery.process_item(item.id)
+    assert state(item).state == "sent"
+
+
+def test_a_read_only_reports_folder_is_named(app, item, tiny_reports_folder):
+    subprocess.run(["mount", "-o", "remount,ro", tiny_reports_folder], check=True)
+    delivery.process_item(item.id)
+    retrying = state(item)
+    assert retrying.state == "queued"
+    assert retrying.error == f"The report could not be written to {tiny_reports_folder}/{item.id}: Read-only file system"
+
+
+def test_a_very_long_agent_name_still_gets_its_report(item):
+    agent = make_agent("顧客サポート" * 15)[0]  # 90 characters, 270 bytes in UTF-8
+    filters = reports.Filters((agent.id,), date(2026, 3, 1), date(2026, 3, 1))
+    held = intake.request_export(Account.get(), filters, max_pending=10).request.items[0]
+    delivery.process_item(held.id)
+    assert state(held).state == "sent"
+    name = os.path.basename(links.report_path(state(held)))
+    assert len(name.encode()) <= 255 and name.startswith("stop-slots_顧客サポート") and name.endswith("_2026-03-01.csv")
+
+
+def test_the_sweep_deletes_the_files_of_failed_items(app, item, monkeypatch):
+    monkeypatch.setattr(flask_mail.Connection, "send", failing_send(smtplib.SMTPDataError(554, b"rejected")))
+    delivery.process_item(item.id)
+    failed = state(item)
+    assert failed.state == "failed" and os.path.exists(links.report_path(failed))
+    assert upkeep.remove_stale_files() == 1
+    assert not os.path.exists(links.report_folder(failed))
