@@ -14,7 +14,6 @@ import unicodedata
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from flask import g
 from peewee import (
     BigIntegerField,
     BooleanField,
@@ -263,15 +262,12 @@ def connection():
 
 
 def init_app(app):
-    """Bind the models to DATABASE_URL and hold a connection for each request."""
+    """Bind the models to DATABASE_URL; a request connects at its first query
+    (peewee's autoconnect), so a page that needs no data works without the
+    database, and the connection is closed when the request ends."""
     db.initialize(open_database(app.config["DATABASE_URL"]))
-
-    @app.before_request
-    def _connect():
-        g.db_connection = connection()
-        g.db_connection.__enter__()
 
     @app.teardown_request
     def _close(exc):
-        if "db_connection" in g:
-            g.pop("db_connection").__exit__(None, None, None)
+        if not db.is_closed():
+            db.close()

@@ -6,9 +6,8 @@ import sys
 import time
 import uuid
 
-from flask import g, jsonify, request
+from flask import g, request
 
-from models import db
 from security import redact
 
 log = logging.getLogger("slotlens")
@@ -43,20 +42,6 @@ def init_app(app):
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
         g.started = time.perf_counter()
-
-    @app.route("/healthz")
-    def healthz():
-        """For container health checks and load balancers: database and queue reachable?"""
-        checks = {}
-        for name, check in (("database", lambda: db.execute_sql("SELECT 1").fetchone()),
-                            ("queue", lambda: len(app.extensions["huey"]))):
-            try:
-                check()
-                checks[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-                checks[name] = f"{type(exc).__name__}: {exc}"
-        healthy = all(value == "ok" for value in checks.values())
-        return jsonify(checks), 200 if healthy else 503
 
     @app.after_request
     def log_request(response):

@@ -1,6 +1,9 @@
 """Start-up refuses settings that would be unsafe or fail later."""
+import time
+
 import pytest
 
+import tasks
 from app import ConfigError, create_app
 
 
@@ -21,6 +24,8 @@ def settings(tmp_path, **overrides):
         ({"TIMEZONE": "Mars/Olympus"}, "not a known time zone"),
         ({"REPORT_LINK_TTL": "a day"}, "FLASK_REPORT_LINK_TTL must be a positive number"),
         ({"EXPORT_MAX_PENDING": 0}, "FLASK_EXPORT_MAX_PENDING"),
+        ({"EXPORT_BUILD_DELAY": -1}, "FLASK_EXPORT_BUILD_DELAY must be a number of seconds, 0 or more, not -1"),
+        ({"EXPORT_BUILD_DELAY": "soon"}, "FLASK_EXPORT_BUILD_DELAY must be a number of seconds"),
     ],
 )
 def test_bad_settings_stop_start_up_with_a_clear_message(tmp_path, overrides, words):
@@ -51,13 +56,33 @@ def test_secret_key_file_in_the_instance_folder_is_used(tmp_path):
     assert app.config["SECRET_KEY"] == "z" * 48
 
 
-def test_healthz_reports_database_and_queue(tmp_path):
-    app = create_app(settings(tmp_path, TESTING=True), instance_path=str(tmp_path))
-    response = app.test_client().get("/healthz")
-    assert response.status_code == 200 and response.json == {"database": "ok", "queue": "ok"}
+def test_healthz_reports_database_queue_and_worker(tmp_path):
+    client = create_app(settings(tmp_path, TESTING=True), instance_path=str(tmp_path)).test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json["worker"] == "worker not running (no heartbeat yet)"
+    tasks.huey.put(tasks.HEARTBEAT_KEY, time.time())
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json == {"database": "ok", "queue": "ok", "worker": "ok"}
+    tasks.huey.put(tasks.HEARTBEAT_KEY, time.time() - 120)
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json["worker"] == "worker not running (last heartbeat 120 s ago)"
+
     broken = create_app(settings(tmp_path, TESTING=True, QUEUE_URL="redis://127.0.0.1:1/0"), instance_path=str(tmp_path))
     response = broken.test_client().get("/healthz")
     assert response.status_code == 503 and response.json["database"] == "ok" and "ConnectionError" in response.json["queue"]
+
+
+def test_a_database_that_is_down_gives_503_not_500(tmp_path):
+    down = "postgresql://postgres@127.0.0.1:1/slotlens"
+    app = create_app(settings(tmp_path, TESTING=True, DATABASE_URL=down, WTF_CSRF_ENABLED=False), instance_path=str(tmp_path))
+    client = app.test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.is_json
+    assert "OperationalError" in response.json["database"] and response.json["queue"] == "ok"
+    page = client.post("/login", data={"email": "a@example.com", "password": "x" * 12})
+    assert page.status_code == 503 and "cannot reach its database" in page.get_data(as_text=True)
+    api = client.post("/api/v1/events", json=[], headers={"Authorization": "Bearer sl_x"})
+    assert api.status_code == 503 and "cannot reach its database" in api.json[0]["message"]
 
 
 def test_each_request_gets_one_log_line_with_its_id(tmp_path, caplog):
