@@ -45,12 +45,14 @@ def create_account():
     form = AccountForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        if Account.select().where(Account.email == email).exists():
+        account = Account(email=email, is_admin=form.is_admin.data)
+        account.set_password(form.password.data)
+        try:
+            with db.atomic():
+                account.save()
+        except IntegrityError:  # the unique index decides, even between two admins at once
             form.email.errors.append("An account with this email already exists.")
         else:
-            account = Account(email=email, is_admin=form.is_admin.data)
-            account.set_password(form.password.data)
-            account.save()
             flash(f"Account {email} created.", "success")
             return redirect(url_for("admin.index"))
     return page(account_form=form), 400

@@ -7,15 +7,17 @@ messages while the bot posts its own, for the same dialogs at the same moment.
 """
 import collections
 import random
+import re
 import threading
 import urllib.error
+import urllib.parse
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 import reports
 from app import create_app
-from devtools.processes import Stack, free_port
+from devtools.processes import ANALYST_PASSWORD, Browserless, Stack, free_port
 from tests.conftest import SECRET
 
 pytestmark = pytest.mark.e2e
@@ -133,5 +135,41 @@ def test_concurrent_batches_leave_every_summary_exact(tmp_path, backend):
         oracle = collections.Counter(stop for counted, stop in expected.values() if counted)
         assert report == dict(oracle)
         print(f"{len(expected)} dialogs, {sum(len(e) for e in talk.events.values())} events, report {report}")
+    finally:
+        stack.stop()
+
+
+def test_two_admins_creating_the_same_account_at_once_get_one_account_and_a_form_error(tmp_path, backend):
+    stack = Stack(tmp_path, free_port(), **backend)
+    stack.cli("init-db")
+    stack.cli("create-user", "admin@example.com", "--password", ANALYST_PASSWORD, "--admin")
+    stack.start_gunicorn(workers=3, threads=4)
+    try:
+        admin = Browserless(stack.base_url)
+        admin.login("admin@example.com")
+        _, html, _ = admin.get("/admin/")
+        token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1).decode()
+        form = urllib.parse.urlencode(
+            {"email": "newbie@example.com", "password": "a long enough password", "csrf_token": token}
+        ).encode()
+        statuses, pages, barrier = [], [], threading.Barrier(8)
+
+        def create():
+            barrier.wait()
+            try:
+                with admin.opener.open(stack.base_url + "/admin/accounts", data=form, timeout=30) as response:
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+                pages.append(exc.read().decode())
+
+        threads = [threading.Thread(target=create) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [200] + [400] * 7  # 200: the redirect to the admin page
+        assert all("An account with this email already exists." in page for page in pages)
+        assert stack.query("SELECT COUNT(*) FROM account WHERE email = 'newbie@example.com'") == [(1,)]
     finally:
         stack.stop()
