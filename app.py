@@ -160,6 +160,9 @@ def _check_settings(app):
         value = app.config[name]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"FLASK_{name} must be a positive number, not {value!r}.")
+    reports_dir, static = os.path.realpath(app.config["REPORTS_DIR"]), os.path.realpath(app.static_folder)
+    if os.path.commonpath([reports_dir, static]) == static:
+        raise ConfigError("FLASK_REPORTS_DIR must not be inside the static folder: reports would be public.")
     if app.config["API_MAX_NAME_LENGTH"] > 255:
         raise ConfigError("FLASK_API_MAX_NAME_LENGTH must be at most 255 (the database column size).")
     delay = app.config["EXPORT_BUILD_DELAY"]

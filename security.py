@@ -6,6 +6,7 @@ cookie flags, and keeping download tokens out of logs.
 """
 import logging
 import re
+from collections.abc import Mapping
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -37,8 +38,12 @@ class RedactTokens(logging.Filter):
     """Request logs name the path; a download token in it must not reach the log."""
 
     def filter(self, record):
-        if isinstance(record.args, tuple):
+        if isinstance(record.args, tuple):  # werkzeug: (address, time, request line, status, size)
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, Mapping):  # gunicorn: atoms such as "r", "U", "f" (Referer)
+            for key, value in record.args.items():
+                if isinstance(value, str):
+                    record.args[key] = redact(value)
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         return True

@@ -153,9 +153,9 @@ class Stack:
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
-    def _start(self, name, command):
+    def _start(self, name, command, **env):
         log = open(os.path.join(self.folder, f"{name}.log"), "ab")
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.processes.append(process)
         return process
@@ -173,6 +173,13 @@ class Stack:
         ]
         process = self._start("web", command)
         wait_for(self._web_answers, what="gunicorn")
+        return process
+
+    def start_entrypoint(self, mode="all"):
+        """`docker-entrypoint.sh MODE` exactly as the container runs it, logging to container.log."""
+        path = BIN + os.pathsep + os.environ["PATH"]
+        process = self._start("container", ["bash", "docker-entrypoint.sh", mode], PATH=path, PORT=str(self.web_port), WEB_WORKERS="1")
+        wait_for(self._web_answers, timeout=60, what="the container's web server")
         return process
 
     def _web_answers(self):

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from devtools.processes import BIN, ROOT, Stack, free_port, wait_for
+from devtools.processes import Stack, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -29,11 +29,7 @@ def healthz(base_url):
 def container(tmp_path):
     """`docker-entrypoint.sh all` with the stack's settings; its children by role."""
     stack = Stack(tmp_path, free_port())
-    env = {**stack.env, "PATH": BIN + os.pathsep + os.environ["PATH"], "PORT": str(stack.web_port), "WEB_WORKERS": "1"}
-    with open(tmp_path / "container.log", "wb") as log:
-        entrypoint = subprocess.Popen(
-            ["bash", "docker-entrypoint.sh", "all"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    entrypoint = stack.start_entrypoint("all")
     try:
         wait_for(lambda: healthz(stack.base_url)[0] == 200, timeout=60, what="a healthy container")
         children = {}

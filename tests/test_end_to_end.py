@@ -5,7 +5,9 @@ import io
 import os
 import re
 import sqlite3
+import threading
 import time
+import urllib.parse
 from datetime import date, timedelta
 
 import pytest
@@ -179,6 +181,37 @@ def test_double_click_queues_one_request(slow_stack, smtp, page):
     time.sleep(2)
     assert len(smtp.messages) == 2
     assert len(slow_stack.item_states()) == 2, "one request: one item per agent"
+
+
+def test_two_export_posts_at_once_queue_one_request(slow_stack, smtp):
+    """The server's own duplicate check, which the page's script keeps a double click from reaching."""
+    analyst = Browserless(slow_stack.base_url)
+    analyst.login("analyst@example.com")
+    _, html, _ = analyst.get("/analytics")
+    token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1).decode()
+    today = date.today()
+    body = urllib.parse.urlencode(
+        {"agents": ["1", "2"], "date_from": str(today - timedelta(days=6)), "date_to": str(today),
+         "action": "export", "csrf_token": token},
+        doseq=True,
+    ).encode()
+    pages, barrier = [], threading.Barrier(2)
+
+    def click():
+        barrier.wait()
+        with analyst.opener.open(slow_stack.base_url + "/analytics", data=body, timeout=30) as response:
+            pages.append(response.read().decode())
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    smtp.wait_for_messages(2)
+    time.sleep(2)
+    assert len(smtp.messages) == 2
+    assert len(slow_stack.item_states()) == 2, "one request: one item per agent"
+    assert sum("is already on its way" in page for page in pages) == 1
 
 
 @pytest.mark.browser

@@ -4,6 +4,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -144,7 +145,9 @@ def test_live_preview_and_quick_periods(site, browser):
     page.get_by_role("button", name="Last 7 days").click()
     page.get_by_label("Sales Bot", exact=True).uncheck()
     wait_for(lambda: "Sales Bot" not in page.locator("#preview").inner_text(), timeout=10, what="the preview to follow")
-    assert page.get_by_label("From", exact=True).input_value() != ""
+    today = datetime.now(timezone.utc).date()  # the site runs in UTC
+    assert page.get_by_label("From", exact=True).input_value() == (today - timedelta(days=6)).isoformat()
+    assert page.get_by_label("To", exact=True).input_value() == today.isoformat()
 
 
 def test_screenshot_script_runs(tmp_path, browser):
