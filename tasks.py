@@ -100,8 +100,14 @@ def sweep():
     _enqueue_orphans(grace=timedelta(seconds=huey.flask_app.config["EXPORT_LEASE"]))
 
 
+def waiting_item_ids():
+    """Export items that have a message waiting, on the queue or scheduled for a retry."""
+    messages = huey.pending() + huey.scheduled()
+    return {task.args[0] for task in messages if isinstance(task, process_export_item.task_class)}
+
+
 def _enqueue_orphans(grace):
-    orphans = upkeep.to_requeue(upkeep.orphaned_items(grace), len(huey))
+    orphans = upkeep.to_requeue(upkeep.orphaned_items(grace), waiting_item_ids())
     if orphans:
         log.warning("re-enqueueing %d export item(s) left behind", len(orphans))
         for item in orphans:

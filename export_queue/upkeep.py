@@ -49,10 +49,8 @@ def orphaned_items(grace, now=None):
     )
 
 
-def to_requeue(orphans, queue_length):
-    """Which orphans to enqueue again. A building item's message is gone for sure; queued
-    items are re-sent only when the queue holds fewer messages than they number, so a
-    long but healthy backlog is not doubled by every worker start and every sweep."""
-    waiting = [item for item in orphans if item.state == QUEUED]
-    lost = [item for item in orphans if item.state != QUEUED]
-    return lost + (waiting if queue_length < len(waiting) else [])
+def to_requeue(orphans, waiting_ids):
+    """Which orphans to enqueue again: a building item's message is gone for sure; a
+    queued item's only when no message for it waits on the queue or in the schedule
+    (`waiting_ids`), so a long but healthy backlog is never doubled."""
+    return [item for item in orphans if item.state != QUEUED or item.id not in waiting_ids]

@@ -10,11 +10,12 @@ import flask_mail
 import peewee
 import pytest
 
+import reports
+import tasks
 from export_queue import delivery, intake, links, states, upkeep
 from export_queue.health import queue_health
-import reports
 from models import Account, ExportItem, ExportRequest, utcnow
-from tests.conftest import make_account, make_agent
+from tests.conftest import app_config, create_app, make_account, make_agent
 
 LEASE = timedelta(seconds=60)
 
@@ -142,12 +143,22 @@ def test_queue_page_highlights_late_requests(app, client, auth, item):
 
 def test_a_healthy_backlog_is_not_enqueued_twice(item):
     queued = upkeep.orphaned_items(grace=timedelta(0))
-    assert upkeep.to_requeue(queued, queue_length=1) == []  # its message is still there
-    assert [i.id for i in upkeep.to_requeue(queued, queue_length=0)] == [item.id]  # lost
+    assert upkeep.to_requeue(queued, waiting_ids={item.id}) == []  # its message is still there
+    assert [i.id for i in upkeep.to_requeue(queued, waiting_ids={item.id + 1})] == [item.id]  # lost
     states.claim(item.id, LEASE)
     ExportItem.update(lease_until=utcnow() - timedelta(seconds=1)).execute()
     lapsed = upkeep.orphaned_items(grace=timedelta(0))
-    assert [i.id for i in upkeep.to_requeue(lapsed, queue_length=100)] == [item.id]  # a dead worker's
+    assert [i.id for i in upkeep.to_requeue(lapsed, waiting_ids={item.id})] == [item.id]  # a dead worker's
+
+
+def test_waiting_messages_are_read_from_the_queue(tmp_path):
+    """Only this item's own message counts as waiting, not the sweep or another item's."""
+    create_app(app_config(tmp_path, f"sqlite:///{tmp_path}/db.sqlite", QUEUE_IMMEDIATE=False), instance_path=str(tmp_path))
+    tasks.huey.flush()
+    tasks.sweep()
+    tasks.process_export_item(7)
+    tasks.process_export_item.schedule(args=(8,), delay=60)
+    assert tasks.waiting_item_ids() == {7, 8}
 
 
 def test_the_transition_table_is_enforced(item):
