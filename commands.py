@@ -11,8 +11,9 @@ from peewee import IntegrityError, SqliteDatabase
 import ingestion
 import migrations
 from export_queue.health import queue_health
-from forms import MIN_PASSWORD_LENGTH
+from forms import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from models import Account, Agent, Grant, db
+from names import has_control
 
 IMPORT_BATCH = 1000
 SKIPS_SHOWN = 50
@@ -82,15 +83,15 @@ def backup(path):
 @click.command("create-user")
 @with_appcontext
 @click.argument("email")
-@click.option("--password", required=True, help=f"At least {MIN_PASSWORD_LENGTH} characters.")
+@click.option("--password", required=True, help=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.")
 @click.option("--admin", is_flag=True, help="May manage accounts and agents and sees every agent.")
 def create_user(email, password, admin):
     """Create an account that logs in with EMAIL."""
     email = email.strip().lower()
-    if "@" not in email:
+    if "@" not in email or len(email) > MAX_EMAIL_LENGTH or has_control(email):
         raise click.ClickException(f"{email!r} is not an email address.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise click.ClickException(f"The password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.")
     account = Account(email=email, is_admin=admin)
     account.set_password(password)
     try:

@@ -1,10 +1,32 @@
 """Every web form of Slotlens (WTForms through Flask-WTF, which adds CSRF tokens)."""
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 200  # hashing is deliberately slow: bound the work one request can ask for
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit for a forward path
+
+
+def bounded(max_length, message):
+    """Like Length(max=…), but a value over the limit is not shown back in the form."""
+
+    def check(form, field):
+        if field.data and len(field.data) > max_length:
+            field.raw_data, field.data = [""], ""
+            raise StopValidation(message)
+
+    return check
+
+
+EMAIL_BOUND = bounded(MAX_EMAIL_LENGTH, f"An email address has at most {MAX_EMAIL_LENGTH} characters.")
+PASSWORD_BOUND = bounded(MAX_PASSWORD_LENGTH, f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+NEW_PASSWORD = [
+    DataRequired(),
+    PASSWORD_BOUND,
+    Length(min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+]
 
 
 class CheckboxesField(SelectMultipleField):
@@ -15,8 +37,14 @@ class CheckboxesField(SelectMultipleField):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND])
+    password = PasswordField("Password", validators=[DataRequired(), PASSWORD_BOUND])
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired(), PASSWORD_BOUND])
+    new = PasswordField("New password", validators=NEW_PASSWORD)
+    repeat = PasswordField("New password again", validators=[EqualTo("new", message="The two new passwords differ.")])
 
 
 class FilterForm(FlaskForm):
@@ -37,14 +65,8 @@ class FilterForm(FlaskForm):
 
 
 class AccountForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email(message="Enter a valid email address.")])
-    password = PasswordField(
-        "Password",
-        validators=[
-            DataRequired(),
-            Length(min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
-        ],
-    )
+    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND, Email(message="Enter a valid email address.")])
+    password = PasswordField("Password", validators=NEW_PASSWORD)
     is_admin = BooleanField("Admin")
 
 

@@ -52,7 +52,17 @@ def index_dialogs_by_stop_slot(migrator):
     )
 
 
-MIGRATIONS = [add_claims_retries_and_login_throttling, index_dialogs_by_stop_slot]  # MIGRATIONS[n - 1] upgrades version n to n + 1
+def add_session_versions_and_disabled_accounts(migrator):
+    """4: log-out ends every session of an account; admins can disable accounts.
+
+    Plain ALTER TABLE: peewee's SQLite migrator would rebuild the table for a NOT
+    NULL column, and dropping the old `account` table cascades into its exports.
+    """
+    db.execute_sql("ALTER TABLE account ADD COLUMN is_disabled BOOLEAN NOT NULL DEFAULT FALSE")
+    db.execute_sql("ALTER TABLE account ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS = [add_claims_retries_and_login_throttling, index_dialogs_by_stop_slot, add_session_versions_and_disabled_accounts]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 
 

@@ -55,7 +55,15 @@ class Account(BaseModel):
     email = CharField(unique=True)  # stored lower-case
     password_hash = CharField()
     is_admin = BooleanField(default=False)
+    is_disabled = BooleanField(default=False)
+    # Stored in the session cookie at log-in; bumping it ends every session of the account.
+    session_version = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
+
+    def end_sessions(self):
+        """Log the account out everywhere (log-out, password change, disabled by an admin)."""
+        Account.update(session_version=Account.session_version + 1).where(Account.id == self.id).execute()
+        self.session_version = Account.get_by_id(self.id).session_version
 
     def set_password(self, password):
         self.password_hash = generate_password_hash(password)

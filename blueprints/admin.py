@@ -1,5 +1,5 @@
 """Admin pages: accounts, agents (with their API key shown once) and grants."""
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from peewee import IntegrityError
 
 from export_queue.health import queue_health
@@ -56,6 +56,24 @@ def create_account():
             flash(f"Account {email} created.", "success")
             return redirect(url_for("admin.index"))
     return page(account_form=form), 400
+
+
+@bp.route("/accounts/<int:account_id>/<any(disable, enable):action>", methods=("POST",))
+@admin_required
+def set_account_disabled(account_id, action):
+    """A disabled account is logged out at once and cannot log in until enabled again."""
+    account = Account.get_or_none(Account.id == account_id)
+    if account is None:
+        abort(404)
+    if account.id == g.account.id:
+        flash("You cannot disable your own account.", "error")
+        return redirect(url_for("admin.index"))
+    account.is_disabled = action == "disable"
+    account.save()
+    if account.is_disabled:
+        account.end_sessions()
+    flash(f"Account {account.email} {action}d.", "success")
+    return redirect(url_for("admin.index"))
 
 
 @bp.route("/agents", methods=("POST",))

@@ -1,21 +1,36 @@
-"""Logging in and out, and the `login_required` / `admin_required` guards."""
+"""Logging in and out, changing one's password, and the `login_required` /
+`admin_required` guards."""
 import functools
 import math
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from forms import LoginForm
-from models import Account, LoginFailure, utcnow
+from forms import LoginForm, PasswordChangeForm
+from names import has_control
+from models import Account, LoginFailure, db, utcnow
 
 bp = Blueprint("auth", __name__)
+ADDRESS_WIDE = 5  # an address, or an account across addresses, may fail this many times the per-pair limit
 
 
 @bp.before_app_request
 def load_account():
+    """The logged-in account, if its session is still valid (not logged out, not disabled)."""
     account_id = session.get("account_id")
-    g.account = Account.get_or_none(Account.id == account_id) if account_id else None
+    account = Account.get_or_none(Account.id == account_id) if account_id else None
+    if account is not None and (account.is_disabled or session.get("session_version") != account.session_version):
+        session.clear()
+        account = None
+    g.account = account
+
+
+def start_session(account):
+    session.clear()
+    session["account_id"] = account.id
+    session["session_version"] = account.session_version
 
 
 def login_required(view):
@@ -43,7 +58,7 @@ def admin_required(view):
 
 def safe_next(target):
     """Only a path on this site: never an open redirect to somewhere else."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target or has_control(target):
         return url_for("analytics.index")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -54,13 +69,18 @@ def safe_next(target):
 def lockout_minutes(email, address):
     """Minutes left before this email may try again from this address, or 0.
 
-    LOGIN_MAX_FAILURES failures for one account from one address, or five times as
-    many from one address across accounts, within LOGIN_LOCKOUT seconds, lock it out.
+    Within LOGIN_LOCKOUT seconds, LOGIN_MAX_FAILURES failures for one account from
+    one address lock that pair out; five times as many from one address across
+    accounts, or for one account across addresses, lock the address or the account.
     """
     window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT"])
     limit = current_app.config["LOGIN_MAX_FAILURES"]
-    recent = LoginFailure.select().where((LoginFailure.address == address) & (LoginFailure.at > utcnow() - window))
-    for failures, allowed in ((recent.where(LoginFailure.email == email), limit), (recent, 5 * limit)):
+    recent = LoginFailure.select().where(LoginFailure.at > utcnow() - window)
+    for failures, allowed in (
+        (recent.where((LoginFailure.email == email) & (LoginFailure.address == address)), limit),
+        (recent.where(LoginFailure.address == address), ADDRESS_WIDE * limit),
+        (recent.where(LoginFailure.email == email), ADDRESS_WIDE * limit),
+    ):
         # The lockout ends when the allowed-th latest failure leaves the window.
         unlocking = failures.order_by(LoginFailure.at.desc()).offset(allowed - 1).limit(1).first()
         if unlocking is not None:
@@ -68,11 +88,28 @@ def lockout_minutes(email, address):
     return 0
 
 
-def record_failure(email, address):
-    """Remember a failed log-in, and forget this address's failures older than the window."""
-    window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT"])
-    LoginFailure.delete().where((LoginFailure.address == address) & (LoginFailure.at <= utcnow() - window)).execute()
-    LoginFailure.create(email=email, address=address)
+def admit_attempt(email, address):
+    """Count a log-in attempt against the limits and record it, in one transaction,
+    before the (slow) password check: concurrent guesses can never check more
+    passwords than the limits allow. Returns (minutes locked out, attempt id).
+
+    The attempt stands as a failure until the password proves right.
+    """
+    with db.atomic():  # SQLite: BEGIN IMMEDIATE serialises this already
+        if db.for_update:
+            db.execute_sql("LOCK TABLE login_failure IN SHARE ROW EXCLUSIVE MODE")
+        minutes = lockout_minutes(email, address)
+        if minutes:
+            return minutes, None
+        window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT"])
+        LoginFailure.delete().where(LoginFailure.at <= utcnow() - window).execute()
+        return 0, LoginFailure.create(email=email, address=address).id
+
+
+@functools.cache
+def dummy_hash():
+    """Checked when no account has the email, so that a wrong email takes as long as a wrong password."""
+    return generate_password_hash("no account has this email")
 
 
 @bp.route("/login", methods=("GET", "POST"))
@@ -80,23 +117,47 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email, address = form.email.data.strip().lower(), request.remote_addr or "unknown"
-        minutes = lockout_minutes(email, address)
+        minutes, attempt = admit_attempt(email, address)
         if minutes:
             flash(f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.", "error")
             return render_template("auth/login.html", form=form), 429
         account = Account.get_or_none(Account.email == email)
-        if account is not None and account.check_password(form.password.data):
+        if account is None:
+            check_password_hash(dummy_hash(), form.password.data)
+        elif account.check_password(form.password.data):
             LoginFailure.delete().where((LoginFailure.email == email) & (LoginFailure.address == address)).execute()
-            session.clear()
-            session["account_id"] = account.id
+            if account.is_disabled:
+                flash("This account is disabled. Ask an admin to enable it.", "error")
+                return render_template("auth/login.html", form=form), 403
+            start_session(account)
             return redirect(safe_next(request.args.get("next")))
-        record_failure(email, address)
         flash("Wrong email or password.", "error")
     return render_template("auth/login.html", form=form)
 
 
 @bp.route("/logout", methods=("POST",))
 def logout():
+    """Ends this session and every other session of the account (a stolen cookie too)."""
+    if g.account is not None:
+        g.account.end_sessions()
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=("GET", "POST"))
+@login_required
+def change_password():
+    """A new password ends every other session of the account; this one goes on."""
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        if not g.account.check_password(form.current.data):
+            form.current.errors.append("This is not your current password.")
+        else:
+            g.account.set_password(form.new.data)
+            g.account.save()
+            g.account.end_sessions()
+            start_session(g.account)
+            flash("Password changed. Your other sessions were logged out.", "success")
+            return redirect(url_for("analytics.index"))
+    return render_template("auth/password.html", form=form), 400 if form.errors else 200

@@ -1,7 +1,9 @@
 """Logging in and out, CSRF, and who sees which agent."""
 import pytest
 
-from tests.conftest import PASSWORD, csrf_token
+import blueprints.auth
+from models import Account, LoginFailure
+from tests.conftest import PASSWORD, Auth, csrf_token
 
 
 def test_login_and_logout(client, auth, people):
@@ -94,3 +96,79 @@ def test_admin_creates_account_agent_and_grant(app, client, auth, people):
     assert auth.post(f"/admin/grants/{grant.id}/delete", {}, form_page="/admin/").status_code == 302
     with app.app_context():
         assert not Grant.select().where(Grant.account == account).exists()
+
+
+def session_cookie(client):
+    return client.get_cookie("session").value
+
+
+def test_logout_ends_the_session_even_for_a_saved_cookie(app, client, auth, people):
+    auth.login("analyst@example.com")
+    saved = session_cookie(client)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/analytics")})
+    thief = app.test_client()
+    thief.set_cookie("session", saved)
+    assert thief.get("/analytics").status_code == 302, "a cookie saved before log-out no longer works"
+
+
+def test_changing_the_password_logs_out_other_sessions(app, client, auth, people):
+    auth.login("analyst@example.com")
+    laptop = app.test_client()
+    Auth(laptop).login("analyst@example.com")
+    wrong = auth.post("/account/password", {"current": "not it at all", "new": "a new long password", "repeat": "a new long password"}, "/account/password")
+    assert wrong.status_code == 400 and "This is not your current password." in wrong.get_data(as_text=True)
+    mismatch = auth.post("/account/password", {"current": PASSWORD, "new": "a new long password", "repeat": "another one!"}, "/account/password")
+    assert mismatch.status_code == 400 and "The two new passwords differ." in mismatch.get_data(as_text=True)
+    changed = auth.post("/account/password", {"current": PASSWORD, "new": "a new long password", "repeat": "a new long password"}, "/account/password")
+    assert changed.status_code == 302
+    assert client.get("/analytics").status_code == 200, "this session goes on"
+    assert laptop.get("/analytics").status_code == 302, "the other one is logged out"
+    assert Auth(laptop).login("analyst@example.com").status_code == 200  # the old password is refused
+    assert Auth(laptop).login("analyst@example.com", "a new long password").status_code == 302
+
+
+def test_an_admin_disables_and_enables_an_account(app, client, auth, people):
+    analyst = app.test_client()
+    Auth(analyst).login("analyst@example.com")
+    auth.login("admin@example.com")
+    with app.app_context():
+        analyst_id = Account.get(Account.email == "analyst@example.com").id
+        admin_id = Account.get(Account.email == "admin@example.com").id
+    assert auth.post(f"/admin/accounts/{analyst_id}/disable", {}, "/admin/").status_code == 302
+    assert analyst.get("/analytics").status_code == 302, "logged out at once"
+    refused = Auth(analyst).login("analyst@example.com")
+    assert refused.status_code == 403 and "This account is disabled" in refused.get_data(as_text=True)
+    assert "Wrong email or password." in Auth(analyst).login("analyst@example.com", "wrong guess!").get_data(as_text=True)
+    auth.post(f"/admin/accounts/{admin_id}/disable", {}, "/admin/")
+    assert client.get("/admin/").status_code == 200, "an admin cannot lock themselves out"
+    assert auth.post(f"/admin/accounts/{analyst_id}/enable", {}, "/admin/").status_code == 302
+    assert Auth(analyst).login("analyst@example.com").status_code == 302
+
+
+def test_an_unknown_email_costs_a_password_check_too(client, auth, people, monkeypatch):
+    checked = []
+    real = blueprints.auth.check_password_hash
+    monkeypatch.setattr(blueprints.auth, "check_password_hash", lambda *args: checked.append(1) or real(*args))
+    assert "Wrong email or password." in auth.login("nobody-here@example.com").get_data(as_text=True)
+    assert checked == [1], "a missing account answers no faster than a wrong password"
+
+
+def test_emails_and_passwords_are_bounded_and_not_echoed(app, client, auth, people):
+    long_email = "a" * 250 + "@example.com"
+    response = auth.login(long_email, "whatever password")
+    page = response.get_data(as_text=True)
+    assert "An email address has at most 254 characters." in page and long_email not in page
+    response = auth.login("analyst@example.com", "p" * 201)
+    assert "Use at most 200 characters." in response.get_data(as_text=True)
+    with app.app_context():
+        assert LoginFailure.select().count() == 0, "nothing was stored"
+    auth.login("admin@example.com")
+    response = auth.post("/admin/accounts", {"email": long_email, "password": PASSWORD}, form_page="/admin/")
+    assert response.status_code == 400 and "at most 254 characters" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["/exports%0d%0aSet-Cookie:x=1", "/exports%0aX", "/exports%09"])
+def test_a_next_with_control_characters_goes_to_analytics(client, people, target):
+    token = csrf_token(client, f"/login?next={target}")
+    response = client.post(f"/login?next={target}", data={"email": "analyst@example.com", "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302 and response.location == "/analytics"

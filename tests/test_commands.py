@@ -24,8 +24,11 @@ def test_create_user(app, runner):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["create-user", "ann@example.com", "--password", "short"], "at least 10 characters"),
+        (["create-user", "ann@example.com", "--password", "short"], "must have 10 to 200 characters"),
         (["create-user", "not-an-email", "--password", "long enough pw"], "is not an email address"),
+        (["create-user", "a" * 250 + "@example.com", "--password", "long enough pw"], "is not an email address"),
+        (["create-user", "ann@example.com\nx", "--password", "long enough pw"], "is not an email address"),
+        (["create-user", "ann@example.com", "--password", "p" * 201], "must have 10 to 200 characters"),
         (["create-user", "ann@example.com"], "Missing option '--password'"),
     ],
 )

@@ -2,7 +2,9 @@
 import contextlib
 import os
 import re
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import date, datetime, timedelta
 
@@ -10,7 +12,7 @@ import pytest
 
 import ingestion
 from app import ConfigError
-from devtools.processes import Stack, free_port, wait_for
+from devtools.processes import ANALYST_PASSWORD, Browserless, Stack, free_port, wait_for
 from export_queue import links
 from extensions import mail
 from models import Account, Agent, ExportItem, ExportRequest, Grant, LoginFailure
@@ -308,3 +310,35 @@ def test_download_tokens_never_reach_the_request_log(tmp_path, server):
     text = log.read_text()
     assert TOKEN not in text and TOKEN.split(".")[0] not in text
     assert "/exports/download/<token>" in text
+
+
+@pytest.mark.e2e
+def test_concurrent_guesses_never_check_more_passwords_than_the_limit(tmp_path, backend):
+    stack = Stack(tmp_path, free_port(), **backend)
+    stack.cli("init-db")
+    stack.cli("create-user", "victim@example.com", "--password", ANALYST_PASSWORD)
+    stack.start_gunicorn(workers=3, threads=4)
+    try:
+        attacker = Browserless(stack.base_url)
+        _, html, _ = attacker.get("/login")
+        token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1).decode()
+        statuses, barrier = [], threading.Barrier(40)
+
+        def guess(number):
+            body = urllib.parse.urlencode({"email": "victim@example.com", "password": f"guess {number:04d}", "csrf_token": token})
+            barrier.wait()
+            try:
+                with attacker.opener.open(stack.base_url + "/login", data=body.encode(), timeout=60) as response:
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+
+        threads = [threading.Thread(target=guess, args=(n,)) for n in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        stack.stop()
+    assert sorted(statuses) == [200] * 10 + [429] * 30, "ten passwords checked, thirty refused before any check"
+    assert stack.query("SELECT COUNT(*) FROM login_failure") == [(10,)]
