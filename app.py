@@ -33,6 +33,7 @@ DEFAULTS = {
     "REPORT_LINK_TTL": 24 * 3600,
     "EXPORT_SLA": 24 * 3600,
     "EXPORT_MAX_PENDING": 10,
+    "EXPORT_MAX_PER_HOUR": 30,  # export requests one account may make in an hour (each is one email per agent)
     "EXPORT_LEASE": 60,  # seconds a worker holds an item without renewing before others may take it
     "EXPORT_RETRY_DELAY": 30,  # seconds before the first retry after a mail failure (doubling after)
     "EXPORT_RETRY_FOR": 3600,  # seconds of mail failures before an item is marked failed
@@ -42,6 +43,8 @@ DEFAULTS = {
     "API_MAX_BATCH": 10_000,
     "API_MAX_NAME_LENGTH": 200,  # ids, slot keys and names, types, channels (at most 255)
     "API_MAX_TEXT_LENGTH": 20_000,  # bot and message texts
+    "API_MAX_CHANNELS": 100,  # distinct channels one agent may have
+    "FILTER_MAX_CHANNELS": 50,  # channels one filter may pick
     "LOGIN_MAX_FAILURES": 10,  # failed log-ins per account and address before a lockout
     "LOGIN_LOCKOUT": 15 * 60,  # seconds the failures are remembered
     "MAIL_DEFAULT_SENDER": "Slotlens <reports@slotlens.local>",
@@ -58,6 +61,9 @@ POSITIVE_NUMBERS = (
     "REPORT_LINK_TTL",
     "EXPORT_SLA",
     "EXPORT_MAX_PENDING",
+    "EXPORT_MAX_PER_HOUR",
+    "API_MAX_CHANNELS",
+    "FILTER_MAX_CHANNELS",
     "EXPORT_LEASE",
     "EXPORT_RETRY_DELAY",
     "EXPORT_RETRY_FOR",

@@ -13,7 +13,7 @@ import migrations
 from export_queue.health import queue_health
 from forms import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from models import Account, Agent, Grant, db
-from names import has_control
+from names import CONTROL_MESSAGE, has_control
 
 IMPORT_BATCH = 1000
 SKIPS_SHOWN = 50
@@ -109,6 +109,8 @@ def create_agent(name):
     name = name.strip()
     if not name:
         raise click.ClickException("The agent name must not be empty.")
+    if has_control(name):
+        raise click.ClickException(f"The agent name {CONTROL_MESSAGE}.")
     try:
         with db.atomic():
             agent, api_key = Agent.create_with_key(name)
@@ -203,7 +205,7 @@ def import_batch(agent, batch):
     rejected = []
     while batch:
         try:
-            new, duplicates = ingestion.ingest_events(agent, [event for _, event in batch])
+            new, duplicates = ingestion.ingest_events(agent, [event for _, event in batch], current_app.config["API_MAX_CHANNELS"])
             return new, duplicates, rejected
         except ingestion.IngestError as exc:
             bad = {e["index"] for e in exc.errors}

@@ -1,8 +1,13 @@
 """Every web form of Slotlens (WTForms through Flask-WTF, which adds CSRF tokens)."""
+from datetime import date
+
+from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from names import CONTROL_MESSAGE, has_control
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200  # hashing is deliberately slow: bound the work one request can ask for
@@ -30,10 +35,23 @@ NEW_PASSWORD = [
 
 
 class CheckboxesField(SelectMultipleField):
-    """A multiple choice shown as a list of checkboxes, each with its own label."""
+    """A multiple choice shown as a list of checkboxes, each with its own label.
+
+    A value sent twice counts once, and checking the values against the choices
+    takes one pass (WTForms' own check compares every value with every choice).
+    """
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(list(dict.fromkeys(valuelist)))
+
+    def pre_validate(self, form):
+        allowed = {value for value, _ in self.choices}
+        unknown = next((value for value in self.data or () if value not in allowed), None)
+        if unknown is not None:
+            raise ValidationError(f"'{unknown}' is not a valid choice for this field.")
 
 
 class LoginForm(FlaskForm):
@@ -59,9 +77,26 @@ class FilterForm(FlaskForm):
         if not field.data:
             raise ValidationError("Pick at least one agent.")
 
+    def validate_channels(self, field):
+        most = current_app.config["FILTER_MAX_CHANNELS"]
+        if len(field.data or ()) > most:
+            raise ValidationError(f"Pick at most {most} channels, or none for all of them.")
+
+    def validate_date_from(self, field):
+        within_supported_dates(field)
+
     def validate_date_to(self, field):
+        within_supported_dates(field)
         if self.date_from.data and field.data and field.data < self.date_from.data:
             raise ValidationError("To must be on or after From.")
+
+
+EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(2100, 12, 31)  # the events' range, with room for time zones
+
+
+def within_supported_dates(field):
+    if field.data and not EARLIEST_DATE <= field.data <= LATEST_DATE:
+        raise ValidationError(f"Pick a date between {EARLIEST_DATE} and {LATEST_DATE}.")
 
 
 class AccountForm(FlaskForm):
@@ -72,6 +107,10 @@ class AccountForm(FlaskForm):
 
 class AgentForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+
+    def validate_name(self, field):
+        if has_control(field.data):
+            raise ValidationError(f"The name {CONTROL_MESSAGE}.")
 
 
 class GrantForm(FlaskForm):

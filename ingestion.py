@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from peewee import SQL, fn
 
 from models import Channel, Dialog, Event, Slot, db
+from names import CONTROL_MESSAGE, has_control
 
 SENDERS = ("user", "bot", "system")
 EARLIEST = datetime(1970, 1, 1)
@@ -117,6 +118,8 @@ def _check_fields(index, item, spec, limits):
             errors.append(error(index, name, f"must be at most {max_length} characters"))
         elif reason := _unstorable(value):
             errors.append(error(index, name, reason))
+        elif limit == "name" and has_control(value):
+            errors.append(error(index, name, CONTROL_MESSAGE))
     return errors
 
 
@@ -228,11 +231,12 @@ def upsert_slots(agent, slots):
     return len(slots) - len(existing), len(existing)
 
 
-def ingest_events(agent, events):
+def ingest_events(agent, events, max_channels=None):
     """Store a validated batch and refresh the summaries of the dialogs it touches.
 
     Returns (new, duplicates). Raises IngestError, writing nothing, when an event
-    names a stored dialog on a different channel.
+    names a stored dialog on a different channel, or a new channel beyond the
+    agent's `max_channels`.
 
     Concurrent batches stay exact on PostgreSQL (READ COMMITTED): the touched
     dialogs are locked before their events are written, so a batch's summary
@@ -250,9 +254,25 @@ def ingest_events(agent, events):
         )
         for part in chunks(sorted(dialog_ids.values())):
             refresh_dialog_summaries(part)
-        channels = sorted({e.channel for e in events})
-        insert_new(Channel, (Channel.agent, Channel.name), [(agent.id, name) for name in channels])
+        _ensure_channels(agent, events, max_channels)
     return new, len(events) - new
+
+
+def _ensure_channels(agent, events, max_channels):
+    """Record the batch's channels for the filter form, at most `max_channels` per agent
+    (a cap, so that a bot key cannot make every filter page huge)."""
+    channels = sorted({e.channel for e in events})
+    if max_channels is not None:
+        stored = Channel.select(Channel.name).where(Channel.agent == agent)
+        known = set()
+        for part in chunks(channels):
+            known.update(name for (name,) in stored.where(Channel.name.in_(part)).tuples())
+        new = {name for name in channels if name not in known}
+        if new and stored.count() + len(new) > max_channels:
+            index, event = next((i, e) for i, e in enumerate(events) if e.channel in new)
+            message = f"this agent may have at most {max_channels} channels (API_MAX_CHANNELS); {event.channel!r} would be one more"
+            raise IngestError([error(index, "channel", message)])
+    insert_new(Channel, (Channel.agent, Channel.name), [(agent.id, name) for name in channels])
 
 
 def _ensure_slots(agent, keys):

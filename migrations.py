@@ -4,7 +4,9 @@
 what is missing. A migration spells out its own columns instead of borrowing the
 models' fields, so that it still means the same thing after the models change.
 """
-from peewee import CharField, DateTimeField, IntegerField, Model
+import json
+
+from peewee import CharField, DateTimeField, IntegerField, Model, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import MODELS, db
@@ -62,7 +64,27 @@ def add_session_versions_and_disabled_accounts(migrator):
     db.execute_sql("ALTER TABLE account ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0")
 
 
-MIGRATIONS = [add_claims_retries_and_login_throttling, index_dialogs_by_stop_slot, add_session_versions_and_disabled_accounts]  # MIGRATIONS[n - 1] upgrades version n to n + 1
+class ExportRequestV5(Model):
+    channels = TextField()
+
+    class Meta:
+        database = db
+        table_name = "export_request"
+
+
+def store_channel_lists_as_json(migrator):
+    """5: a request's channels become a JSON list (one per line could be split by a channel's name)."""
+    for request in ExportRequestV5.select(ExportRequestV5.id, ExportRequestV5.channels):
+        names = request.channels.split("\n") if request.channels else []
+        ExportRequestV5.update(channels=json.dumps(names)).where(ExportRequestV5.id == request.id).execute()
+
+
+MIGRATIONS = [
+    add_claims_retries_and_login_throttling,
+    index_dialogs_by_stop_slot,
+    add_session_versions_and_disabled_accounts,
+    store_channel_lists_as_json,
+]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 
 

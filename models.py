@@ -8,6 +8,7 @@ time, counted flag, current stop slot), so that the Stop slots report is a
 grouped count over one covering index rather than a scan of events.
 """
 import hashlib
+import json
 import re
 import secrets
 import unicodedata
@@ -38,6 +39,7 @@ SQLITE_PRAGMAS = {
     "cache_size": -64 * 1024,  # 64 MiB
 }
 SQLITE_BUSY_TIMEOUT = 15  # seconds a writer waits for another writer
+MAX_SLUG_BYTES = 100
 
 
 def utcnow():
@@ -187,13 +189,13 @@ class ExportRequest(BaseModel):
     account = ForeignKeyField(Account, on_delete="CASCADE")
     date_from = DateField()
     date_to = DateField()
-    channels = TextField(default="")  # sorted, one per line; empty means all
+    channels = TextField(default="[]")  # a sorted JSON list; empty means all
     filters_key = CharField(index=True)  # equal for identical requests (export_queue.intake.filters_key)
     created_at = DateTimeField(default=utcnow)
 
     @property
     def channel_list(self):
-        return self.channels.split("\n") if self.channels else []
+        return json.loads(self.channels)
 
 
 class ExportItem(BaseModel):
@@ -238,6 +240,7 @@ MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, ExportRequest, Ex
 def unique_slug(name):
     """A file-name-safe slug for `name` (letters of any script kept), unique among agents."""
     base = re.sub(r"[\W_]+", "-", unicodedata.normalize("NFKC", name).lower()).strip("-") or "agent"
+    base = base.encode()[:MAX_SLUG_BYTES].decode(errors="ignore").rstrip("-")  # file names are bounded in bytes
     slug, n = base, 1
     while Agent.select().where(Agent.slug == slug).exists():
         n += 1

@@ -8,6 +8,7 @@ import uuid
 
 from flask import g, request
 
+from names import CONTROL, has_control
 from security import redact
 
 log = logging.getLogger("slotlens")
@@ -15,12 +16,14 @@ SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def logfmt(**fields):
-    """`a=1 b="two words"`: values quoted only when they need it."""
+    """`a=1 b="two words"`: values quoted only when they need it, and control
+    characters escaped, so that no value can start a forged log line."""
     parts = []
     for key, value in fields.items():
         text = "" if value is None else str(value)
-        if not text or re.search(r'[\s="]', text):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if not text or re.search(r'[\s="\\]', text) or has_control(text):
+            escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+            text = '"' + CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), escaped) + '"'
         parts.append(f"{key}={text}")
     return " ".join(parts)
 

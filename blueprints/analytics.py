@@ -8,6 +8,7 @@ from export_queue import intake
 import reports
 from blueprints.auth import login_required
 from forms import FilterForm
+from localtime import format_local
 from models import Agent, Channel
 
 bp = Blueprint("analytics", __name__)
@@ -95,7 +96,8 @@ def index():
 def queue_export(filters):
     """Record an export request and queue it, then say what happened (used by Send again too)."""
     account = g.account
-    outcome = intake.request_export(account, filters, current_app.config["EXPORT_MAX_PENDING"])
+    config = current_app.config
+    outcome = intake.request_export(account, filters, config["EXPORT_MAX_PENDING"], config["EXPORT_MAX_PER_HOUR"])
     if outcome.status == "queued":
         intake.enqueue(outcome.request.items)
         emails = len(filters.agent_ids)
@@ -110,9 +112,15 @@ def queue_export(filters):
             "it was not queued again.",
             "info",
         )
+    elif outcome.status == "quota":
+        flash(
+            f"You have asked for {config['EXPORT_MAX_PER_HOUR']} exports in the last hour, the most allowed. "
+            f"You can ask again from {format_local(outcome.retry_at, config['TIMEZONE'])}.",
+            "error",
+        )
     else:
         flash(
-            f"You already have {current_app.config['EXPORT_MAX_PENDING']} exports waiting. "
+            f"You already have {config['EXPORT_MAX_PENDING']} exports waiting. "
             "Wait until one of them is sent, then try again.",
             "error",
         )

@@ -6,7 +6,7 @@ or nothing.
 import json
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import ingestion
 from models import Agent
@@ -54,9 +54,29 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def read_body(limit):
+    """The whole body, or 413 past `limit` bytes.
+
+    Werkzeug enforces the limit for a body with a Content-Length; a chunked body
+    it would silently cut at the limit, so that one is read here.
+    """
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    stream, parts, size = request.environ["wsgi.input"], [], 0
+    while size <= limit:
+        part = stream.read(min(64 * 1024, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise RequestEntityTooLarge()
+    return b"".join(parts)
+
+
 def json_body():
-    """The request body as strict JSON: UTF-8, no NaN/Infinity, no duplicate keys."""
-    raw = request.get_data(cache=False)
+    """The request body as strict JSON: UTF-8, no NaN/Infinity, no duplicate keys, nothing after it."""
+    raw = read_body(current_app.config["MAX_CONTENT_LENGTH"])
     try:
         return json.loads(
             raw.decode("utf-8"),
@@ -92,7 +112,7 @@ def put_slots():
 def post_events():
     agent, events = validated(ingestion.validate_events)
     try:
-        new, duplicates = ingestion.ingest_events(agent, events)
+        new, duplicates = ingestion.ingest_events(agent, events, current_app.config["API_MAX_CHANNELS"])
     except ingestion.IngestError as exc:
         raise ApiError(400, exc.errors) from None
     return jsonify(received=len(events), stored=new, duplicates=duplicates)

@@ -1,12 +1,16 @@
 """Recording what a person asked for: one request, one item per agent, unless it
 would repeat a request still in flight or flood the account's mailbox."""
 import hashlib
+import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from peewee import fn
 
 import reports
 import tasks
 from export_queue.states import IN_FLIGHT, QUEUED
-from models import Account, ExportItem, ExportRequest, db
+from models import Account, ExportItem, ExportRequest, db, utcnow
 
 
 @dataclass(frozen=True)
@@ -14,7 +18,8 @@ class Outcome:
     """What `request_export` did, for the page to say."""
 
     request: ExportRequest | None
-    status: str  # "queued", "duplicate" or "too_many"
+    status: str  # "queued", "duplicate", "too_many" (in flight) or "quota" (this hour)
+    retry_at: datetime | None = None  # for "quota": when the next request is allowed
 
 
 def filters_of(request):
@@ -43,7 +48,7 @@ def in_flight_requests(account):
     )
 
 
-def request_export(account, filters, max_pending):
+def request_export(account, filters, max_pending, max_per_hour=None):
     """Record an export request (one item per agent) unless it would repeat or flood.
 
     The caller enqueues the items of a queued outcome after the transaction.
@@ -58,11 +63,18 @@ def request_export(account, filters, max_pending):
             return Outcome(duplicate, "duplicate")
         if len(in_flight) >= max_pending:
             return Outcome(None, "too_many")
+        if max_per_hour is not None:
+            this_hour = ExportRequest.select().where(
+                (ExportRequest.account == account) & (ExportRequest.created_at > utcnow() - timedelta(hours=1))
+            )
+            if this_hour.count() >= max_per_hour:
+                oldest = this_hour.select(fn.MIN(ExportRequest.created_at)).scalar()
+                return Outcome(None, "quota", retry_at=oldest + timedelta(hours=1))
         request = ExportRequest.create(
             account=account,
             date_from=filters.date_from,
             date_to=filters.date_to,
-            channels="\n".join(sorted(filters.channels)),
+            channels=json.dumps(sorted(filters.channels)),
             filters_key=key,
         )
         ExportItem.insert_many([dict(request=request, agent=agent_id) for agent_id in sorted(filters.agent_ids)]).execute()

@@ -104,9 +104,12 @@ def test_one_email_per_agent_with_a_working_link(app, client, auth, data):
         (dict(date_from="not-a-date"), "Not a valid date value."),
         (dict(date_to=""), "Pick an end date."),
         (dict(channels=["no-such-channel"]), "is not a valid choice"),
+        (dict(date_to="9999-12-31"), "Pick a date between 1970-01-01 and 2100-12-31."),
+        (dict(date_from="0001-01-01"), "Pick a date between 1970-01-01 and 2100-12-31."),
     ],
 )
 def test_bad_filters_show_what_is_wrong_and_queue_nothing(app, client, auth, data, change, message):
+    app.config["TIMEZONE"] = "Asia/Tokyo"  # east of UTC: 0001-01-01 local is before year 1 in UTC
     auth.login("admin@example.com")
     with mail.record_messages() as outbox:
         response = auth.post("/analytics", {**export_form(data["support"]), **change})

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 import migrations
-from models import Account, ExportItem, LoginFailure, db
+from models import Account, ExportItem, ExportRequest, LoginFailure, db
 
 SCHEMA_V1 = "tests/data/schema_v1.sqlite.sql"  # what the first release created (sqlite3 .schema)
 
@@ -26,6 +26,8 @@ def v1_database(path):
             INSERT INTO dialog VALUES (1, 1, 'd1', 'web', '2026-01-02 10:00:00', 1, NULL);
             INSERT INTO event VALUES (1, 1, 'user', NULL, 'hi', '2026-01-02 10:00:00', 42);
             INSERT INTO export_request VALUES (1, 1, '2026-01-01', '2026-01-31', '', 'k', '2026-02-01 00:00:00');
+            INSERT INTO export_request VALUES (2, 1, '2026-01-01', '2026-01-31', 'telegram' || char(10) || 'web', 'k2',
+                                               '2026-02-01 00:00:00');
             INSERT INTO export_item VALUES (1, 1, 1, 'sent', 1, NULL, 1, '2026-02-01 00:00:01',
                                             '2026-02-01 00:00:02', '2026-02-02 00:00:02', NULL);
             """
@@ -49,6 +51,7 @@ def test_upgrade_from_the_first_schema_keeps_every_row(app, runner, tmp_path):
         item = ExportItem.get_by_id(1)
         assert (item.state, item.dialogs, item.claim_token, item.not_before) == ("sent", 1, None, None)
         assert Account.get().email == "ann@example.com"
+        assert [r.channel_list for r in ExportRequest.select().order_by(ExportRequest.id)] == [[], ["telegram", "web"]]
         LoginFailure.create(email="a", address="b")  # the new table works
     again = runner.invoke(args=["upgrade-db"])
     assert again.output == f"Database ready (schema version {migrations.LATEST}).\n"

@@ -1,0 +1,127 @@
+"""Bounded work for every request: no input, however large or strange, costs
+unbounded time or storage, splits a stored list, forges a log line or gives a 500."""
+import http.client
+import json
+import logging
+from datetime import date
+
+import pytest
+
+import ingestion
+from devtools.processes import Stack, free_port
+from models import Channel, ExportRequest
+from tests.conftest import event
+
+TODAY = date.today().isoformat()
+
+
+def bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.e2e
+def test_a_chunked_body_is_held_to_the_size_limit(tmp_path):
+    """Werkzeug cuts a chunked body at the limit; the API must refuse it whole."""
+    stack = Stack(tmp_path, free_port(), MAX_CONTENT_LENGTH=100_000)
+    stack.cli("init-db")
+    key = stack.cli("create-agent", "Bot").strip().rsplit(" ", 1)[1]
+    stack.start_web()
+
+    def send(*chunks):
+        connection = http.client.HTTPConnection("127.0.0.1", stack.web_port, timeout=30)
+        connection.request("POST", "/api/v1/events", body=iter(chunks), headers=bearer(key), encode_chunked=True)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+
+    try:
+        batch = json.dumps([event("d1", "user", "2026-01-01T00:00:00+00:00")]).encode()
+        filled = batch[:-1] + b" " * (100_000 - len(batch)) + b"]"  # a valid list exactly at the limit
+        assert send(filled)[0] == 200
+        assert send(filled, b"garbage after the list")[0] == 413
+        assert send(b"[" + b" " * 60_000, b" " * 60_000 + b"]")[0] == 413
+        status, errors = send(batch, b" trailing")
+        assert status == 400 and "Extra data" in errors[0]["message"]
+    finally:
+        stack.stop()
+
+
+def test_an_agent_has_at_most_so_many_channels(app, client, people):
+    app.config["API_MAX_CHANNELS"] = 3
+    key = people["support_key"]
+    first = [event(f"d{i}", "user", "2026-01-01T00:00:00+00:00", channel=f"ch{i}") for i in range(3)]
+    assert client.post("/api/v1/events", json=first, headers=bearer(key)).status_code == 200
+    again = [event("d9", "user", "2026-01-01T00:00:00+00:00", channel="ch1")]
+    assert client.post("/api/v1/events", json=again, headers=bearer(key)).status_code == 200, "known channels are fine"
+    one_more = [event("d10", "user", "2026-01-01T00:00:00+00:00", channel="ch1"),
+                event("d11", "user", "2026-01-01T00:00:00+00:00", channel="ch4")]
+    response = client.post("/api/v1/events", json=one_more, headers=bearer(key))
+    assert response.status_code == 400
+    assert response.json == [{"index": 1, "field": "channel",
+                              "message": "this agent may have at most 3 channels (API_MAX_CHANNELS); 'ch4' would be one more"}]
+    with app.app_context():
+        assert Channel.select().count() == 3
+
+
+def test_a_channel_filter_counts_each_channel_once_and_is_capped(app, client, auth, people):
+    app.config["FILTER_MAX_CHANNELS"] = 2
+    events = [event(f"d{i}", "user", f"{TODAY}T12:00:00+00:00", channel=name) for i, name in enumerate("abc")]
+    client.post("/api/v1/events", json=events, headers=bearer(people["support_key"]))
+    auth.login("admin@example.com")
+    fields = {"agents": [people["support"].id], "date_from": TODAY, "date_to": TODAY}
+    response = client.get("/analytics", query_string={**fields, "channels": ["a"] * 20_000})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Pick at most" not in page and "1 counted dialog" in page
+    response = client.get("/analytics", query_string={**fields, "channels": ["a", "b", "c"]})
+    assert "Pick at most 2 channels, or none for all of them." in response.get_data(as_text=True)
+
+
+def test_an_account_may_ask_for_so_many_exports_an_hour(app, client, auth, people):
+    app.config["EXPORT_MAX_PER_HOUR"] = 2
+    auth.login("analyst@example.com")
+    for day in ("2026-03-01", "2026-03-02"):
+        form = {"agents": [people["support"].id], "date_from": day, "date_to": day, "action": "export"}
+        auth.post("/analytics", form)
+    form = {"agents": [people["support"].id], "date_from": "2026-03-03", "date_to": "2026-03-03", "action": "export"}
+    page = client.get(auth.post("/analytics", form).location).get_data(as_text=True)
+    assert "You have asked for 2 exports in the last hour, the most allowed. You can ask again from" in page
+    with app.app_context():
+        assert ExportRequest.select().count() == 2
+
+
+@pytest.mark.parametrize("field", ["dialog_id", "channel", "slot", "sender"])
+@pytest.mark.parametrize("control", ["\n", "\r", "\t", "\x1b", "\u2028"])
+def test_names_with_control_characters_are_refused(field, control):
+    item = {**event("d1", "user", "2026-01-01T00:00:00+00:00", slot="s", channel="web"), field: f"a{control}b"}
+    _, errors = ingestion.validate_events([item], ingestion.Limits())
+    assert {"index": 0, "field": field,
+            "message": "must not contain control characters (line breaks, tabs and the like)"} in errors
+
+
+def test_texts_may_have_line_breaks_but_slot_names_may_not():
+    limits = ingestion.Limits()
+    _, errors = ingestion.validate_events([event("d1", "bot", "2026-01-01T00:00:00+00:00", text="two\nlines")], limits)
+    assert errors == []
+    slot = {"key": "k", "name": "Ask\nagain", "type": "question", "text": "Line one\nline two"}
+    _, errors = ingestion.validate_slots([slot], limits)
+    assert [e["field"] for e in errors] == ["name"]
+
+
+def test_agent_names_with_control_characters_are_refused(app, client, auth, runner, people):
+    auth.login("admin@example.com")
+    response = auth.post("/admin/agents", {"name": "Bot\r\nBcc: x@example.com"}, form_page="/admin/")
+    assert response.status_code == 400
+    assert "The name must not contain control characters" in response.get_data(as_text=True)
+    result = runner.invoke(args=["create-agent", "Bot\nX"])
+    assert result.exit_code == 1 and "must not contain control characters" in result.output
+
+
+def test_a_log_line_cannot_be_forged(client, caplog):
+    logger = logging.getLogger("slotlens")
+    logger.propagate = True
+    try:
+        with caplog.at_level("INFO", logger="slotlens"):
+            client.get("/x%0A2026-11-28 10:00:00 INFO event=request method=GET path=/admin account=1")
+    finally:
+        logger.propagate = False
+    (line,) = {r.getMessage() for r in caplog.records if "event=request" in r.getMessage()}
+    assert "\n" not in line and 'path="/x\\n2026-11-28 10:00:00' in line
