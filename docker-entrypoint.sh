@@ -3,9 +3,12 @@
 # `web` or `worker` alone (scaled out). The schema is brought up to date first.
 set -euo pipefail
 
+# Behind the proxy of the compose files: gunicorn trusts forwarded headers
+# (scheme, script name) only from FORWARDED_ALLOW_IPS, the proxy's network.
 web() {
   exec gunicorn --bind "0.0.0.0:${PORT:-8000}" --workers "${WEB_WORKERS:-2}" --threads 4 \
-    --access-logfile - --forwarded-allow-ips "*" "app:create_app()"
+    --timeout 60 --graceful-timeout 30 --keep-alive 5 \
+    --access-logfile - --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" "app:create_app()"
 }
 
 worker() {

@@ -8,6 +8,8 @@ import logging
 import re
 from collections.abc import Mapping
 
+from flask import g
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -59,10 +61,14 @@ def init_app(app):
         if REDACT_TOKENS not in logger.filters:
             logger.addFilter(REDACT_TOKENS)
 
+    https = app.config["BASE_URL"].startswith("https://")
+
     @app.after_request
     def add_security_headers(response):
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
-        if response.mimetype == "text/csv":
-            response.headers["Cache-Control"] = "private, no-store"
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if response.mimetype == "text/csv" or g.get("account") is not None:
+            response.headers["Cache-Control"] = "private, no-store"  # nothing of an account's stays in a shared cache
         return response

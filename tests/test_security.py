@@ -203,9 +203,13 @@ def test_security_headers_and_cookie_flags(client, people):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in response.headers, "plain http: no HSTS"
+    assert "no-store" not in response.headers.get("Cache-Control", ""), "an anonymous page may be cached"
     login = Auth(client).login("analyst@example.com")
     cookie = login.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    for path in ("/analytics", "/exports", "/account/password"):
+        assert client.get(path).headers["Cache-Control"] == "private, no-store", path
 
 
 def test_session_cookie_is_secure_behind_https(tmp_path, database_url):
@@ -214,6 +218,22 @@ def test_session_cookie_is_secure_behind_https(tmp_path, database_url):
 
     app = create_app(app_config(tmp_path, database_url, BASE_URL="https://slotlens.example"), instance_path=str(tmp_path))
     assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.test_client().get("/login").headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_revoking_a_grant_stops_downloads_of_reports_already_sent(app, world):
+    analyst = client_as(app, "analyst")
+    link = f"/exports/download/{world['tokens']['analyst@example.com']}"
+    before = analyst.get(link)
+    assert before.status_code == 200
+    before.close()
+    assert "Download" in analyst.get("/exports").get_data(as_text=True)
+    with app.app_context():
+        Grant.delete().execute()
+    refused = analyst.get(link)
+    assert refused.status_code == 403 and "You no longer have access to this agent" in refused.get_data(as_text=True)
+    page = analyst.get("/exports").get_data(as_text=True)
+    assert "Download" not in page and "Send again" not in page
 
 
 def test_templates_have_no_inline_script():
