@@ -7,6 +7,7 @@ rows, `write_csv` writes them the way spreadsheets read them.
 import contextlib
 import csv
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -19,8 +20,11 @@ from models import Dialog, Slot
 
 HEADER = ("Slot ID", "Slot name", "Slot type", "Bot text", "Dialogs", "Share (%)")
 NO_SLOT = "(no slot)"
-# OWASP CSV injection: a cell starting with one of these may run as a formula.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# OWASP CSV injection: a cell starting with one of these may run as a formula, also
+# in their full-width forms, and also behind characters a person does not see.
+FORMULA_TRIGGERS = "=+-@\t\r\n\uff1d\uff0b\uff0d\uff20"
+INVISIBLE = " \u00a0\u2007\u202f\u3000\u200b\u200c\u200d\u2060\ufeff"
+STARTS_A_FORMULA = re.compile(f"(^|;)(?=[{INVISIBLE}]*[{re.escape(FORMULA_TRIGGERS)}])")
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,10 @@ def share_percent(dialogs, total):
 
 
 def guard_formula(text):
-    """Prefix a cell that a spreadsheet would run as a formula with an apostrophe."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    """Put an apostrophe before anything a spreadsheet could run as a formula: the
+    cell's start and, because Excel in locales whose list separator is `;` splits
+    a cell there, the start of each `;`-separated part."""
+    return STARTS_A_FORMULA.sub(lambda match: match.group(1) + "'", text)
 
 
 def report_rows(counts):

@@ -1,7 +1,11 @@
 """The Stop slots report, computed from stored events and read back as a spreadsheet would."""
 import csv
 import io
+import os
 import random
+import re
+import shutil
+import subprocess
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -164,7 +168,15 @@ def test_shares_sum_to_100_up_to_rounding():
     assert abs(sum(shares) - 100) <= 0.01 * len(shares)
 
 
-@pytest.mark.parametrize("text, expected", [("=1+1", "'=1+1"), ("\nx", "'\nx"), ("\rx", "'\rx"), ("a=b", "a=b"), ("", "")])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("=1+1", "'=1+1"), ("\nx", "'\nx"), ("\rx", "'\rx"), ("a=b", "a=b"), ("", ""),
+        (" =1", "' =1"), ("\u00a0+1", "'\u00a0+1"), ("\u200b@x", "'\u200b@x"), ("\ufeff-1", "'\ufeff-1"),
+        ("\uff1d1+1", "'\uff1d1+1"), ("\uff0bA1", "'\uff0bA1"), ("\uff0d1", "'\uff0d1"), ("\uff20x", "'\uff20x"),
+        ("a;=1+1", "a;'=1+1"), ("a; -2;b;@c", "a;' -2;b;'@c"), ("a;b", "a;b"), ("x; ok", "x; ok"),
+    ],
+)
 def test_guard_formula(text, expected):
     assert reports.guard_formula(text) == expected
 
@@ -210,3 +222,36 @@ def test_period_bounds_are_utc():
     start, end = reports.period_bounds(date(2026, 7, 1), date(2026, 7, 2), "America/New_York")
     assert (start, end) == (datetime(2026, 7, 1, 4, 0), datetime(2026, 7, 3, 4, 0))
     assert start.tzinfo is None and datetime.now(timezone.utc).tzinfo is not None
+
+
+HOSTILE = ["=1+1", " =1+1", "\u00a0+SUM(A1)", "\u200b@x", "\uff1d1+1", "a;=1+1", "a; -2;b", "ok;@cmd", "Multi\nline;=3"]
+
+
+def formulas_libreoffice_finds(csv_path, separator, tmp_path):
+    """Open the CSV in LibreOffice Calc with `separator` as the list separator; the formulas it made."""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        if os.environ.get("CI"):
+            pytest.fail("LibreOffice is not installed (.ci/run installs libreoffice-calc-nogui)")
+        pytest.skip("LibreOffice is not installed")
+    out = tmp_path / f"{csv_path.stem}-{ord(separator)}"
+    subprocess.run(
+        [soffice, f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--headless",
+         f"--infilter=CSV:{ord(separator)},34,76,1", "--convert-to", "fods", "--outdir", str(out), str(csv_path)],
+        check=True, capture_output=True, timeout=120,
+    )
+    (document,) = out.iterdir()
+    return re.findall(r'table:formula="([^"]*)"', document.read_text())
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("separator", [",", ";"])
+def test_no_cell_becomes_a_formula_in_libreoffice(tmp_path, separator):
+    counts = [reports.StopSlotCount(f"k{i}", text, text, text, i + 1) for i, text in enumerate(HOSTILE)]
+    path = tmp_path / "report.csv"
+    reports.write_csv(str(path), reports.report_rows(counts))
+    assert formulas_libreoffice_finds(path, separator, tmp_path) == []
+
+    unguarded = tmp_path / "unguarded.csv"
+    unguarded.write_text('Slot ID,Slot name\r\nk,"a;=1+1"\r\nj,=2+2\r\n', encoding="utf-8-sig")
+    assert formulas_libreoffice_finds(unguarded, separator, tmp_path), "the check sees a formula when there is one"
