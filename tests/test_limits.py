@@ -115,6 +115,13 @@ def test_agent_names_with_control_characters_are_refused(app, client, auth, runn
     assert result.exit_code == 1 and "must not contain control characters" in result.output
 
 
+def test_account_emails_with_control_characters_are_refused(app, client, auth, people):
+    auth.login("admin@example.com")
+    fields = {"email": "new@example.com\r\nBcc: x@example.com", "password": "long enough password"}
+    response = auth.post("/admin/accounts", fields, form_page="/admin/")
+    assert response.status_code == 400 and "Enter a valid email address." in response.get_data(as_text=True)
+
+
 def test_a_log_line_cannot_be_forged(client, caplog):
     logger = logging.getLogger("slotlens")
     logger.propagate = True

@@ -288,6 +288,22 @@ def test_login_is_throttled_per_account_and_address(app, people):
     assert Auth(client).login("analyst@example.com").status_code == 302, "the lockout ends"
 
 
+def test_login_is_throttled_per_account_across_addresses(app, people):
+    app.config["LOGIN_MAX_FAILURES"] = 2
+    client = app.test_client()
+
+    def attempt(address, password):
+        return client.post(
+            "/login",
+            data={"email": "analyst@example.com", "password": password, "csrf_token": csrf_token(client)},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    for n in range(10):  # five times the limit, each from an address of its own
+        assert "Wrong email or password." in attempt(f"10.0.0.{n}", "wrong guess!").get_data(as_text=True)
+    assert attempt("10.0.1.1", PASSWORD).status_code == 429, "a new address does not reopen the account"
+
+
 def test_logout_clears_the_session(client, people):
     Auth(client).login("analyst@example.com")
     with client.session_transaction() as session:
