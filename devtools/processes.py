@@ -332,15 +332,39 @@ class Browserless:
         except urllib.error.HTTPError as e:
             return e.code, e.read(), e.url
 
-    def post_form(self, page, action, fields):
+    def csrf_token(self, page):
+        """The CSRF token the form on `page` carries for this client's session."""
         _, html, _ = self.get(page)
-        token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1).decode()
-        body = urllib.parse.urlencode({**fields, "csrf_token": token}, doseq=True).encode()
+        return re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1).decode()
+
+    def _post(self, action, body):
         try:
-            with self.opener.open(self.base_url + action, data=body, timeout=30) as r:
+            with self.opener.open(self.base_url + action, data=body, timeout=60) as r:
                 return r.status, r.read(), r.geturl()
         except urllib.error.HTTPError as e:
             return e.code, e.read(), e.url
+
+    def post_form(self, page, action, fields):
+        body = urllib.parse.urlencode({**fields, "csrf_token": self.csrf_token(page)}, doseq=True).encode()
+        return self._post(action, body)
+
+    def post_at_once(self, page, action, fields, times):
+        """POST the same form `times` times at the same moment, as many clicks or a
+        script would; returns (status, body) of each, in the order they finished."""
+        body = urllib.parse.urlencode({**fields, "csrf_token": self.csrf_token(page)}, doseq=True).encode()
+        barrier, results = threading.Barrier(times), []
+
+        def post():
+            barrier.wait()
+            status, answer, _ = self._post(action, body)
+            results.append((status, answer.decode(errors="replace")))
+
+        threads = [threading.Thread(target=post) for _ in range(times)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
 
     def login(self, email, password=ANALYST_PASSWORD):
         return self.post_form("/login", "/login", {"email": email, "password": password})

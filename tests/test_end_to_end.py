@@ -5,9 +5,7 @@ import io
 import os
 import re
 import sqlite3
-import threading
 import time
-import urllib.parse
 from datetime import date, timedelta
 
 import pytest
@@ -187,26 +185,9 @@ def test_two_export_posts_at_once_queue_one_request(slow_stack, smtp):
     """The server's own duplicate check, which the page's script keeps a double click from reaching."""
     analyst = Browserless(slow_stack.base_url)
     analyst.login("analyst@example.com")
-    _, html, _ = analyst.get("/analytics")
-    token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', html).group(1).decode()
     today = date.today()
-    body = urllib.parse.urlencode(
-        {"agents": ["1", "2"], "date_from": str(today - timedelta(days=6)), "date_to": str(today),
-         "action": "export", "csrf_token": token},
-        doseq=True,
-    ).encode()
-    pages, barrier = [], threading.Barrier(2)
-
-    def click():
-        barrier.wait()
-        with analyst.opener.open(slow_stack.base_url + "/analytics", data=body, timeout=30) as response:
-            pages.append(response.read().decode())
-
-    threads = [threading.Thread(target=click) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    fields = {"agents": ["1", "2"], "date_from": str(today - timedelta(days=6)), "date_to": str(today), "action": "export"}
+    pages = [page for _, page in analyst.post_at_once("/analytics", "/analytics", fields, times=2)]
     smtp.wait_for_messages(2)
     time.sleep(2)
     assert len(smtp.messages) == 2

@@ -2,6 +2,7 @@
 that is down for a while or for good, a recipient refused, and everything at once
 under load. Each test counts the emails the SMTP server really received."""
 import collections
+import contextlib
 import random
 import re
 import signal
@@ -174,24 +175,32 @@ def download_link(message):
     return re.search(r"(/exports/download/\S+)", body).group(1)
 
 
-@pytest.mark.parametrize("fault", ["drop-at-quit", "reset-after-data"])
-def test_an_accepted_email_is_never_sent_again(tmp_path, fault):
-    """The server accepted the message, then the connection failed: the report is delivered."""
+@contextlib.contextmanager
+def exporting_through(tmp_path, fault):
+    """A running stack whose mail server misbehaves with `fault`, just after the
+    analyst asked for Support Bot's report (retries after 1 s)."""
     with SmtpSink(fault=fault) as smtp:
         stack = seeded_stack(tmp_path, smtp.port, EXPORT_RETRY_DELAY=1)
         try:
             analyst = Browserless(stack.base_url)
             analyst.login("analyst@example.com")
             analyst.export([1])
-            (message,) = smtp.wait_for_messages(1)
-            time.sleep(QUIET_PERIOD)  # a wrongful retry would come after 1 s
-            assert smtp.faults_shown >= 1, "the fault really happened"
-            assert len(smtp.messages) == 1
-            assert stack.item_states() == [("Support Bot", "sent", None, 1)]
-            status, body, _ = analyst.get(download_link(message))
-            assert status == 200 and body.startswith("\ufeffSlot ID".encode())
+            yield smtp, stack, analyst
         finally:
             stack.stop()
+
+
+@pytest.mark.parametrize("fault", ["drop-at-quit", "reset-after-data"])
+def test_an_accepted_email_is_never_sent_again(tmp_path, fault):
+    """The server accepted the message, then the connection failed: the report is delivered."""
+    with exporting_through(tmp_path, fault) as (smtp, stack, analyst):
+        (message,) = smtp.wait_for_messages(1)
+        time.sleep(QUIET_PERIOD)  # a wrongful retry would come after 1 s
+        assert smtp.faults_shown >= 1, "the fault really happened"
+        assert len(smtp.messages) == 1
+        assert stack.item_states() == [("Support Bot", "sent", None, 1)]
+        status, body, _ = analyst.get(download_link(message))
+        assert status == 200 and body.startswith("\ufeffSlot ID".encode())
 
 
 @pytest.mark.parametrize(
@@ -203,16 +212,9 @@ def test_an_accepted_email_is_never_sent_again(tmp_path, fault):
     ],
 )
 def test_a_fault_before_acceptance_is_retried_or_failed(tmp_path, fault, emails, state, attempts, words):
-    with SmtpSink(fault=fault) as smtp:
-        stack = seeded_stack(tmp_path, smtp.port, EXPORT_RETRY_DELAY=1)
-        try:
-            analyst = Browserless(stack.base_url)
-            analyst.login("analyst@example.com")
-            analyst.export([1])
-            wait_for(lambda: stack.item_states()[0][1] in ("sent", "failed"), what="the item to finish")
-            time.sleep(QUIET_PERIOD)
-            (_, found_state, error, found_attempts), = stack.item_states()
-            assert (len(smtp.messages), found_state, found_attempts) == (emails, state, attempts)
-            assert error == words
-        finally:
-            stack.stop()
+    with exporting_through(tmp_path, fault) as (smtp, stack, _):
+        wait_for(lambda: stack.item_states()[0][1] in ("sent", "failed"), what="the item to finish")
+        time.sleep(QUIET_PERIOD)
+        (_, found_state, error, found_attempts), = stack.item_states()
+        assert (len(smtp.messages), found_state, found_attempts) == (emails, state, attempts)
+        assert error == words
