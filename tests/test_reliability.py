@@ -243,6 +243,7 @@ def test_a_read_only_reports_folder_is_named(app, item, tiny_reports_folder):
 
 def test_a_very_long_agent_name_still_gets_its_report(item):
     agent = make_agent("顧客サポート" * 15)[0]  # 90 characters, 270 bytes in UTF-8
+    assert len(agent.slug.encode()) <= 100 and agent.slug.startswith("顧客サポート")
     filters = reports.Filters((agent.id,), date(2026, 3, 1), date(2026, 3, 1))
     held = intake.request_export(Account.get(), filters, max_pending=10).request.items[0]
     delivery.process_item(held.id)
