@@ -1,0 +1,79 @@
+"""Slot funnel: per slot, how many dialogs reached it and how many of those stopped there.
+
+A stop count alone misleads: a slot every dialog passes collects many stops
+without being a problem. The exit rate (stopped ÷ reached) shows where people
+are really lost.
+"""
+from dataclasses import dataclass
+
+from peewee import SQL, fn
+
+import reports
+from models import Event, Slot
+
+KEY = "slot-funnel"
+LABEL = "Slot funnel"
+HEADER = ("Slot ID", "Slot name", "Slot type", "Bot text", "Reached", "Times shown", "Stopped", "Exit rate (%)", "Reach (%)")
+EXPLANATION = "Exit rate = dialogs that stopped at a slot ÷ dialogs that reached it; reach = dialogs that reached it ÷ counted dialogs."
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    key: str | None  # None: the dialogs that named no slot at all
+    name: str | None
+    type: str | None
+    text: str | None
+    reached: int
+    times_shown: int
+    stopped: int
+
+    @property
+    def label(self):
+        return self.name if self.key is not None else reports.NO_SLOT
+
+
+def funnel(agent_id, filters, tz_name):
+    """Per slot reached by a counted dialog of the period: reached, times shown, stopped.
+
+    Two grouped queries: slot-naming events of the population per slot, and the
+    stop-slot counts the Stop slots report uses.
+    """
+    population = reports.counted_dialogs(agent_id, filters, tz_name).select(reports.Dialog.id)
+    shown = (
+        Event.select(Event.slot, fn.COUNT(fn.DISTINCT(Event.dialog)), fn.COUNT(SQL("*")))
+        .where(Event.dialog.in_(population) & Event.slot.is_null(False))
+        .group_by(Event.slot)
+        .tuples()
+    )
+    reach = {slot_id: (reached, times) for slot_id, reached, times in shown}
+    stops = {c.key: c for c in reports.stop_slot_counts(agent_id, filters, tz_name)}
+    slots = Slot.select().where(Slot.id.in_(list(reach))) if reach else []
+    steps = []
+    for slot in slots:
+        reached, times = reach[slot.id]
+        stop = stops.get(slot.key)
+        steps.append(FunnelStep(slot.key, slot.name, slot.type, slot.text, reached, times, stop.dialogs if stop else 0))
+    unnamed = stops.get(None)
+    if unnamed:
+        steps.append(FunnelStep(None, None, None, None, unnamed.dialogs, 0, unnamed.dialogs))
+    return sorted(steps, key=lambda s: (-s.reached, s.label, s.key or ""))
+
+
+def rows(steps, counted):
+    """The CSV rows (without header) for an agent's funnel; `counted` is its counted dialogs."""
+    guard = reports.guard_formula
+    return [
+        [
+            guard(s.key or ""), guard(s.label), guard(s.type or ""), guard(s.text or ""),
+            s.reached, s.times_shown, s.stopped,
+            f"{reports.share_percent(s.stopped, s.reached)}", f"{reports.share_percent(s.reached, counted)}",
+        ]
+        for s in steps
+    ]
+
+
+def build(agent_id, filters, tz_name):
+    """(rows, counted dialogs) of the agent's Slot funnel report."""
+    steps = funnel(agent_id, filters, tz_name)
+    counted = sum(s.stopped for s in steps)  # every counted dialog stops exactly once
+    return rows(steps, counted), counted

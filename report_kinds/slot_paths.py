@@ -1,0 +1,89 @@
+"""Slot paths: which step of the script follows which, and how often.
+
+A dialog's path is its slot-naming events in order (timestamp, then arrival),
+immediate repeats merged (A, A, B -> A, B), from `(start)` to `(end)`.
+"""
+from dataclasses import dataclass
+
+from peewee import SQL, fn
+
+import reports
+from models import Dialog, Event, Slot
+
+KEY = "slot-paths"
+LABEL = "Slot paths"
+HEADER = ("From slot ID", "From slot name", "To slot ID", "To slot name", "Dialogs", "Transitions", "Share of from (%)")
+EXPLANATION = "Each row is a step from one slot to the next; share of from = its transitions ÷ all steps out of the from-slot."
+START, END = "(start)", "(end)"
+
+
+@dataclass(frozen=True)
+class Step:
+    from_key: str | None  # None: (start)
+    from_name: str
+    to_key: str | None  # None: (end)
+    to_name: str
+    dialogs: int
+    transitions: int
+
+
+def steps(agent_id, filters, tz_name):
+    """Every step seen in the paths of the period's counted dialogs, with counts.
+
+    One window query finds the steps between slots (LAG over each dialog's
+    slot-naming events; a repeat of the same slot is no step); the steps into
+    `(end)` are the stop-slot counts.
+    """
+    population = reports.counted_dialogs(agent_id, filters, tz_name).select(Dialog.id)
+    previous = fn.LAG(Event.slot).over(partition_by=[Event.dialog], order_by=[Event.timestamp, Event.id])
+    sequence = (
+        Event.select(Event.dialog.alias("dialog_id"), Event.slot.alias("to_slot"), previous.alias("from_slot"))
+        .where(Event.dialog.in_(population) & Event.slot.is_null(False))
+        .cte("sequence")
+    )
+    moves = sequence.c.from_slot.is_null() | (sequence.c.from_slot != sequence.c.to_slot)
+    counted = (
+        sequence.select_from(
+            sequence.c.from_slot, sequence.c.to_slot, fn.COUNT(fn.DISTINCT(sequence.c.dialog_id)), fn.COUNT(SQL("*"))
+        )
+        .where(moves)
+        .group_by(sequence.c.from_slot, sequence.c.to_slot)
+        .tuples()
+    )
+    inner = list(counted)
+    slot_ids = {slot_id for from_slot, to_slot, _, _ in inner for slot_id in (from_slot, to_slot) if slot_id}
+    slots = {s.id: s for s in Slot.select().where(Slot.id.in_(list(slot_ids)))} if slot_ids else {}
+
+    def end(slot):
+        return (slot.key, slot.name) if slot else (None, START)
+
+    found = [
+        Step(*end(slots.get(from_slot)), slots[to_slot].key, slots[to_slot].name, dialogs, transitions)
+        for from_slot, to_slot, dialogs, transitions in inner
+    ]
+    for stop in reports.stop_slot_counts(agent_id, filters, tz_name):
+        from_key, from_name = (stop.key, stop.name) if stop.key is not None else (None, START)
+        found.append(Step(from_key, from_name, None, END, stop.dialogs, stop.dialogs))
+    return sorted(found, key=lambda s: (-s.transitions, s.from_name, s.to_name, s.from_key or "", s.to_key or ""))
+
+
+def rows(found):
+    """The CSV rows (without header): each step with its share of the steps out of its from-slot."""
+    out_of = {}
+    for step in found:
+        out_of[step.from_key] = out_of.get(step.from_key, 0) + step.transitions
+    guard = reports.guard_formula
+    return [
+        [
+            guard(s.from_key or ""), guard(s.from_name), guard(s.to_key or ""), guard(s.to_name),
+            s.dialogs, s.transitions, f"{reports.share_percent(s.transitions, out_of[s.from_key])}",
+        ]
+        for s in found
+    ]
+
+
+def build(agent_id, filters, tz_name):
+    """(rows, counted dialogs) of the agent's Slot paths report."""
+    found = steps(agent_id, filters, tz_name)
+    counted = sum(s.transitions for s in found if s.to_key is None)  # one step into (end) per dialog
+    return rows(found), counted
