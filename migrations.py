@@ -79,11 +79,17 @@ def store_channel_lists_as_json(migrator):
         ExportRequestV5.update(channels=json.dumps(names)).where(ExportRequestV5.id == request.id).execute()
 
 
+def add_report_kinds(migrator):
+    """6: a request asks for one kind of report (every older one is Stop slots)."""
+    db.execute_sql("ALTER TABLE export_request ADD COLUMN kind VARCHAR(255) NOT NULL DEFAULT 'stop-slots'")
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
     add_session_versions_and_disabled_accounts,
     store_channel_lists_as_json,
+    add_report_kinds,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

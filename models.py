@@ -189,6 +189,7 @@ class ExportRequest(BaseModel):
     account = ForeignKeyField(Account, on_delete="CASCADE")
     date_from = DateField()
     date_to = DateField()
+    kind = CharField(default="stop-slots")  # a key of report_kinds.KINDS
     channels = TextField(default="[]")  # a sorted JSON list; empty means all
     filters_key = CharField(index=True)  # equal for identical requests (export_queue.intake.filters_key)
     created_at = DateTimeField(default=utcnow)

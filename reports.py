@@ -126,18 +126,7 @@ def report_rows(counts):
     ]
 
 
-MAX_FILE_NAME_BYTES = 255  # every common file system's limit
-
-
-def report_file_name(agent_slug, date_from, date_to):
-    """`stop-slots_<slug>_<from>_<to>.csv`, the slug cut (at a character) to fit the limit."""
-    prefix, suffix = "stop-slots_", f"_{date_from.isoformat()}_{date_to.isoformat()}.csv"
-    budget = MAX_FILE_NAME_BYTES - len(prefix) - len(suffix)
-    slug = agent_slug.encode()[:budget].decode(errors="ignore")
-    return f"{prefix}{slug}{suffix}"
-
-
-def write_csv(path, rows):
+def write_csv(path, rows, header=HEADER):
     """Write header and rows as UTF-8 with BOM, RFC 4180 quoting and CRLF.
 
     Written to a temporary name first, so a reader never sees half a file.
@@ -147,20 +136,10 @@ def write_csv(path, rows):
     try:
         with open(descriptor, "w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f, lineterminator="\r\n")
-            writer.writerow(HEADER)
+            writer.writerow(header)
             writer.writerows(rows)
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(partial)  # a full disk must not keep half a file
         raise
-
-
-def build_report(agent, filters, tz_name, path):
-    """Compute one agent's report from the data as it is now and write it to `path`.
-
-    Returns the number of counted dialogs in it (0 for an empty report).
-    """
-    counts = stop_slot_counts(agent.id, filters, tz_name)
-    write_csv(path, report_rows(counts))
-    return sum(c.dialogs for c in counts)

@@ -4,7 +4,7 @@ import os
 import sys
 import tempfile
 
-import reports
+import report_kinds
 from app import create_app
 from bench.run import FULL
 from models import Agent
@@ -14,4 +14,4 @@ if __name__ == "__main__":
     with app.app_context():
         agent = Agent.get_by_id(int(sys.argv[1]))
         path = os.path.join(tempfile.mkdtemp(), "report.csv")
-        reports.build_report(agent, FULL, "UTC", path)
+        report_kinds.build_report("stop-slots", agent, FULL, "UTC", path)

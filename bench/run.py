@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+import report_kinds
 import reports
 from bench import generate
 from devtools.processes import Browserless, SmtpSink, Stack, free_port
@@ -109,7 +110,7 @@ def bench_report(database, app):
         agent = models.Agent.get_by_id(1)
         for label, filters in (("full period (90 days)", FULL), ("one week", WEEK)):
             path = os.path.join(tempfile.mkdtemp(), "report.csv")
-            build, dialogs = timed(lambda: reports.build_report(agent, filters, "UTC", path))
+            build, dialogs = timed(lambda: report_kinds.build_report("stop-slots", agent, filters, "UTC", path))
             floor = sqlite_cli_floor(database, filters)
             pandas_time, expected = timed(lambda: pandas_report(database, filters), repeats=1)
             assert csv_counts(path) == expected, f"{label}: the report differs from the pandas result"

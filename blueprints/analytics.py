@@ -2,9 +2,10 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from export_queue import intake
+import report_kinds
 import reports
 from blueprints.auth import login_required
 from forms import FilterForm
@@ -79,9 +80,10 @@ def index():
     formdata = request.form if request.method == "POST" else (request.args or None)
     form = filter_form(formdata)
     valid = form.validate() if formdata is not None else True
-    if request.method == "POST" and request.form.get("action") == "export" and valid:
+    kind = export_kind(request.form.get("action", "")) if request.method == "POST" else None
+    if kind and valid:
         filters = filters_from(form)
-        queue_export(filters)
+        queue_export(filters, kind)
         return redirect(url_for("analytics.index", **query_args(filters)))
     return render_template(
         "analytics/index.html",
@@ -93,16 +95,30 @@ def index():
     )
 
 
-def queue_export(filters):
+def export_kind(action):
+    """The report kind an EXPORT button asks for: `export` is Stop slots, `export:<kind>` another; None otherwise."""
+    if action == "export":
+        return report_kinds.DEFAULT
+    name, _, kind = action.partition(":")
+    if name != "export":
+        return None
+    if kind not in report_kinds.KINDS:
+        abort(400, f"There is no report called {kind!r}.")
+    return kind
+
+
+def queue_export(filters, kind):
     """Record an export request and queue it, then say what happened (used by Send again too)."""
     account = g.account
     config = current_app.config
-    outcome = intake.request_export(account, filters, config["EXPORT_MAX_PENDING"], config["EXPORT_MAX_PER_HOUR"])
+    outcome = intake.request_export(
+        account, filters, config["EXPORT_MAX_PENDING"], config["EXPORT_MAX_PER_HOUR"], kind=kind
+    )
     if outcome.status == "queued":
         intake.enqueue(outcome.request.items)
         emails = len(filters.agent_ids)
         flash(
-            f"The report will be sent to {account.email}, one email per agent "
+            f"The {report_kinds.KINDS[kind].LABEL} report will be sent to {account.email}, one email per agent "
             f"({emails} {'email' if emails == 1 else 'emails'}).",
             "success",
         )

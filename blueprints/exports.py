@@ -4,6 +4,7 @@ import os
 
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
+import report_kinds
 from export_queue import intake, links
 from export_queue.states import IN_FLIGHT
 from blueprints.analytics import queue_export
@@ -33,6 +34,7 @@ def index():
         downloadable=links.is_downloadable,
         token=links.download_token,
         visible={agent.id for agent in g.account.visible_agents()},
+        kinds=report_kinds.KINDS,
     )
 
 
@@ -68,5 +70,5 @@ def send_again(request_id):
     visible = {a.id for a in g.account.visible_agents().where(Agent.id.in_(list(agent_ids)))}
     if not visible:
         abort(404)
-    queue_export(dataclasses.replace(filters, agent_ids=tuple(sorted(visible))))
+    queue_export(dataclasses.replace(filters, agent_ids=tuple(sorted(visible))), original.kind)
     return redirect(url_for("exports.index"))

@@ -369,13 +369,14 @@ class Browserless:
     def login(self, email, password=ANALYST_PASSWORD):
         return self.post_form("/login", "/login", {"email": email, "password": password})
 
-    def export(self, agent_ids, days=7):
-        """Click Stop slots for these agents over the last `days` days."""
+    def export(self, agent_ids, days=7, kind=None):
+        """Click Stop slots (or the button of another report `kind`) for these agents
+        over the last `days` days."""
         today = date.today()
         fields = {
             "agents": [str(i) for i in agent_ids],
             "date_from": str(today - timedelta(days=days - 1)),
             "date_to": str(today),
-            "action": "export",
+            "action": f"export:{kind}" if kind else "export",
         }
         return self.post_form("/analytics", "/analytics", fields)

@@ -17,7 +17,7 @@ from flask import current_app
 from peewee import DatabaseError, InterfaceError
 
 import models
-import reports
+import report_kinds
 import tasks
 from export_queue.emails import report_email
 from export_queue.intake import filters_of
@@ -144,7 +144,8 @@ def deliver(item, lease):
         with step(build_failure(report_folder(item))):
             time.sleep(config["EXPORT_BUILD_DELAY"])
             data_as_of = utcnow()
-            dialogs = reports.build_report(item.agent, filters_of(item.request), config["TIMEZONE"], path)
+            request = item.request
+            dialogs = report_kinds.build_report(request.kind, item.agent, filters_of(request), config["TIMEZONE"], path)
         with step(unexpected):
             record(item, dialogs=dialogs, data_as_of=data_as_of)
     with step(unexpected):

@@ -4,6 +4,8 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from flask_mail import Message
 
+import report_kinds
+
 from export_queue.links import download_token
 from localtime import format_local
 
@@ -17,7 +19,8 @@ def external_url(endpoint, **values):
 
 def email_subject(item):
     request = item.request
-    return f"Stop slots report: {item.agent.name}, {request.date_from.isoformat()} \u2013 {request.date_to.isoformat()}"
+    label = report_kinds.KINDS[request.kind].LABEL
+    return f"{label} report: {item.agent.name}, {request.date_from.isoformat()} \u2013 {request.date_to.isoformat()}"
 
 
 def report_email(item, expires_at):
@@ -29,6 +32,7 @@ def report_email(item, expires_at):
     tz = current_app.config["TIMEZONE"]
     context = dict(
         item=item,
+        kind=report_kinds.KINDS[item.request.kind],
         request=item.request,
         agent=item.agent,
         link=external_url("exports.download", token=download_token(item)),

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from peewee import fn
 
+import report_kinds
 import reports
 import tasks
 from export_queue.states import IN_FLIGHT, QUEUED
@@ -31,12 +32,12 @@ def filters_of(request):
     )
 
 
-def filters_key(filters):
+def filters_key(filters, kind=report_kinds.DEFAULT):
     """A digest equal for two requests exactly when they ask for the same reports
     (fixed length, however many agents and channels were picked)."""
     agents = ",".join(str(i) for i in sorted(filters.agent_ids))
-    channels = "\n".join(sorted(filters.channels))
-    return hashlib.sha256(f"{agents}|{filters.date_from}|{filters.date_to}|{channels}".encode()).hexdigest()
+    channels = json.dumps(sorted(filters.channels))
+    return hashlib.sha256(f"{kind}|{agents}|{filters.date_from}|{filters.date_to}|{channels}".encode()).hexdigest()
 
 
 def in_flight_requests(account):
@@ -48,7 +49,7 @@ def in_flight_requests(account):
     )
 
 
-def request_export(account, filters, max_pending, max_per_hour=None):
+def request_export(account, filters, max_pending, max_per_hour=None, kind=report_kinds.DEFAULT):
     """Record an export request (one item per agent) unless it would repeat or flood.
 
     The caller enqueues the items of a queued outcome after the transaction.
@@ -56,7 +57,7 @@ def request_export(account, filters, max_pending, max_per_hour=None):
     with db.atomic():
         if db.for_update:
             Account.select().where(Account.id == account.id).for_update().get()
-        key = filters_key(filters)
+        key = filters_key(filters, kind)
         in_flight = list(in_flight_requests(account))
         duplicate = next((r for r in in_flight if r.filters_key == key), None)
         if duplicate:
@@ -74,6 +75,7 @@ def request_export(account, filters, max_pending, max_per_hour=None):
             account=account,
             date_from=filters.date_from,
             date_to=filters.date_to,
+            kind=kind,
             channels=json.dumps(sorted(filters.channels)),
             filters_key=key,
         )

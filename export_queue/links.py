@@ -5,7 +5,7 @@ import os
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-import reports
+import report_kinds
 from export_queue.states import SENT
 from models import ExportItem, utcnow
 
@@ -17,7 +17,7 @@ def report_folder(item):
 
 def report_path(item):
     """The item's file, under the name users see."""
-    name = reports.report_file_name(item.agent.slug, item.request.date_from, item.request.date_to)
+    name = report_kinds.file_name(item.request.kind, item.agent.slug, item.request.date_from, item.request.date_to)
     return os.path.join(report_folder(item), name)
 
 

@@ -122,7 +122,7 @@ def test_browser_export_flow(stack, smtp, page, tmp_path):
     page.get_by_label("To", exact=True).fill(str(TODAY))
     clicked = time.monotonic()
     page.get_by_role("button", name="Stop slots").click()
-    page.get_by_text("The report will be sent to analyst@example.com, one email per agent").wait_for()
+    page.get_by_text("The Stop slots report will be sent to analyst@example.com, one email per agent").wait_for()
 
     messages = smtp.wait_for_messages(2)
     print(f"click to last email: {max(smtp.received_at) - clicked:.2f} s")
@@ -212,3 +212,23 @@ def test_hostile_names_do_not_run_in_the_browser(stack, page):
     page.get_by_role("button", name="Show").click()
     assert page.get_by_text(f"Bot {payload}").count() >= 1, "shown as text"
     assert page.title() != "pwned" and dialogs == []
+
+
+def test_funnel_and_paths_with_real_worker_and_smtp_server(stack, smtp):
+    analyst = Browserless(stack.base_url)
+    analyst.login("analyst@example.com")
+    analyst.export([1, 2], kind="slot-funnel")
+    analyst.export([1, 2], kind="slot-paths")
+    messages = smtp.wait_for_messages(4)
+    time.sleep(0.5)
+    assert sorted(m["Subject"].split(",")[0] for m in smtp.messages) == [
+        "Slot funnel report: Sales Bot", "Slot funnel report: Support Bot",
+        "Slot paths report: Sales Bot", "Slot paths report: Support Bot",
+    ]
+    funnel = next(m for m in messages if m["Subject"].startswith("Slot funnel report: Support Bot"))
+    status, data, _ = analyst.get(link_in(funnel))
+    rows = parse_csv(data)
+    assert status == 200 and rows[0][4:7] == ["Reached", "Times shown", "Stopped"]
+    assert {row[0]: row[4:] for row in rows[1:]} == {
+        "greet": ["3", "3", "3", "100.00", "60.00"], "ask": ["2", "2", "2", "100.00", "40.00"],
+    }

@@ -63,7 +63,7 @@ def test_one_email_per_agent_with_a_working_link(app, client, auth, data):
         response = auth.post("/analytics", export_form(data["support"], data["sales"]))
     assert response.status_code == 302
     page = client.get(response.location).get_data(as_text=True)
-    assert "The report will be sent to admin@example.com, one email per agent (2 emails)." in page
+    assert "The Stop slots report will be sent to admin@example.com, one email per agent (2 emails)." in page
 
     assert sorted(m.subject for m in outbox) == [
         f"Stop slots report: Sales Bot, {TODAY} \u2013 {TODAY}",
@@ -280,3 +280,38 @@ def test_an_export_may_name_many_channels(app, client, auth, data):
         response = auth.post("/analytics", export_form(data["support"], channels=channels))
     assert response.status_code == 302 and len(outbox) == 1
     assert "The report covers 30 counted dialogs." in outbox[0].body
+
+
+@pytest.mark.parametrize(
+    "kind, subject, header, sentence",
+    [
+        ("slot-funnel", "Slot funnel report", "Slot ID,Slot name,Slot type,Bot text,Reached,Times shown,Stopped,Exit rate (%),Reach (%)",
+         "Exit rate = dialogs that stopped at a slot"),
+        ("slot-paths", "Slot paths report", "From slot ID,From slot name,To slot ID,To slot name,Dialogs,Transitions,Share of from (%)",
+         "share of from = its transitions"),
+    ],
+)
+def test_each_report_kind_goes_through_the_same_pipeline(app, client, auth, data, kind, subject, header, sentence):
+    auth.login("admin@example.com")
+    form = {**export_form(data["support"]), "action": f"export:{kind}"}
+    with mail.record_messages() as outbox:
+        response = auth.post("/analytics", form)
+        again = auth.post("/analytics", {**export_form(data["support"]), "action": "export"})
+    assert response.status_code == again.status_code == 302
+    assert sorted(m.subject.split(":")[0] for m in outbox) == sorted([subject, "Stop slots report"]), "one per kind"
+    (message,) = [m for m in outbox if m.subject.startswith(subject)]
+    assert message.subject == f"{subject}: Support Bot, {TODAY} \u2013 {TODAY}" and sentence in message.body
+    download = fetch(client, link_path(message))
+    assert download.headers["Content-Disposition"] == f"attachment; filename={kind}_support-bot_{TODAY}_{TODAY}.csv"
+    assert download.data.decode("utf-8-sig").split("\r\n")[0] == header
+    page = client.get("/exports").get_data(as_text=True)
+    label = subject.removesuffix(" report")
+    assert f"{label} · request #" in page and "Stop slots · request #" in page
+
+
+def test_an_unknown_report_kind_is_refused(app, client, auth, data):
+    auth.login("admin@example.com")
+    response = auth.post("/analytics", {**export_form(data["support"]), "action": "export:everything"})
+    assert response.status_code == 400 and "There is no report called" in response.get_data(as_text=True)
+    with app.app_context():
+        assert ExportRequest.select().count() == 0

@@ -51,7 +51,9 @@ def test_upgrade_from_the_first_schema_keeps_every_row(app, runner, tmp_path):
         item = ExportItem.get_by_id(1)
         assert (item.state, item.dialogs, item.claim_token, item.not_before) == ("sent", 1, None, None)
         assert Account.get().email == "ann@example.com"
-        assert [r.channel_list for r in ExportRequest.select().order_by(ExportRequest.id)] == [[], ["telegram", "web"]]
+        requests = list(ExportRequest.select().order_by(ExportRequest.id))
+        assert [r.channel_list for r in requests] == [[], ["telegram", "web"]]
+        assert [r.kind for r in requests] == ["stop-slots", "stop-slots"], "every older request was Stop slots"
         LoginFailure.create(email="a", address="b")  # the new table works
     again = runner.invoke(args=["upgrade-db"])
     assert again.output == f"Database ready (schema version {migrations.LATEST}).\n"

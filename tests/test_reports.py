@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 import ingestion
+import report_kinds
 import reports
 from models import Dialog, Event
 from tests.conftest import make_agent
@@ -57,8 +58,8 @@ def agent(app):
 
 
 def build(app, agent, tmp_path, filters=ALL_DAY, tz="UTC"):
-    path = str(tmp_path / "out" / reports.report_file_name(agent.slug, filters.date_from, filters.date_to))
-    dialogs = reports.build_report(agent, filters, tz, path)
+    path = str(tmp_path / "out" / report_kinds.file_name("stop-slots", agent.slug, filters.date_from, filters.date_to))
+    dialogs = report_kinds.build_report("stop-slots", agent, filters, tz, path)
     return dialogs, read_csv(path)
 
 
@@ -94,7 +95,7 @@ def test_tricky_texts_round_trip_and_formulas_are_defused(app, agent, tmp_path):
 def test_raw_csv_quoting_is_rfc_4180(app, agent, tmp_path):
     load(agent, [ev("a", "user", 0, "quote")])
     path = tmp_path / "q.csv"
-    reports.build_report(agent, ALL_DAY, "UTC", str(path))
+    report_kinds.build_report("stop-slots", agent, ALL_DAY, "UTC", str(path))
     assert path.read_bytes() == (
         "\ufeffSlot ID,Slot name,Slot type,Bot text,Dialogs,Share (%)\r\n"
         'quote,"Say ""cheese""",question,"He said ""hi"", twice """"",1,100.00\r\n'
@@ -182,7 +183,7 @@ def test_guard_formula(text, expected):
 
 
 def test_file_name():
-    assert reports.report_file_name("support-bot", date(2026, 3, 1), date(2026, 3, 7)) == (
+    assert report_kinds.file_name("stop-slots", "support-bot", date(2026, 3, 1), date(2026, 3, 7)) == (
         "stop-slots_support-bot_2026-03-01_2026-03-07.csv"
     )
 
