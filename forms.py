@@ -3,8 +3,18 @@ from datetime import date
 
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, StopValidation, ValidationError
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.fields import SelectChoice
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from names import CONTROL_MESSAGE, has_control
@@ -72,6 +82,13 @@ class FilterForm(FlaskForm):
     date_from = DateField("From", validators=[InputRequired(message="Pick a start date.")])
     date_to = DateField("To", validators=[InputRequired(message="Pick an end date.")])
     channels = CheckboxesField("Channels")
+    view = RadioField(
+        "Preview",
+        choices=[SelectChoice("stop-slots", "Stops"), SelectChoice("slot-funnel", "Funnel"), SelectChoice("slot-paths", "Paths")],
+        default="stop-slots",
+        validate_choice=False,  # an unknown view shows the default one
+    )
+    focus = StringField("Focus on slot", validators=[Optional(), Length(max=255)])
 
     def validate_agents(self, field):
         if not field.data:

@@ -1,20 +1,24 @@
-"""The Analytics tab: filters, a preview of the stop slots, and the EXPORT panel."""
+"""The Analytics tab: filters, a preview of the three reports, and the EXPORT panel."""
+import collections
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from export_queue import intake
 import report_kinds
 import reports
 from blueprints.auth import login_required
+from export_queue import intake
 from forms import FilterForm
 from localtime import format_local
 from models import Agent, Channel
+from report_kinds import slot_funnel, slot_paths
 
 bp = Blueprint("analytics", __name__)
 
 PREVIEW_TOP = 10  # slots shown in each agent's chart
+FUNNEL_WORST = 3  # highest exit rates marked in the funnel preview
+PATHS_TOP = 15  # steps shown in the paths preview
 
 
 def today():
@@ -61,9 +65,8 @@ def filters_from(form):
 def preview(filters):
     """Per agent: counted dialogs and the top stop slots (the rest as one "Other" bar)."""
     tz = current_app.config["TIMEZONE"]
-    agents = Agent.select().where(Agent.id.in_(list(filters.agent_ids))).order_by(Agent.name)
     result = []
-    for agent in agents:
+    for agent in previewed_agents(filters):
         counts = reports.sort_counts(reports.stop_slot_counts(agent.id, filters, tz))
         total = sum(c.dialogs for c in counts)
         bars = [(c.label, c.dialogs) for c in counts[:PREVIEW_TOP]]
@@ -72,6 +75,54 @@ def preview(filters):
             bars.append((f"Other slots ({len(rest)})", sum(c.dialogs for c in rest)))
         result.append(dict(agent=agent, total=total, bars=bars, slots=len(counts)))
     return result
+
+
+def previewed_agents(filters):
+    return Agent.select().where(Agent.id.in_(list(filters.agent_ids))).order_by(Agent.name)
+
+
+def funnel_preview(filters):
+    """Per agent: every reached slot with reached, stopped and exit rate; the worst exits marked."""
+    tz = current_app.config["TIMEZONE"]
+    result = []
+    for agent in previewed_agents(filters):
+        steps = slot_funnel.funnel(agent.id, filters, tz)
+        total = sum(s.stopped for s in steps)
+        rates = {s.key: float(reports.share_percent(s.stopped, s.reached)) for s in steps}
+        worst = sorted((s for s in steps if s.key is not None), key=lambda s: -rates[s.key])[:FUNNEL_WORST]
+        result.append(dict(agent=agent, total=total, steps=steps, rates=rates, worst={s.key for s in worst if rates[s.key]}))
+    return result
+
+
+def paths_preview(filters, focus):
+    """Per agent: the top steps, and where the dialogs of one slot came from and went next."""
+    tz = current_app.config["TIMEZONE"]
+    result = []
+    for agent in previewed_agents(filters):
+        found = slot_paths.steps(agent.id, filters, tz)
+        out_of = collections.Counter()
+        for step in found:
+            out_of[step.from_key] += step.transitions
+        slots = sorted({(s.to_key, s.to_name) for s in found if s.to_key is not None}, key=lambda slot: slot[1])
+        focused = focus if focus in {key for key, _ in slots} else (slots[0][0] if slots else None)
+        result.append(dict(
+            agent=agent,
+            total=sum(s.transitions for s in found if s.to_key is None),
+            top=found[:PATHS_TOP],
+            share=lambda step, out_of=out_of: reports.share_percent(step.transitions, out_of[step.from_key]),
+            slots=slots,
+            focus=focused,
+            came_from=[s for s in found if s.to_key == focused and focused is not None],
+            went_to=[s for s in found if s.from_key == focused and focused is not None],
+        ))
+    return result
+
+
+PREVIEWS = {
+    "stop-slots": lambda filters, form: preview(filters),
+    "slot-funnel": lambda filters, form: funnel_preview(filters),
+    "slot-paths": lambda filters, form: paths_preview(filters, form.focus.data),
+}
 
 
 @bp.route("/analytics", methods=("GET", "POST"))
@@ -89,10 +140,15 @@ def index():
         "analytics/index.html",
         form=form,
         valid=valid,
-        preview=preview(filters_from(form)) if valid and form.agents.data else None,
+        view=view_of(form),
+        preview=PREVIEWS[view_of(form)](filters_from(form), form) if valid and form.agents.data else None,
         presets=date_presets(today()),
         timezone=current_app.config["TIMEZONE"],
     )
+
+
+def view_of(form):
+    return form.view.data if form.view.data in PREVIEWS else "stop-slots"
 
 
 def export_kind(action):

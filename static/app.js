@@ -62,3 +62,32 @@ const poll = async () => {
   setTimeout(poll, 2000);
 };
 setTimeout(poll, 2000);
+
+// Tables of class "sortable": each column header with data-sort becomes a button
+// that sorts by that column (again: the other way), with aria-sort for screen readers.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("th[data-sort] > button");
+  if (!button) return;
+  const header = button.parentElement;
+  const table = header.closest("table");
+  const column = [...header.parentElement.children].indexOf(header);
+  const descending = header.getAttribute("aria-sort") !== "descending";
+  const value = (row) => row.children[column].dataset.value;
+  const numeric = header.dataset.sort === "number";
+  const rows = [...table.tBodies[0].rows].sort((a, b) => {
+    const order = numeric ? Number(value(a)) - Number(value(b)) : value(a).localeCompare(value(b));
+    return descending ? -order : order;
+  });
+  table.tBodies[0].append(...rows);
+  table.querySelectorAll("th[data-sort]").forEach((th) => th.removeAttribute("aria-sort"));
+  header.setAttribute("aria-sort", descending ? "descending" : "ascending");
+});
+const makeSortable = () => document.querySelectorAll("table.sortable th[data-sort]:not(:has(button))").forEach((th) => {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = th.textContent;
+  th.textContent = "";
+  th.append(button);
+});
+makeSortable();
+new MutationObserver(makeSortable).observe(document.body, { childList: true, subtree: true });

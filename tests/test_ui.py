@@ -64,7 +64,8 @@ def pages_of(site, page, is_admin):
     page.get_by_role("button", name="Stop slots").click()
     page.get_by_text("one email per agent").wait_for()
     wait_for(lambda: all(state == "sent" for _, state, _, _ in stack.item_states()), what="the export to be sent")
-    paths = ["/analytics", "/exports", "/outbox", "/no-such-page"]
+    paths = ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/exports", "/outbox",
+             "/account/password", "/no-such-page"]
     if is_admin:
         paths += ["/admin/", "/admin/queue"]
     return paths
@@ -132,7 +133,10 @@ def test_the_export_flow_with_the_keyboard_alone(site, browser):
     assert download.value.suggested_filename.startswith("stop-slots_")
 
 
-@pytest.mark.parametrize("path", ["/analytics", "/exports", "/outbox", "/admin/", "/admin/queue"])
+@pytest.mark.parametrize(
+    "path",
+    ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/exports", "/outbox", "/admin/", "/admin/queue"],
+)
 def test_nothing_scrolls_sideways_on_a_phone(site, browser, path):
     page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD, viewport={"width": 375, "height": 760})
     page.goto(site[0].base_url + path)
@@ -178,3 +182,28 @@ def test_exports_page_updates_itself(tmp_path, browser):
             assert page.get_by_text("Queued").count() == 0
         finally:
             stack.stop()
+
+
+def test_the_preview_switches_between_the_three_reports(site, browser):
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    page.get_by_label("Funnel", exact=True).check()
+    page.get_by_role("heading", name="Slot funnel preview").wait_for()
+    funnel = page.locator("#preview table").first
+    assert funnel.locator("tbody tr").first.locator("td").first.inner_text().startswith("Greeting")
+    exit_rate = funnel.get_by_role("button", name="Exit rate")
+    exit_rate.focus()
+    page.keyboard.press("Enter")  # sorting works from the keyboard
+    assert funnel.locator("th", has_text="Exit rate").get_attribute("aria-sort") == "descending"
+    assert funnel.locator("th", has_text="Reached").get_attribute("aria-sort") is None
+    page.keyboard.press("Enter")
+    assert funnel.locator("th", has_text="Exit rate").get_attribute("aria-sort") == "ascending"
+
+    page.get_by_label("Paths", exact=True).check()
+    page.get_by_role("heading", name="Slot paths preview").wait_for()
+    page.get_by_role("button", name="Show").click()  # the focus list follows the agents shown
+    page.get_by_label("Focus on slot").select_option(label="Ask order (Support Bot)")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_text("Came to Ask order from").wait_for()
+    went = page.locator("table", has=page.get_by_text("Went from Ask order to"))
+    assert "(end)" in went.inner_text()
+    assert "view=slot-paths" in page.url or page.get_by_label("Paths", exact=True).is_checked()
