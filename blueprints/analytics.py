@@ -104,7 +104,9 @@ def paths_preview(filters, focus):
         for step in found:
             out_of[step.from_key] += step.transitions
         slots = sorted({(s.to_key, s.to_name) for s in found if s.to_key is not None}, key=lambda slot: slot[1])
-        focused = focus if focus in {key for key, _ in slots} else (slots[0][0] if slots else None)
+        exits = [s for s in found if s.to_key is None and s.from_key is not None]
+        most_lost = max(exits, key=lambda s: s.transitions).from_key if exits else None
+        focused = focus if focus in {key for key, _ in slots} else most_lost
         result.append(dict(
             agent=agent,
             total=sum(s.transitions for s in found if s.to_key is None),

@@ -98,11 +98,22 @@ def _dialog_events(rng, dialog_id, channels, script, now):
             ingestion.EventIn(dialog_id, channel, "system", None, "session closed", at + timedelta(seconds=30)),
         ]
     events = []
-    for key, _, _, text, stop_chance in script:
+
+    def exchange(key, text):
+        nonlocal at
         events.append(ingestion.EventIn(dialog_id, channel, "bot", key, text, at))
         at += timedelta(seconds=rng.randint(2, 90))
         events.append(ingestion.EventIn(dialog_id, channel, "user", None, "…", at))
         at += timedelta(seconds=rng.randint(1, 5))
+
+    for step, (key, _, kind, text, stop_chance) in enumerate(script):
+        exchange(key, text)
+        if kind == "question" and rng.random() < 0.2:  # the answer was not understood: asked again
+            exchange(key, text)
+        if step and rng.random() < 0.06:  # the user went back a step, then on again
+            previous = script[step - 1]
+            exchange(previous[0], previous[3])
+            exchange(key, text)
         if rng.random() < stop_chance:
             break
     return events

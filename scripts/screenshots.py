@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import sync_playwright
 
@@ -60,6 +61,13 @@ def take(out):
             page.get_by_role("button", name="Log in").click()
             page.get_by_text("Stop slots preview").wait_for()
             shot("analytics")
+            for view, name in (("slot-funnel", "Slot funnel"), ("slot-paths", "Slot paths")):
+                today = datetime.now(timezone.utc).date()
+                period = f"date_from={today - timedelta(days=29)}&date_to={today}"
+                page.goto(f"{stack.base_url}/analytics?view={view}&agents=1&{period}")
+                page.get_by_text(f"{name} preview").wait_for()
+                shot(f"analytics-{view.removeprefix('slot-')}")
+            page.goto(stack.base_url + "/analytics")
             page.get_by_role("button", name="Stop slots").click()
             page.get_by_text("one email per agent").wait_for()
             wait_for(lambda: len([n for n in os.listdir(outbox) if n.endswith(".eml")]) >= 3, timeout=60, what="emails")
