@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from peewee import SQL, fn
+from peewee import SQL, Value, fn
 
-from models import Channel, Dialog, Event, Slot, db
+from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, db
 from names import CONTROL_MESSAGE, has_control
 
 SENDERS = ("user", "bot", "system")
@@ -254,6 +254,7 @@ def ingest_events(agent, events, max_channels=None):
         )
         for part in chunks(sorted(dialog_ids.values())):
             refresh_dialog_summaries(part)
+            refresh_paths(part)
         _ensure_channels(agent, events, max_channels)
     return new, len(events) - new
 
@@ -359,3 +360,56 @@ def refresh_dialog_summaries(dialog_ids):
         .where(Dialog.id.in_(dialog_ids))
         .execute()
     )
+
+
+def refresh_paths(dialog_ids):
+    """Recompute the slots these dialogs reached and the steps of their paths from
+    their events (after their summaries, whose filter fields the rows copy).
+
+    A path is the slot-naming events in order (timestamp, then arrival), repeats
+    merged; it runs from (start) to (end), which a missing slot stands for.
+    """
+    DialogSlot.delete().where(DialogSlot.dialog.in_(dialog_ids)).execute()
+    DialogStep.delete().where(DialogStep.dialog.in_(dialog_ids)).execute()
+    copied = (Dialog.agent, Dialog.is_counted, Dialog.started_at, Dialog.channel)
+    reached = (
+        Event.select(Event.dialog, Event.slot, *copied, fn.COUNT(SQL("*")))
+        .join(Dialog)
+        .where(Event.dialog.in_(dialog_ids) & Event.slot.is_null(False))
+        .group_by(Event.dialog, Event.slot, *copied)
+    )
+    slot_fields = (
+        DialogSlot.dialog, DialogSlot.slot,
+        DialogSlot.agent, DialogSlot.is_counted, DialogSlot.started_at, DialogSlot.channel, DialogSlot.times_shown,
+    )
+    DialogSlot.insert_from(reached, slot_fields).execute()
+
+    previous = fn.LAG(Event.slot).over(partition_by=[Event.dialog], order_by=[Event.timestamp, Event.id])
+    sequence = (
+        Event.select(
+            Event.dialog.alias("dialog_id"), previous.alias("from_slot"), Event.slot.alias("to_slot"),
+            *(field.alias(field.name) for field in copied),
+        )
+        .join(Dialog)
+        .where(Event.dialog.in_(dialog_ids) & Event.slot.is_null(False))
+        .cte("sequence")
+    )
+    moves = sequence.c.from_slot.is_null() | (sequence.c.from_slot != sequence.c.to_slot)
+    grouped = [sequence.c.dialog_id, sequence.c.from_slot, sequence.c.to_slot, *(getattr(sequence.c, f.name) for f in copied)]
+    steps = sequence.select_from(*grouped, fn.COUNT(SQL("*"))).where(moves).group_by(*grouped)
+    step_fields = (
+        DialogStep.dialog, DialogStep.from_slot, DialogStep.to_slot,
+        DialogStep.agent, DialogStep.is_counted, DialogStep.started_at, DialogStep.channel, DialogStep.transitions,
+    )
+    DialogStep.insert_from(steps, step_fields).execute()
+    endings = Dialog.select(Dialog.id, Dialog.stop_slot, Value(None), *copied, Value(1)).where(Dialog.id.in_(dialog_ids))
+    DialogStep.insert_from(endings, step_fields).execute()
+
+
+def backfill_paths(chunk=5000):
+    """Compute the slot and step rows of every stored dialog (an upgrade, or data
+    written without the ingestion path), a chunk of dialogs per transaction."""
+    ids = [dialog_id for (dialog_id,) in Dialog.select(Dialog.id).order_by(Dialog.id).tuples()]
+    for start in range(0, len(ids), chunk):
+        with db.atomic():
+            refresh_paths(ids[start : start + chunk])

@@ -6,7 +6,7 @@ models' fields, so that it still means the same thing after the models change.
 """
 import json
 
-from peewee import CharField, DateTimeField, IntegerField, Model, TextField
+from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import MODELS, db
@@ -84,12 +84,69 @@ def add_report_kinds(migrator):
     db.execute_sql("ALTER TABLE export_request ADD COLUMN kind VARCHAR(255) NOT NULL DEFAULT 'stop-slots'")
 
 
+class Stub(Model):
+    """A table another migration's foreign keys point at; only its id matters."""
+
+    class Meta:
+        database = db
+
+
+def stub(table):
+    return type(f"{table}_stub", (Stub,), {"Meta": type("Meta", (), {"table_name": table})})
+
+
+def path_tables():
+    """The `dialog_slot` and `dialog_step` tables as version 7 created them."""
+    dialogs, agents, slots = stub("dialog"), stub("agent"), stub("slot")
+
+    class DialogSlotV7(Model):
+        dialog = ForeignKeyField(dialogs, on_delete="CASCADE")
+        agent = ForeignKeyField(agents, on_delete="CASCADE", index=False)
+        slot = ForeignKeyField(slots, on_delete="CASCADE", index=False)
+        is_counted = BooleanField()
+        started_at = DateTimeField()
+        channel = CharField()
+        times_shown = IntegerField()
+
+        class Meta:
+            database = db
+            table_name = "dialog_slot"
+            indexes = ((("agent", "is_counted", "slot", "started_at", "channel", "times_shown"), False),)
+
+    class DialogStepV7(Model):
+        dialog = ForeignKeyField(dialogs, on_delete="CASCADE")
+        agent = ForeignKeyField(agents, on_delete="CASCADE", index=False)
+        from_slot = ForeignKeyField(slots, null=True, on_delete="CASCADE", index=False)
+        to_slot = ForeignKeyField(slots, null=True, on_delete="CASCADE", index=False)
+        is_counted = BooleanField()
+        started_at = DateTimeField()
+        channel = CharField()
+        transitions = IntegerField()
+
+        class Meta:
+            database = db
+            table_name = "dialog_step"
+            indexes = ((("agent", "is_counted", "started_at", "from_slot", "to_slot", "channel", "transitions"), False),)
+
+    return DialogSlotV7, DialogStepV7
+
+
+def add_slot_paths(migrator):
+    """7: the slots each dialog reached and the steps of its path, for the report family
+    (computed here from the stored events)."""
+    import ingestion
+
+    db.create_tables(path_tables())
+    ingestion.backfill_paths()
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
     add_session_versions_and_disabled_accounts,
     store_channel_lists_as_json,
     add_report_kinds,
+    add_slot_paths,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

@@ -183,6 +183,41 @@ class Event(BaseModel):
         )
 
 
+class DialogSlot(BaseModel):
+    """A slot a dialog reached and how often it was shown, with the dialog's filter
+    fields copied: the Slot funnel is a grouped count over one covering index.
+    Kept by ingestion, recomputed for the dialogs a batch touches."""
+
+    dialog = ForeignKeyField(Dialog, on_delete="CASCADE")
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    slot = ForeignKeyField(Slot, on_delete="CASCADE", index=False)
+    is_counted = BooleanField()
+    started_at = DateTimeField()
+    channel = CharField()
+    times_shown = IntegerField()
+
+    class Meta:
+        indexes = ((("agent", "is_counted", "slot", "started_at", "channel", "times_shown"), False),)
+
+
+class DialogStep(BaseModel):
+    """A step of a dialog's path (repeats merged) and how often it was taken, from
+    (start) (no from-slot) to (end) (no to-slot), with the dialog's filter fields:
+    the Slot paths report is a grouped count over one covering index."""
+
+    dialog = ForeignKeyField(Dialog, on_delete="CASCADE")
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    from_slot = ForeignKeyField(Slot, null=True, on_delete="CASCADE", index=False)
+    to_slot = ForeignKeyField(Slot, null=True, on_delete="CASCADE", index=False)
+    is_counted = BooleanField()
+    started_at = DateTimeField()
+    channel = CharField()
+    transitions = IntegerField()
+
+    class Meta:
+        indexes = ((("agent", "is_counted", "started_at", "from_slot", "to_slot", "channel", "transitions"), False),)
+
+
 class ExportRequest(BaseModel):
     """One click on Stop slots: who asked, with which filters."""
 
@@ -235,7 +270,7 @@ class LoginFailure(BaseModel):
         indexes = ((("email", "address", "at"), False), (("address", "at"), False))
 
 
-MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, ExportRequest, ExportItem, LoginFailure]
+MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, ExportRequest, ExportItem, LoginFailure]
 
 
 def unique_slug(name):

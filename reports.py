@@ -60,18 +60,25 @@ def period_bounds(date_from, date_to, tz_name):
     return local_midnight_utc(date_from), local_midnight_utc(date_to + timedelta(days=1))
 
 
-def counted_dialogs(agent_id, filters, tz_name):
-    """The agent's counted dialogs that started in the period, on the chosen channels."""
+def in_population(model, agent_id, filters, tz_name):
+    """Rows of `model` (Dialog, or a per-dialog summary with the same filter fields)
+    of the agent's counted dialogs that started in the period, on the chosen channels:
+    the one population every report kind counts."""
     start, end = period_bounds(filters.date_from, filters.date_to, tz_name)
-    query = Dialog.select().where(
-        (Dialog.agent == agent_id)
-        & (Dialog.is_counted == True)  # noqa: E712 (peewee expression)
-        & (Dialog.started_at >= start)
-        & (Dialog.started_at < end)
+    condition = (
+        (model.agent == agent_id)
+        & (model.is_counted == True)  # noqa: E712 (peewee expression)
+        & (model.started_at >= start)
+        & (model.started_at < end)
     )
     if filters.channels:
-        query = query.where(Dialog.channel.in_(list(filters.channels)))
-    return query
+        condition &= model.channel.in_(list(filters.channels))
+    return condition
+
+
+def counted_dialogs(agent_id, filters, tz_name):
+    """The agent's counted dialogs that started in the period, on the chosen channels."""
+    return Dialog.select().where(in_population(Dialog, agent_id, filters, tz_name))
 
 
 def stop_slot_counts(agent_id, filters, tz_name):

@@ -22,7 +22,7 @@ END = datetime(2026, 11, 1)
 DAYS = 90
 CHANNELS = ["web", "telegram", "whatsapp", "app"]
 SENDERS = np.array(["user", "bot", "system"])
-VERSION = 4  # bump when the data shape changes, so cached databases are rebuilt
+VERSION = 5  # bump when the data shape changes, so cached databases are rebuilt
 
 
 def agent_specs(big_dialogs):
@@ -65,6 +65,8 @@ def build(path, big_dialogs, log):
             )
             slot_ids = np.array([s.id for s in models.Slot.select(models.Slot.id).where(models.Slot.agent == agent).order_by(models.Slot.key)])
             _write_agent(agent, dialogs, slot_ids, rng)
+        log("  computing the slot paths of every dialog")
+        ingestion.backfill_paths()
         models.db.execute_sql("ANALYZE")
         models.db.execute_sql("CREATE TABLE bench_version (version INTEGER)")
         models.db.execute_sql("INSERT INTO bench_version VALUES (?)", (VERSION,))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from peewee import SQL, fn
 
 import reports
-from models import Event, Slot
+from models import DialogSlot, Slot
 
 KEY = "slot-funnel"
 LABEL = "Slot funnel"
@@ -35,14 +35,13 @@ class FunnelStep:
 def funnel(agent_id, filters, tz_name):
     """Per slot reached by a counted dialog of the period: reached, times shown, stopped.
 
-    Two grouped queries: slot-naming events of the population per slot, and the
-    stop-slot counts the Stop slots report uses.
+    Two grouped counts over covering indexes: the slots the population reached
+    (kept per dialog by ingestion), and the stop-slot counts of the Stop slots report.
     """
-    population = reports.counted_dialogs(agent_id, filters, tz_name).select(reports.Dialog.id)
     shown = (
-        Event.select(Event.slot, fn.COUNT(fn.DISTINCT(Event.dialog)), fn.COUNT(SQL("*")))
-        .where(Event.dialog.in_(population) & Event.slot.is_null(False))
-        .group_by(Event.slot)
+        DialogSlot.select(DialogSlot.slot, fn.COUNT(SQL("*")), fn.SUM(DialogSlot.times_shown))
+        .where(reports.in_population(DialogSlot, agent_id, filters, tz_name))
+        .group_by(DialogSlot.slot)
         .tuples()
     )
     reach = {slot_id: (reached, times) for slot_id, reached, times in shown}
@@ -52,7 +51,7 @@ def funnel(agent_id, filters, tz_name):
     for slot in slots:
         reached, times = reach[slot.id]
         stop = stops.get(slot.key)
-        steps.append(FunnelStep(slot.key, slot.name, slot.type, slot.text, reached, times, stop.dialogs if stop else 0))
+        steps.append(FunnelStep(slot.key, slot.name, slot.type, slot.text, reached, int(times), stop.dialogs if stop else 0))
     unnamed = stops.get(None)
     if unnamed:
         steps.append(FunnelStep(None, None, None, None, unnamed.dialogs, 0, unnamed.dialogs))

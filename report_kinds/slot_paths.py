@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from peewee import SQL, fn
 
 import reports
-from models import Dialog, Event, Slot
+from models import DialogStep, Slot
 
 KEY = "slot-paths"
 LABEL = "Slot paths"
@@ -28,43 +28,27 @@ class Step:
 
 
 def steps(agent_id, filters, tz_name):
-    """Every step seen in the paths of the period's counted dialogs, with counts.
-
-    One window query finds the steps between slots (LAG over each dialog's
-    slot-naming events; a repeat of the same slot is no step); the steps into
-    `(end)` are the stop-slot counts.
-    """
-    population = reports.counted_dialogs(agent_id, filters, tz_name).select(Dialog.id)
-    previous = fn.LAG(Event.slot).over(partition_by=[Event.dialog], order_by=[Event.timestamp, Event.id])
-    sequence = (
-        Event.select(Event.dialog.alias("dialog_id"), Event.slot.alias("to_slot"), previous.alias("from_slot"))
-        .where(Event.dialog.in_(population) & Event.slot.is_null(False))
-        .cte("sequence")
-    )
-    moves = sequence.c.from_slot.is_null() | (sequence.c.from_slot != sequence.c.to_slot)
+    """Every step seen in the paths of the period's counted dialogs, with counts:
+    one grouped count over the steps ingestion keeps per dialog."""
     counted = (
-        sequence.select_from(
-            sequence.c.from_slot, sequence.c.to_slot, fn.COUNT(fn.DISTINCT(sequence.c.dialog_id)), fn.COUNT(SQL("*"))
-        )
-        .where(moves)
-        .group_by(sequence.c.from_slot, sequence.c.to_slot)
+        DialogStep.select(DialogStep.from_slot, DialogStep.to_slot, fn.COUNT(SQL("*")), fn.SUM(DialogStep.transitions))
+        .where(reports.in_population(DialogStep, agent_id, filters, tz_name))
+        .group_by(DialogStep.from_slot, DialogStep.to_slot)
         .tuples()
     )
-    inner = list(counted)
-    slot_ids = {slot_id for from_slot, to_slot, _, _ in inner for slot_id in (from_slot, to_slot) if slot_id}
+    found = list(counted)
+    slot_ids = {slot_id for from_slot, to_slot, _, _ in found for slot_id in (from_slot, to_slot) if slot_id}
     slots = {s.id: s for s in Slot.select().where(Slot.id.in_(list(slot_ids)))} if slot_ids else {}
 
-    def end(slot):
-        return (slot.key, slot.name) if slot else (None, START)
+    def named(slot_id, missing):
+        slot = slots.get(slot_id)
+        return (slot.key, slot.name) if slot else (None, missing)
 
-    found = [
-        Step(*end(slots.get(from_slot)), slots[to_slot].key, slots[to_slot].name, dialogs, transitions)
-        for from_slot, to_slot, dialogs, transitions in inner
+    result = [
+        Step(*named(from_slot, START), *named(to_slot, END), dialogs, int(transitions))
+        for from_slot, to_slot, dialogs, transitions in found
     ]
-    for stop in reports.stop_slot_counts(agent_id, filters, tz_name):
-        from_key, from_name = (stop.key, stop.name) if stop.key is not None else (None, START)
-        found.append(Step(from_key, from_name, None, END, stop.dialogs, stop.dialogs))
-    return sorted(found, key=lambda s: (-s.transitions, s.from_name, s.to_name, s.from_key or "", s.to_key or ""))
+    return sorted(result, key=lambda s: (-s.transitions, s.from_name, s.to_name, s.from_key or "", s.to_key or ""))
 
 
 def rows(found):

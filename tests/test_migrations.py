@@ -1,11 +1,12 @@
 """Upgrading keeps every row: a database made by the first schema version is brought
 up to date by `upgrade-db`, and a backup is a working copy."""
 import sqlite3
+from datetime import datetime
 
 import pytest
 
 import migrations
-from models import Account, ExportItem, ExportRequest, LoginFailure, db
+from models import Account, Agent, ExportItem, ExportRequest, LoginFailure, db
 
 SCHEMA_V1 = "tests/data/schema_v1.sqlite.sql"  # what the first release created (sqlite3 .schema)
 
@@ -67,3 +68,23 @@ def test_backup_is_a_working_copy(app, runner, tmp_path, people):
         assert copy.execute("SELECT count(*) FROM account").fetchone() == (3,)
     refused = runner.invoke(args=["backup", str(target)])
     assert refused.exit_code == 1 and "exists already" in refused.output
+
+
+def test_upgrading_computes_the_paths_of_stored_dialogs(app, runner):
+    """A database from before the report family gets its slot and step rows from the events."""
+    import ingestion
+    from models import DialogSlot, DialogStep
+
+    with app.app_context():
+        agent = Agent.create_with_key("Bot")[0]
+        events = [ingestion.EventIn("d", "web", "user", None, None, datetime(2026, 3, 1, 10)),
+                  ingestion.EventIn("d", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),
+                  ingestion.EventIn("d", "web", "bot", "b", None, datetime(2026, 3, 1, 12))]
+        ingestion.ingest_events(agent, events)
+        kept = sorted(((s.from_slot_id, s.to_slot_id, s.transitions) for s in DialogStep.select()), key=str)
+        db.drop_tables([DialogSlot, DialogStep])
+        migrations.SchemaVersion.update(version=6).execute()
+    assert runner.invoke(args=["upgrade-db"]).exit_code == 0
+    with app.app_context():
+        assert sorted(((s.from_slot_id, s.to_slot_id, s.transitions) for s in DialogStep.select()), key=str) == kept
+        assert len(kept) == 3 and DialogSlot.select().count() == 2
