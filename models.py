@@ -80,6 +80,10 @@ class Account(BaseModel):
             query = query.join(Grant).where(Grant.account == self)
         return query
 
+    def can_see(self, agent_id):
+        """Checked again wherever an agent's data leaves: a build, a download."""
+        return self.visible_agents().where(Agent.id == agent_id).exists()
+
 
 class Agent(BaseModel):
     name = CharField(unique=True)

@@ -1,5 +1,4 @@
 """The Analytics tab: filters, a preview of the three reports, and the EXPORT panel."""
-import collections
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -87,10 +86,12 @@ def funnel_preview(filters):
     result = []
     for agent in previewed_agents(filters):
         steps = slot_funnel.funnel(agent.id, filters, tz)
-        total = sum(s.stopped for s in steps)
-        rates = {s.key: float(reports.share_percent(s.stopped, s.reached)) for s in steps}
+        rates = {s.key: float(slot_funnel.exit_rate(s)) for s in steps}
         worst = sorted((s for s in steps if s.key is not None), key=lambda s: -rates[s.key])[:FUNNEL_WORST]
-        result.append(dict(agent=agent, total=total, steps=steps, rates=rates, worst={s.key for s in worst if rates[s.key]}))
+        result.append(dict(
+            agent=agent, total=slot_funnel.counted(steps), steps=steps, rates=rates,
+            worst={s.key for s in worst if rates[s.key]},
+        ))
     return result
 
 
@@ -100,18 +101,15 @@ def paths_preview(filters, focus):
     result = []
     for agent in previewed_agents(filters):
         found = slot_paths.steps(agent.id, filters, tz)
-        out_of = collections.Counter()
-        for step in found:
-            out_of[step.from_key] += step.transitions
         slots = sorted({(s.to_key, s.to_name) for s in found if s.to_key is not None}, key=lambda slot: slot[1])
         exits = [s for s in found if s.to_key is None and s.from_key is not None]
         most_lost = max(exits, key=lambda s: s.transitions).from_key if exits else None
         focused = focus if focus in {key for key, _ in slots} else most_lost
         result.append(dict(
             agent=agent,
-            total=sum(s.transitions for s in found if s.to_key is None),
+            total=slot_paths.counted(found),
             top=found[:PATHS_TOP],
-            share=lambda step, out_of=out_of: reports.share_percent(step.transitions, out_of[step.from_key]),
+            share=slot_paths.shares(found),
             slots=slots,
             focus=focused,
             came_from=[s for s in found if s.to_key == focused and focused is not None],
@@ -138,12 +136,13 @@ def index():
         filters = filters_from(form)
         queue_export(filters, kind)
         return redirect(url_for("analytics.index", **query_args(filters)))
+    view = view_of(form)
     return render_template(
         "analytics/index.html",
         form=form,
         valid=valid,
-        view=view_of(form),
-        preview=PREVIEWS[view_of(form)](filters_from(form), form) if valid and form.agents.data else None,
+        view=view,
+        preview=PREVIEWS[view](filters_from(form), form) if valid and form.agents.data else None,
         presets=date_presets(today()),
         timezone=current_app.config["TIMEZONE"],
     )

@@ -48,7 +48,7 @@ def download(token):
         return redirect(url_for("auth.login", next=request.path))
     if item.request.account_id != g.account.id:
         abort(403, "This report was sent to another account. Request your own on the Analytics tab.")
-    if not g.account.visible_agents().where(Agent.id == item.agent_id).exists():
+    if not g.account.can_see(item.agent_id):
         abort(403, "You no longer have access to this agent, so its reports cannot be downloaded. Ask an admin.")
     path = links.report_path(item)
     if not links.is_downloadable(item) or not os.path.exists(path):

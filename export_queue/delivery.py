@@ -24,7 +24,7 @@ from export_queue.intake import filters_of
 from export_queue.links import report_folder, report_path
 from export_queue.states import FAILED, QUEUED, claim, lease_kept, mark_delivered, move, record
 from extensions import mail
-from models import Agent, utcnow
+from models import utcnow
 from observability import log_event
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def deliver(item, lease):
     """Build the report (unless built before), send its email, record it as sent."""
     config = current_app.config
     with step(unexpected):
-        allowed = item.request.account.visible_agents().where(Agent.id == item.agent_id).exists()
+        allowed = item.request.account.can_see(item.agent_id)
     if not allowed:
         move(item, FAILED, error="This account no longer has access to this agent.")
         return

@@ -65,14 +65,22 @@ def rows(steps, counted):
         [
             guard(s.key or ""), guard(s.label), guard(s.type or ""), guard(s.text or ""),
             s.reached, s.times_shown, s.stopped,
-            f"{reports.share_percent(s.stopped, s.reached)}", f"{reports.share_percent(s.reached, counted)}",
+            f"{exit_rate(s)}", f"{reports.share_percent(s.reached, counted)}",
         ]
         for s in steps
     ]
 
 
+def counted(steps):
+    """The counted dialogs of a funnel: every one stops exactly once."""
+    return sum(s.stopped for s in steps)
+
+
+def exit_rate(step):
+    return reports.share_percent(step.stopped, step.reached)
+
+
 def build(agent_id, filters, tz_name):
     """(rows, counted dialogs) of the agent's Slot funnel report."""
     steps = funnel(agent_id, filters, tz_name)
-    counted = sum(s.stopped for s in steps)  # every counted dialog stops exactly once
-    return rows(steps, counted), counted
+    return rows(steps, counted(steps)), counted(steps)

@@ -3,6 +3,7 @@
 A dialog's path is its slot-naming events in order (timestamp, then arrival),
 immediate repeats merged (A, A, B -> A, B), from `(start)` to `(end)`.
 """
+import collections
 from dataclasses import dataclass
 
 from peewee import SQL, fn
@@ -51,16 +52,27 @@ def steps(agent_id, filters, tz_name):
     return sorted(result, key=lambda s: (-s.transitions, s.from_name, s.to_name, s.from_key or "", s.to_key or ""))
 
 
+def counted(found):
+    """The counted dialogs of a set of steps: every one takes exactly one step into (end)."""
+    return sum(s.transitions for s in found if s.to_key is None)
+
+
+def shares(found):
+    """Each step's share of all steps out of its from-slot, in percent."""
+    out_of = collections.Counter()
+    for step in found:
+        out_of[step.from_key] += step.transitions
+    return {step: reports.share_percent(step.transitions, out_of[step.from_key]) for step in found}
+
+
 def rows(found):
     """The CSV rows (without header): each step with its share of the steps out of its from-slot."""
-    out_of = {}
-    for step in found:
-        out_of[step.from_key] = out_of.get(step.from_key, 0) + step.transitions
+    share = shares(found)
     guard = reports.guard_formula
     return [
         [
             guard(s.from_key or ""), guard(s.from_name), guard(s.to_key or ""), guard(s.to_name),
-            s.dialogs, s.transitions, f"{reports.share_percent(s.transitions, out_of[s.from_key])}",
+            s.dialogs, s.transitions, f"{share[s]}",
         ]
         for s in found
     ]
@@ -69,5 +81,4 @@ def rows(found):
 def build(agent_id, filters, tz_name):
     """(rows, counted dialogs) of the agent's Slot paths report."""
     found = steps(agent_id, filters, tz_name)
-    counted = sum(s.transitions for s in found if s.to_key is None)  # one step into (end) per dialog
-    return rows(found), counted
+    return rows(found), counted(found)
