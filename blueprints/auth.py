@@ -91,7 +91,7 @@ def lockout_minutes(email, address):
 def admit_attempt(email, address):
     """Count a log-in attempt against the limits and record it, in one transaction,
     before the (slow) password check: concurrent guesses can never check more
-    passwords than the limits allow. Returns (minutes locked out, attempt id).
+    passwords than the limits allow. Returns the minutes of lockout left, or 0.
 
     The attempt stands as a failure until the password proves right.
     """
@@ -99,11 +99,11 @@ def admit_attempt(email, address):
         if db.for_update:
             db.execute_sql("LOCK TABLE login_failure IN SHARE ROW EXCLUSIVE MODE")
         minutes = lockout_minutes(email, address)
-        if minutes:
-            return minutes, None
-        window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT"])
-        LoginFailure.delete().where(LoginFailure.at <= utcnow() - window).execute()
-        return 0, LoginFailure.create(email=email, address=address).id
+        if not minutes:
+            window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT"])
+            LoginFailure.delete().where(LoginFailure.at <= utcnow() - window).execute()
+            LoginFailure.create(email=email, address=address)
+        return minutes
 
 
 @functools.cache
@@ -117,7 +117,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email, address = form.email.data.strip().lower(), request.remote_addr or "unknown"
-        minutes, attempt = admit_attempt(email, address)
+        minutes = admit_attempt(email, address)
         if minutes:
             flash(f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.", "error")
             return render_template("auth/login.html", form=form), 429
