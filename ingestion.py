@@ -13,13 +13,13 @@ from datetime import datetime, timezone
 
 from peewee import SQL, Value, fn
 
-from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, db
+import daily_totals
+from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, chunks, db
 from names import CONTROL_MESSAGE, has_control
 
 SENDERS = ("user", "bot", "system")
 EARLIEST = datetime(1970, 1, 1)
 LATEST = datetime(2100, 1, 1)
-CHUNK = 500  # ids per IN list or UPDATE, well under every backend's parameter limit
 
 # field -> (required, which length limit applies: "name" or "text")
 EVENT_FIELDS = {
@@ -206,11 +206,6 @@ def insert_new(model, fields, rows):
     return cursor.rowcount
 
 
-def chunks(rows, size=CHUNK):
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
 def upsert_slots(agent, slots):
     """Create or update slots by key; returns (created, updated)."""
     with db.atomic():
@@ -242,7 +237,8 @@ def ingest_events(agent, events, max_channels=None):
     dialogs are locked before their events are written, so a batch's summary
     refresh runs after every other writer of those dialogs has committed and
     sees their events. Rows are created and locked in one global order (keys,
-    then ids), so two batches never wait for each other in a circle.
+    then ids, then the daily totals' keys), so two batches never wait for each
+    other in a circle.
     """
     with db.atomic():
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
@@ -252,9 +248,12 @@ def ingest_events(agent, events, max_channels=None):
             (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint),
             [(dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, e.fingerprint) for e in events],
         )
-        for part in chunks(sorted(dialog_ids.values())):
+        touched = sorted(dialog_ids.values())
+        before = daily_totals.contributions(touched)
+        for part in chunks(touched):
             refresh_dialog_summaries(part)
             refresh_paths(part)
+        daily_totals.apply_change(before, daily_totals.contributions(touched))
         _ensure_channels(agent, events, max_channels)
     return new, len(events) - new
 
@@ -408,7 +407,8 @@ def refresh_paths(dialog_ids):
 
 def backfill_paths(chunk=5000):
     """Compute the slot and step rows of every stored dialog (an upgrade, or data
-    written without the ingestion path), a chunk of dialogs per transaction."""
+    written without the ingestion path), a chunk of dialogs per transaction.
+    `daily_totals.rebuild()` then sums them per day."""
     ids = [dialog_id for (dialog_id,) in Dialog.select(Dialog.id).order_by(Dialog.id).tuples()]
     for start in range(0, len(ids), chunk):
         with db.atomic():

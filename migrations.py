@@ -6,7 +6,7 @@ models' fields, so that it still means the same thing after the models change.
 """
 import json
 
-from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
+from peewee import BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import MODELS, db
@@ -140,6 +140,55 @@ def add_slot_paths(migrator):
     ingestion.backfill_paths()
 
 
+def daily_tables():
+    """The `daily_reach` and `daily_step` tables as version 8 created them."""
+    agents, slots = stub("agent"), stub("slot")
+
+    class DailyReachV8(Model):
+        agent = ForeignKeyField(agents, on_delete="CASCADE", index=False)
+        day = DateField()
+        channel = CharField()
+        slot = ForeignKeyField(slots, on_delete="CASCADE", index=False)
+        reached = IntegerField()
+        times_shown = IntegerField()
+
+        class Meta:
+            database = db
+            table_name = "daily_reach"
+            indexes = ((("agent", "day", "channel", "slot"), True),)
+
+    class DailyStepV8(Model):
+        agent = ForeignKeyField(agents, on_delete="CASCADE", index=False)
+        day = DateField()
+        channel = CharField()
+        from_slot = IntegerField()
+        to_slot = IntegerField()
+        dialogs = IntegerField()
+        transitions = IntegerField()
+
+        class Meta:
+            database = db
+            table_name = "daily_step"
+            indexes = ((("agent", "day", "channel", "from_slot", "to_slot"), True),)
+
+    return DailyReachV8, DailyStepV8
+
+
+def add_daily_totals(migrator):
+    """8: per-day totals of the slot and step rows, so the Slot funnel and Slot paths
+    sum days instead of dialogs; `dialog_slot` indexed by start first, for the partial
+    days at a period's edges (totals computed here from the stored rows)."""
+    import daily_totals
+
+    by_slot_first = ["agent_id", "is_counted", "slot_id", "started_at", "channel", "times_shown"]
+    for index in db.get_indexes("dialog_slot"):
+        if index.columns == by_slot_first:  # its name depends on how version 7 came to be
+            migrate(migrator.drop_index("dialog_slot", index.name))
+    migrate(migrator.add_index("dialog_slot", ("agent_id", "is_counted", "started_at", "slot_id", "channel", "times_shown")))
+    db.create_tables(daily_tables())
+    daily_totals.rebuild()
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
@@ -147,6 +196,7 @@ MIGRATIONS = [
     store_channel_lists_as_json,
     add_report_kinds,
     add_slot_paths,
+    add_daily_totals,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

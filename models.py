@@ -40,6 +40,13 @@ SQLITE_PRAGMAS = {
 }
 SQLITE_BUSY_TIMEOUT = 15  # seconds a writer waits for another writer
 MAX_SLUG_BYTES = 100
+CHUNK = 500  # ids per IN list or UPDATE, well under every backend's parameter limit
+
+
+def chunks(rows, size=CHUNK):
+    """`rows` in lists of at most `size`."""
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def utcnow():
@@ -201,7 +208,7 @@ class DialogSlot(BaseModel):
     times_shown = IntegerField()
 
     class Meta:
-        indexes = ((("agent", "is_counted", "slot", "started_at", "channel", "times_shown"), False),)
+        indexes = ((("agent", "is_counted", "started_at", "slot", "channel", "times_shown"), False),)
 
 
 class DialogStep(BaseModel):
@@ -220,6 +227,40 @@ class DialogStep(BaseModel):
 
     class Meta:
         indexes = ((("agent", "is_counted", "started_at", "from_slot", "to_slot", "channel", "transitions"), False),)
+
+
+class DailyReach(BaseModel):
+    """Per agent, UTC day, channel and slot: how many counted dialogs that started that
+    day reached the slot, and how often it was shown to them (the `DialogSlot` rows
+    summed). The Slot funnel sums whole days here instead of reading every dialog.
+    Kept by ingestion in the same transaction as the events; a count may reach 0."""
+
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    day = DateField()
+    channel = CharField()
+    slot = ForeignKeyField(Slot, on_delete="CASCADE", index=False)
+    reached = IntegerField()
+    times_shown = IntegerField()
+
+    class Meta:
+        indexes = ((("agent", "day", "channel", "slot"), True),)
+
+
+class DailyStep(BaseModel):
+    """Per agent, UTC day, channel and step: the `DialogStep` rows summed, for the
+    Slot paths report. (start) and (end) are slot id 0 here, because a unique index
+    treats two NULLs as different rows."""
+
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    day = DateField()
+    channel = CharField()
+    from_slot = IntegerField()
+    to_slot = IntegerField()
+    dialogs = IntegerField()
+    transitions = IntegerField()
+
+    class Meta:
+        indexes = ((("agent", "day", "channel", "from_slot", "to_slot"), True),)
 
 
 class ExportRequest(BaseModel):
@@ -274,7 +315,7 @@ class LoginFailure(BaseModel):
         indexes = ((("email", "address", "at"), False), (("address", "at"), False))
 
 
-MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, ExportRequest, ExportItem, LoginFailure]
+MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, ExportRequest, ExportItem, LoginFailure]
 
 
 def unique_slug(name):

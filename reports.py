@@ -60,20 +60,43 @@ def period_bounds(date_from, date_to, tz_name):
     return local_midnight_utc(date_from), local_midnight_utc(date_to + timedelta(days=1))
 
 
-def in_population(model, agent_id, filters, tz_name):
-    """Rows of `model` (Dialog, or a per-dialog summary with the same filter fields)
-    of the agent's counted dialogs that started in the period, on the chosen channels:
-    the one population every report kind counts."""
+def period_parts(filters, tz_name):
+    """The period's UTC range split into ((first day, day after the last) of the whole
+    UTC days in it, or None) and the [start, end) ranges of the at most two partial
+    days left at its edges. The daily totals serve the whole days and the per-dialog
+    rows the edges, so any time zone (half-hour offsets and DST days too) stays exact."""
     start, end = period_bounds(filters.date_from, filters.date_to, tz_name)
+    first_day = start.date() if start.time() == time.min else start.date() + timedelta(days=1)
+    last_day = end.date()
+    if first_day >= last_day:
+        return None, [(start, end)]
+
+    def midnight(day):
+        return datetime.combine(day, time.min)
+
+    edges = [(a, b) for a, b in ((start, midnight(first_day)), (midnight(last_day), end)) if a < b]
+    return (first_day, last_day), edges
+
+
+def in_range(model, agent_id, channels, start, end):
+    """Rows of `model` of the agent's counted dialogs that started in [start, end), on
+    the `channels` (all when empty)."""
     condition = (
         (model.agent == agent_id)
         & (model.is_counted == True)  # noqa: E712 (peewee expression)
         & (model.started_at >= start)
         & (model.started_at < end)
     )
-    if filters.channels:
-        condition &= model.channel.in_(list(filters.channels))
+    if channels:
+        condition &= model.channel.in_(list(channels))
     return condition
+
+
+def in_population(model, agent_id, filters, tz_name):
+    """Rows of `model` (Dialog, or a per-dialog summary with the same filter fields)
+    of the agent's counted dialogs that started in the period, on the chosen channels:
+    the one population every report kind counts."""
+    return in_range(model, agent_id, filters.channels, *period_bounds(filters.date_from, filters.date_to, tz_name))
 
 
 def counted_dialogs(agent_id, filters, tz_name):

@@ -2,8 +2,8 @@
 over 90 days, written straight into a Slotlens SQLite database.
 
 Events go in with plain executemany (ingestion's own speed is measured separately);
-the per-dialog summaries are then computed by the application's own
-`refresh_dialog_summaries`, so the report reads exactly what ingestion would leave.
+the per-dialog summaries, paths and daily totals are then computed by the
+application's own functions, so the reports read exactly what ingestion would leave.
 """
 import os
 import sqlite3
@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from peewee import fn
 
+import daily_totals
 import ingestion
 import migrations
 import models
@@ -22,7 +23,7 @@ END = datetime(2026, 11, 1)
 DAYS = 90
 CHANNELS = ["web", "telegram", "whatsapp", "app"]
 SENDERS = np.array(["user", "bot", "system"])
-VERSION = 5  # bump when the data shape changes, so cached databases are rebuilt
+VERSION = 6  # bump when the data shape changes, so cached databases are rebuilt
 
 
 def agent_specs(big_dialogs):
@@ -65,8 +66,9 @@ def build(path, big_dialogs, log):
             )
             slot_ids = np.array([s.id for s in models.Slot.select(models.Slot.id).where(models.Slot.agent == agent).order_by(models.Slot.key)])
             _write_agent(agent, dialogs, slot_ids, rng)
-        log("  computing the slot paths of every dialog")
+        log("  computing the slot paths of every dialog, and their daily totals")
         ingestion.backfill_paths()
+        daily_totals.rebuild()
         models.db.execute_sql("ANALYZE")
         models.db.execute_sql("CREATE TABLE bench_version (version INTEGER)")
         models.db.execute_sql("INSERT INTO bench_version VALUES (?)", (VERSION,))
@@ -117,5 +119,5 @@ def _write_agent(agent, dialogs, slot_ids, rng):
         )
     ids = list(range(first_id, first_id + dialogs))
     with models.db.atomic():
-        for part in ingestion.chunks(ids):
+        for part in models.chunks(ids):
             ingestion.refresh_dialog_summaries(part)

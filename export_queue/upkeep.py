@@ -7,8 +7,7 @@ from flask import current_app
 from peewee import fn
 
 from export_queue.states import IN_FLIGHT, QUEUED, SENT, expire, lease_lapsed
-from ingestion import chunks
-from models import ExportItem, ExportRequest, utcnow
+from models import ExportItem, ExportRequest, chunks, utcnow
 
 
 def expire_links(now=None):

@@ -6,10 +6,11 @@ are really lost.
 """
 from dataclasses import dataclass
 
-from peewee import SQL, fn
+from peewee import Value
 
+import daily_totals
 import reports
-from models import DialogSlot, Slot
+from models import DailyReach, DialogSlot, Slot
 
 KEY = "slot-funnel"
 LABEL = "Slot funnel"
@@ -32,19 +33,23 @@ class FunnelStep:
         return self.name if self.key is not None else reports.NO_SLOT
 
 
+def reached_slots(agent_id, filters, tz_name):
+    """(slot id, dialogs that reached it, times shown) for the population."""
+    return daily_totals.sums_in_period(
+        agent_id, filters, tz_name,
+        per_dialog=DialogSlot.select(DialogSlot.slot.alias("slot"), Value(1).alias("reached"), DialogSlot.times_shown.alias("shown")),
+        daily=DailyReach.select(DailyReach.slot.alias("slot"), DailyReach.reached.alias("reached"), DailyReach.times_shown.alias("shown")),
+        keys=("slot",), counts=("reached", "shown"),
+    )
+
+
 def funnel(agent_id, filters, tz_name):
     """Per slot reached by a counted dialog of the period: reached, times shown, stopped.
 
-    Two grouped counts over covering indexes: the slots the population reached
-    (kept per dialog by ingestion), and the stop-slot counts of the Stop slots report.
+    Two grouped counts: the slots the population reached (`reached_slots`), and the
+    stop-slot counts of the Stop slots report.
     """
-    shown = (
-        DialogSlot.select(DialogSlot.slot, fn.COUNT(SQL("*")), fn.SUM(DialogSlot.times_shown))
-        .where(reports.in_population(DialogSlot, agent_id, filters, tz_name))
-        .group_by(DialogSlot.slot)
-        .tuples()
-    )
-    reach = {slot_id: (reached, times) for slot_id, reached, times in shown}
+    reach = {slot_id: (reached, times) for slot_id, reached, times in reached_slots(agent_id, filters, tz_name)}
     stops = {c.key: c for c in reports.stop_slot_counts(agent_id, filters, tz_name)}
     slots = Slot.select().where(Slot.id.in_(list(reach))) if reach else []
     steps = []

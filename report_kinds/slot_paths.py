@@ -6,10 +6,11 @@ immediate repeats merged (A, A, B -> A, B), from `(start)` to `(end)`.
 import collections
 from dataclasses import dataclass
 
-from peewee import SQL, fn
+from peewee import Value, fn
 
+import daily_totals
 import reports
-from models import DialogStep, Slot
+from models import DailyStep, DialogStep, Slot
 
 KEY = "slot-paths"
 LABEL = "Slot paths"
@@ -30,14 +31,23 @@ class Step:
 
 def steps(agent_id, filters, tz_name):
     """Every step seen in the paths of the period's counted dialogs, with counts:
-    one grouped count over the steps ingestion keeps per dialog."""
-    counted = (
-        DialogStep.select(DialogStep.from_slot, DialogStep.to_slot, fn.COUNT(SQL("*")), fn.SUM(DialogStep.transitions))
-        .where(reports.in_population(DialogStep, agent_id, filters, tz_name))
-        .group_by(DialogStep.from_slot, DialogStep.to_slot)
-        .tuples()
+    one query summing the daily totals of the steps, and the per-dialog steps of
+    the partial days at the period's edges."""
+    found = list(
+        daily_totals.sums_in_period(
+            agent_id, filters, tz_name,
+            per_dialog=DialogStep.select(
+                DialogStep.from_slot.alias("from_slot"), DialogStep.to_slot.alias("to_slot"),
+                Value(1).alias("dialogs"), DialogStep.transitions.alias("transitions"),
+            ),
+            daily=DailyStep.select(
+                fn.NULLIF(DailyStep.from_slot, daily_totals.NO_SLOT).alias("from_slot"),
+                fn.NULLIF(DailyStep.to_slot, daily_totals.NO_SLOT).alias("to_slot"),
+                DailyStep.dialogs.alias("dialogs"), DailyStep.transitions.alias("transitions"),
+            ),
+            keys=("from_slot", "to_slot"), counts=("dialogs", "transitions"),
+        )
     )
-    found = list(counted)
     slot_ids = {slot_id for from_slot, to_slot, _, _ in found for slot_id in (from_slot, to_slot) if slot_id}
     slots = {s.id: s for s in Slot.select().where(Slot.id.in_(list(slot_ids)))} if slot_ids else {}
 

@@ -38,10 +38,10 @@ def v1_database(path):
 def test_upgrade_from_the_first_schema_keeps_every_row(app, runner, tmp_path):
     path = app.config["DATABASE_URL"][len("sqlite:///") :]
     db.close()
-    for table in ("schema_version", "login_failure", "export_item", "export_request", "event", "dialog", "channel",
-                  "slot", "grant", "agent", "account"):
-        with sqlite3.connect(path) as raw:
-            raw.execute(f'DROP TABLE IF EXISTS "{table}"')
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA foreign_keys = OFF")
+        for (table,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            raw.execute(f'DROP TABLE "{table}"')
     v1_database(path)
     with app.app_context():
         assert migrations.current_version() == 1
@@ -73,7 +73,7 @@ def test_backup_is_a_working_copy(app, runner, tmp_path, people):
 def test_upgrading_computes_the_paths_of_stored_dialogs(app, runner):
     """A database from before the report family gets its slot and step rows from the events."""
     import ingestion
-    from models import DialogSlot, DialogStep
+    from models import DailyReach, DailyStep, DialogSlot, DialogStep
 
     with app.app_context():
         agent = Agent.create_with_key("Bot")[0]
@@ -82,9 +82,22 @@ def test_upgrading_computes_the_paths_of_stored_dialogs(app, runner):
                   ingestion.EventIn("d", "web", "bot", "b", None, datetime(2026, 3, 1, 12))]
         ingestion.ingest_events(agent, events)
         kept = sorted(((s.from_slot_id, s.to_slot_id, s.transitions) for s in DialogStep.select()), key=str)
-        db.drop_tables([DialogSlot, DialogStep])
+        totals = daily_rows()
+        db.drop_tables([DialogSlot, DialogStep, DailyReach, DailyStep])
         migrations.SchemaVersion.update(version=6).execute()
     assert runner.invoke(args=["upgrade-db"]).exit_code == 0
     with app.app_context():
         assert sorted(((s.from_slot_id, s.to_slot_id, s.transitions) for s in DialogStep.select()), key=str) == kept
         assert len(kept) == 3 and DialogSlot.select().count() == 2
+        assert daily_rows() == totals and len(totals[0]) == 2 and len(totals[1]) == 3
+        plan = " ".join(str(row) for row in db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT slot_id FROM dialog_slot WHERE agent_id = 1 AND is_counted = 1 AND started_at >= '2026'"
+        ))
+        assert "(agent_id=? AND is_counted=? AND started_at>?)" in plan, "dialog_slot is indexed by start first"
+
+
+def daily_rows():
+    """Every row of the two daily totals tables, without ids."""
+    from models import DailyReach, DailyStep
+
+    return [sorted(tuple(row)[1:] for row in model.select().tuples()) for model in (DailyReach, DailyStep)]

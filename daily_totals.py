@@ -1,0 +1,132 @@
+"""Per-day totals of the per-dialog slot and step rows (`DailyReach`, `DailyStep`).
+
+The Slot funnel and Slot paths reports sum a few hundred of these rows per day
+instead of reading every dialog of the period. Days are UTC days: a period in
+any time zone is whole UTC days plus at most two partial days at its edges,
+which the reports read from the per-dialog rows (`reports.period_parts`).
+
+Ingestion keeps the totals exact, out-of-order events included, by taking what
+the touched dialogs contributed before their refresh and adding the difference
+to what they contribute after it, in the same transaction.
+"""
+import functools
+import operator
+from dataclasses import dataclass, field
+from datetime import date
+
+from peewee import EXCLUDED, SQL, fn
+
+import reports
+from models import DailyReach, DailyStep, DialogSlot, DialogStep, chunks, db
+
+NO_SLOT = 0  # (start) and (end) in DailyStep
+
+REACH_KEY = (DailyReach.agent, DailyReach.day, DailyReach.channel, DailyReach.slot)
+REACH_COUNTS = (DailyReach.reached, DailyReach.times_shown)
+STEP_KEY = (DailyStep.agent, DailyStep.day, DailyStep.channel, DailyStep.from_slot, DailyStep.to_slot)
+STEP_COUNTS = (DailyStep.dialogs, DailyStep.transitions)
+
+
+@dataclass
+class Totals:
+    """What some dialogs add to the daily totals: key -> [count, sum], per table."""
+
+    reach: dict = field(default_factory=dict)
+    steps: dict = field(default_factory=dict)
+
+
+def _reach_query(*conditions):
+    day = fn.DATE(DialogSlot.started_at)
+    grouped = (DialogSlot.agent, day, DialogSlot.channel, DialogSlot.slot)
+    return (
+        DialogSlot.select(*grouped, fn.COUNT(SQL("*")), fn.SUM(DialogSlot.times_shown))
+        .where(DialogSlot.is_counted == True, *conditions)  # noqa: E712 (peewee expression)
+        .group_by(*grouped)
+    )
+
+
+def _step_query(*conditions):
+    day = fn.DATE(DialogStep.started_at)
+    from_slot, to_slot = fn.COALESCE(DialogStep.from_slot, NO_SLOT), fn.COALESCE(DialogStep.to_slot, NO_SLOT)
+    grouped = (DialogStep.agent, day, DialogStep.channel, from_slot, to_slot)
+    return (
+        DialogStep.select(*grouped, fn.COUNT(SQL("*")), fn.SUM(DialogStep.transitions))
+        .where(DialogStep.is_counted == True, *conditions)  # noqa: E712 (peewee expression)
+        .group_by(*grouped)
+    )
+
+
+def contributions(dialog_ids):
+    """What these dialogs' per-dialog rows add to the daily totals, as stored now."""
+    totals = Totals()
+    for part in chunks(list(dialog_ids)):
+        for found, query in (
+            (totals.reach, _reach_query(DialogSlot.dialog.in_(part))),
+            (totals.steps, _step_query(DialogStep.dialog.in_(part))),
+        ):
+            for *key, count, total in query.tuples():
+                key[1] = _as_date(key[1])
+                counts = found.setdefault(tuple(key), [0, 0])
+                counts[0] += count
+                counts[1] += int(total)
+    return totals
+
+
+def _as_date(value):
+    """SQLite's date() answers with text, PostgreSQL's with a date."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def apply_change(before, after):
+    """Add `after` − `before` (two `contributions`) to the stored totals."""
+    _add(DailyReach, REACH_KEY, REACH_COUNTS, before.reach, after.reach)
+    _add(DailyStep, STEP_KEY, STEP_COUNTS, before.steps, after.steps)
+
+
+def _add(model, key_fields, count_fields, before, after):
+    """Upsert the non-zero differences in key order: concurrent writers on PostgreSQL
+    then lock the rows they share in the same order and never wait in a circle."""
+    rows = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key, [0, 0]), after.get(key, [0, 0])
+        if old != new:
+            rows.append((*key, new[0] - old[0], new[1] - old[1]))
+    update = {f: f + getattr(EXCLUDED, f.column_name) for f in count_fields}
+    for part in chunks(rows):
+        (
+            model.insert_many(part, fields=[*key_fields, *count_fields])
+            .on_conflict(conflict_target=key_fields, update=update)
+            .execute()
+        )
+
+
+def rebuild():
+    """Recompute every daily total from the per-dialog rows: after an upgrade, or
+    after data was written without the ingestion path (the benchmark's generator)."""
+    with db.atomic():
+        DailyReach.delete().execute()
+        DailyStep.delete().execute()
+        DailyReach.insert_from(_reach_query(), [*REACH_KEY, *REACH_COUNTS]).execute()
+        DailyStep.insert_from(_step_query(), [*STEP_KEY, *STEP_COUNTS]).execute()
+
+
+def sums_in_period(agent_id, filters, tz_name, per_dialog, daily, keys, counts):
+    """The population's `counts` summed per `keys` (column names), in one query: the
+    `daily` totals (a select of a daily table) over the period's whole UTC days, and
+    the `per_dialog` rows (a select with the same column names) of the partial days
+    at its edges. Keys whose first count sums to 0 are left out."""
+    days, edges = reports.period_parts(filters, tz_name)
+    parts = [
+        per_dialog.where(reports.in_range(per_dialog.model, agent_id, filters.channels, start, end))
+        for start, end in edges
+    ]
+    if days:
+        model = daily.model
+        condition = (model.agent == agent_id) & (model.day >= days[0]) & (model.day < days[1])
+        if filters.channels:
+            condition &= model.channel.in_(list(filters.channels))
+        parts.append(daily.where(condition))
+    union = functools.reduce(operator.add, parts)  # UNION ALL
+    grouped = [getattr(union.c, name) for name in keys]
+    sums = [fn.SUM(getattr(union.c, name)) for name in counts]
+    return union.select_from(*grouped, *sums).group_by(*grouped).having(sums[0] > 0).tuples()
