@@ -19,6 +19,7 @@ def test_bench_smoke_run():
         [sys.executable, "-m", "bench.run", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for section in ("Report build", "Slot funnel build", "Slot paths build", "Ingestion", "Click to email", "Analytics page", "Peak RSS"):
+    for section in ("Report build", "Slot funnel build", "Slot paths build", "Ingestion", "cost of the report family",
+                    "Click to email", "Slot paths preview", "Peak RSS"):
         assert section in result.stdout
     assert "equal result" in result.stdout
