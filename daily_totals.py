@@ -17,7 +17,7 @@ from datetime import date
 from peewee import EXCLUDED, SQL, fn
 
 import reports
-from models import DailyReach, DailyStep, DialogSlot, DialogStep, chunks, db
+from models import DailyReach, DailyStep, DialogSlot, DialogStep, chunks, db, insert_rows
 
 NO_SLOT = 0  # (start) and (end) in DailyStep
 
@@ -91,12 +91,9 @@ def _add(model, key_fields, count_fields, before, after):
         old, new = before.get(key, [0, 0]), after.get(key, [0, 0])
         if old != new:
             rows.append((*key, new[0] - old[0], new[1] - old[1]))
-    if not rows:
-        return
     update = {f: f + getattr(EXCLUDED, f.column_name) for f in count_fields}
     upsert = model.insert({f: None for f in (*key_fields, *count_fields)}).on_conflict(conflict_target=key_fields, update=update)
-    sql, _ = upsert.returning().sql()  # built once, run for every row (as ingestion.insert_new does)
-    db.cursor().executemany(sql, rows)
+    insert_rows(upsert, rows)
 
 
 def rebuild():

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from peewee import SQL, Value, fn
 
 import daily_totals
-from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, chunks, db
+from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, chunks, db, insert_rows
 from names import CONTROL_MESSAGE, has_control
 
 SENDERS = ("user", "bot", "system")
@@ -193,17 +193,8 @@ def validate_slots(payload, limits):
 
 def insert_new(model, fields, rows):
     """INSERT rows (tuples of values for `fields`), skipping those a unique index
-    already holds; returns how many were inserted.
-
-    Peewee builds the statement once and the driver runs it for every row
-    (executemany): building SQL for each value used to be most of ingestion's time.
-    """
-    if not rows:
-        return 0
-    sql, _ = model.insert({field: None for field in fields}).on_conflict_ignore().returning().sql()
-    cursor = db.cursor()
-    cursor.executemany(sql, rows)
-    return cursor.rowcount
+    already holds; returns how many were inserted."""
+    return insert_rows(model.insert({field: None for field in fields}).on_conflict_ignore(), rows)
 
 
 def upsert_slots(agent, slots):
