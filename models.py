@@ -197,7 +197,6 @@ class Dialog(BaseModel):
     class Meta:
         indexes = (
             (("agent", "external_id"), True),
-            # Covers the report: per stop slot, a range of start times (see reports.stop_slot_counts).
             (("agent", "is_counted", "stop_slot", "started_at", "channel"), False),
         )
 

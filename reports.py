@@ -1,8 +1,8 @@
-"""The Stop slots report: on which slot each counted dialog of an agent ended.
+"""What every report kind shares: the filters, the population of counted dialogs
+in a period, the Stop slots rows, and the CSV file.
 
-`stop_slot_counts` is the one database query (a grouped count over the dialog
-summaries); everything after it is pure: `report_rows` turns counts into CSV
-rows, `write_csv` writes them the way spreadsheets read them.
+Everything after the queries is pure: `report_rows` turns stop-slot counts into
+CSV rows, `write_csv` writes rows the way spreadsheets read them.
 """
 import contextlib
 import csv
@@ -14,7 +14,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from peewee import SQL, Select, Value, fn
 
 from models import Dialog, Slot
 
@@ -104,23 +103,10 @@ def counted_dialogs(agent_id, filters, tz_name):
     return Dialog.select().where(in_population(Dialog, agent_id, filters, tz_name))
 
 
-def stop_slot_counts(agent_id, filters, tz_name):
-    """Counted dialogs per stop slot, in one query.
-
-    For each of the agent's slots, and once for "no slot", the query counts the
-    dialogs that stopped there over one range of the (agent, counted, stop slot,
-    start) index: no sort and no scan beyond the dialogs in the period.
-    """
-
-    def stopping(condition):
-        return counted_dialogs(agent_id, filters, tz_name).select(fn.COUNT(SQL("*"))).where(condition)
-
-    named = Slot.select(Slot.key, Slot.name, Slot.type, Slot.text, stopping(Dialog.stop_slot == Slot.id)).where(
-        Slot.agent == agent_id
-    )
-    unnamed = Select(columns=[Value(None), Value(None), Value(None), Value(None), stopping(Dialog.stop_slot.is_null())])
-    rows = named.union_all(unnamed).tuples()
-    return [StopSlotCount(*row) for row in rows if row[-1]]
+def slots_by_id(slot_ids):
+    """The slots of these ids (None, for "no slot", is left out), by id."""
+    wanted = [slot_id for slot_id in slot_ids if slot_id is not None]
+    return {slot.id: slot for slot in Slot.select().where(Slot.id.in_(wanted))} if wanted else {}
 
 
 def sort_counts(counts):

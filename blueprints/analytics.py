@@ -11,7 +11,7 @@ from export_queue import intake
 from forms import FilterForm
 from localtime import format_local
 from models import Agent, Channel
-from report_kinds import slot_funnel, slot_paths
+from report_kinds import slot_funnel, slot_paths, stop_slots
 
 bp = Blueprint("analytics", __name__)
 
@@ -66,7 +66,7 @@ def preview(filters):
     tz = current_app.config["TIMEZONE"]
     result = []
     for agent in previewed_agents(filters):
-        counts = reports.sort_counts(reports.stop_slot_counts(agent.id, filters, tz))
+        counts = reports.sort_counts(stop_slots.stop_slot_counts(agent.id, filters, tz))
         total = sum(c.dialogs for c in counts)
         bars = [(c.label, c.dialogs) for c in counts[:PREVIEW_TOP]]
         rest = counts[PREVIEW_TOP:]

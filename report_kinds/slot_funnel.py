@@ -10,7 +10,8 @@ from peewee import Value
 
 import daily_totals
 import reports
-from models import DailyReach, DialogSlot, Slot
+from models import DailyReach, DialogSlot
+from report_kinds import stop_slots
 
 KEY = "slot-funnel"
 LABEL = "Slot funnel"
@@ -50,10 +51,9 @@ def funnel(agent_id, filters, tz_name):
     stop-slot counts of the Stop slots report.
     """
     reach = {slot_id: (reached, times) for slot_id, reached, times in reached_slots(agent_id, filters, tz_name)}
-    stops = {c.key: c for c in reports.stop_slot_counts(agent_id, filters, tz_name)}
-    slots = Slot.select().where(Slot.id.in_(list(reach))) if reach else []
+    stops = {c.key: c for c in stop_slots.stop_slot_counts(agent_id, filters, tz_name)}
     steps = []
-    for slot in slots:
+    for slot in reports.slots_by_id(reach).values():
         reached, times = reach[slot.id]
         stop = stops.get(slot.key)
         steps.append(FunnelStep(slot.key, slot.name, slot.type, slot.text, reached, int(times), stop.dialogs if stop else 0))

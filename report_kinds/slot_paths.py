@@ -10,7 +10,7 @@ from peewee import Value, fn
 
 import daily_totals
 import reports
-from models import DailyStep, DialogStep, Slot
+from models import DailyStep, DialogStep
 
 KEY = "slot-paths"
 LABEL = "Slot paths"
@@ -48,8 +48,7 @@ def steps(agent_id, filters, tz_name):
             keys=("from_slot", "to_slot"), counts=("dialogs", "transitions"),
         )
     )
-    slot_ids = {slot_id for from_slot, to_slot, _, _ in found for slot_id in (from_slot, to_slot) if slot_id}
-    slots = {s.id: s for s in Slot.select().where(Slot.id.in_(list(slot_ids)))} if slot_ids else {}
+    slots = reports.slots_by_id({slot_id for from_slot, to_slot, _, _ in found for slot_id in (from_slot, to_slot)})
 
     def named(slot_id, missing):
         slot = slots.get(slot_id)
