@@ -3,9 +3,10 @@
 Times are stored as naive UTC datetimes; conversion to the instance time zone
 happens only at the edges (forms, pages, emails).
 
-The `Dialog` table is a per-dialog summary kept up to date by ingestion (start
-time, counted flag, current stop slot), so that the Stop slots report is a
-grouped count over one covering index rather than a scan of events.
+Ingestion keeps summaries in the events' transaction, so that no report scans
+events: per dialog (`Dialog`: start, counted flag, stop slot; `DialogSlot` and
+`DialogStep`: the slots it reached and the steps of its path), and per day
+(`DailyReach`, `DailyStep`: those rows summed; see daily_totals.py).
 """
 import hashlib
 import json
@@ -220,8 +221,8 @@ class Event(BaseModel):
 
 class DialogSlot(BaseModel):
     """A slot a dialog reached and how often it was shown, with the dialog's filter
-    fields copied: the Slot funnel is a grouped count over one covering index.
-    Kept by ingestion, recomputed for the dialogs a batch touches."""
+    fields copied, indexed by start: the Slot funnel reads the partial days at a
+    period's edges here. Kept by ingestion, recomputed for the dialogs a batch touches."""
 
     dialog = ForeignKeyField(Dialog, on_delete="CASCADE")
     agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
@@ -237,8 +238,9 @@ class DialogSlot(BaseModel):
 
 class DialogStep(BaseModel):
     """A step of a dialog's path (repeats merged) and how often it was taken, from
-    (start) (no from-slot) to (end) (no to-slot), with the dialog's filter fields:
-    the Slot paths report is a grouped count over one covering index."""
+    (start) (no from-slot) to (end) (no to-slot), with the dialog's filter fields,
+    indexed by start: Slot paths and Stop slots read the partial days at a period's
+    edges here."""
 
     dialog = ForeignKeyField(Dialog, on_delete="CASCADE")
     agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
