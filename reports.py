@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 
-from models import Dialog, Slot
+from models import Slot
 
 HEADER = ("Slot ID", "Slot name", "Slot type", "Bot text", "Dialogs", "Share (%)")
 NO_SLOT = "(no slot)"
@@ -78,8 +78,9 @@ def period_parts(filters, tz_name):
 
 
 def in_range(model, agent_id, channels, start, end):
-    """Rows of `model` of the agent's counted dialogs that started in [start, end), on
-    the `channels` (all when empty)."""
+    """Rows of `model` (Dialog, or a per-dialog summary with the same filter fields)
+    of the agent's counted dialogs that started in [start, end), on the `channels`
+    (all when empty): the one population every report kind counts."""
     condition = (
         (model.agent == agent_id)
         & (model.is_counted == True)  # noqa: E712 (peewee expression)
@@ -89,18 +90,6 @@ def in_range(model, agent_id, channels, start, end):
     if channels:
         condition &= model.channel.in_(list(channels))
     return condition
-
-
-def in_population(model, agent_id, filters, tz_name):
-    """Rows of `model` (Dialog, or a per-dialog summary with the same filter fields)
-    of the agent's counted dialogs that started in the period, on the chosen channels:
-    the one population every report kind counts."""
-    return in_range(model, agent_id, filters.channels, *period_bounds(filters.date_from, filters.date_to, tz_name))
-
-
-def counted_dialogs(agent_id, filters, tz_name):
-    """The agent's counted dialogs that started in the period, on the chosen channels."""
-    return Dialog.select().where(in_population(Dialog, agent_id, filters, tz_name))
 
 
 def slots_by_id(slot_ids):
