@@ -1,5 +1,4 @@
 """The `flask --app app ...` commands. Each prints one clear line, or fails with one."""
-import json
 import os
 import sqlite3
 
@@ -8,19 +7,19 @@ from flask import current_app
 from flask.cli import with_appcontext
 from peewee import IntegrityError, SqliteDatabase
 
-import ingestion
+import importers
 import migrations
 from export_queue.health import queue_health
+from importers import ImportFailed, rasa_store
+from importers.csv_log import CsvLog, parse_mapping, parse_sender_values, parse_timezone
+from importers.jsonl import JsonLines
+from importers.rasa import TrackerFiles
 from forms import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from models import Account, Agent, Grant, db
+from models import Account, Agent, Grant, ImportCursor, db, utcnow
 from names import CONTROL_MESSAGE, has_control
 
-IMPORT_BATCH = 1000
-SKIPS_SHOWN = 50
-
-
 def init_app(app):
-    for command in (init_db, upgrade_db, backup, create_user, create_agent, rotate_key, grant, demo_data, import_events, queue_status):
+    for command in (init_db, upgrade_db, backup, create_user, create_agent, rotate_key, grant, demo_data, import_events, import_rasa, import_csv, queue_status):
         app.cli.add_command(command)
 
 
@@ -156,62 +155,70 @@ def demo_data():
 @click.option("--agent", "agent_name", required=True, help="The agent the events belong to.")
 def import_events(file, agent_name):
     """Import events from a JSON Lines file (one event per line), like POST /api/v1/events."""
+    run_import(find_agent(agent_name), JsonLines(file))
+
+
+@click.command("import-rasa")
+@with_appcontext
+@click.argument("source")
+@click.option("--agent", "agent_name", required=True, help="The agent the conversations belong to.")
+def import_rasa(source, agent_name):
+    """Import Rasa conversations: a tracker JSON file, a folder of them, or the URL of
+    Rasa's SQL tracker store (sqlite:///rasa.db, postgresql://…), read incrementally."""
     agent = find_agent(agent_name)
-    limits = ingestion.Limits.from_config(current_app.config)
-    skipped, stored, duplicates = [], 0, 0
-    batch = []  # (line number, event)
-
-    def flush():
-        nonlocal stored, duplicates
-        new, dup, rejected = import_batch(agent, batch)
-        stored, duplicates = stored + new, duplicates + dup
-        skipped.extend(rejected)
-        batch.clear()
-
-    with open(file, "rb") as f, click.progressbar(length=os.path.getsize(file), label="Importing") as bar:
-        for number, raw in enumerate(f, start=1):
-            bar.update(len(raw))
-            if not raw.strip():
-                continue
-            event, reason = parse_line(raw, limits)
-            if reason:
-                skipped.append((number, reason))
-                continue
-            batch.append((number, event))
-            if len(batch) >= IMPORT_BATCH:
-                flush()
-        flush()
-    click.echo(f"Imported {stored} new events into {agent.name!r}; {duplicates} were already stored; {len(skipped)} lines skipped.")
-    for number, reason in sorted(skipped)[:SKIPS_SHOWN]:
-        click.echo(f"  line {number}: {reason}")
-    if len(skipped) > SKIPS_SHOWN:
-        click.echo(f"  ... and {len(skipped) - SKIPS_SHOWN} more skipped lines.")
+    if "://" not in source:
+        run_import(agent, importing(lambda: TrackerFiles(source)))
+        return
+    key = rasa_store.source_key(source)
+    cursor = ImportCursor.get_or_none((ImportCursor.agent == agent) & (ImportCursor.source == key))
+    store = importing(lambda: rasa_store.TrackerStore(source, after=cursor.last_row if cursor else 0))
+    run_import(agent, store)
+    ImportCursor.insert(agent=agent, source=key, last_row=store.last, updated_at=utcnow()).on_conflict(
+        conflict_target=[ImportCursor.agent, ImportCursor.source],
+        update={ImportCursor.last_row: store.last, ImportCursor.updated_at: utcnow()},
+    ).execute()
+    click.echo(f"Read {store.total} new rows of {key}; the next run starts after row {store.last}.")
 
 
-def parse_line(raw, limits):
-    """One JSONL line -> (event, None) or (None, reason), with the API's rules."""
+@click.command("import-csv")
+@with_appcontext
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--agent", "agent_name", required=True, help="The agent the events belong to.")
+@click.option("--map", "mapping", required=True, help="dialog_id=COL,timestamp=COL,sender=COL[,channel=COL][,slot=COL][,text=COL]")
+@click.option("--sender-values", default="", help="How the file names senders, e.g. user=client,bot=operator.")
+@click.option("--timezone", "zone", default="", help="The time zone of timestamps without an offset, e.g. Europe/Berlin.")
+def import_csv(file, agent_name, mapping, sender_values, zone):
+    """Import a CSV log exported from any platform, mapping its columns onto events."""
+    agent = find_agent(agent_name)
     try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None, "not valid JSON"
-    events, errors = ingestion.validate_events([payload], limits)
-    if errors:
-        return None, "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
-    return events[0], None
+        options = dict(mapping=parse_mapping(mapping), sender_values=parse_sender_values(sender_values), zone=parse_timezone(zone))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    run_import(agent, importing(lambda: CsvLog(file, **options)))
 
 
-def import_batch(agent, batch):
-    """Store a batch; lines the database rejects (a dialog on another channel) are skipped."""
-    rejected = []
-    while batch:
+def importing(open_source):
+    """The source `open_source()` returns, or the reason it cannot be read as a clear error."""
+    try:
+        return open_source()
+    except ImportFailed as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def run_import(agent, source):
+    """Write the source's events with a progress bar, then say what happened."""
+    with click.progressbar(length=max(source.total, 1), label="Importing") as bar:
+
+        def advance(done, total, outcome):
+            bar.update(done - bar.pos)
+
         try:
-            new, duplicates = ingestion.ingest_events(agent, [event for _, event in batch], current_app.config["API_MAX_CHANNELS"])
-            return new, duplicates, rejected
-        except ingestion.IngestError as exc:
-            bad = {e["index"] for e in exc.errors}
-            rejected += [(batch[e["index"]][0], f"{e['field']}: {e['message']}") for e in exc.errors]
-            batch = [entry for i, entry in enumerate(batch) if i not in bad]
-    return 0, 0, rejected
+            outcome = importers.write_events(agent, source, current_app.config, on_progress=advance)
+        except ImportFailed as exc:
+            raise click.ClickException(f"{exc} (what was imported before this stays; importing again skips it)") from None
+    click.echo(outcome.summary(agent.name, source.unit))
+    for line in outcome.details():
+        click.echo(line)
 
 
 @click.command("queue-status")

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from peewee import SQL, Value, fn
+from peewee import SQL, Case, Value, fn
 
 import daily_totals
 from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, chunks, db, insert_rows
@@ -215,6 +215,21 @@ def upsert_slots(agent, slots):
                 .execute()
             )
     return len(slots) - len(existing), len(existing)
+
+
+def describe_slots(agent, slots):
+    """Add what an importer knows about slots (SlotIn, sorted by key) without
+    overriding a team's own catalogue: new keys are created as given; a stored
+    slot gets a type only where it has `unknown`, and a text only where it has none."""
+    if not slots:
+        return
+    # literals, not parameters: insert_rows binds only the rows' values
+    fill_type = Case(None, [(Slot.type == SQL("'unknown'"), SQL("excluded.type"))], Slot.type)
+    fill_text = Case(None, [(Slot.text == SQL("''"), SQL("excluded.text"))], Slot.text)
+    query = Slot.insert({Slot.agent: None, Slot.key: None, Slot.name: None, Slot.type: None, Slot.text: None}).on_conflict(
+        conflict_target=[Slot.agent, Slot.key], update={Slot.type: fill_type, Slot.text: fill_text}
+    )
+    insert_rows(query, [(agent.id, s.key, s.name, s.type, s.text) for s in slots])
 
 
 def ingest_events(agent, events, max_channels=None):

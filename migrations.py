@@ -6,7 +6,7 @@ models' fields, so that it still means the same thing after the models change.
 """
 import json
 
-from peewee import BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
+from peewee import BigIntegerField, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import MODELS, db
@@ -189,6 +189,51 @@ def add_daily_totals(migrator):
     daily_totals.rebuild()
 
 
+def import_tables():
+    """The `import_cursor` and `import_job` tables as version 9 created them."""
+    agents, accounts = stub("agent"), stub("account")
+
+    class ImportCursorV9(Model):
+        agent = ForeignKeyField(agents, on_delete="CASCADE", index=False)
+        source = TextField()
+        last_row = BigIntegerField()
+        updated_at = DateTimeField()
+
+        class Meta:
+            database = db
+            table_name = "import_cursor"
+            indexes = ((("agent", "source"), True),)
+
+    class ImportJobV9(Model):
+        account = ForeignKeyField(accounts, on_delete="CASCADE")
+        agent = ForeignKeyField(agents, on_delete="CASCADE")
+        kind = CharField()
+        file_name = CharField()
+        path = CharField()
+        options = TextField(default="{}")
+        state = CharField(default="queued")
+        done = BigIntegerField(default=0)
+        total = BigIntegerField(default=0)
+        imported = IntegerField(default=0)
+        duplicates = IntegerField(default=0)
+        skipped = IntegerField(default=0)
+        reasons = TextField(default="[]")
+        error = TextField(null=True)
+        created_at = DateTimeField()
+        finished_at = DateTimeField(null=True)
+
+        class Meta:
+            database = db
+            table_name = "import_job"
+
+    return ImportCursorV9, ImportJobV9
+
+
+def add_imports(migrator):
+    """9: incremental imports remember how far they read; Admin → Import keeps its jobs."""
+    db.create_tables(import_tables())
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
@@ -197,6 +242,7 @@ MIGRATIONS = [
     add_report_kinds,
     add_slot_paths,
     add_daily_totals,
+    add_imports,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

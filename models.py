@@ -330,6 +330,42 @@ class ExportItem(BaseModel):
         return self.state == "queued" and self.error is not None
 
 
+class ImportCursor(BaseModel):
+    """How far an incremental import has read a source (a Rasa SQL tracker store)."""
+
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    source = TextField()  # the store's URL without its password (importers.rasa_store.source_key)
+    last_row = BigIntegerField()
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("agent", "source"), True),)
+
+
+class ImportJob(BaseModel):
+    """A file uploaded on Admin → Import, imported by a worker.
+
+    queued -> running -> done, or -> failed with a reason. The file is deleted when it ends.
+    """
+
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    agent = ForeignKeyField(Agent, on_delete="CASCADE")
+    kind = CharField()  # a key of importers.jobs.KINDS
+    file_name = CharField()  # as uploaded, for the page
+    path = CharField()  # where the upload waits, outside any served folder
+    options = TextField(default="{}")  # JSON: the CSV mapping
+    state = CharField(default="queued")
+    done = BigIntegerField(default=0)  # progress, in the source's units
+    total = BigIntegerField(default=0)
+    imported = IntegerField(default=0)
+    duplicates = IntegerField(default=0)
+    skipped = IntegerField(default=0)
+    reasons = TextField(default="[]")  # JSON: the first [where, reason] pairs
+    error = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    finished_at = DateTimeField(null=True)
+
+
 class LoginFailure(BaseModel):
     """A failed log-in, kept for the throttling window (LOGIN_LOCKOUT)."""
 
@@ -341,7 +377,7 @@ class LoginFailure(BaseModel):
         indexes = ((("email", "address", "at"), False), (("address", "at"), False))
 
 
-MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, ExportRequest, ExportItem, LoginFailure]
+MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, ExportRequest, ExportItem, ImportCursor, ImportJob, LoginFailure]
 
 
 def unique_slug(name):

@@ -1,0 +1,118 @@
+"""Getting history in without writing code: every importer turns its source into
+events shaped like the API's, and `write_events` takes them from there.
+
+So an import is validated by the API's rules (`ingestion.validate_events`), written
+by its write path (`ingestion.ingest_events`: all or nothing per batch, idempotent,
+summaries kept exact), and ends with what it imported and what it skipped and why.
+
+A source is an iterable of `Item`s with `done` and `total` (its own units of
+progress: lines, bytes, rows) and `unit` (what it calls a skipped item: "lines",
+"events"); it may offer `slot_catalogue`, the slots it knows more about than their
+key (name, type, text), which are written before the events that name them.
+"""
+from dataclasses import dataclass, field
+
+import ingestion
+from models import db
+
+BATCH = 1000
+SKIPS_KEPT = 50  # reasons kept for the summary; the count covers all of them
+
+
+class ImportFailed(Exception):
+    """The source cannot be read at all, or stopped being readable (a message for people)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One event of the source: where it is (for messages), and either the
+    API-shaped payload or why it cannot become one."""
+
+    where: str
+    payload: dict | None
+    reason: str | None = None
+
+
+@dataclass
+class Outcome:
+    imported: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    reasons: list = field(default_factory=list)  # (where, reason), the first SKIPS_KEPT
+
+    def skip(self, where, reason):
+        self.skipped += 1
+        if len(self.reasons) < SKIPS_KEPT:
+            self.reasons.append((where, reason))
+
+    def summary(self, agent_name, unit):
+        return (
+            f"Imported {self.imported} new events into {agent_name!r}; {self.duplicates} were already stored; "
+            f"{self.skipped} {unit} skipped."
+        )
+
+    def details(self):
+        """One line per kept reason, and how many more there were."""
+        lines = [f"  {where}: {reason}" for where, reason in self.reasons]
+        if self.skipped > len(self.reasons):
+            lines.append(f"  ... and {self.skipped - len(self.reasons)} more skipped.")
+        return lines
+
+    def as_dict(self):
+        return {"imported": self.imported, "duplicates": self.duplicates, "skipped": self.skipped, "reasons": self.reasons}
+
+
+def describe(errors):
+    """The API's error list as one line: `field: message; …`."""
+    return "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+
+
+def write_events(agent, source, config, on_progress=None, batch_size=BATCH):
+    """Validate and store the source's events in batches; returns the Outcome.
+
+    `on_progress(done, total, outcome)` is called after every batch. What was
+    written before an ImportFailed stays written: importing again skips it.
+    """
+    limits = ingestion.Limits.from_config(config)
+    outcome, batch = Outcome(), []
+
+    def flush():
+        _write_batch(agent, batch, getattr(source, "slot_catalogue", {}), config["API_MAX_CHANNELS"], outcome)
+        batch.clear()
+        if on_progress:
+            on_progress(source.done, source.total, outcome)
+
+    for item in source:
+        if item.reason:
+            outcome.skip(item.where, item.reason)
+            continue
+        events, errors = ingestion.validate_events([item.payload], limits)
+        if errors:
+            outcome.skip(item.where, describe(errors))
+            continue
+        batch.append((item.where, events[0]))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return outcome
+
+
+def _write_batch(agent, batch, catalogue, max_channels, outcome):
+    """Store a batch; events the database rejects (a dialog on another channel) are
+    skipped with its reason, and the rest of the batch stored."""
+    while batch:
+        events = [event for _, event in batch]
+        known = [catalogue[key] for key in sorted({e.slot for e in events if e.slot}) if key in catalogue]
+        try:
+            with db.atomic():
+                ingestion.describe_slots(agent, known)
+                new, duplicates = ingestion.ingest_events(agent, events, max_channels)
+        except ingestion.IngestError as exc:
+            bad = {e["index"] for e in exc.errors}
+            for e in exc.errors:
+                outcome.skip(batch[e["index"]][0], describe([e]))
+            batch = [entry for i, entry in enumerate(batch) if i not in bad]
+            continue
+        outcome.imported += new
+        outcome.duplicates += duplicates
+        return

@@ -1,0 +1,163 @@
+"""Rasa's conversations as Slotlens events (SPEC: "Importing from where the
+conversations already are"), from tracker JSON files or Rasa's SQL tracker store.
+
+A dialog is one session of a sender: the first is `<sender_id>`, and each
+`session_started` after events that became ours begins `<sender_id>#2`, `#3`, …
+Sessions are mapped in Rasa's own order (list order, or row id), which is the
+order Rasa applied the events; their timestamps may disagree with it.
+"""
+import json
+import math
+import os
+from datetime import datetime, timezone
+
+from ingestion import SlotIn
+from importers import ImportFailed, Item
+
+BOOKKEEPING = {"action_listen", "action_session_start", "action_restart"}
+# Rasa's other event types: nothing in them says where a dialog went.
+IGNORED_TYPES = {
+    "slot", "reset_slots", "reminder", "cancel_reminder", "rewind", "undo", "restart", "followup", "pause", "resume",
+    "agent", "export", "action_execution_rejected", "active_loop", "form", "loop_interrupted", "form_validation",
+    "user_featurization", "entities", "stack", "routing_session_ended", "flow_started", "flow_interrupted",
+    "flow_resumed", "flow_completed", "flow_cancelled", "dialogue_stack_updated",
+}
+DEFAULT_CHANNEL = "rasa"
+
+
+def slot_for_action(name, text=""):
+    return SlotIn(name, name, "utter" if name.startswith("utter_") else "action", text)
+
+
+def map_sender(sender_id, events, catalogue):
+    """Items for a sender's events, given in Rasa's order as (where, event, emit).
+
+    Only events with `emit` set become Items (an incremental import reads a
+    sender's earlier events too, for the session count and the last action).
+    `catalogue` (slot key -> SlotIn) learns every action and its first bot text.
+    A session's channel is the `input_channel` of its first user event that has one.
+    """
+    session = _Session(sender_id, 1)
+    for where, event, emit in events:
+        if not isinstance(event, dict):
+            if emit:
+                yield Item(where, None, "is not a JSON object")
+            continue
+        kind = event.get("event")
+        if kind == "session_started":
+            if session.used:
+                yield from session.items()
+                session = _Session(sender_id, session.number + 1)
+        elif kind in ("user", "bot", "action"):
+            mapped = _map(kind, event, session, catalogue)
+            if emit:
+                session.pending.append((where, mapped))
+        elif kind not in IGNORED_TYPES and emit:
+            reason = "has no `event` field" if kind is None else f"unknown Rasa event type {kind!r}"
+            session.pending.append((where, reason))
+    yield from session.items()
+
+
+class _Session:
+    def __init__(self, sender_id, number):
+        self.dialog_id = sender_id if number == 1 else f"{sender_id}#{number}"
+        self.number = number
+        self.used = False  # has an event that became ours
+        self.channel = None
+        self.last_action = None
+        self.pending = []  # (where, payload without channel, or the reason it has none)
+
+    def items(self):
+        channel = self.channel or DEFAULT_CHANNEL
+        for where, mapped in self.pending:
+            if isinstance(mapped, str):
+                yield Item(where, None, mapped)
+            elif mapped is not None:
+                yield Item(where, {**mapped, "channel": channel})
+
+
+def _map(kind, event, session, catalogue):
+    """The payload (without channel) for a user, bot or action event; None for a
+    bookkeeping action; a string saying why when it cannot be mapped."""
+    name = event.get("name")
+    if kind == "action" and name in BOOKKEEPING:
+        return None
+    timestamp = _utc_iso(event.get("timestamp"))
+    if timestamp is None:
+        return "timestamp must be Unix seconds"
+    payload = {"dialog_id": session.dialog_id, "timestamp": timestamp}
+    if kind == "user":
+        if session.channel is None and event.get("input_channel"):
+            session.channel = event["input_channel"]
+        payload.update(sender="user", text=event.get("text"))
+    elif kind == "bot":
+        slot = (event.get("metadata") or {}).get("utter_action") or session.last_action
+        text = event.get("text")
+        if slot and isinstance(text, str) and text:
+            known = catalogue.get(slot)
+            if known is None or not known.text:
+                catalogue[slot] = slot_for_action(slot, text)
+        payload.update(sender="bot", slot=slot, text=text)
+    else:
+        if not isinstance(name, str) or not name:
+            return "action event without a `name`"
+        session.last_action = name
+        catalogue.setdefault(name, slot_for_action(name))
+        payload.update(sender="system", slot=name)
+    session.used = True
+    return {key: value for key, value in payload.items() if value is not None}
+
+
+def _utc_iso(seconds):
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+class TrackerFiles:
+    """Tracker JSON files, as Rasa's `GET /conversations/<sender_id>/tracker` returns
+    them: one file, or every `*.json` in a folder. Progress in bytes."""
+
+    unit = "events"
+
+    def __init__(self, path):
+        if os.path.isdir(path):
+            self.files = sorted(os.path.join(path, name) for name in os.listdir(path) if name.endswith(".json"))
+            if not self.files:
+                raise ImportFailed(f"{path} has no .json files (tracker files from GET /conversations/<sender_id>/tracker).")
+        elif os.path.isfile(path):
+            self.files = [path]
+        else:
+            raise ImportFailed(f"{path} is neither a tracker file nor a folder of them.")
+        self.total = sum(os.path.getsize(name) for name in self.files)
+        self.done = 0
+        self.slot_catalogue = {}
+
+    def __iter__(self):
+        for path in self.files:
+            yield from self._items(path)
+            self.done += os.path.getsize(path)
+
+    def _items(self, path):
+        name = os.path.basename(path)
+        try:
+            with open(path, "rb") as f:
+                tracker = json.loads(f.read().decode("utf-8"))
+        except UnicodeDecodeError:
+            yield Item(name, None, "is not UTF-8 text")
+            return
+        except json.JSONDecodeError as exc:
+            yield Item(name, None, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); is the file complete?")
+            return
+        if not isinstance(tracker, dict) or not isinstance(tracker.get("events"), list):
+            yield Item(name, None, "has no `events` list; is it a tracker from GET /conversations/<sender_id>/tracker?")
+            return
+        sender_id = tracker.get("sender_id")
+        if not isinstance(sender_id, str) or not sender_id:
+            yield Item(name, None, "has no `sender_id`")
+            return
+        events = ((f"{name} event {n}", event, True) for n, event in enumerate(tracker["events"], start=1))
+        yield from map_sender(sender_id, events, self.slot_catalogue)

@@ -1,0 +1,330 @@
+"""Importing from where the conversations already are: Rasa trackers (files and the
+SQL tracker store, incrementally) and CSV logs, through the API's rules and write path."""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from peewee import JOIN
+
+from devtools.processes import postgres_database
+from devtools.rasa_store import TrackerStore, row_for
+from importers import rasa
+from models import Dialog, Event, ImportCursor, Slot
+from tests.conftest import POSTGRES_URL, postgres_available
+
+RASA = os.path.join(os.path.dirname(__file__), "data", "rasa")
+PIZZA = os.path.join(RASA, "pizza-c0ffee42.json")
+GREETING = os.path.join(RASA, "greeting-ada-7.json")
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def mapped(sender_id, events):
+    """map_sender's items for plain events, as (dialog_id, sender, slot, text, channel) or reasons."""
+    catalogue = {}
+    items = list(rasa.map_sender(sender_id, ((f"event {n}", e, True) for n, e in enumerate(events, 1)), catalogue))
+    rows = [(i.payload["dialog_id"], i.payload["sender"], i.payload.get("slot"), i.payload.get("text"), i.payload["channel"])
+            if i.payload else (i.where, i.reason) for i in items]
+    return rows, catalogue
+
+
+def ev(kind, t=0, **fields):
+    return {"event": kind, "timestamp": 1772359200 + t, **fields}
+
+
+# --- the mapping, rule by rule ------------------------------------------------
+
+def test_user_events_are_the_user_with_their_text_and_channel():
+    rows, _ = mapped("s", [ev("user", text="hi", input_channel="telegram")])
+    assert rows == [("s", "user", None, "hi", "telegram")]
+
+
+def test_a_session_without_an_input_channel_is_on_channel_rasa():
+    rows, _ = mapped("s", [ev("user", text="hi", input_channel=None), ev("bot", 1, text="Hello")])
+    assert {row[4] for row in rows} == {"rasa"}
+
+
+def test_bot_events_take_their_slot_from_utter_action_or_else_the_last_action():
+    rows, catalogue = mapped("s", [
+        ev("action", name="action_check"), ev("bot", 1, text="On its way", metadata={}),
+        ev("action", 2, name="action_listen"),
+        ev("bot", 3, text="Size?", metadata={"utter_action": "utter_ask_size"}),
+    ])
+    assert [row[1:4] for row in rows] == [("system", "action_check", None), ("bot", "action_check", "On its way"),
+                                          ("bot", "utter_ask_size", "Size?")]
+    assert catalogue["utter_ask_size"].type == "utter" and catalogue["action_check"].type == "action"
+    assert catalogue["action_check"].text == "On its way"
+
+
+def test_a_bot_event_with_no_action_before_it_has_no_slot():
+    rows, _ = mapped("s", [ev("action", name="action_listen"), ev("bot", 1, text="Welcome!")])
+    assert rows == [("s", "bot", None, "Welcome!", "rasa")]
+
+
+def test_bookkeeping_actions_are_skipped_and_do_not_name_the_next_bot_event():
+    rows, _ = mapped("s", [ev("action", name=name) for name in rasa.BOOKKEEPING] + [ev("bot", 1, text="Hi")])
+    assert rows == [("s", "bot", None, "Hi", "rasa")]
+
+
+def test_session_started_begins_the_next_dialog_and_forgets_the_last_action():
+    rows, _ = mapped("s", [
+        ev("action", name="action_session_start"), ev("session_started"), ev("user", 1, text="a"),
+        ev("action", 2, name="utter_bye"), ev("session_started", 3), ev("bot", 4, text="again"),
+        ev("session_started", 5), ev("user", 6, text="b"),
+    ])
+    assert [(row[0], row[2]) for row in rows] == [("s", None), ("s", "utter_bye"), ("s#2", None), ("s#3", None)]
+
+
+def test_other_rasa_events_are_ignored_and_unknown_ones_reported():
+    rows, _ = mapped("s", [ev("slot", name="x", value=1), ev("restart"), ev("active_loop", name="f"), ev("teleport"), {"timestamp": 1}])
+    assert rows == [("event 4", "unknown Rasa event type 'teleport'"), ("event 5", "has no `event` field")]
+
+
+def test_the_first_bot_text_names_the_slot():
+    _, catalogue = mapped("s", [ev("bot", text="First", metadata={"utter_action": "utter_x"}),
+                                ev("bot", 1, text="Second", metadata={"utter_action": "utter_x"})])
+    assert catalogue["utter_x"].text == "First"
+
+
+def test_bad_timestamps_are_reported():
+    rows, _ = mapped("s", [ev("user", text="a") | {"timestamp": "yesterday"}, ev("user", text="b") | {"timestamp": None}])
+    assert [row[1] for row in rows] == ["timestamp must be Unix seconds"] * 2
+
+
+# --- whole trackers ---------------------------------------------------------------
+
+def stored(agent):
+    dialogs = Dialog.select(Dialog.external_id, Dialog.channel, Dialog.is_counted, Slot.key).join(
+        Slot, JOIN.LEFT_OUTER, on=(Dialog.stop_slot == Slot.id)).where(Dialog.agent == agent)
+    return {ext: (channel, bool(counted), key) for ext, channel, counted, key in dialogs.tuples()}
+
+
+EXPECTED_DIALOGS = {
+    "c0ffee42": ("telegram", True, "utter_ask_pizza_type"),
+    "c0ffee42#2": ("rasa", True, "action_default_fallback"),
+    "c0ffee42#3": ("telegram", True, "action_check_order"),
+    "ada-7": ("rest", True, "utter_greet"),
+}
+
+
+def test_a_folder_of_trackers(app, runner, people):
+    result = runner.invoke(args=["import-rasa", RASA, "--agent", "Support Bot"])
+    assert result.exit_code == 0, result.output
+    assert "Imported 20 new events into 'Support Bot'; 0 were already stored; 0 events skipped." in result.output
+    with app.app_context():
+        assert stored(people["support"]) == EXPECTED_DIALOGS
+        slots = {s.key: (s.name, s.type, s.text) for s in Slot.select().where(Slot.agent == people["support"])}
+        assert slots["utter_ask_pizza_size"] == ("utter_ask_pizza_size", "utter", "What size would you like?")
+        assert slots["pizza_form"] == ("pizza_form", "action", "")
+        assert slots["action_default_fallback"][1:] == ("action", "Sorry, I didn't get that. Can you rephrase?")
+    again = runner.invoke(args=["import-rasa", PIZZA, "--agent", "Support Bot"])
+    assert "Imported 0 new events" in again.output and "17 were already stored" in again.output
+
+
+def test_the_teams_own_slot_names_are_kept(app, runner, people):
+    from ingestion import SlotIn, upsert_slots
+
+    with app.app_context():
+        upsert_slots(people["support"], [SlotIn("utter_greet", "Greeting", "message", "Hi!")])
+    runner.invoke(args=["import-rasa", GREETING, "--agent", "Support Bot"])
+    with app.app_context():
+        slot = Slot.get(Slot.key == "utter_greet")
+        assert (slot.name, slot.type, slot.text) == ("Greeting", "message", "Hi!")
+
+
+def test_broken_trackers_are_named_and_the_rest_imported(app, runner, people, tmp_path):
+    (tmp_path / "a-truncated.json").write_bytes(Path(PIZZA).read_bytes()[:500])
+    odd = load(GREETING)
+    odd["events"].insert(3, {"event": "teleport", "timestamp": 1772366401.0})
+    (tmp_path / "b-odd.json").write_text(json.dumps(odd))
+    (tmp_path / "c-not-a-tracker.json").write_text('{"hello": 1}')
+    (tmp_path / "notes.txt").write_text("not JSON, not read")
+    result = runner.invoke(args=["import-rasa", str(tmp_path), "--agent", "Support Bot"])
+    assert result.exit_code == 0, result.output
+    assert "Imported 3 new events" in result.output and "3 events skipped" in result.output
+    assert "a-truncated.json: is not valid JSON (line " in result.output and "is the file complete?" in result.output
+    assert "b-odd.json event 4: unknown Rasa event type 'teleport'" in result.output
+    assert "c-not-a-tracker.json: has no `events` list" in result.output
+
+
+def test_a_missing_source_is_a_clear_error(runner, people, tmp_path):
+    result = runner.invoke(args=["import-rasa", str(tmp_path / "nope.json"), "--agent", "Support Bot"])
+    assert result.exit_code == 1 and "is neither a tracker file nor a folder of them" in result.output
+
+
+# --- Rasa's SQL tracker store, incrementally ----------------------------------
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def tracker_store(request, tmp_path):
+    """An empty tracker store of Rasa's, on SQLite or on the local PostgreSQL."""
+    if request.param == "sqlite":
+        store = TrackerStore(f"sqlite:///{tmp_path}/rasa.db")
+        yield store
+        store.close()
+        return
+    if not postgres_available():
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL}")
+    with postgres_database(POSTGRES_URL) as url:
+        store = TrackerStore(url)
+        yield store
+        store.close()
+
+
+def interleaved(*trackers):
+    """The trackers' rows as a live store gets them: senders taking turns, by time."""
+    rows = [row_for(t["sender_id"], e) for t in trackers for e in t["events"]]
+    return sorted(rows, key=lambda row: row[2])
+
+
+def test_the_sql_tracker_store_incrementally(app, runner, people, tracker_store):
+    pizza, greeting = load(PIZZA), load(GREETING)
+    tracker_store.add(interleaved(pizza, greeting))
+    first = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
+    assert first.exit_code == 0, first.output
+    assert "Imported 20 new events" in first.output and "Read 47 new rows" in first.output
+    with app.app_context():
+        assert stored(people["support"]) == EXPECTED_DIALOGS
+
+    tracker_store.add([row_for("c0ffee42", e) for e in [
+        ev("user", 9000, text="and my pizza?", input_channel="telegram", parse_data={"intent": {"name": "ask"}}),
+        ev("action", 9000.5, name="utter_ask_pizza_size"),
+        ev("bot", 9000.6, text="What size would you like?", metadata={"utter_action": "utter_ask_pizza_size"}),
+        ev("action", 9000.7, name="action_listen"),
+    ]] + [row_for("ada-7", e) for e in [ev("action", 9100, name="action_session_start"), ev("session_started", 9100.1),
+                                          ev("user", 9101, text="bye", input_channel="rest")]])
+    second = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
+    assert second.exit_code == 0, second.output
+    assert "Imported 4 new events into 'Support Bot'; 0 were already stored" in second.output, second.output
+    assert "Read 7 new rows" in second.output
+    with app.app_context():
+        dialogs = stored(people["support"])
+        assert dialogs["c0ffee42#3"] == ("telegram", True, "utter_ask_pizza_size")  # the third session goes on
+        assert dialogs["ada-7#2"] == ("rest", True, None)
+        assert Event.select().count() == 24
+
+    third = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
+    assert "Imported 0 new events into 'Support Bot'; 0 were already stored" in third.output and "Read 0 new rows" in third.output
+    with app.app_context():
+        assert Event.select().count() == 24 and ImportCursor.select().count() == 1
+
+
+def test_the_cursor_is_per_agent(app, runner, people, tracker_store):
+    tracker_store.add(interleaved(load(GREETING)))
+    runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
+    other = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Sales Bot"])
+    assert "Imported 3 new events into 'Sales Bot'" in other.output
+
+
+def test_the_tracker_store_is_never_written(app, runner, people, tmp_path):
+    store = TrackerStore(f"sqlite:///{tmp_path}/rasa.db")
+    store.add(interleaved(load(PIZZA)))
+    store.close()
+    before = hashlib.sha256((tmp_path / "rasa.db").read_bytes()).hexdigest()
+    runner.invoke(args=["import-rasa", f"sqlite:///{tmp_path}/rasa.db", "--agent", "Support Bot"])
+    assert hashlib.sha256((tmp_path / "rasa.db").read_bytes()).hexdigest() == before
+    assert not os.path.exists(tmp_path / "rasa.db-wal")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://nobody@127.0.0.1:1/rasa", "Could not read the Rasa tracker store at postgresql://nobody@127.0.0.1:1/rasa"),
+    ("sqlite:///{tmp}/missing.db", "No SQLite file at"),
+    ("sqlite:///{tmp}/other.db", "it has no `events` table; is this Rasa's SQL tracker store?"),
+    ("mysql://root@localhost/rasa", "is not a tracker store URL"),
+])
+def test_a_tracker_store_that_cannot_be_read(app, runner, people, tmp_path, url, message):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE conversations (id INTEGER)").connection.close()
+    result = runner.invoke(args=["import-rasa", url.format(tmp=tmp_path), "--agent", "Support Bot"])
+    assert result.exit_code == 1 and message in result.output, result.output
+    with app.app_context():
+        assert Event.select().count() == 0 and ImportCursor.select().count() == 0
+
+
+@pytest.mark.postgres
+def test_a_password_never_reaches_the_cursor_or_the_output(app, runner, people):
+    if not postgres_available():
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL}")
+    with postgres_database(POSTGRES_URL) as url:
+        store = TrackerStore(url)
+        store.add(interleaved(load(GREETING)))
+        store.close()
+        result = runner.invoke(args=["import-rasa", url.replace("postgres@", "postgres:s3cret-pw@"), "--agent", "Support Bot"])
+    assert result.exit_code == 0 and "Imported 3 new events" in result.output and "s3cret-pw" not in result.output
+    with app.app_context():
+        assert "s3cret-pw" not in ImportCursor.get().source
+
+
+# --- CSV logs -------------------------------------------------------------------
+
+def import_csv(runner, path, *options):
+    return runner.invoke(args=["import-csv", str(path), "--agent", "Support Bot", *options])
+
+
+def test_a_csv_with_bom_semicolons_multiline_texts_and_both_kinds_of_time(app, runner, people, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes("\ufeffconversation;time;role;step;message\r\n"
+                     "c1;2026-03-01 11:00:00;client;;Hallo\r\n"
+                     'c1;1772359260;operator;ask_size;"Welche Größe?\r\nKlein; mittel oder groß"\r\n'
+                     "c2;2026-03-01T10:05:00Z;client;;hi\r\n".encode("utf-8"))
+    result = import_csv(runner, path, "--map", "dialog_id=conversation,timestamp=time,sender=role,slot=step,text=message",
+                        "--sender-values", "user=client,bot=operator", "--timezone", "Europe/Berlin")
+    assert result.exit_code == 0, result.output
+    assert "Imported 3 new events into 'Support Bot'; 0 were already stored; 0 lines skipped." in result.output
+    with app.app_context():
+        texts = {e.text: (e.sender, e.timestamp.isoformat(), e.dialog.channel) for e in Event.select()}
+        assert texts["Hallo"] == ("user", "2026-03-01T10:00:00", "csv")  # 11:00 in Berlin
+        assert texts["Welche Größe?\r\nKlein; mittel oder groß"] == ("bot", "2026-03-01T10:01:00", "csv")
+        assert stored(people["support"])["c1"] == ("csv", True, "ask_size")
+
+
+def test_csv_rows_that_cannot_be_read_are_named_by_line_and_column(app, runner, people, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("id,at,who,channel\n"
+                    "a,2026-03-01T10:00:00+00:00,user,web\n"
+                    "a,31/02/2026,user,web\n"
+                    "b,2026-03-01T10:00:00,user,web\n"
+                    "c,2026-03-01T10:00:00+00:00,agent,web\n"
+                    "d,2026-03-01T10:00:00+00:00,user\n")
+    result = import_csv(runner, path, "--map", "dialog_id=id,timestamp=at,sender=who,channel=channel")
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 new events" in result.output and "4 lines skipped" in result.output
+    assert "line 3: column 'at': '31/02/2026' is neither an ISO 8601 date and time nor Unix seconds" in result.output
+    assert "line 4: column 'at': '2026-03-01T10:00:00' has no UTC offset; say which time zone" in result.output
+    assert "line 5: column 'who': 'agent' is not a sender" in result.output
+    assert "line 6: has 3 columns where the header has 4" in result.output
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--map", "dialog_id=id,timestamp=at"], "--map must name a column for sender"),
+    (["--map", "dialog_id=id,timestamp=at,sender=who,mood=x"], "--map: unknown field 'mood'"),
+    (["--map", "dialog_id=id,timestamp=when,sender=who"], "--map names columns the file does not have (timestamp=when); its columns are: id, at, who"),
+    (["--map", "dialog_id=id,timestamp=at,sender=who", "--timezone", "Mars/Olympus"], "'Mars/Olympus' is not a time zone name"),
+    (["--map", "dialog_id=id,timestamp=at,sender=who", "--sender-values", "robot=x"], "--sender-values: 'robot=x' should be SENDER=VALUE"),
+])
+def test_csv_options_that_cannot_work(app, runner, people, tmp_path, options, message):
+    path = tmp_path / "log.csv"
+    path.write_text("id,at,who\na,2026-03-01T10:00:00Z,user\n")
+    result = import_csv(runner, path, *options)
+    assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_csv_lines_that_are_not_utf8_are_named(app, runner, people, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"id,at,who,text\n" + b"a,1772359200,user,ok\n" * 3 + "b,1772359200,user,Gr\u00f6\u00dfe\n".encode("latin-1"))
+    result = import_csv(runner, path, "--map", "dialog_id=id,timestamp=at,sender=who,text=text")
+    assert result.exit_code == 0 and "Imported 1 new events into 'Support Bot'; 2 were already stored" in result.output
+    assert "line 5: is not UTF-8 text; save the file as UTF-8" in result.output, result.output
+
+
+def test_a_tab_separated_export_with_unix_milliseconds_is_read_as_seconds_and_refused(app, runner, people, tmp_path):
+    path = tmp_path / "log.tsv"
+    path.write_text("id\tat\twho\na\t1772359200\tuser\nb\t1772359200000\tuser\n")
+    result = import_csv(runner, path, "--map", "dialog_id=id,timestamp=at,sender=who")
+    assert "Imported 1 new events" in result.output
+    assert "line 3: column 'at'" in result.output or "line 3: timestamp: must be between 1970 and 2100" in result.output
