@@ -28,6 +28,7 @@ DEFAULTS = {
     "DATABASE_URL": None,  # default: SQLite file in the instance folder
     "QUEUE_URL": None,  # default: SQLite file in the instance folder
     "REPORTS_DIR": None,  # default: "reports" in the instance folder
+    "IMPORTS_DIR": None,  # default: "imports" in the instance folder (uploads wait there)
     "BASE_URL": "http://127.0.0.1:5000",
     "TIMEZONE": "UTC",
     "REPORT_LINK_TTL": 24 * 3600,
@@ -40,6 +41,7 @@ DEFAULTS = {
     "EXPORT_BUILD_DELAY": 0,  # seconds of artificial delay before building: fault-injection tests only
     "MAIL_TIMEOUT": 30,  # seconds any network call of a worker may block
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    "IMPORT_MAX_BYTES": 200 * 1024 * 1024,  # an upload on Admin → Import
     "API_MAX_BATCH": 10_000,
     "API_MAX_NAME_LENGTH": 200,  # ids, slot keys and names, types, channels (at most 255)
     "API_MAX_TEXT_LENGTH": 20_000,  # bot and message texts
@@ -70,6 +72,7 @@ POSITIVE_NUMBERS = (
     "API_MAX_BATCH",
     "API_MAX_NAME_LENGTH",
     "API_MAX_TEXT_LENGTH",
+    "IMPORT_MAX_BYTES",
     "MAIL_TIMEOUT",
     "LOGIN_MAX_FAILURES",
     "LOGIN_LOCKOUT",
@@ -101,9 +104,9 @@ def create_app(test_config=None, instance_path=None):
     csrf.init_app(app)
     commands.init_app(app)
 
-    from blueprints import admin, analytics, api, auth, exports, health
+    from blueprints import admin, analytics, api, auth, exports, health, imports
 
-    for module in (auth, analytics, exports, api, admin, health):
+    for module in (auth, analytics, exports, api, admin, imports, health):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API authenticates with a bearer key, not a cookie
     if app.config["MAIL_CATCHER_DIR"]:
@@ -137,6 +140,8 @@ def _resolve_paths(app):
         app.config["QUEUE_URL"] = "sqlite:///" + os.path.join(instance, "queue.db")
     if not app.config["REPORTS_DIR"]:
         app.config["REPORTS_DIR"] = os.path.join(instance, "reports")
+    if not app.config["IMPORTS_DIR"]:
+        app.config["IMPORTS_DIR"] = os.path.join(instance, "imports")
     if not app.config["SECRET_KEY"]:
         key_file = os.path.join(instance, SECRET_KEY_FILE)
         if os.path.exists(key_file):
@@ -166,9 +171,10 @@ def _check_settings(app):
         value = app.config[name]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"FLASK_{name} must be a positive number, not {value!r}.")
-    reports_dir, static = os.path.realpath(app.config["REPORTS_DIR"]), os.path.realpath(app.static_folder)
-    if os.path.commonpath([reports_dir, static]) == static:
-        raise ConfigError("FLASK_REPORTS_DIR must not be inside the static folder: reports would be public.")
+    static = os.path.realpath(app.static_folder)
+    for name, what in (("REPORTS_DIR", "reports"), ("IMPORTS_DIR", "uploaded imports")):
+        if os.path.commonpath([os.path.realpath(app.config[name]), static]) == static:
+            raise ConfigError(f"FLASK_{name} must not be inside the static folder: {what} would be public.")
     if app.config["API_MAX_NAME_LENGTH"] > 255:
         raise ConfigError("FLASK_API_MAX_NAME_LENGTH must be at most 255 (the database column size).")
     delay = app.config["EXPORT_BUILD_DELAY"]

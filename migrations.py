@@ -220,6 +220,7 @@ def import_tables():
         reasons = TextField(default="[]")
         error = TextField(null=True)
         created_at = DateTimeField()
+        updated_at = DateTimeField()
         finished_at = DateTimeField(null=True)
 
         class Meta:

@@ -363,7 +363,16 @@ class ImportJob(BaseModel):
     reasons = TextField(default="[]")  # JSON: the first [where, reason] pairs
     error = TextField(null=True)
     created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)  # last progress; a running job whose worker died stops moving
     finished_at = DateTimeField(null=True)
+
+    @property
+    def reason_list(self):
+        return json.loads(self.reasons)
+
+    @property
+    def is_finished(self):
+        return self.state in ("done", "failed")
 
 
 class LoginFailure(BaseModel):

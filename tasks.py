@@ -17,6 +17,7 @@ from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
 import models
 from export_queue import delivery, upkeep
+from importers import jobs as import_jobs
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,18 @@ def process_export_item(item_id):
     delivery.process_item(item_id)
 
 
+@huey.task()
+@in_app_context
+def run_import(job_id):
+    import_jobs.run(job_id, huey.flask_app.config)
+
+
 @huey.on_startup()
 @in_app_context
 def recover_on_startup():
     """A worker that starts may be replacing one that died mid-task."""
     _enqueue_orphans(grace=timedelta(0))
+    _enqueue_stalled_imports()
 
 
 @huey.on_startup()
@@ -95,19 +103,33 @@ def last_heartbeat():
 @huey.periodic_task(crontab(minute="*"))
 @in_app_context
 def sweep():
-    """Every minute: expire old links, delete stale files, recover lost queue messages."""
+    """Every minute: expire old links, delete stale files, recover lost queue messages
+    and stalled imports."""
     upkeep.expire_links()
     _enqueue_orphans(grace=timedelta(seconds=huey.flask_app.config["EXPORT_LEASE"]))
+    _enqueue_stalled_imports()
 
 
-def waiting_item_ids():
-    """Export items that have a message waiting, on the queue or scheduled for a retry."""
+def waiting_ids(task):
+    """The ids (first arguments) of the messages for `task` waiting on the queue or
+    scheduled for a retry: export items, import jobs."""
+    task_class = task.task_class
     messages = huey.pending() + huey.scheduled()
-    return {task.args[0] for task in messages if isinstance(task, process_export_item.task_class)}
+    return {message.args[0] for message in messages if isinstance(message, task_class)}
+
+
+def _enqueue_stalled_imports():
+    """Imports whose worker died go again (they are idempotent), and queued ones
+    whose message was lost get one."""
+    stalled = import_jobs.stalled()
+    for job_id in import_jobs.waiting(waiting_ids(run_import)):
+        if job_id in stalled:
+            log.warning("import job %d stopped moving; importing its file again", job_id)
+        run_import(job_id)
 
 
 def _enqueue_orphans(grace):
-    orphans = upkeep.to_requeue(upkeep.orphaned_items(grace), waiting_item_ids())
+    orphans = upkeep.to_requeue(upkeep.orphaned_items(grace), waiting_ids(process_export_item))
     if orphans:
         log.warning("re-enqueueing %d export item(s) left behind", len(orphans))
         for item in orphans:

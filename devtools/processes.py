@@ -137,6 +137,7 @@ class Stack:
             "FLASK_QUEUE_URL": queue_url or f"sqlite:///{os.path.join(self.folder, 'queue.db')}",
             "FLASK_QUEUE_NAME": queue_name,
             "FLASK_REPORTS_DIR": os.path.join(self.folder, "reports"),
+            "FLASK_IMPORTS_DIR": os.path.join(self.folder, "imports"),
             "FLASK_BASE_URL": self.base_url,
             "FLASK_MAIL_SERVER": "127.0.0.1",
             "FLASK_MAIL_PORT": str(smtp_port),

@@ -109,7 +109,7 @@ class CsvLog:
         self.encoding = "utf-8-sig" if sample.startswith(b"\xef\xbb\xbf") else "utf-8"
         text = sample.decode(self.encoding, errors="ignore")  # a cut character at the sample's end
         if not text.strip():
-            raise ImportFailed(f"{os.path.basename(path)} is empty.")
+            raise ImportFailed("The file is empty.")
         first_line = text.split("\n", 1)[0]
         self.delimiter = max(DELIMITERS, key=first_line.count) if any(d in first_line for d in DELIMITERS) else ","
         self.header = next(csv.reader(io.StringIO(text), delimiter=self.delimiter))

@@ -123,7 +123,8 @@ class TrackerFiles:
 
     unit = "events"
 
-    def __init__(self, path):
+    def __init__(self, path, shown_as=None):
+        self.shown_as = shown_as  # the name to use in messages, for an upload stored under another
         if os.path.isdir(path):
             self.files = sorted(os.path.join(path, name) for name in os.listdir(path) if name.endswith(".json"))
             if not self.files:
@@ -142,7 +143,7 @@ class TrackerFiles:
             self.done += os.path.getsize(path)
 
     def _items(self, path):
-        name = os.path.basename(path)
+        name = self.shown_as or os.path.basename(path)
         try:
             with open(path, "rb") as f:
                 tracker = json.loads(f.read().decode("utf-8"))

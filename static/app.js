@@ -91,3 +91,40 @@ const makeSortable = () => document.querySelectorAll("table.sortable th[data-sor
 });
 makeSortable();
 new MutationObserver(makeSortable).observe(document.body, { childList: true, subtree: true });
+
+// Admin → Import: the job's progress and counts follow the worker until it ends.
+const importJob = document.getElementById("import-job");
+if (importJob && importJob.dataset.live === "true") {
+  const show = (id, text) => { document.getElementById(id).textContent = text; };
+  const follow = async () => {
+    const response = await fetch(importJob.dataset.progress);
+    if (response.ok) {
+      const job = await response.json();
+      const finished = job.state === "done" || job.state === "failed";
+      const bar = document.getElementById("import-progress");
+      bar.max = job.total || 1;
+      bar.value = job.state === "done" ? bar.max : job.done;
+      show("import-percent", `${Math.round((100 * bar.value) / bar.max)}%`);
+      show("import-state", { queued: "Waiting for a worker", running: "Importing", done: "Done", failed: "Stopped" }[job.state]);
+      show("import-imported", job.imported);
+      show("import-duplicates", job.duplicates);
+      show("import-skipped", job.skipped);
+      if (finished) {
+        // The page as the server renders it has the reasons and the error, escaped.
+        await refresh("import-job", window.location.href);
+        return;
+      }
+    }
+    setTimeout(follow, 1000);
+  };
+  setTimeout(follow, 1000);
+}
+
+// Admin → Import: the CSV columns matter only for a CSV log.
+const importForm = document.getElementById("import-form");
+if (importForm) {
+  const mapping = document.getElementById("csv-mapping");
+  const showMapping = () => { mapping.hidden = importForm.elements.kind.value !== "csv"; };
+  importForm.addEventListener("change", showMapping);
+  showMapping();
+}

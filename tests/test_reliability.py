@@ -158,7 +158,7 @@ def test_waiting_messages_are_read_from_the_queue(tmp_path):
     tasks.sweep()
     tasks.process_export_item(7)
     tasks.process_export_item.schedule(args=(8,), delay=60)
-    assert tasks.waiting_item_ids() == {7, 8}
+    assert tasks.waiting_ids(tasks.process_export_item) == {7, 8}
 
 
 def test_the_transition_table_is_enforced(item):

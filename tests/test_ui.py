@@ -67,7 +67,7 @@ def pages_of(site, page, is_admin):
     paths = ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/exports", "/outbox",
              "/account/password", "/no-such-page"]
     if is_admin:
-        paths += ["/admin/", "/admin/queue"]
+        paths += ["/admin/", "/admin/queue", "/admin/import/"]
     return paths
 
 
@@ -208,3 +208,40 @@ def test_the_preview_switches_between_the_three_reports(site, browser):
     went = page.locator("table", has=page.get_by_text("Went from Ask order to"))
     assert "(end)" in went.inner_text()
     assert "view=slot-paths" in page.url or page.get_by_label("Paths", exact=True).is_checked()
+
+
+def test_a_csv_log_imported_in_the_browser_with_a_real_worker(site, browser, tmp_path):
+    """Admin → Import as a person does it: choose the file and its columns, watch the
+    progress bar until the worker is done, then find the dialogs in the reports."""
+    stack, _ = site
+    stack.cli("create-agent", "Import Bot")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    rows = ["Conversation;Time;Role;Step;Message"]
+    for n in range(1500):
+        at = (now - timedelta(hours=2, seconds=n)).replace(tzinfo=None).isoformat(sep=" ")
+        rows += [f"c{n};{at};client;;hi", f"c{n};{at};operator;{'ask_size' if n % 3 else 'goodbye'};\"Which size?\nS; M or L\""]
+    path = tmp_path / "helpdesk-export.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
+    page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD)
+    page.get_by_role("link", name="Admin", exact=True).click()
+    page.get_by_role("link", name="Import", exact=True).click()
+    page.get_by_label("Agent").select_option(label="Import Bot")
+    page.get_by_label("CSV log").check()
+    page.get_by_label("File").set_input_files(str(path))
+    page.get_by_label("Dialog id column").fill("Conversation")
+    page.get_by_label("Timestamp column").fill("Time")
+    page.get_by_label("Sender column").fill("Role")
+    page.get_by_label("Slot column (optional)").fill("Step")
+    page.get_by_label("Text column (optional)").fill("Message")
+    page.get_by_label("Sender values (optional)").fill("user=client,bot=operator")
+    page.get_by_label("Time zone of times without an offset").fill("UTC")
+    page.get_by_role("button", name="Import").click()
+    page.get_by_role("heading", name="Done").wait_for(timeout=60_000)  # the page follows the worker by itself
+    assert page.locator("#import-imported").inner_text() == "3000"
+    assert page.locator("#import-skipped").inner_text() == "0"
+    assert page.locator("#import-progress").evaluate("bar => bar.value === bar.max")
+    assert os.listdir(os.path.join(stack.folder, "imports")) == []  # the upload is deleted
+    page.get_by_role("link", name="See the reports").click()
+    preview = page.locator("#preview")
+    preview.get_by_text("ask_size").first.wait_for()
+    assert "1500" in preview.inner_text()

@@ -1,0 +1,109 @@
+"""Admin → Import: upload a file (events, a Rasa tracker, a CSV log), import it in the
+background, and watch its progress and result.
+
+The upload may be larger than any other request (IMPORT_MAX_BYTES); it is saved
+under IMPORTS_DIR, outside every served folder, and deleted when the import ends.
+"""
+import json
+import os
+import secrets
+
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms.fields import SelectChoice
+
+from blueprints.auth import admin_required
+from extensions import csrf
+from forms import ImportForm
+from importers import ImportFailed
+from importers.jobs import KINDS, delete_upload, open_source
+from models import Agent, ImportJob
+
+bp = Blueprint("imports", __name__, url_prefix="/admin/import")
+
+RECENT_JOBS = 20
+
+
+def page(form, status=200):
+    form.agent.choices = [SelectChoice(a.id, a.name) for a in Agent.select().order_by(Agent.name)]
+    jobs = ImportJob.select(ImportJob, Agent).join(Agent).order_by(ImportJob.id.desc()).limit(RECENT_JOBS)
+    limit_mb = current_app.config["IMPORT_MAX_BYTES"] / 1024 / 1024
+    return render_template("admin/import.html", form=form, jobs=jobs, kinds=KINDS, limit_mb=limit_mb), status
+
+
+@bp.route("/")
+@admin_required
+def index():
+    return page(ImportForm(formdata=None, timezone=current_app.config["TIMEZONE"]))
+
+
+@bp.route("/", methods=("POST",))
+@csrf.exempt  # the form checks its own token, after the upload limit below applies
+@admin_required
+def upload():
+    request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
+    form = ImportForm()
+    form.agent.choices = [SelectChoice(a.id, a.name) for a in Agent.select()]
+    if not form.validate_on_submit():
+        return page(form, 400)
+    options = form.csv_options() if form.kind.data == "csv" else {}
+    if options is None:
+        return page(form, 400)
+    path = save_upload(form.upload.data)
+    file_name = os.path.basename(form.upload.data.filename or "upload")[:200]
+    try:
+        open_source(form.kind.data, path, options, file_name)  # a CSV's header is checked now, beside the form
+    except ImportFailed as exc:
+        delete_upload(path)
+        form.upload.errors.append(str(exc))
+        return page(form, 400)
+    job = ImportJob.create(
+        account=g.account, agent=form.agent.data, kind=form.kind.data, path=path,
+        file_name=file_name, options=json.dumps(options),
+    )
+    from tasks import run_import
+
+    run_import(job.id)
+    return redirect(url_for("imports.show", job_id=job.id))
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(error):
+    form = ImportForm(formdata=None, timezone=current_app.config["TIMEZONE"])
+    limit_mb = current_app.config["IMPORT_MAX_BYTES"] / 1024 / 1024
+    form.upload.errors = [
+        f"The file is larger than the upload limit of {limit_mb:g} MB (IMPORT_MAX_BYTES). "
+        "Import it on the server with the command line instead (see the README)."
+    ]
+    return page(form, 413)
+
+
+def save_upload(upload):
+    """Store the upload under a random name in IMPORTS_DIR; returns its path."""
+    folder = current_app.config["IMPORTS_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, secrets.token_hex(16) + ".upload")
+    upload.save(path)
+    return path
+
+
+def find_job(job_id):
+    job = ImportJob.select(ImportJob, Agent).join(Agent).where(ImportJob.id == job_id).first()
+    if job is None:
+        abort(404)
+    return job
+
+
+@bp.route("/<int:job_id>")
+@admin_required
+def show(job_id):
+    return render_template("admin/import_job.html", job=find_job(job_id), kinds=KINDS)
+
+
+@bp.route("/<int:job_id>/progress")
+@admin_required
+def progress(job_id):
+    """The job as the page's script follows it."""
+    job = find_job(job_id)
+    return jsonify(state=job.state, done=job.done, total=job.total, imported=job.imported, duplicates=job.duplicates,
+                   skipped=job.skipped, reasons=job.reason_list, error=job.error)

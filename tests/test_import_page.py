@@ -1,0 +1,122 @@
+"""Admin → Import in the web app: the upload form, its checks, and the job it starts
+(run inline here; test_end_to_end runs it with a real worker and browser)."""
+import io
+import os
+from datetime import timedelta
+
+import pytest
+
+from models import Dialog, Event, ImportJob
+from tests.conftest import csrf_token
+from tests.test_importers import PIZZA
+
+
+@pytest.fixture
+def admin(client, auth, people):
+    auth.login("admin@example.com")
+    return client
+
+
+def post(client, fields, file_bytes=b"", file_name="upload.bin"):
+    data = {"csrf_token": csrf_token(client, "/admin/import/"), "agent": "1", **fields}
+    data["upload"] = (io.BytesIO(file_bytes), file_name)
+    return client.post("/admin/import/", data=data, content_type="multipart/form-data")
+
+
+def test_a_rasa_tracker_upload_is_imported_and_its_file_deleted(app, admin):
+    with open(PIZZA, "rb") as f:
+        response = post(admin, {"kind": "rasa"}, f.read(), "pizza.json")
+    assert response.status_code == 302
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Done" in page and 'id="import-imported">17<' in page and "See the reports" in page
+    with app.app_context():
+        job = ImportJob.get()
+        assert (job.state, job.imported, job.file_name) == ("done", 17, "pizza.json")
+        assert not os.path.exists(job.path) and os.listdir(app.config["IMPORTS_DIR"]) == []
+        assert Dialog.select().count() == 3
+    progress = admin.get(f"/admin/import/{job.id}/progress").get_json()
+    assert progress["state"] == "done" and progress["imported"] == 17
+
+
+def test_a_csv_upload_with_its_mapping(app, admin):
+    csv_bytes = "\ufeffconv;at;who;text\nc1;2026-03-01 11:00;client;Hallo\nc1;2026-03-01 11:01;bot;Wie?\nc2;gestern;client;x\n".encode()
+    fields = {"kind": "csv", "dialog_id": "conv", "timestamp": "at", "sender": "who", "text": "text",
+              "sender_values": "user=client", "timezone": "Europe/Berlin"}
+    response = post(admin, fields, csv_bytes, "log.csv")
+    assert response.status_code == 302
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="import-imported">2<' in page and "line 4: column &#39;at&#39;: &#39;gestern&#39; is neither" in page
+    with app.app_context():
+        assert Event.select().count() == 2
+
+
+def test_a_csv_mapping_that_does_not_fit_is_shown_beside_the_fields(app, admin):
+    response = post(admin, {"kind": "csv", "dialog_id": "conv", "sender_values": "robot=x", "timezone": "Mars/Base"}, b"a,b\n1,2\n", "x.csv")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert page.count("Name the column that holds this") == 2
+    assert "&#39;robot=x&#39; should be SENDER=VALUE" in page and "&#39;Mars/Base&#39; is not a time zone name" in page
+    response = post(admin, {"kind": "csv", "dialog_id": "conv", "timestamp": "at", "sender": "who"}, b"a,b\n1,2\n", "x.csv")
+    assert response.status_code == 400 and "its columns are: a, b" in response.get_data(as_text=True)
+    with app.app_context():
+        assert ImportJob.select().count() == 0 and os.listdir(app.config["IMPORTS_DIR"]) == []
+
+
+def test_an_upload_over_the_limit_gets_a_clear_message(app, admin):
+    app.config["IMPORT_MAX_BYTES"] = 1000
+    response = post(admin, {"kind": "events"}, b"x" * 5000, "big.jsonl")
+    assert response.status_code == 413
+    assert "The file is larger than the upload limit of 0.000953674 MB (IMPORT_MAX_BYTES)" in response.get_data(as_text=True)
+    with app.app_context():
+        assert ImportJob.select().count() == 0
+
+
+def test_the_upload_needs_the_forms_token_and_an_admin(app, client, auth, people):
+    auth.login("analyst@example.com")
+    assert client.get("/admin/import/").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/analytics")})
+    auth.login("admin@example.com")
+    response = client.post("/admin/import/", data={"agent": "1", "kind": "events", "upload": (io.BytesIO(b"{}"), "a.jsonl")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
+    with app.app_context():
+        assert ImportJob.select().count() == 0
+
+
+def test_an_empty_csv_is_refused_at_once(app, admin):
+    response = post(admin, {"kind": "csv", "dialog_id": "a", "timestamp": "b", "sender": "c"}, b"", "empty.csv")
+    assert response.status_code == 400 and "The file is empty." in response.get_data(as_text=True)
+
+
+def test_a_file_that_cannot_be_read_ends_the_job_with_its_reason(app, admin):
+    response = post(admin, {"kind": "rasa"}, b'{"sender_id": "x", "events": [{"event": "user", "timest', "cut.json")
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Done" in page and "cut.json: is not valid JSON (line 1, column" in page and "is the file complete?" in page
+    response = post(admin, {"kind": "events"}, b'{"dialog_id": "d", "channel": "web", "sender": "user", "timestamp": "2026-03-01T10:00:00Z"}\n', "one.jsonl")
+    assert 'id="import-imported">1<' in admin.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def stored_job(app, state, minutes_ago):
+    """A job as a worker that died would leave it: its file still waiting."""
+    from models import Account, Agent, utcnow
+
+    os.makedirs(app.config["IMPORTS_DIR"], exist_ok=True)
+    path = os.path.join(app.config["IMPORTS_DIR"], f"left-{state}-{minutes_ago}.upload")
+    with open(PIZZA, "rb") as source, open(path, "wb") as target:
+        target.write(source.read())
+    at = utcnow() - timedelta(minutes=minutes_ago)
+    return ImportJob.create(account=Account.get(), agent=Agent.get(), kind="rasa", file_name="pizza.json", path=path,
+                            state=state, created_at=at, updated_at=at)
+
+
+def test_an_import_whose_worker_died_runs_again_once(app, people):
+    import tasks
+    from importers import jobs
+
+    with app.app_context():
+        stalled, busy = stored_job(app, "running", 10), stored_job(app, "running", 0)
+        tasks._enqueue_stalled_imports()  # what the sweep and a starting worker do (inline here)
+        assert ImportJob.get_by_id(stalled.id).state == "done" and ImportJob.get_by_id(stalled.id).imported == 17
+        assert ImportJob.get_by_id(busy.id).state == "running"  # its worker is still moving it
+        jobs.run(stalled.id, app.config)  # a second message for a finished job does nothing
+        assert ImportJob.get_by_id(stalled.id).imported == 17 and Event.select().count() == 17
