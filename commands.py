@@ -177,7 +177,7 @@ def import_rasa(source, agent_name):
         conflict_target=[ImportCursor.agent, ImportCursor.source],
         update={ImportCursor.last_row: store.last, ImportCursor.updated_at: utcnow()},
     ).execute()
-    click.echo(f"Read {store.total} new rows of {key}; the next run starts after row {store.last}.")
+    click.echo(f"Read {store.total} rows of {key} (after row {store.after}); the next run starts after row {store.last}.")
 
 
 @click.command("import-csv")

@@ -11,6 +11,7 @@ import argparse
 import collections
 import concurrent.futures
 import csv
+import itertools
 import json
 import math
 import os
@@ -30,6 +31,7 @@ import pandas as pd
 import report_kinds
 import reports
 from bench import generate
+from devtools import rasa_store
 from devtools.processes import Browserless, SmtpSink, Stack, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -219,6 +221,53 @@ def bench_ingestion(folder, dialogs):
     ]
 
 
+def rasa_rows(senders):
+    """A busy Rasa tracker store: 10 rows per sender (6 become events), senders taking
+    turns in blocks of 100 as in a live store."""
+    turn = [("action", "action_session_start"), ("session_started", None), ("action", "action_listen"),
+            ("user", "hi"), ("action", "utter_greet"), ("bot", "utter_greet"), ("action", "action_listen"),
+            ("user", "I want a pizza"), ("action", "pizza_form"), ("bot", "utter_ask_pizza_size")]
+    start = datetime(2026, 10, 1).timestamp()
+    for block in range(0, senders, 100):
+        for step, (kind, value) in enumerate(turn):
+            for sender in range(block, min(block + 100, senders)):
+                event = {"event": kind, "timestamp": start + sender * 7 + step}
+                if kind == "action":
+                    event.update(name=value, policy="RulePolicy", confidence=1.0, action_text=None, hide_rule_turn=False)
+                elif kind == "user":
+                    event.update(text=value, input_channel="rest", parse_data={"intent": {"name": "greet", "confidence": 0.9}, "entities": []})
+                elif kind == "bot":
+                    event.update(text=f"Text of {value}", metadata={"utter_action": value}, data={"buttons": None})
+                yield rasa_store.row_for(f"sender-{sender:07d}", event)
+
+
+def bench_rasa_import(folder, rows_by_size):
+    """import-rasa from SQL tracker stores of two sizes: its rate beside the executemany
+    floor of the events it writes, and its peak memory (flat if it streams)."""
+    results = []
+    for rows in rows_by_size:
+        store = rasa_store.TrackerStore(f"sqlite:///{folder}/rasa-{rows}.db")
+        generated = rasa_rows(rows // 10)
+        while part := list(itertools.islice(generated, 100_000)):
+            store.add(part)
+        store.close()
+        stack = fresh_stack(os.path.join(folder, f"rasa-{rows}"), free_port())
+        started = time.perf_counter()
+        rss = peak_rss_mb([sys.executable, "-m", "flask", "--app", "app", "import-rasa", store.url, "--agent", "Bench Bot"], stack.env)
+        seconds = time.perf_counter() - started
+        with sqlite3.connect(stack.database) as db:
+            events = db.execute("SELECT COUNT(*) FROM event").fetchone()[0]
+        results.append((rows, events, seconds, rss))
+    rows, events, seconds, _ = results[-1]
+    floor = executemany_floor(os.path.join(folder, "rasa-floor"), ingestion_events(events // 10))
+    return [
+        ["Import, import-rasa from a SQL tracker store", f"{rows:,} rows → {events:,} events", f"{events / seconds:,.0f} events/s",
+         f"executemany: {events / floor:,.0f} events/s", f"{ratio(floor, seconds)} floor", "includes starting the command"],
+        ["Peak RSS, import-rasa", ", ".join(f"{r:,} rows" for r, *_ in results),
+         ", ".join(f"{mb:.0f} MB" for *_, mb in results), "", "flat in the input size", ""],
+    ]
+
+
 def bench_upkeep(folder, dialogs):
     """What the report family's rows cost ingestion: the share of `ingest_events` time
     (in-process, batches of 1,000) spent on the per-dialog slot and step rows and on
@@ -387,7 +436,8 @@ def main():
     smoke = args.smoke
     dialogs = 2_000 if smoke else args.dialogs
     sizes = dict(ingest=200 if smoke else 20_000, email_dialogs=100 if smoke else 10_000, exports=2 if smoke else 20,
-                 page_requests=16 if smoke else 200, memory=(1_000, 4_000) if smoke else (1_000_000, 4_000_000))
+                 page_requests=16 if smoke else 200, memory=(1_000, 4_000) if smoke else (1_000_000, 4_000_000),
+                 rasa=(200, 2_000) if smoke else (100_000, 1_000_000))
     work = tempfile.mkdtemp(prefix="slotlens-bench-")
     data = os.path.join(work, "data") if smoke else os.path.join(HERE, "data")
     print(f"Slotlens benchmark — {machine()}", flush=True)
@@ -412,6 +462,7 @@ def main():
         ("report family", lambda: bench_report_family(database, app)),
         ("ingestion", lambda: bench_ingestion(os.path.join(work, "ingest"), sizes["ingest"])),
         ("ingestion upkeep", lambda: bench_upkeep(os.path.join(work, "upkeep"), sizes["ingest"])),
+        ("import from Rasa", lambda: bench_rasa_import(work, sizes["rasa"])),
         ("click to email", lambda: bench_click_to_email(os.path.join(work, "email"), sizes["email_dialogs"], sizes["exports"])),
         ("analytics page", lambda: bench_analytics(os.path.join(work, "pages"), database, sizes["page_requests"], 8, population)),
         ("memory", lambda: bench_memory(work, database, sizes["memory"])),

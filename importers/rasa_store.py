@@ -1,6 +1,7 @@
 """Rasa's SQL tracker store (table `events`, one row per event, its JSON in `data`),
 read without writing to it, a page at a time, and incrementally: a run reads the
-rows up to the newest one at its start; the next run emits only rows after that.
+rows up to the newest one at its start; the next run emits only rows after that
+(on PostgreSQL, from a little before: see LATE_COMMIT_ROWS).
 
 Rows are read sender by sender, in id order, so that only one session is held in
 memory. A sender with new rows is read from its first row, for its session count
@@ -20,6 +21,10 @@ from importers.rasa import map_sender
 SENDERS_PER_PAGE = 500
 ROWS_PER_PAGE = 5000
 CONNECT_TIMEOUT = 10  # seconds
+# On PostgreSQL ids are handed out at INSERT but become visible at COMMIT, so a row
+# may appear after rows with higher ids were read. A run reads this many rows before
+# its cursor again; what it already stored is skipped as such.
+LATE_COMMIT_ROWS = 10_000
 
 
 class RasaEvent(Model):
@@ -71,7 +76,7 @@ class TrackerStore:
     def __init__(self, url, after=0):
         self.name = source_key(url)
         self.database = open_store(url)
-        self.after = after
+        self.after = after if isinstance(self.database, SqliteDatabase) else max(0, after - LATE_COMMIT_ROWS)
         self.done = 0
         self.slot_catalogue = {}
         with self._reading():

@@ -9,7 +9,7 @@ import pytest
 from peewee import JOIN
 
 from devtools.processes import postgres_database
-from devtools.rasa_store import TrackerStore, row_for
+from devtools.rasa_store import COLUMNS, TrackerStore, row_for
 from importers import rasa
 from models import Dialog, Event, ImportCursor, Slot
 from tests.conftest import POSTGRES_URL, postgres_available
@@ -186,7 +186,7 @@ def test_the_sql_tracker_store_incrementally(app, runner, people, tracker_store)
     tracker_store.add(interleaved(pizza, greeting))
     first = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
     assert first.exit_code == 0, first.output
-    assert "Imported 20 new events" in first.output and "Read 47 new rows" in first.output
+    assert "Imported 20 new events" in first.output and "Read 47 rows" in first.output
     with app.app_context():
         assert stored(people["support"]) == EXPECTED_DIALOGS
 
@@ -199,8 +199,9 @@ def test_the_sql_tracker_store_incrementally(app, runner, people, tracker_store)
                                           ev("user", 9101, text="bye", input_channel="rest")]])
     second = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
     assert second.exit_code == 0, second.output
-    assert "Imported 4 new events into 'Support Bot'; 0 were already stored" in second.output, second.output
-    assert "Read 7 new rows" in second.output
+    assert "Imported 4 new events into 'Support Bot'" in second.output, second.output
+    if tracker_store.url.startswith("sqlite"):  # PostgreSQL reads rows before the cursor again: see the next test
+        assert "0 were already stored" in second.output and "Read 7 rows" in second.output
     with app.app_context():
         dialogs = stored(people["support"])
         assert dialogs["c0ffee42#3"] == ("telegram", True, "utter_ask_pizza_size")  # the third session goes on
@@ -208,9 +209,34 @@ def test_the_sql_tracker_store_incrementally(app, runner, people, tracker_store)
         assert Event.select().count() == 24
 
     third = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
-    assert "Imported 0 new events into 'Support Bot'; 0 were already stored" in third.output and "Read 0 new rows" in third.output
+    assert "Imported 0 new events into 'Support Bot'" in third.output
     with app.app_context():
         assert Event.select().count() == 24 and ImportCursor.select().count() == 1
+
+
+@pytest.mark.postgres
+def test_a_row_committed_late_on_postgresql_is_not_lost(app, runner, people):
+    """Rasa's writers commit in any order: a row whose id was handed out before a
+    run, but committed after it, is imported by the next run."""
+    if not postgres_available():
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL}")
+    import psycopg2
+
+    with postgres_database(POSTGRES_URL) as url:
+        store = TrackerStore(url)
+        slow = psycopg2.connect(url)
+        slow_rows = [row_for("slow", ev("user", 1, text="late", input_channel="rest"))]
+        slow.cursor().executemany(f"INSERT INTO events ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)", slow_rows)  # id 1, open
+        store.add([row_for("quick", ev("user", 2, text="early", input_channel="rest"))])  # id 2, committed
+        first = runner.invoke(args=["import-rasa", url, "--agent", "Support Bot"])
+        assert "Imported 1 new events" in first.output, first.output
+        slow.commit()
+        slow.close()
+        second = runner.invoke(args=["import-rasa", url, "--agent", "Support Bot"])
+        store.close()
+    assert "Imported 1 new events" in second.output and "1 were already stored" in second.output, second.output
+    with app.app_context():
+        assert sorted(e.text for e in Event.select()) == ["early", "late"]
 
 
 def test_the_cursor_is_per_agent(app, runner, people, tracker_store):
