@@ -7,10 +7,9 @@ import sqlite3
 
 import psycopg2
 
-DDL = {
-    "sqlite": [
-        """CREATE TABLE events (
-\tid INTEGER NOT NULL, 
+# As SQLAlchemy prints it; the id is SERIAL on PostgreSQL (Rasa's optional sequence).
+CREATE_TABLE = """CREATE TABLE events (
+\tid {id_type} NOT NULL, 
 \tsender_id VARCHAR(255) NOT NULL, 
 \ttype_name VARCHAR(255) NOT NULL, 
 \ttimestamp FLOAT, 
@@ -18,23 +17,8 @@ DDL = {
 \taction_name VARCHAR(255), 
 \tdata TEXT, 
 \tPRIMARY KEY (id)
-)""",
-        "CREATE INDEX ix_events_sender_id ON events (sender_id)",
-    ],
-    "postgresql": [
-        """CREATE TABLE events (
-\tid SERIAL NOT NULL, 
-\tsender_id VARCHAR(255) NOT NULL, 
-\ttype_name VARCHAR(255) NOT NULL, 
-\ttimestamp FLOAT, 
-\tintent_name VARCHAR(255), 
-\taction_name VARCHAR(255), 
-\tdata TEXT, 
-\tPRIMARY KEY (id)
-)""",
-        "CREATE INDEX ix_events_sender_id ON events (sender_id)",
-    ],
-}
+)"""
+CREATE_INDEX = "CREATE INDEX ix_events_sender_id ON events (sender_id)"
 COLUMNS = "sender_id, type_name, timestamp, intent_name, action_name, data"
 
 
@@ -50,15 +34,13 @@ class TrackerStore:
     def __init__(self, url):
         self.url = url
         if url.startswith("sqlite:"):
-            self.connection, self.mark = sqlite3.connect(url[len("sqlite:///") :]), "?"
-            dialect = "sqlite"
+            self.connection, self.mark, id_type = sqlite3.connect(url[len("sqlite:///") :]), "?", "INTEGER"
         else:
-            self.connection, self.mark = psycopg2.connect(url), "%s"
-            dialect = "postgresql"
+            self.connection, self.mark, id_type = psycopg2.connect(url), "%s", "SERIAL"
         with self.connection:
             cursor = self.connection.cursor()
-            for statement in DDL[dialect]:
-                cursor.execute(statement)
+            cursor.execute(CREATE_TABLE.format(id_type=id_type))
+            cursor.execute(CREATE_INDEX)
 
     def add(self, rows):
         """Append rows (as `row_for` makes them) in one transaction."""

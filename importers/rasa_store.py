@@ -12,14 +12,14 @@ import os
 from itertools import groupby
 from urllib.parse import urlsplit, urlunsplit
 
-from peewee import CharField, DatabaseError, FloatField, InterfaceError, Model, SqliteDatabase, TextField, Tuple, fn
+from peewee import CharField, DatabaseError, FloatField, InterfaceError, Model, SqliteDatabase, TextField, fn
 from playhouse.db_url import connect
 
 from importers import ImportFailed
 from importers.rasa import map_sender
 
 SENDERS_PER_PAGE = 500
-ROWS_PER_PAGE = 5000
+ROWS_PER_PAGE = 10_000
 CONNECT_TIMEOUT = 10  # seconds
 # On PostgreSQL ids are handed out at INSERT but become visible at COMMIT, so a row
 # may appear after rows with higher ids were read. A run reads this many rows before
@@ -92,18 +92,18 @@ class TrackerStore:
     def __iter__(self):
         with self._reading():
             for senders in self._sender_pages():
-                for sender_id, rows in groupby(self._rows(senders), key=lambda row: row.sender_id):
+                for sender_id, rows in groupby(self._rows(senders), key=lambda row: row[1]):
                     yield from map_sender(sender_id, self._events(rows), self.slot_catalogue)
 
     def _events(self, rows):
-        for row in rows:
-            emit = row.id > self.after
+        for row_id, _, data in rows:
+            emit = row_id > self.after
             self.done += emit
             try:
-                event = json.loads(row.data)
+                event = json.loads(data)
             except (TypeError, ValueError, RecursionError):
                 event = None  # map_sender says it is not a JSON object
-            yield f"row {row.id}", event, emit
+            yield f"row {row_id}", event, emit
 
     def _sender_pages(self):
         """Senders with new rows, in order, a page at a time."""
@@ -118,20 +118,24 @@ class TrackerStore:
             last = senders[-1]
 
     def _rows(self, senders):
-        """Every row of these senders up to the run's last row, by sender then id."""
-        query = (
-            RasaEvent.select(RasaEvent.id, RasaEvent.sender_id, RasaEvent.data)
-            .where(RasaEvent.sender_id.in_(senders) & (RasaEvent.id <= self.last))
-            .order_by(RasaEvent.sender_id, RasaEvent.id)
+        """(id, sender_id, data) of every row of these senders up to the run's last row,
+        by sender then id, a page at a time after the last row of the page before.
+
+        Plain SQL with placeholders: peewee would build a node for every sender of the
+        IN list on every page, a quarter of an import's time."""
+        mark = self.database.param
+        sql = (
+            f"SELECT id, sender_id, data FROM events WHERE sender_id IN ({', '.join([mark] * len(senders))})"
+            f" AND id <= {mark} AND (sender_id > {mark} OR (sender_id = {mark} AND id > {mark}))"
+            f" ORDER BY sender_id, id LIMIT {ROWS_PER_PAGE}"
         )
-        position = None
+        position = ("", 0)
         while True:
-            page = query if position is None else query.where(Tuple(RasaEvent.sender_id, RasaEvent.id) > Tuple(*position))
-            rows = list(page.limit(ROWS_PER_PAGE))
+            rows = self.database.execute_sql(sql, [*senders, self.last, position[0], *position]).fetchall()
             yield from rows
             if len(rows) < ROWS_PER_PAGE:
                 return
-            position = (rows[-1].sender_id, rows[-1].id)
+            position = rows[-1][1], rows[-1][0]
 
 
 class _Reading:
