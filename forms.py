@@ -142,7 +142,7 @@ class ImportForm(FlaskForm):
     """Admin → Import: a file, its kind, and for a CSV log how its columns map onto events."""
 
     agent = SelectField("Agent", coerce=int)
-    kind = RadioField("What the file holds", choices=[SelectChoice(k, label) for k, label in IMPORT_KINDS.items()], default="events")
+    kind = RadioField("What the file holds", choices=[SelectChoice(k, f"{name} ({hint})") for k, (name, hint) in IMPORT_KINDS.items()], default="events")
     upload = FileField("File", validators=[FileRequired("Choose the file to import.")])
     dialog_id = StringField("Dialog id column", validators=[Optional(), Length(max=200)])
     timestamp = StringField("Timestamp column", validators=[Optional(), Length(max=200)])

@@ -16,10 +16,10 @@ from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
 from models import ImportJob, utcnow
 
-KINDS = {
-    "events": "Events, JSON Lines (one event per line, as POST /api/v1/events takes them)",
-    "rasa": "Rasa tracker JSON (from GET /conversations/<sender_id>/tracker)",
-    "csv": "CSV log, with the columns mapped below",
+KINDS = {  # kind -> (name, what it is, for the form)
+    "events": ("Events, JSON Lines", "one event per line, as POST /api/v1/events takes them"),
+    "rasa": ("Rasa tracker JSON", "as GET /conversations/<sender_id>/tracker returns it"),
+    "csv": ("CSV log", "with the columns mapped below"),
 }
 STALLED_AFTER = timedelta(minutes=2)  # a running job whose progress is this old lost its worker
 
