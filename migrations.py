@@ -235,6 +235,52 @@ def add_imports(migrator):
     db.create_tables(import_tables())
 
 
+def subscription_tables():
+    """The `subscription` and `subscription_run` tables as version 10 created them."""
+    accounts = stub("account")
+
+    class SubscriptionV10(Model):
+        account = ForeignKeyField(accounts, on_delete="CASCADE")
+        kinds = TextField()
+        agents = TextField()
+        channels = TextField(default="[]")
+        frequency = CharField()
+        weekday = IntegerField(default=0)
+        day = IntegerField(default=1)
+        at = CharField()
+        skip_empty = BooleanField(default=False)
+        is_paused = BooleanField(default=False)
+        starts_at = DateTimeField()
+        created_at = DateTimeField()
+
+        class Meta:
+            database = db
+            table_name = "subscription"
+
+    class SubscriptionRunV10(Model):
+        subscription = ForeignKeyField(SubscriptionV10, on_delete="CASCADE", index=False)
+        first_day = DateField()
+        last_day = DateField()
+        due_at = DateTimeField()
+        started_at = DateTimeField()
+        note = TextField(null=True)
+
+        class Meta:
+            database = db
+            table_name = "subscription_run"
+            indexes = ((("subscription", "first_day"), True),)
+
+    return SubscriptionV10, SubscriptionRunV10
+
+
+def add_subscriptions(migrator):
+    """10: scheduled reports; a scheduled export request names the run that made it."""
+    subscription, run = subscription_tables()
+    db.create_tables([subscription, run])
+    if "subscription_run_id" not in {column.name for column in db.get_columns("export_request")}:
+        migrate(migrator.add_column("export_request", "subscription_run_id", ForeignKeyField(run, null=True, on_delete="SET NULL", field=run.id)))
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
@@ -244,6 +290,7 @@ MIGRATIONS = [
     add_slot_paths,
     add_daily_totals,
     add_imports,
+    add_subscriptions,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

@@ -289,6 +289,38 @@ class DailyStep(BaseModel):
         indexes = ((("agent", "day", "channel", "from_slot", "to_slot"), True),)
 
 
+class Subscription(BaseModel):
+    """An account's reports emailed on a schedule (schedules.py), for fixed filters."""
+
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    kinds = TextField()  # JSON list of report_kinds keys
+    agents = TextField()  # JSON list of agent ids
+    channels = TextField(default="[]")  # JSON list; empty means all
+    frequency = CharField()  # schedules.FREQUENCIES
+    weekday = IntegerField(default=0)  # weekly: 0 = Monday
+    day = IntegerField(default=1)  # monthly: 1–28
+    at = CharField()  # local time of day, HH:MM in TIMEZONE
+    skip_empty = BooleanField(default=False)
+    is_paused = BooleanField(default=False)
+    starts_at = DateTimeField(default=utcnow)  # runs due before this (its creation or last change) are not sent
+    created_at = DateTimeField(default=utcnow)
+
+
+class SubscriptionRun(BaseModel):
+    """One period of a subscription, delivered once: the unique index decides which
+    worker delivers it, in the transaction that records its export requests."""
+
+    subscription = ForeignKeyField(Subscription, on_delete="CASCADE", index=False)
+    first_day = DateField()
+    last_day = DateField()
+    due_at = DateTimeField()
+    started_at = DateTimeField(default=utcnow)
+    note = TextField(null=True)  # late, or agents left out, in words
+
+    class Meta:
+        indexes = ((("subscription", "first_day"), True),)
+
+
 class ExportRequest(BaseModel):
     """One click on Stop slots: who asked, with which filters."""
 
@@ -299,6 +331,7 @@ class ExportRequest(BaseModel):
     channels = TextField(default="[]")  # a sorted JSON list; empty means all
     filters_key = CharField(index=True)  # equal for identical requests (export_queue.intake.filters_key)
     created_at = DateTimeField(default=utcnow)
+    subscription_run = ForeignKeyField(SubscriptionRun, null=True, on_delete="SET NULL")  # set when scheduled
 
     @property
     def channel_list(self):
@@ -386,7 +419,7 @@ class LoginFailure(BaseModel):
         indexes = ((("email", "address", "at"), False), (("address", "at"), False))
 
 
-MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, ExportRequest, ExportItem, ImportCursor, ImportJob, LoginFailure]
+MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, ImportCursor, ImportJob, LoginFailure]
 
 
 def unique_slug(name):

@@ -16,7 +16,7 @@ from huey import Huey, crontab
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
 import models
-from export_queue import delivery, upkeep
+from export_queue import delivery, subscriptions, upkeep
 from importers import jobs as import_jobs
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def recover_on_startup():
     """A worker that starts may be replacing one that died mid-task."""
     _enqueue_orphans(grace=timedelta(0))
     _enqueue_stalled_imports()
+    _deliver_due_subscriptions()
 
 
 @huey.on_startup()
@@ -104,10 +105,11 @@ def last_heartbeat():
 @in_app_context
 def sweep():
     """Every minute: expire old links, delete stale files, recover lost queue messages
-    and stalled imports."""
+    and stalled imports, and start the scheduled reports that are due."""
     upkeep.expire_links()
     _enqueue_orphans(grace=timedelta(seconds=huey.flask_app.config["EXPORT_LEASE"]))
     _enqueue_stalled_imports()
+    _deliver_due_subscriptions()
 
 
 def waiting_ids(task):
@@ -126,6 +128,12 @@ def _enqueue_stalled_imports():
         if job_id in stalled:
             log.warning("import job %d stopped moving; importing its file again", job_id)
         run_import(job_id)
+
+
+def _deliver_due_subscriptions():
+    """Every worker looks; the database lets one start each due period."""
+    for item in subscriptions.deliver_due(models.utcnow(), huey.flask_app.config["TIMEZONE"]):
+        process_export_item(item.id)
 
 
 def _enqueue_orphans(grace):

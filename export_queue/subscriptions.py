@@ -1,0 +1,91 @@
+"""Scheduled reports: each due period of a subscription becomes ordinary export
+requests (one per report kind), so delivery, retries, links and crash safety are the
+pipeline's.
+
+The database decides that a period is delivered once: its SubscriptionRun is unique
+per (subscription, first day) and is created in the same transaction as the requests.
+Every worker's sweep may look for due subscriptions at the same moment; one wins
+each period, the others meet the unique index and move on. A worker that was down
+over the due time delivers the most recent missed period when it comes back, once.
+"""
+import json
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+from peewee import IntegrityError
+
+import reports
+import schedules
+from export_queue.intake import filters_key
+from models import Account, Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, db
+from localtime import format_local
+
+LATE_AFTER = timedelta(minutes=5)  # a run started this long after its due time says it was late
+
+
+def schedule_of(subscription):
+    hours, minutes = (int(part) for part in subscription.at.split(":"))
+    return schedules.Schedule(subscription.frequency, time(hours, minutes), subscription.weekday, subscription.day)
+
+
+def due_runs(now, tz_name):
+    """(subscription, run) for every active subscription whose latest due period has
+    not been delivered and was due after the subscription was made (or last changed)."""
+    tz = ZoneInfo(tz_name)
+    active = (
+        Subscription.select(Subscription, Account)
+        .join(Account)
+        .where(~Subscription.is_paused & ~Account.is_disabled)
+        .order_by(Subscription.id)
+    )
+    for subscription in active:
+        run = schedules.latest_run(schedule_of(subscription), tz, now)
+        if run.due < subscription.starts_at:
+            continue
+        delivered = SubscriptionRun.select().where(
+            (SubscriptionRun.subscription == subscription) & (SubscriptionRun.first_day == run.first_day)
+        )
+        if not delivered.exists():
+            yield subscription, run
+
+
+def start_run(subscription, run, now, tz_name):
+    """Record the period's run and its export requests in one transaction; returns the
+    items to enqueue, or None when another worker delivered this period already."""
+    wanted = json.loads(subscription.agents)
+    visible = {agent.id for agent in subscription.account.visible_agents().where(Agent.id.in_(wanted))}
+    notes = []
+    if now - run.due > LATE_AFTER:
+        notes.append(f"Late: no worker was running at the due time ({format_local(run.due, tz_name)}).")
+    left_out = [agent_id for agent_id in wanted if agent_id not in visible]
+    if left_out:
+        names = [a.name for a in Agent.select(Agent.name).where(Agent.id.in_(left_out)).order_by(Agent.name)]
+        gone = len(left_out) - len(names)
+        notes.append("Left out, no longer visible to this account: " + ", ".join(names + [f"{gone} deleted agent(s)"] * bool(gone)) + ".")
+    try:
+        with db.atomic():
+            record = SubscriptionRun.create(subscription=subscription, first_day=run.first_day, last_day=run.last_day,
+                                            due_at=run.due, started_at=now, note=" ".join(notes) or None)
+            return [item for kind in json.loads(subscription.kinds) for item in _request(subscription, record, kind, sorted(visible))]
+    except IntegrityError:
+        return None
+
+
+def _request(subscription, record, kind, agent_ids):
+    if not agent_ids:
+        return []
+    channels = sorted(json.loads(subscription.channels))
+    filters = reports.Filters(tuple(agent_ids), record.first_day, record.last_day, tuple(channels))
+    request = ExportRequest.create(account=subscription.account, date_from=record.first_day, date_to=record.last_day,
+                                   kind=kind, channels=json.dumps(channels), filters_key=filters_key(filters, kind),
+                                   subscription_run=record)
+    ExportItem.insert_many([dict(request=request, agent=agent_id) for agent_id in agent_ids]).execute()
+    return list(request.items)
+
+
+def deliver_due(now, tz_name):
+    """Start every due run this worker wins; returns the export items to enqueue."""
+    items = []
+    for subscription, run in list(due_runs(now, tz_name)):
+        items.extend(start_run(subscription, run, now, tz_name) or [])
+    return items
