@@ -1,5 +1,6 @@
 """Every web form of Slotlens (WTForms through Flask-WTF, which adds CSRF tokens)."""
-from datetime import date
+import calendar
+from datetime import date, time
 
 from flask import current_app
 from flask_wtf import FlaskForm
@@ -8,19 +9,33 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    IntegerField,
     PasswordField,
     RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
+    TimeField,
 )
 from wtforms.fields import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional, StopValidation, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from importers.csv_log import FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, parse_sender_values, parse_timezone
 from importers.jobs import KINDS as IMPORT_KINDS
+import report_kinds
 from names import CONTROL_MESSAGE, has_control
+from schedules import Schedule
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200  # hashing is deliberately slow: bound the work one request can ask for
@@ -61,7 +76,7 @@ class CheckboxesField(SelectMultipleField):
         super().process_formdata(list(dict.fromkeys(valuelist)))
 
     def pre_validate(self, form):
-        allowed = {value for value, _ in self.choices}
+        allowed = {choice.value if isinstance(choice, SelectChoice) else choice[0] for choice in self.choices}
         unknown = next((value for value in self.data or () if value not in allowed), None)
         if unknown is not None:
             raise ValidationError(f"'{unknown}' is not a valid choice for this field.")
@@ -172,3 +187,24 @@ class ImportForm(FlaskForm):
             self.timezone.errors.append(str(exc).removeprefix("--timezone: "))
         has_errors = any(getattr(self, name).errors for name in (*CSV_FIELDS, "sender_values", "timezone"))
         return None if has_errors else options
+
+
+class SubscriptionForm(FlaskForm):
+    """`Email me regularly`: which reports, how often and when, for the filters beside it."""
+
+    kinds = CheckboxesField("Reports", choices=[SelectChoice(key, kind.LABEL) for key, kind in report_kinds.KINDS.items()])
+    frequency = RadioField("Frequency", choices=[SelectChoice("daily", "Daily"), SelectChoice("weekly", "Weekly"),
+                                                 SelectChoice("monthly", "Monthly")], default="weekly")
+    weekday = SelectField("Weekday", coerce=int, default=0,
+                          choices=[SelectChoice(n, name) for n, name in enumerate(calendar.day_name)])
+    day = IntegerField("Day of month", default=1, validators=[InputRequired("Pick a day from 1 to 28."),
+                                                               NumberRange(1, 28, "Pick a day from 1 to 28 (every month has it).")])
+    at = TimeField("Time", default=time(9, 0), validators=[InputRequired("Pick a time of day, e.g. 09:00.")])
+    skip_empty = BooleanField("Skip empty")
+
+    def validate_kinds(self, field):
+        if not field.data:
+            raise ValidationError("Pick at least one report.")
+
+    def schedule(self):
+        return Schedule(self.frequency.data, self.at.data, self.weekday.data, self.day.data)

@@ -42,6 +42,12 @@ class Schedule:
         return due_day - timedelta(days=1), due_day - timedelta(days=1)
 
 
+def schedule_of(subscription):
+    """The Schedule of a stored subscription (its time of day is kept as HH:MM)."""
+    hours, minutes = (int(part) for part in subscription.at.split(":"))
+    return Schedule(subscription.frequency, time(hours, minutes), subscription.weekday, subscription.day)
+
+
 @dataclass(frozen=True)
 class Run:
     """One delivery: the period it covers and when it is due (naive UTC)."""

@@ -1,4 +1,5 @@
 """The Analytics tab: filters, a preview of the three reports, and the EXPORT panel."""
+import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -8,9 +9,10 @@ import report_kinds
 import reports
 from blueprints.auth import login_required
 from export_queue import intake
-from forms import FilterForm
+from export_queue.subscriptions import subscription_summary
+from forms import FilterForm, SubscriptionForm
 from localtime import format_local
-from models import Agent, Channel
+from models import Agent, Channel, Subscription
 from report_kinds import slot_funnel, slot_paths, stop_slots
 
 bp = Blueprint("analytics", __name__)
@@ -131,7 +133,12 @@ def index():
     formdata = request.form if request.method == "POST" else (request.args or None)
     form = filter_form(formdata)
     valid = form.validate() if formdata is not None else True
-    kind = export_kind(request.form.get("action", "")) if request.method == "POST" else None
+    action = request.form.get("action", "") if request.method == "POST" else ""
+    subscription_form = SubscriptionForm(request.form if action == "subscribe" else None, meta={"csrf": False})
+    if action == "subscribe" and subscription_form.validate() and valid:
+        subscribe(filters_from(form), subscription_form)
+        return redirect(url_for("subscriptions.index"))
+    kind = export_kind(action) if action != "subscribe" else None
     if kind and valid:
         filters = filters_from(form)
         queue_export(filters, kind)
@@ -140,12 +147,24 @@ def index():
     return render_template(
         "analytics/index.html",
         form=form,
+        subscription_form=subscription_form,
         valid=valid,
         view=view,
         preview=PREVIEWS[view](filters_from(form), form) if valid and form.agents.data else None,
         presets=date_presets(today()),
         timezone=current_app.config["TIMEZONE"],
     )
+
+
+def subscribe(filters, subscription_form):
+    """Turn the filters into a subscription and say, in words, when its first email comes."""
+    schedule = subscription_form.schedule()
+    subscription = Subscription.create(
+        account=g.account, kinds=json.dumps(subscription_form.kinds.data), agents=json.dumps(list(filters.agent_ids)),
+        channels=json.dumps(list(filters.channels)), frequency=schedule.frequency, weekday=schedule.weekday,
+        day=schedule.day, at=f"{schedule.at:%H:%M}", skip_empty=subscription_form.skip_empty.data,
+    )
+    flash(f"Subscribed. {subscription_summary(subscription)}.", "success")
 
 
 def view_of(form):

@@ -22,7 +22,7 @@ import tasks
 from export_queue.emails import report_email
 from export_queue.intake import filters_of
 from export_queue.links import report_folder, report_path
-from export_queue.states import FAILED, QUEUED, claim, lease_kept, mark_delivered, move, record
+from export_queue.states import FAILED, QUEUED, SKIPPED, claim, lease_kept, mark_delivered, move, record
 from extensions import mail
 from models import utcnow
 from observability import log_event
@@ -149,6 +149,9 @@ def deliver(item, lease):
         with step(unexpected):
             record(item, dialogs=dialogs, data_as_of=data_as_of)
     with step(unexpected):
+        if item.dialogs == 0 and skips_empty(item.request):
+            move(item, SKIPPED, error="Empty, and its subscription skips empty reports: no email.")
+            return
         still_ours = record(item, lease_until=utcnow() + lease)
     if not still_ours:
         log.warning("export item %s was taken over by another worker; not sending", item.id)
@@ -158,6 +161,11 @@ def deliver(item, lease):
     with step(mail_failure):
         hand_over(report_email(item, expires_at))
     record_delivery(item, sent_at=sent_at, expires_at=expires_at, error=None)
+
+
+def skips_empty(request):
+    run = request.subscription_run
+    return run is not None and run.subscription.skip_empty
 
 
 def hand_over(message):

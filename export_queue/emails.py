@@ -5,6 +5,7 @@ from flask import current_app, render_template
 from flask_mail import Message
 
 import report_kinds
+import schedules
 
 from export_queue.links import download_token
 from localtime import format_local
@@ -21,6 +22,15 @@ def email_subject(item):
     request = item.request
     label = report_kinds.KINDS[request.kind].LABEL
     return f"{label} report: {item.agent.name}, {request.date_from.isoformat()} \u2013 {request.date_to.isoformat()}"
+
+
+def scheduled_by(request):
+    """The subscription that made this request, in words; None for one asked by hand (or
+    whose subscription was deleted since)."""
+    run = request.subscription_run
+    if run is None:
+        return None
+    return schedules.describe(schedules.schedule_of(run.subscription), current_app.config["TIMEZONE"])
 
 
 def report_email(item, expires_at):
@@ -40,6 +50,8 @@ def report_email(item, expires_at):
         data_as_of=format_local(item.data_as_of, tz),
         channels=", ".join(item.request.channel_list) or "all channels",
         timezone=tz,
+        subscription=scheduled_by(item.request),
+        subscriptions_link=external_url("subscriptions.index"),
     )
     message = Message(
         subject=email_subject(item),

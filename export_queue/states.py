@@ -2,7 +2,7 @@
 
     queued --claim--> building --delivered--> sent --> expired
        ^                 |    \\--gave up--> failed
-       \\----retry-------/
+       \\----retry-------/     \\--empty, and its subscription skips those--> skipped
 
 Every change of state is one conditional UPDATE guarded by the state it expects
 and, while an item is being built, by the claim token of the worker holding it.
@@ -16,17 +16,18 @@ from contextlib import contextmanager
 import models
 from models import ExportItem, utcnow
 
-QUEUED, BUILDING, SENT, FAILED, EXPIRED = "queued", "building", "sent", "failed", "expired"
+QUEUED, BUILDING, SENT, FAILED, EXPIRED, SKIPPED = "queued", "building", "sent", "failed", "expired", "skipped"
 IN_FLIGHT = (QUEUED, BUILDING)
-TERMINAL = (SENT, FAILED, EXPIRED)
+TERMINAL = (SENT, FAILED, EXPIRED, SKIPPED)
 
 # from-state -> the states it may move to, and nothing else.
 TRANSITIONS = {
     QUEUED: {BUILDING, SENT},  # claimed; or found delivered by a worker that lost its lease
-    BUILDING: {BUILDING, QUEUED, SENT, FAILED},  # progress, retry later, delivered, given up
+    BUILDING: {BUILDING, QUEUED, SENT, FAILED, SKIPPED},  # progress, retry later, delivered, given up, empty
     SENT: {EXPIRED},
     FAILED: set(),
     EXPIRED: set(),
+    SKIPPED: set(),
 }
 
 

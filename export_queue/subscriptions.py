@@ -9,23 +9,31 @@ each period, the others meet the unique index and move on. A worker that was dow
 over the due time delivers the most recent missed period when it comes back, once.
 """
 import json
-from datetime import time, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from peewee import IntegrityError
 
 import reports
 import schedules
 from export_queue.intake import filters_key
-from models import Account, Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, db
-from localtime import format_local
+from localtime import format_local, to_local
+from models import Account, Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, db, utcnow
 
 LATE_AFTER = timedelta(minutes=5)  # a run started this long after its due time says it was late
 
 
-def schedule_of(subscription):
-    hours, minutes = (int(part) for part in subscription.at.split(":"))
-    return schedules.Schedule(subscription.frequency, time(hours, minutes), subscription.weekday, subscription.day)
+def subscription_summary(subscription, now=None):
+    """E.g. 'Every Monday at 09:00 Europe/Berlin, covering the previous Monday–Sunday;
+    first on 7 December' (or 'next on …' once it has run)."""
+    tz_name = current_app.config["TIMEZONE"]
+    schedule = schedules.schedule_of(subscription)
+    now = now or utcnow()
+    upcoming = schedules.next_run(schedule, ZoneInfo(tz_name), max(now, subscription.starts_at))
+    local = to_local(upcoming.due, tz_name)
+    ran = SubscriptionRun.select().where(SubscriptionRun.subscription == subscription).exists()
+    return f"{schedules.describe(schedule, tz_name)}; {'next' if ran else 'first'} on {local:%-d %B %Y at %H:%M}"
 
 
 def due_runs(now, tz_name):
@@ -39,7 +47,7 @@ def due_runs(now, tz_name):
         .order_by(Subscription.id)
     )
     for subscription in active:
-        run = schedules.latest_run(schedule_of(subscription), tz, now)
+        run = schedules.latest_run(schedules.schedule_of(subscription), tz, now)
         if run.due < subscription.starts_at:
             continue
         delivered = SubscriptionRun.select().where(

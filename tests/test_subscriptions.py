@@ -9,6 +9,7 @@ import pytest
 
 from export_queue import subscriptions
 from models import Account, ExportRequest, Grant, Subscription, SubscriptionRun, db
+from tests.conftest import csrf_token
 
 TZ = "Europe/Berlin"
 CREATED = datetime(2026, 12, 1, 6, 0)  # 07:00 in Berlin, a Tuesday
@@ -17,6 +18,7 @@ DUE = datetime(2026, 12, 1, 8, 0)  # 09:00 in Berlin
 
 @pytest.fixture
 def subscription(app, people):
+    app.config["TIMEZONE"] = TZ
     with app.app_context():
         analyst = Account.get(Account.email == "analyst@example.com")
         return Subscription.create(account=analyst, kinds=json.dumps(["stop-slots", "slot-funnel"]),
@@ -95,3 +97,88 @@ def test_an_agent_no_longer_granted_is_left_out_and_said_so(app, subscription, p
         run = SubscriptionRun.get()
         assert run.note == "Left out, no longer visible to this account: Sales Bot, Support Bot."
         assert ExportRequest.select().count() == 0
+
+
+# --- the form on the EXPORT panel, /subscriptions, and the email ---------------
+
+def subscribe(client, **fields):
+    data = {"agents": ["1"], "date_from": "2026-12-01", "date_to": "2026-12-07", "action": "subscribe",
+            "kinds": ["stop-slots"], "frequency": "weekly", "weekday": "0", "day": "1", "at": "09:00", **fields}
+    return client.post("/analytics", data={**data, "csrf_token": csrf_token(client, "/analytics")})
+
+
+def test_email_me_regularly_makes_a_subscription_and_says_when_it_first_comes(app, client, auth, people, monkeypatch):
+    auth.login("analyst@example.com")
+    monkeypatch.setattr("export_queue.subscriptions.utcnow", lambda: datetime(2026, 12, 2, 12, 0))  # a Wednesday
+    response = subscribe(client, skip_empty="y")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/subscriptions")
+    page = client.get("/subscriptions").get_data(as_text=True)
+    assert "Every Monday at 09:00 UTC, covering the previous Monday–Sunday; first on 7 December 2026 at 09:00" in page
+    assert "Stop slots" in page and "Support Bot" in page and "empty reports are skipped" in page
+    with app.app_context():
+        stored = Subscription.get()
+        assert (stored.frequency, stored.weekday, stored.at, stored.skip_empty, json.loads(stored.agents)) == ("weekly", 0, "09:00", True, [people["support"].id])
+
+
+def test_a_subscription_form_with_mistakes_shows_them_beside_the_fields(app, client, auth, people):
+    auth.login("analyst@example.com")
+    response = subscribe(client, kinds=[], day="31", at="")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Pick at least one report." in page and "Pick a day from 1 to 28" in page and "Pick a time of day" in page
+    assert "<details class=\"subscribe\" open>" in page
+    with app.app_context():
+        assert Subscription.select().count() == 0
+
+
+def test_pause_resume_and_delete_only_ones_own(app, client, auth, people, subscription, monkeypatch):
+    monkeypatch.setattr("blueprints.subscriptions.utcnow", lambda: DUE + timedelta(minutes=30))
+    auth.login("admin@example.com")  # not the subscription's account
+    token = csrf_token(client, "/subscriptions")
+    assert client.post(f"/subscriptions/{subscription.id}/pause", data={"csrf_token": token}).status_code == 404
+    client.post("/logout", data={"csrf_token": token})
+    auth.login("analyst@example.com")
+    token = csrf_token(client, "/subscriptions")
+    client.post(f"/subscriptions/{subscription.id}/pause", data={"csrf_token": token})
+    assert "Paused." in client.get("/subscriptions").get_data(as_text=True)
+    with app.app_context():
+        assert deliver(DUE) == []
+    client.post(f"/subscriptions/{subscription.id}/resume", data={"csrf_token": token})
+    with app.app_context():
+        assert deliver(DUE) == []  # resumed now: the period due while paused is not sent
+        assert Subscription.get().starts_at > DUE
+    client.post(f"/subscriptions/{subscription.id}/delete", data={"csrf_token": token})
+    with app.app_context():
+        assert Subscription.select().count() == 0
+
+
+def test_the_email_names_the_subscription_and_links_to_it(app, subscription):
+    from extensions import mail
+    from tasks import process_export_item
+
+    with app.app_context(), mail.record_messages() as outbox:
+        for item in deliver(DUE):
+            process_export_item(item.id)
+    assert len(outbox) == 2
+    body = outbox[0].body
+    assert "sent by your subscription: Every day at 09:00 Europe/Berlin, covering the day before." in body
+    assert "http://slotlens.test/subscriptions" in body
+
+
+def test_skip_empty_leaves_out_an_empty_agents_email_only(app, subscription, people):
+    import ingestion
+    from extensions import mail
+    from models import ExportItem
+    from tasks import process_export_item
+
+    with app.app_context():
+        Subscription.update(skip_empty=True, kinds=json.dumps(["stop-slots"]),
+                            agents=json.dumps([people["support"].id, people["sales"].id])).execute()
+        Grant.create(account=subscription.account, agent=people["sales"])
+        ingestion.ingest_events(people["sales"], [ingestion.EventIn("d", "web", "user", None, "hi", datetime(2026, 11, 30, 12))])
+        with mail.record_messages() as outbox:
+            for item in deliver(DUE):
+                process_export_item(item.id)
+        assert [m.subject for m in outbox] == ["Stop slots report: Sales Bot, 2026-11-30 – 2026-11-30"]
+        states = {item.agent.name: (item.state, item.dialogs) for item in ExportItem.select()}
+        assert states == {"Sales Bot": ("sent", 1), "Support Bot": ("skipped", 0)}

@@ -64,7 +64,7 @@ def pages_of(site, page, is_admin):
     page.get_by_role("button", name="Stop slots").click()
     page.get_by_text("one email per agent").wait_for()
     wait_for(lambda: all(state == "sent" for _, state, _, _ in stack.item_states()), what="the export to be sent")
-    paths = ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/exports", "/outbox",
+    paths = ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/exports", "/subscriptions", "/outbox",
              "/account/password", "/no-such-page"]
     if is_admin:
         paths += ["/admin/", "/admin/queue", "/admin/import/"]

@@ -1,0 +1,61 @@
+"""/subscriptions: an account's scheduled reports, with their next and last run;
+pause, resume and delete."""
+import json
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+
+import report_kinds
+from blueprints.auth import login_required
+from export_queue.subscriptions import subscription_summary
+from models import Agent, ExportRequest, Subscription, SubscriptionRun, utcnow
+
+bp = Blueprint("subscriptions", __name__)
+
+
+@bp.route("/subscriptions")
+@login_required
+def index():
+    subscriptions = list(Subscription.select().where(Subscription.account == g.account).order_by(Subscription.id))
+    names = dict(Agent.select(Agent.id, Agent.name).tuples())
+    rows = []
+    for subscription in subscriptions:
+        last = (SubscriptionRun.select().where(SubscriptionRun.subscription == subscription)
+                .order_by(SubscriptionRun.first_day.desc()).first())
+        rows.append(dict(
+            subscription=subscription,
+            summary=subscription_summary(subscription),
+            kinds=[report_kinds.KINDS[k].LABEL for k in json.loads(subscription.kinds) if k in report_kinds.KINDS],
+            agents=[names.get(agent_id, "(deleted agent)") for agent_id in json.loads(subscription.agents)],
+            channels=json.loads(subscription.channels),
+            last=last,
+            requests=list(ExportRequest.select().where(ExportRequest.subscription_run == last)) if last else [],
+        ))
+    return render_template("subscriptions/index.html", rows=rows)
+
+
+def own(subscription_id):
+    subscription = Subscription.get_or_none((Subscription.id == subscription_id) & (Subscription.account == g.account))
+    if subscription is None:
+        abort(404)
+    return subscription
+
+
+@bp.route("/subscriptions/<int:subscription_id>/<any(pause, resume):action>", methods=("POST",))
+@login_required
+def set_paused(subscription_id, action):
+    """A resumed subscription does not send the periods that came due while it was paused."""
+    subscription = own(subscription_id)
+    changes = {"is_paused": action == "pause"}
+    if action == "resume":
+        changes["starts_at"] = utcnow()
+    Subscription.update(**changes).where(Subscription.id == subscription.id).execute()
+    flash(f"Subscription {action}d.", "success")
+    return redirect(url_for("subscriptions.index"))
+
+
+@bp.route("/subscriptions/<int:subscription_id>/delete", methods=("POST",))
+@login_required
+def delete(subscription_id):
+    own(subscription_id).delete_instance()
+    flash("Subscription deleted. Reports it already sent stay on the Exports page.", "success")
+    return redirect(url_for("subscriptions.index"))
