@@ -6,7 +6,7 @@ import os
 import re
 import sqlite3
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -232,3 +232,61 @@ def test_funnel_and_paths_with_real_worker_and_smtp_server(stack, smtp):
     assert {row[0]: row[4:] for row in rows[1:]} == {
         "greet": ["3", "3", "3", "100.00", "60.00"], "ask": ["2", "2", "2", "100.00", "40.00"],
     }
+
+
+@pytest.fixture
+def idle_stack(tmp_path, smtp, backend):
+    """The seeded stack on each backend, with no worker running yet."""
+    stack = seeded_stack(tmp_path, smtp.port, workers=0, **backend)
+    yield stack
+    stack.stop()
+
+
+def add_subscription(stack, due):
+    """The analyst's daily Stop slots subscription for both agents, due at `due` (UTC,
+    the stack's TIMEZONE), made an hour before."""
+    made = (due - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    account = stack.query("SELECT id FROM account WHERE email = 'analyst@example.com'")[0][0]
+    stack.query(
+        "INSERT INTO subscription (account_id, kinds, agents, channels, frequency, weekday, day, at, skip_empty,"
+        f" is_paused, starts_at, created_at) VALUES ({account}, '[\"stop-slots\"]', '[1, 2]', '[]', 'daily', 0, 1,"
+        f" '{due:%H:%M}', false, false, '{made}', '{made}') RETURNING id"
+    )
+
+
+def subscription_runs(stack):
+    return stack.query("SELECT first_day, note FROM subscription_run")
+
+
+def test_three_workers_and_a_restart_deliver_a_due_subscription_once(idle_stack, smtp):
+    """Every consumer looks for due subscriptions when it starts and every minute; the
+    database lets one of them start the period."""
+    stack = idle_stack
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    add_subscription(stack, now.replace(second=0, microsecond=0))
+    for _ in range(3):
+        stack.start_worker()
+    messages = smtp.wait_for_messages(2)
+    assert sorted(m["Subject"].split(":")[1].split(",")[0].strip() for m in messages) == ["Sales Bot", "Support Bot"]
+    assert "sent by your subscription: Every day at" in messages[0].get_body(preferencelist=("plain",)).get_content()
+    stack.stop()  # and back: starting again must not deliver the period again
+    stack.processes.clear()
+    for _ in range(3):
+        stack.start_worker()
+    time.sleep(5)
+    assert len(smtp.messages) == 2
+    runs = subscription_runs(stack)
+    assert len(runs) == 1 and runs[0][1] is None
+
+
+def test_workers_down_over_the_due_time_send_one_late_email_when_back(idle_stack, smtp):
+    stack = idle_stack
+    due = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=10)
+    add_subscription(stack, due)
+    for _ in range(2):
+        stack.start_worker()
+    smtp.wait_for_messages(2)
+    time.sleep(3)
+    assert len(smtp.messages) == 2
+    runs = subscription_runs(stack)
+    assert len(runs) == 1 and runs[0][1].startswith("Late: no worker was running at the due time")
