@@ -1,5 +1,6 @@
 """Every web form of Slotlens (WTForms through Flask-WTF, which adds CSRF tokens)."""
 import calendar
+import json
 from datetime import date, time
 
 from flask import current_app
@@ -35,7 +36,6 @@ from importers.csv_log import FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, pa
 from importers.jobs import KINDS as IMPORT_KINDS
 import report_kinds
 from names import CONTROL_MESSAGE, has_control
-from schedules import Schedule
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200  # hashing is deliberately slow: bound the work one request can ask for
@@ -206,5 +206,14 @@ class SubscriptionForm(FlaskForm):
         if not field.data:
             raise ValidationError("Pick at least one report.")
 
-    def schedule(self):
-        return Schedule(self.frequency.data, self.at.data, self.weekday.data, self.day.data)
+    def settings(self):
+        """The Subscription fields this form sets."""
+        return dict(kinds=json.dumps(self.kinds.data), frequency=self.frequency.data, weekday=self.weekday.data,
+                    day=self.day.data, at=f"{self.at.data:%H:%M}", skip_empty=self.skip_empty.data)
+
+    @classmethod
+    def of(cls, subscription):
+        """The form filled in from a stored subscription (the edit page)."""
+        hours, minutes = (int(part) for part in subscription.at.split(":"))
+        return cls(formdata=None, meta={"csrf": False}, kinds=json.loads(subscription.kinds), frequency=subscription.frequency,
+                   weekday=subscription.weekday, day=subscription.day, at=time(hours, minutes), skip_empty=subscription.skip_empty)

@@ -1,11 +1,14 @@
 """Admin pages: accounts, agents (with their API key shown once) and grants."""
-from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 from peewee import IntegrityError
 
+from export_queue import subscriptions
 from export_queue.health import queue_health
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
-from models import Account, Agent, Grant, db
+from models import Account, Agent, Grant, db, utcnow
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -119,5 +122,12 @@ def revoke_grant(grant_id):
 @bp.route("/queue")
 @admin_required
 def queue():
-    """Queue health: depth, oldest waiting, late requests, failures, click-to-email."""
-    return render_template("admin/queue.html", health=queue_health())
+    """Queue health: depth, oldest waiting, late requests, failures, click-to-email;
+    and the scheduled reports due in the next 24 hours, and those that failed lately."""
+    now = utcnow()
+    return render_template(
+        "admin/queue.html",
+        health=queue_health(),
+        due_soon=subscriptions.due_within(now, current_app.config["TIMEZONE"]),
+        failed_runs=subscriptions.failed_runs(since=now - timedelta(days=7)),
+    )

@@ -158,11 +158,9 @@ def index():
 
 def subscribe(filters, subscription_form):
     """Turn the filters into a subscription and say, in words, when its first email comes."""
-    schedule = subscription_form.schedule()
     subscription = Subscription.create(
-        account=g.account, kinds=json.dumps(subscription_form.kinds.data), agents=json.dumps(list(filters.agent_ids)),
-        channels=json.dumps(list(filters.channels)), frequency=schedule.frequency, weekday=schedule.weekday,
-        day=schedule.day, at=f"{schedule.at:%H:%M}", skip_empty=subscription_form.skip_empty.data,
+        account=g.account, agents=json.dumps(list(filters.agent_ids)), channels=json.dumps(list(filters.channels)),
+        **subscription_form.settings(),
     )
     flash(f"Subscribed. {subscription_summary(subscription)}.", "success")
 

@@ -1,12 +1,13 @@
 """/subscriptions: an account's scheduled reports, with their next and last run;
-pause, resume and delete."""
+pause, resume, edit and delete."""
 import json
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 import report_kinds
 from blueprints.auth import login_required
 from export_queue.subscriptions import subscription_summary
+from forms import SubscriptionForm
 from models import Agent, ExportRequest, Subscription, SubscriptionRun, utcnow
 
 bp = Blueprint("subscriptions", __name__)
@@ -51,6 +52,19 @@ def set_paused(subscription_id, action):
     Subscription.update(**changes).where(Subscription.id == subscription.id).execute()
     flash(f"Subscription {action}d.", "success")
     return redirect(url_for("subscriptions.index"))
+
+
+@bp.route("/subscriptions/<int:subscription_id>/edit", methods=("GET", "POST"))
+@login_required
+def edit(subscription_id):
+    """Change what, how often and when; a changed subscription sends from its next due time on."""
+    subscription = own(subscription_id)
+    form = SubscriptionForm(meta={"csrf": False}) if request.method == "POST" else SubscriptionForm.of(subscription)
+    if request.method == "POST" and form.validate():
+        Subscription.update(starts_at=utcnow(), **form.settings()).where(Subscription.id == subscription.id).execute()
+        flash(f"Subscription changed. {subscription_summary(Subscription.get_by_id(subscription.id))}.", "success")
+        return redirect(url_for("subscriptions.index"))
+    return render_template("subscriptions/edit.html", subscription=subscription, form=form), 400 if request.method == "POST" else 200
 
 
 @bp.route("/subscriptions/<int:subscription_id>/delete", methods=("POST",))

@@ -91,6 +91,30 @@ def _request(subscription, record, kind, agent_ids):
     return list(request.items)
 
 
+def due_within(now, tz_name, window=timedelta(hours=24)):
+    """(due time, subscription) of the active subscriptions due by `now + window`, soonest first."""
+    tz = ZoneInfo(tz_name)
+    active = Subscription.select(Subscription, Account).join(Account).where(~Subscription.is_paused & ~Account.is_disabled)
+    upcoming = []
+    for subscription in active:
+        run = schedules.next_run(schedules.schedule_of(subscription), tz, max(now, subscription.starts_at))
+        if run.due <= now + window:
+            upcoming.append((run.due, subscription))
+    return sorted(upcoming, key=lambda pair: (pair[0], pair[1].id))
+
+
+def failed_runs(since):
+    """Runs since `since` that sent nothing for an agent: a failed item, or agents left out."""
+    failed = ExportItem.select(ExportItem.request).where(ExportItem.state == "failed")
+    with_failures = ExportRequest.select(ExportRequest.subscription_run).where(ExportRequest.id.in_(failed))
+    return list(
+        SubscriptionRun.select(SubscriptionRun, Subscription, Account).join(Subscription).join(Account)
+        .where((SubscriptionRun.started_at >= since)
+               & (SubscriptionRun.id.in_(with_failures) | SubscriptionRun.note.contains("Left out")))
+        .order_by(SubscriptionRun.started_at.desc())
+    )
+
+
 def deliver_due(now, tz_name):
     """Start every due run this worker wins; returns the export items to enqueue."""
     items = []

@@ -182,3 +182,39 @@ def test_skip_empty_leaves_out_an_empty_agents_email_only(app, subscription, peo
         assert [m.subject for m in outbox] == ["Stop slots report: Sales Bot, 2026-11-30 – 2026-11-30"]
         states = {item.agent.name: (item.state, item.dialogs) for item in ExportItem.select()}
         assert states == {"Sales Bot": ("sent", 1), "Support Bot": ("skipped", 0)}
+
+
+def test_edit_changes_what_and_when_for_the_owner_only(app, client, auth, people, subscription):
+    auth.login("admin@example.com")
+    assert client.get(f"/subscriptions/{subscription.id}/edit").status_code == 404
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/subscriptions")})
+    auth.login("analyst@example.com")
+    page = client.get(f"/subscriptions/{subscription.id}/edit").get_data(as_text=True)
+    assert 'name="at" required type="time" value="09:00"' in page
+    assert '<input checked id="kinds-1" name="kinds" type="checkbox" value="slot-funnel">' in page
+    token = csrf_token(client, f"/subscriptions/{subscription.id}/edit")
+    bad = client.post(f"/subscriptions/{subscription.id}/edit", data={"csrf_token": token, "kinds": ["stop-slots"],
+                      "frequency": "monthly", "weekday": "0", "day": "29", "at": "07:30"})
+    assert bad.status_code == 400 and "Pick a day from 1 to 28" in bad.get_data(as_text=True)
+    good = client.post(f"/subscriptions/{subscription.id}/edit", data={"csrf_token": token, "kinds": ["slot-paths"],
+                       "frequency": "monthly", "weekday": "0", "day": "3", "at": "07:30"})
+    assert good.status_code == 302
+    assert "On day 3 of every month at 07:30 Europe/Berlin, covering the previous month" in client.get("/subscriptions").get_data(as_text=True)
+    with app.app_context():
+        stored = Subscription.get()
+        assert (json.loads(stored.kinds), stored.frequency, stored.day, stored.at) == (["slot-paths"], "monthly", 3, "07:30")
+
+
+def test_admins_see_what_is_due_in_the_next_24_hours_and_what_failed(app, client, auth, people, subscription, monkeypatch):
+    import export_queue.subscriptions as module
+
+    monkeypatch.setattr("blueprints.admin.utcnow", lambda: DUE + timedelta(hours=1))
+    with app.app_context():
+        assert [(due, s.id) for due, s in module.due_within(DUE - timedelta(hours=2), TZ)] == [(DUE, subscription.id)]
+        assert module.due_within(DUE - timedelta(hours=25), TZ) == []
+        Subscription.update(agents=json.dumps([people["sales"].id])).execute()
+        deliver(DUE)
+    auth.login("admin@example.com")
+    page = client.get("/admin/queue").get_data(as_text=True)
+    assert "2026-12-02 09:00 CET" in page and "analyst@example.com" in page
+    assert "Left out, no longer visible to this account: Sales Bot." in page
