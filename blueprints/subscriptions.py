@@ -3,12 +3,13 @@ pause, resume, edit and delete."""
 import json
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from peewee import fn
 
 import report_kinds
 from blueprints.auth import login_required
 from export_queue.subscriptions import subscription_summary
 from forms import SubscriptionForm
-from models import Agent, ExportRequest, Subscription, SubscriptionRun, utcnow
+from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -30,8 +31,18 @@ def index():
             channels=json.loads(subscription.channels),
             last=last,
             requests=list(ExportRequest.select().where(ExportRequest.subscription_run == last)) if last else [],
+            outcome=outcome_of(last),
         ))
     return render_template("subscriptions/index.html", rows=rows)
+
+
+def outcome_of(run):
+    """How the run's emails fared, e.g. '2 sent, 1 failed'."""
+    if run is None:
+        return ""
+    states = (ExportItem.select(ExportItem.state, fn.COUNT(ExportItem.id)).join(ExportRequest)
+              .where(ExportRequest.subscription_run == run).group_by(ExportItem.state).order_by(ExportItem.state))
+    return ", ".join(f"{count} {state}" for state, count in states.tuples())
 
 
 def own(subscription_id):

@@ -160,6 +160,7 @@ def test_the_email_names_the_subscription_and_links_to_it(app, subscription):
         for item in deliver(DUE):
             process_export_item(item.id)
     assert len(outbox) == 2
+    assert ": 2 sent" in client_page(app, "/subscriptions")
     body = outbox[0].body
     assert "sent by your subscription: Every day at 09:00 Europe/Berlin, covering the day before." in body
     assert "http://slotlens.test/subscriptions" in body
@@ -218,3 +219,12 @@ def test_admins_see_what_is_due_in_the_next_24_hours_and_what_failed(app, client
     page = client.get("/admin/queue").get_data(as_text=True)
     assert "2026-12-02 09:00 CET" in page and "analyst@example.com" in page
     assert "Left out, no longer visible to this account: Sales Bot." in page
+
+
+def client_page(app, path):
+    """`path` as the analyst sees it."""
+    from tests.conftest import Auth
+
+    client = app.test_client()
+    Auth(client).login("analyst@example.com")
+    return client.get(path).get_data(as_text=True)

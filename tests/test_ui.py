@@ -160,7 +160,8 @@ def test_screenshot_script_runs(tmp_path, browser):
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    expected = {"login.png", "analytics.png", "analytics-funnel.png", "analytics-paths.png", "exports.png", "email.png", "link-expired.png"}
+    expected = {"login.png", "analytics.png", "analytics-funnel.png", "analytics-paths.png", "exports.png", "email.png",
+                "link-expired.png", "subscribe.png", "subscriptions.png", "import.png"}
     assert expected <= set(os.listdir(tmp_path))
 
 
