@@ -2,7 +2,7 @@
 pause, resume, edit and delete."""
 import json
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from peewee import fn
 
 import report_kinds
@@ -10,6 +10,7 @@ from blueprints.auth import login_required
 from export_queue.subscriptions import subscription_summary
 from forms import SubscriptionForm
 from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
+from schedules import describe, schedule_of
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -25,7 +26,8 @@ def index():
                 .order_by(SubscriptionRun.first_day.desc()).first())
         rows.append(dict(
             subscription=subscription,
-            summary=subscription_summary(subscription),
+            summary=describe(schedule_of(subscription), current_app.config["TIMEZONE"]) if subscription.is_paused
+            else subscription_summary(subscription),
             kinds=[report_kinds.KINDS[k].LABEL for k in json.loads(subscription.kinds) if k in report_kinds.KINDS],
             agents=[names.get(agent_id, "(deleted agent)") for agent_id in json.loads(subscription.agents)],
             channels=json.loads(subscription.channels),

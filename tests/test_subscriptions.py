@@ -160,7 +160,7 @@ def test_the_email_names_the_subscription_and_links_to_it(app, subscription):
         for item in deliver(DUE):
             process_export_item(item.id)
     assert len(outbox) == 2
-    assert ": 2 sent" in client_page(app, "/subscriptions")
+    assert ") — 2 sent" in client_page(app, "/subscriptions")
     body = outbox[0].body
     assert "sent by your subscription: Every day at 09:00 Europe/Berlin, covering the day before." in body
     assert "http://slotlens.test/subscriptions" in body
