@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from devtools.processes import ANALYST_PASSWORD, Browserless, SmtpSink, dialog_events, seeded_stack
+from devtools.processes import ANALYST_PASSWORD, Browserless, SmtpSink, dialog_events, seeded_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -290,3 +290,26 @@ def test_workers_down_over_the_due_time_send_one_late_email_when_back(idle_stack
     assert len(smtp.messages) == 2
     runs = subscription_runs(stack)
     assert len(runs) == 1 and runs[0][1].startswith("Late: no worker was running at the due time")
+
+
+def test_workers_killed_while_building_a_scheduled_report_send_it_once_after_restart(tmp_path, smtp, backend):
+    """SIGKILL every consumer after the period was claimed and while its reports are
+    being built; the restarted consumers finish them, and nobody starts the period again."""
+    stack = seeded_stack(tmp_path, smtp.port, workers=0, EXPORT_BUILD_DELAY=3, EXPORT_LEASE=2, **backend)
+    try:
+        add_subscription(stack, datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0))
+        workers = [stack.start_worker() for _ in range(3)]
+        wait_for(lambda: len(subscription_runs(stack)) == 1 and any(s == "building" for _, s, _, _ in stack.item_states()),
+                 what="the period claimed and a report building")
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+        assert smtp.messages == []
+        time.sleep(2.5)  # the dead workers' leases run out; starting workers take such items over
+        for _ in range(3):
+            stack.start_worker()
+        smtp.wait_for_messages(2, timeout=60)
+        time.sleep(5)
+        assert len(smtp.messages) == 2 and len(subscription_runs(stack)) == 1
+    finally:
+        stack.stop()
