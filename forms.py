@@ -36,6 +36,7 @@ from importers.csv_log import FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, pa
 from importers.jobs import KINDS as IMPORT_KINDS
 import report_kinds
 from names import CONTROL_MESSAGE, has_control
+from schedules import Schedule
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200  # hashing is deliberately slow: bound the work one request can ask for
@@ -205,6 +206,9 @@ class SubscriptionForm(FlaskForm):
     def validate_kinds(self, field):
         if not field.data:
             raise ValidationError("Pick at least one report.")
+
+    def schedule(self):
+        return Schedule(self.frequency.data, self.at.data, self.weekday.data, self.day.data)
 
     def settings(self):
         """The Subscription fields this form sets."""

@@ -5,11 +5,12 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
+import models
 import report_kinds
 import reports
 from blueprints.auth import login_required
 from export_queue import intake
-from export_queue.subscriptions import subscription_summary
+from export_queue.subscriptions import in_words, subscription_summary
 from forms import FilterForm, SubscriptionForm
 from localtime import format_local
 from models import Agent, Channel, Subscription
@@ -148,6 +149,7 @@ def index():
         "analytics/index.html",
         form=form,
         subscription_form=subscription_form,
+        subscription_when=in_words(subscription_form.schedule(), models.utcnow()) if not subscription_form.errors else "",
         valid=valid,
         view=view,
         preview=PREVIEWS[view](filters_from(form), form) if valid and form.agents.data else None,

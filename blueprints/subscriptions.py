@@ -7,7 +7,7 @@ from peewee import fn
 
 import report_kinds
 from blueprints.auth import login_required
-from export_queue.subscriptions import subscription_summary
+from export_queue.subscriptions import in_words, subscription_summary
 from forms import SubscriptionForm
 from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
 from schedules import describe, schedule_of
@@ -36,6 +36,15 @@ def index():
             outcome=outcome_of(last),
         ))
     return render_template("subscriptions/index.html", rows=rows)
+
+
+@bp.route("/subscriptions/when")
+@login_required
+def when():
+    """What the subscription form would make, in words, for the form's script to show."""
+    form = SubscriptionForm(request.args, meta={"csrf": False})
+    valid = all(field.validate(form) for field in (form.frequency, form.weekday, form.day, form.at))
+    return in_words(form.schedule(), utcnow()) if valid else "", {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def outcome_of(run):

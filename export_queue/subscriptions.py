@@ -24,16 +24,19 @@ from models import Account, Agent, ExportItem, ExportRequest, Subscription, Subs
 LATE_AFTER = timedelta(minutes=5)  # a run started this long after its due time says it was late
 
 
-def subscription_summary(subscription, now=None):
+def in_words(schedule, after, first=True):
     """E.g. 'Every Monday at 09:00 Europe/Berlin, covering the previous Monday–Sunday;
-    first on 7 December' (or 'next on …' once it has run)."""
+    first on 7 December 2026 at 09:00': the schedule and its first (or next) email after `after`."""
     tz_name = current_app.config["TIMEZONE"]
-    schedule = schedules.schedule_of(subscription)
-    now = now or utcnow()
-    upcoming = schedules.next_run(schedule, ZoneInfo(tz_name), max(now, subscription.starts_at))
+    upcoming = schedules.next_run(schedule, ZoneInfo(tz_name), after)
     local = to_local(upcoming.due, tz_name)
+    return f"{schedules.describe(schedule, tz_name)}; {'first' if first else 'next'} on {local:%-d %B %Y at %H:%M}"
+
+
+def subscription_summary(subscription, now=None):
+    """The subscription in words, with its next email ('first' until it has sent one)."""
     ran = SubscriptionRun.select().where(SubscriptionRun.subscription == subscription).exists()
-    return f"{schedules.describe(schedule, tz_name)}; {'next' if ran else 'first'} on {local:%-d %B %Y at %H:%M}"
+    return in_words(schedules.schedule_of(subscription), max(now or utcnow(), subscription.starts_at), first=not ran)
 
 
 def due_runs(now, tz_name):

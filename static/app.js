@@ -128,3 +128,16 @@ if (importForm) {
   importForm.addEventListener("change", showMapping);
   showMapping();
 }
+
+// Email me regularly: say in words when the first email would come, as the fields change.
+const when = document.getElementById("subscription-when");
+if (when) {
+  const fields = ["frequency", "weekday", "day", "at"];
+  when.closest("form").addEventListener("change", async (event) => {
+    if (!fields.includes(event.target.name)) return;
+    const params = new URLSearchParams();
+    for (const name of fields) params.set(name, new FormData(when.closest("form")).get(name) ?? "");
+    const response = await fetch(`${when.dataset.url}?${params}`);
+    if (response.ok) when.textContent = await response.text();
+  });
+}

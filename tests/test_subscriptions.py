@@ -228,3 +228,19 @@ def client_page(app, path):
     client = app.test_client()
     Auth(client).login("analyst@example.com")
     return client.get(path).get_data(as_text=True)
+
+
+def test_the_form_says_when_the_first_email_would_come(app, client, auth, people, monkeypatch):
+    monkeypatch.setattr("blueprints.subscriptions.utcnow", lambda: datetime(2026, 12, 2, 12, 0))
+    auth.login("analyst@example.com")
+    assert "Every Monday at 09:00 UTC, covering the previous Monday–Sunday; first on" in client.get("/analytics").get_data(as_text=True)
+    answer = client.get("/subscriptions/when?frequency=monthly&weekday=0&day=3&at=07:30").get_data(as_text=True)
+    assert answer == "On day 3 of every month at 07:30 UTC, covering the previous month; first on 3 December 2026 at 07:30"
+    assert client.get("/subscriptions/when?frequency=monthly&weekday=0&day=31&at=07:30").get_data(as_text=True) == ""
+    assert client.get("/subscriptions/when?frequency=hourly&at=07:30").get_data(as_text=True) == ""
+
+
+def test_a_deleted_accounts_subscriptions_stop(app, subscription):
+    with app.app_context():
+        Account.get_by_id(subscription.account_id).delete_instance(recursive=False)
+        assert Subscription.select().count() == 0 and deliver(DUE) == []

@@ -246,3 +246,14 @@ def test_a_csv_log_imported_in_the_browser_with_a_real_worker(site, browser, tmp
     preview = page.locator("#preview")
     preview.get_by_text("ask_size").first.wait_for()
     assert "1500" in preview.inner_text()
+
+
+def test_email_me_regularly_says_when_as_the_fields_change(site, browser):
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    page.get_by_text("Email me regularly").click()
+    when = page.locator("#subscription-when")
+    assert when.inner_text().startswith("Every Monday at 09:00 UTC, covering the previous Monday–Sunday; first on")
+    page.get_by_label("Daily").check()
+    page.get_by_label("Time").fill("07:15")
+    page.get_by_label("Time").dispatch_event("change")
+    page.wait_for_function("document.getElementById('subscription-when').textContent.startsWith('Every day at 07:15 UTC')")
