@@ -55,6 +55,23 @@ def filter_form(formdata=None):
     return form
 
 
+FILTER_FIELDS = ("agents", "date_from", "date_to", "channels")
+
+
+def link_filters(args):
+    """The filters of a link (a bookmark, a redirect, `?agents=1`, `?view=slot-funnel`):
+    a missing period is the default one, and a link naming no filter at all shows
+    every agent, as the page does when opened plainly."""
+    if not args:
+        return None
+    filled = args.copy()
+    filled.setdefault("date_from", (today() - timedelta(days=29)).isoformat())
+    filled.setdefault("date_to", today().isoformat())
+    if not any(name in args for name in FILTER_FIELDS):
+        filled.setlist("agents", [str(agent.id) for agent in g.account.visible_agents()])
+    return filled
+
+
 def filters_from(form):
     return reports.Filters(
         agent_ids=tuple(sorted(form.agents.data)),
@@ -131,7 +148,7 @@ PREVIEWS = {
 @bp.route("/analytics", methods=("GET", "POST"))
 @login_required
 def index():
-    formdata = request.form if request.method == "POST" else (request.args or None)
+    formdata = request.form if request.method == "POST" else link_filters(request.args)
     form = filter_form(formdata)
     valid = form.validate() if formdata is not None else True
     action = request.form.get("action", "") if request.method == "POST" else ""

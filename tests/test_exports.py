@@ -315,3 +315,23 @@ def test_an_unknown_report_kind_is_refused(app, client, auth, data):
     assert response.status_code == 400 and "There is no report called" in response.get_data(as_text=True)
     with app.app_context():
         assert ExportRequest.select().count() == 0
+
+
+@pytest.mark.parametrize("query, shown", [("?agents=1", "Support Bot"), ("?view=slot-funnel", "Slot funnel preview")])
+def test_a_link_with_some_filters_uses_the_default_period(client, auth, people, query, shown):
+    auth.login("admin@example.com")
+    page = client.get("/analytics" + query).get_data(as_text=True)
+    assert "Fix the filters" not in page and "Pick a start date" not in page and shown in page
+
+
+def test_the_other_slots_bar_stays_on_the_chart(app, client, auth, people):
+    """Eleven slots of 3 dialogs: the top ten are shown, "Other slots (1)" has 3 too;
+    with 14 slots it has 12, more than the top bar, and must still fit the scale."""
+    with app.app_context():
+        for n in range(14):
+            seed_dialogs(people["support"], 3, slot=f"slot-{n:02d}")
+    auth.login("analyst@example.com")
+    page = client.get("/analytics", query_string=export_form(people["support"])).get_data(as_text=True)
+    widths = [float(w) for w in re.findall(r'<rect x="\d+" y="[\d.]+" width="([\d.]+)"', page)]
+    assert "Other slots (4)" in page and len(widths) == 11
+    assert max(widths) == widths[-1] and max(widths) <= 640 - 230 - 120

@@ -1,6 +1,7 @@
 """What a person meets in the browser: accessibility (axe-core), the export flow with
 the keyboard alone, a phone-sized screen, and the README's screenshot script."""
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -257,3 +258,34 @@ def test_email_me_regularly_says_when_as_the_fields_change(site, browser):
     page.get_by_label("Time").fill("07:15")
     page.get_by_label("Time").dispatch_event("change")
     page.wait_for_function("document.getElementById('subscription-when').textContent.startsWith('Every day at 07:15 UTC')")
+
+
+def contrast(rgb_a, rgb_b):
+    """WCAG contrast ratio of two 'rgb(r, g, b)' colours."""
+    def luminance(rgb):
+        channels = [int(v) / 255 for v in re.findall(r"\d+", rgb)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    high, low = sorted((luminance(rgb_a), luminance(rgb_b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+FOCUS_AND_BACKGROUND = """() => {
+  const element = document.activeElement;
+  let around = element.parentElement;
+  while (around && getComputedStyle(around).backgroundColor === "rgba(0, 0, 0, 0)") around = around.parentElement;
+  return [getComputedStyle(element).outlineColor, around ? getComputedStyle(around).backgroundColor : "rgb(255, 255, 255)"];
+}"""
+
+
+def test_the_focus_outline_stands_out_where_it_is_drawn(site, browser):
+    """WCAG 2.2 non-text contrast: the keyboard focus ring is at least 3:1 against what surrounds it."""
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    seen = {}
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        in_topbar = page.evaluate("() => !!document.activeElement.closest('.topbar')")
+        outline, background = page.evaluate(FOCUS_AND_BACKGROUND)
+        seen.setdefault(in_topbar, contrast(outline, background))
+    assert set(seen) == {True, False}, "tabbed through the top bar and into the page"
+    assert min(seen.values()) >= 3, seen
