@@ -289,3 +289,11 @@ def test_the_focus_outline_stands_out_where_it_is_drawn(site, browser):
         seen.setdefault(in_topbar, contrast(outline, background))
     assert set(seen) == {True, False}, "tabbed through the top bar and into the page"
     assert min(seen.values()) >= 3, seen
+
+
+def test_the_chart_keeps_readable_text_and_whole_names_on_a_phone(site, browser):
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD, viewport={"width": 375, "height": 800})
+    sizes = page.eval_on_selector_all(".chart-label, .chart-value", "nodes => nodes.map(n => parseFloat(getComputedStyle(n).fontSize))")
+    assert sizes and min(sizes) >= 12
+    labels = page.eval_on_selector_all(".chart-label", "nodes => nodes.map(n => n.scrollWidth <= n.clientWidth)")
+    assert all(labels), "no name is cut off"
