@@ -3,6 +3,7 @@ import calendar
 import json
 from datetime import date, time
 
+import email_validator
 from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -135,8 +136,16 @@ def within_supported_dates(field):
         raise ValidationError(f"Pick a date between {EARLIEST_DATE} and {LATEST_DATE}.")
 
 
+# A self-hosted tool's accounts may live on a local domain (the demo's is slotlens.local):
+# whether mail arrives there is found out by sending, not by the form (email-validator
+# documents removing names from this list to allow them).
+for _name in ("local", "localhost"):
+    if _name in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+        email_validator.SPECIAL_USE_DOMAIN_NAMES.remove(_name)
+
+
 class AccountForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND, Email(message="Enter a valid email address.")])
+    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND, Email(granular_message=True)])
     password = PasswordField("Password", validators=NEW_PASSWORD)
     is_admin = BooleanField("Admin")
 

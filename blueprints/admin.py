@@ -1,7 +1,7 @@
 """Admin pages: accounts, agents (with their API key shown once) and grants."""
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, session, url_for
 from peewee import IntegrityError
 
 from export_queue import subscriptions
@@ -39,7 +39,8 @@ def page(new_api_key=None, new_agent=None, **forms):
 @bp.route("/")
 @admin_required
 def index():
-    return page()
+    agent_id, api_key = session.pop("new_api_key", (None, None))
+    return page(new_api_key=api_key, new_agent=Agent.get_or_none(Agent.id == agent_id) if agent_id else None)
 
 
 @bp.route("/accounts", methods=("POST",))
@@ -91,7 +92,9 @@ def create_agent():
         except IntegrityError:
             form.name.errors.append("An agent with this name already exists.")
         else:
-            return page(new_api_key=api_key, new_agent=agent)
+            # shown once by the page this redirects to, so that reloading it sends nothing again
+            session["new_api_key"] = [agent.id, api_key]
+            return redirect(url_for("admin.index"))
     return page(agent_form=form), 400
 
 

@@ -79,8 +79,10 @@ def test_admin_pages_are_for_admins(client, auth, people):
 def test_admin_creates_account_agent_and_grant(app, client, auth, people):
     auth.login("admin@example.com")
     response = auth.post("/admin/agents", {"name": "New Bot"}, form_page="/admin/")
-    page = response.get_data(as_text=True)
-    assert response.status_code == 200 and "shown only now" in page and "sl_" in page
+    assert response.status_code == 302  # reloading the page that follows sends nothing again
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "shown only now" in page and "sl_" in page
+    assert "sl_" not in client.get("/admin/").get_data(as_text=True)  # once
     response = auth.post("/admin/accounts", {"email": "new@example.com", "password": "short"}, form_page="/admin/")
     assert response.status_code == 400 and "at least 10 characters" in response.get_data(as_text=True)
     response = auth.post("/admin/accounts", {"email": "new@example.com", "password": PASSWORD}, form_page="/admin/")
@@ -172,3 +174,11 @@ def test_a_next_with_control_characters_goes_to_analytics(client, people, target
     token = csrf_token(client, f"/login?next={target}")
     response = client.post(f"/login?next={target}", data={"email": "analyst@example.com", "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302 and response.location == "/analytics"
+
+
+def test_the_account_form_accepts_local_domains_and_says_why_it_refuses(app, client, auth, people):
+    auth.login("admin@example.com")
+    response = auth.post("/admin/accounts", {"email": "newbie@slotlens.local", "password": PASSWORD}, form_page="/admin/")
+    assert response.status_code == 302
+    response = auth.post("/admin/accounts", {"email": "newbie@slotlens", "password": PASSWORD}, form_page="/admin/")
+    assert response.status_code == 400 and "It should have a period" in response.get_data(as_text=True)

@@ -114,7 +114,7 @@ MATRIX = [
         lambda c, w: post(c, "/admin/accounts", {"email": "new@example.com", "password": PASSWORD}),
         (302, 403, 403, 302),
     ),
-    ("create agent", lambda c, w: post(c, "/admin/agents", {"name": "New Bot"}), (302, 403, 403, 200)),
+    ("create agent", lambda c, w: post(c, "/admin/agents", {"name": "New Bot"}), (302, 403, 403, 302)),
     (
         "grant the secret agent",
         lambda c, w: post(c, "/admin/grants", {"account": w["outsider"], "agent": w["secret"]}),

@@ -297,3 +297,21 @@ def test_the_chart_keeps_readable_text_and_whole_names_on_a_phone(site, browser)
     assert sizes and min(sizes) >= 12
     labels = page.eval_on_selector_all(".chart-label", "nodes => nodes.map(n => n.scrollWidth <= n.clientWidth)")
     assert all(labels), "no name is cut off"
+
+
+def test_revoking_access_asks_first_and_fits_the_card(site, browser):
+    stack, _ = site
+    stack.cli("create-user", "temp@example.com", "--password", ADMIN_PASSWORD)
+    stack.cli("grant", "temp@example.com", "Sales Bot")
+    page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD)
+    page.goto(stack.base_url + "/admin/")
+    card = page.locator("section.card", has=page.get_by_role("heading", name="Access")).bounding_box()
+    for summary in page.locator("details.confirm summary").all():
+        box = summary.bounding_box()
+        assert card["x"] <= box["x"] and box["x"] + box["width"] <= card["x"] + card["width"], "Revoke stays on the card"
+    row = page.locator("tr", has_text="temp@example.com")
+    row.get_by_text("Revoke", exact=True).click()  # opens the question; nothing is revoked yet
+    assert stack.query("SELECT COUNT(*) FROM \"grant\" JOIN account ON account.id = account_id WHERE email = 'temp@example.com'")[0][0] == 1
+    row.get_by_role("button", name="Revoke temp@example.com's access to Sales Bot").click()
+    page.get_by_text("Access revoked.").wait_for()
+    assert stack.query("SELECT COUNT(*) FROM \"grant\" JOIN account ON account.id = account_id WHERE email = 'temp@example.com'")[0][0] == 0
