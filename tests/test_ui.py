@@ -315,3 +315,18 @@ def test_revoking_access_asks_first_and_fits_the_card(site, browser):
     row.get_by_role("button", name="Revoke temp@example.com's access to Sales Bot").click()
     page.get_by_text("Access revoked.").wait_for()
     assert stack.query("SELECT COUNT(*) FROM \"grant\" JOIN account ON account.id = account_id WHERE email = 'temp@example.com'")[0][0] == 0
+
+
+def test_the_download_button_of_an_email_in_the_outbox_opens_in_a_new_tab(site, browser):
+    stack, outbox = site
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    page.get_by_role("button", name="Stop slots").click()
+    wait_for(lambda: any(name.endswith(".eml") for name in os.listdir(outbox)), what="an email")
+    page.goto(stack.base_url + "/outbox")
+    frame = page.frame_locator("details[open] iframe")
+    with page.context.expect_page() as opened:
+        frame.get_by_role("link", name="Download the CSV").click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    assert tab.url.startswith(stack.base_url + "/exports/download/")
+    assert page.locator("details[open] pre a").first.get_attribute("target") == "_blank"
