@@ -42,14 +42,22 @@ if (filters) {
       refresh("preview", `${filters.getAttribute("action")}?${params}`);
     }, 250);
   };
-  filters.addEventListener("change", updatePreview);
   const presets = filters.querySelector(".presets");
+  // The chip of the period the dates now make is marked as pressed.
+  const markPreset = () => {
+    for (const chip of presets.querySelectorAll("button[data-from]")) {
+      const chosen = chip.dataset.from === filters.elements.date_from.value && chip.dataset.to === filters.elements.date_to.value;
+      chip.setAttribute("aria-pressed", String(chosen));
+    }
+  };
+  filters.addEventListener("change", () => { markPreset(); updatePreview(); });
   presets.hidden = false;
   presets.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-from]");
     if (!button) return;
     filters.elements.date_from.value = button.dataset.from;
     filters.elements.date_to.value = button.dataset.to;
+    markPreset();
     updatePreview();
   });
 }

@@ -330,3 +330,33 @@ def test_the_download_button_of_an_email_in_the_outbox_opens_in_a_new_tab(site, 
     tab.wait_for_load_state()
     assert tab.url.startswith(stack.base_url + "/exports/download/")
     assert page.locator("details[open] pre a").first.get_attribute("target") == "_blank"
+
+
+def test_exports_rows_line_up_and_their_buttons_fit_a_phone(site, browser):
+    stack, _ = site
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    page.get_by_role("button", name="Stop slots").click()
+    wait_for(lambda: all(state == "sent" for _, state, _, _ in stack.item_states()), what="the export to be sent")
+    page.goto(stack.base_url + "/exports")
+    edges = page.eval_on_selector_all(".export-request tbody tr", """rows => rows.map(row =>
+        [...row.cells].map(cell => { const box = cell.getBoundingClientRect(); return [box.top, box.bottom]; }))""")
+    assert edges and all(len({tuple(round(v) for v in cell) for cell in row}) == 1 for row in edges), "cells of a row share their borders"
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.reload()
+    buttons = page.locator(".export-request .actions .button, .export-request .actions button").all()
+    assert buttons
+    for button in buttons:
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, "the button is on the screen"
+
+
+def test_the_chosen_quick_period_is_marked(site, browser):
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    chips = page.locator(".presets button")
+    assert page.get_by_role("button", name="Last 30 days").get_attribute("aria-pressed") == "true"  # the default period
+    page.get_by_role("button", name="Last 7 days").click()
+    assert page.get_by_role("button", name="Last 7 days").get_attribute("aria-pressed") == "true"
+    assert [chip.get_attribute("aria-pressed") for chip in chips.all()].count("true") == 1
+    page.get_by_label("From").fill("2026-01-01")
+    page.get_by_label("From").dispatch_event("change")
+    assert [chip.get_attribute("aria-pressed") for chip in chips.all()].count("true") == 0
