@@ -37,7 +37,7 @@ from importers.csv_log import FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, pa
 from importers.jobs import KINDS as IMPORT_KINDS
 import report_kinds
 from names import CONTROL_MESSAGE, has_control
-from schedules import Schedule
+from schedules import Schedule, schedule_of
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200  # hashing is deliberately slow: bound the work one request can ask for
@@ -227,6 +227,6 @@ class SubscriptionForm(FlaskForm):
     @classmethod
     def of(cls, subscription):
         """The form filled in from a stored subscription (the edit page)."""
-        hours, minutes = (int(part) for part in subscription.at.split(":"))
-        return cls(formdata=None, meta={"csrf": False}, kinds=json.loads(subscription.kinds), frequency=subscription.frequency,
-                   weekday=subscription.weekday, day=subscription.day, at=time(hours, minutes), skip_empty=subscription.skip_empty)
+        schedule = schedule_of(subscription)
+        return cls(formdata=None, meta={"csrf": False}, kinds=json.loads(subscription.kinds), frequency=schedule.frequency,
+                   weekday=schedule.weekday, day=schedule.day, at=schedule.at, skip_empty=subscription.skip_empty)

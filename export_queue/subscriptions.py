@@ -39,17 +39,21 @@ def subscription_summary(subscription, now=None):
     return in_words(schedules.schedule_of(subscription), max(now or utcnow(), subscription.starts_at), first=not ran)
 
 
-def due_runs(now, tz_name):
-    """(subscription, run) for every active subscription whose latest due period has
-    not been delivered and was due after the subscription was made (or last changed)."""
-    tz = ZoneInfo(tz_name)
-    active = (
+def active_subscriptions():
+    """Subscriptions that send: not paused, and their account not disabled."""
+    return (
         Subscription.select(Subscription, Account)
         .join(Account)
         .where(~Subscription.is_paused & ~Account.is_disabled)
         .order_by(Subscription.id)
     )
-    for subscription in active:
+
+
+def due_runs(now, tz_name):
+    """(subscription, run) for every active subscription whose latest due period has
+    not been delivered and was due after the subscription was made (or last changed)."""
+    tz = ZoneInfo(tz_name)
+    for subscription in active_subscriptions():
         run = schedules.latest_run(schedules.schedule_of(subscription), tz, now)
         if run.due < subscription.starts_at:
             continue
@@ -97,9 +101,8 @@ def _request(subscription, record, kind, agent_ids):
 def due_within(now, tz_name, window=timedelta(hours=24)):
     """(due time, subscription) of the active subscriptions due by `now + window`, soonest first."""
     tz = ZoneInfo(tz_name)
-    active = Subscription.select(Subscription, Account).join(Account).where(~Subscription.is_paused & ~Account.is_disabled)
     upcoming = []
-    for subscription in active:
+    for subscription in active_subscriptions():
         run = schedules.next_run(schedules.schedule_of(subscription), tz, max(now, subscription.starts_at))
         if run.due <= now + window:
             upcoming.append((run.due, subscription))
