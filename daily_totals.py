@@ -12,7 +12,7 @@ to what they contribute after it, in the same transaction.
 import functools
 import operator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime
 
 from peewee import EXCLUDED, SQL, fn
 
@@ -72,9 +72,28 @@ def contributions(dialog_ids):
     return totals
 
 
+def add_summary(totals, agent_id, summary, slot_ids):
+    """Add what a counted dialog summarised in Python (`dialog_summaries.Summary`,
+    slot keys mapped to ids by `slot_ids`) contributes to `totals`, as
+    `contributions` would read it from the dialog's stored rows."""
+    day, channel = summary.started_at.date(), summary.channel
+    for key, times in summary.reached.items():
+        _count(totals.reach, (agent_id, day, channel, slot_ids[key]), times)
+    for (from_key, to_key), transitions in summary.steps.items():
+        from_slot, to_slot = slot_ids.get(from_key, NO_SLOT), slot_ids.get(to_key, NO_SLOT)
+        _count(totals.steps, (agent_id, day, channel, from_slot, to_slot), transitions)
+
+
+def _count(found, key, total):
+    counts = found.setdefault(key, [0, 0])
+    counts[0] += 1
+    counts[1] += total
+
+
 def _as_date(value):
-    """SQLite's date() answers with text, PostgreSQL's with a date."""
-    return value if isinstance(value, date) else date.fromisoformat(value)
+    """date() of a datetime column, as a date: peewee hands it back as a datetime on
+    SQLite (the column's type) and as a date on PostgreSQL."""
+    return value.date() if isinstance(value, datetime) else value
 
 
 def apply_change(before, after):

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from peewee import SQL, Case, Value, fn
 
 import daily_totals
-from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, chunks, db, insert_rows
+from dialog_summaries import distinct, summarize
+from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, chunks, db, insert_rows, insert_rows_returning
 from names import CONTROL_MESSAGE, has_control
 
 SENDERS = ("user", "bot", "system")
@@ -30,6 +31,16 @@ EVENT_FIELDS = {
     "text": (False, "text"),
     "timestamp": (True, "name"),
 }
+# The columns of the per-dialog path rows, in the models' order: peewee writes a
+# one-row INSERT's columns in that order, and the rows' values must follow it.
+SLOT_ROW = (
+    DialogSlot.dialog, DialogSlot.agent, DialogSlot.slot,
+    DialogSlot.is_counted, DialogSlot.started_at, DialogSlot.channel, DialogSlot.times_shown,
+)
+STEP_ROW = (
+    DialogStep.dialog, DialogStep.agent, DialogStep.from_slot, DialogStep.to_slot,
+    DialogStep.is_counted, DialogStep.started_at, DialogStep.channel, DialogStep.transitions,
+)
 SLOT_FIELDS = {
     "key": (True, "name"),
     "name": (True, "name"),
@@ -197,6 +208,12 @@ def insert_new(model, fields, rows):
     return insert_rows(model.insert({field: None for field in fields}).on_conflict_ignore(), rows)
 
 
+def insert_new_returning(model, fields, rows, returned):
+    """`insert_new`, answering with the `returned` field of the rows it inserted."""
+    query = model.insert({field: None for field in fields}).on_conflict_ignore().returning(returned)
+    return insert_rows_returning(query, rows)
+
+
 def upsert_slots(agent, slots):
     """Create or update slots by key; returns (created, updated)."""
     with db.atomic():
@@ -233,11 +250,16 @@ def describe_slots(agent, slots):
 
 
 def ingest_events(agent, events, max_channels=None):
-    """Store a validated batch and refresh the summaries of the dialogs it touches.
+    """Store a validated batch and bring the summaries of the dialogs it touches up to date.
 
     Returns (new, duplicates). Raises IngestError, writing nothing, when an event
     names a stored dialog on a different channel, or a new channel beyond the
     agent's `max_channels`.
+
+    Dialogs the batch creates have all their events in it: their summaries are
+    computed in Python and inserted with them (`dialog_summaries`). Dialogs that
+    already had events are recomputed from all their events in SQL, so events
+    may arrive in any order.
 
     Concurrent batches stay exact on PostgreSQL (READ COMMITTED): the touched
     dialogs are locked before their events are written, so a batch's summary
@@ -248,20 +270,39 @@ def ingest_events(agent, events, max_channels=None):
     """
     with db.atomic():
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
-        dialog_ids = _ensure_dialogs(agent, events)
+        dialog_ids, created = _ensure_dialogs(agent, events, slot_ids)
         new = insert_new(
             Event,
             (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint),
             [(dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, e.fingerprint) for e in events],
         )
-        touched = sorted(dialog_ids.values())
-        before = daily_totals.contributions(touched)
-        for part in chunks(touched):
+        refreshed = sorted(pk for ext, pk in dialog_ids.items() if ext not in created)
+        before = daily_totals.contributions(refreshed)
+        for part in chunks(refreshed):
             refresh_dialog_summaries(part)
             refresh_paths(part)
-        daily_totals.apply_change(before, daily_totals.contributions(touched))
+        after = daily_totals.contributions(refreshed)
+        _insert_paths(agent, {dialog_ids[ext]: summary for ext, summary in created.items()}, slot_ids, after)
+        daily_totals.apply_change(before, after)
         _ensure_channels(agent, events, max_channels)
     return new, len(events) - new
+
+
+def _insert_paths(agent, summaries, slot_ids, totals):
+    """Insert the slot and step rows of dialogs created by this batch (dialog id ->
+    `Summary`), and add what they contribute to the daily `totals`."""
+    slot_rows, step_rows = [], []
+    for dialog_id, summary in summaries.items():
+        copied = (summary.is_counted, summary.started_at, summary.channel)
+        slot_rows += [(dialog_id, agent.id, slot_ids[key], *copied, times) for key, times in summary.reached.items()]
+        step_rows += [
+            (dialog_id, agent.id, slot_ids.get(from_key), slot_ids.get(to_key), *copied, transitions)
+            for (from_key, to_key), transitions in summary.steps.items()
+        ]
+        if summary.is_counted:
+            daily_totals.add_summary(totals, agent.id, summary, slot_ids)
+    insert_rows(DialogSlot.insert({f: None for f in SLOT_ROW}), slot_rows)
+    insert_rows(DialogStep.insert({f: None for f in STEP_ROW}), step_rows)
 
 
 def _ensure_channels(agent, events, max_channels):
@@ -313,36 +354,42 @@ def _lock_dialogs(dialog_ids):
         list(Dialog.select(Dialog.id).where(Dialog.id.in_(part)).order_by(Dialog.id).for_update().tuples())
 
 
-def _ensure_dialogs(agent, events):
-    """Map dialog ids to row ids, creating new dialogs and locking all of them.
+def _ensure_dialogs(agent, events, slot_ids):
+    """Map dialog ids to row ids, creating new dialogs with their summaries and
+    locking all of them; returns (ids, created), `created` mapping the dialogs this
+    batch created to their `Summary`.
 
     A dialog never changes channel, not even when another batch created it a
-    moment ago on a different one.
+    moment ago on a different one (on PostgreSQL; that dialog is then not ours).
     """
-    first_seen = {}
+    batch = {}
     for e in events:
-        channel, started = first_seen.get(e.dialog_id, (e.channel, e.timestamp))
-        first_seen[e.dialog_id] = (channel, min(started, e.timestamp))
-    external_ids = sorted(first_seen)
+        batch.setdefault(e.dialog_id, []).append(e)
+    external_ids = sorted(batch)
     existing = _stored_dialogs(agent, external_ids)
-    new_rows = [(agent.id, ext, *first_seen[ext], False) for ext in external_ids if ext not in existing]
-    insert_new(Dialog, (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted), new_rows)
-    created = _stored_dialogs(agent, [row[1] for row in new_rows])  # ours, or another batch's of a moment ago
-    stored = {**existing, **created}
+    summaries = {ext: summarize(distinct(batch[ext])) for ext in external_ids if ext not in existing}
+    new_rows = [
+        (agent.id, ext, s.channel, s.started_at, s.is_counted, slot_ids.get(s.stop_slot)) for ext, s in summaries.items()
+    ]
+    fields = (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot)
+    inserted = insert_new_returning(Dialog, fields, new_rows, Dialog.external_id)
+    fresh = _stored_dialogs(agent, list(summaries))  # ours, or another batch's of a moment ago
+    stored = {**existing, **fresh}
     _lock_dialogs(pk for pk, _ in stored.values())
     errors = []
     for index, e in enumerate(events):
         stored_channel = stored[e.dialog_id][1]
         if e.channel == stored_channel:
             continue
-        if e.dialog_id in created and first_seen[e.dialog_id][0] == stored_channel:
+        if e.dialog_id in fresh and summaries[e.dialog_id].channel == stored_channel:
             message = f"dialog {e.dialog_id!r} is on channel {stored_channel!r} in this batch"
         else:
             message = f"dialog {e.dialog_id!r} is stored on channel {stored_channel!r}"
         errors.append(error(index, "channel", message))
     if errors:
         raise IngestError(errors)
-    return {ext: pk for ext, (pk, _) in stored.items()}
+    ids = {ext: pk for ext, (pk, _) in stored.items()}
+    return ids, {ext: summaries[ext] for ext in inserted}
 
 
 def refresh_dialog_summaries(dialog_ids):
@@ -376,39 +423,36 @@ def refresh_paths(dialog_ids):
     """
     DialogSlot.delete().where(DialogSlot.dialog.in_(dialog_ids)).execute()
     DialogStep.delete().where(DialogStep.dialog.in_(dialog_ids)).execute()
-    copied = (Dialog.agent, Dialog.is_counted, Dialog.started_at, Dialog.channel)
+    copied = (Dialog.is_counted, Dialog.started_at, Dialog.channel)
     reached = (
-        Event.select(Event.dialog, Event.slot, *copied, fn.COUNT(SQL("*")))
+        Event.select(Event.dialog, Dialog.agent, Event.slot, *copied, fn.COUNT(SQL("*")))
         .join(Dialog)
         .where(Event.dialog.in_(dialog_ids) & Event.slot.is_null(False))
-        .group_by(Event.dialog, Event.slot, *copied)
+        .group_by(Event.dialog, Dialog.agent, Event.slot, *copied)
     )
-    slot_fields = (
-        DialogSlot.dialog, DialogSlot.slot,
-        DialogSlot.agent, DialogSlot.is_counted, DialogSlot.started_at, DialogSlot.channel, DialogSlot.times_shown,
-    )
-    DialogSlot.insert_from(reached, slot_fields).execute()
+    DialogSlot.insert_from(reached, SLOT_ROW).execute()
 
     previous = fn.LAG(Event.slot).over(partition_by=[Event.dialog], order_by=[Event.timestamp, Event.id])
     sequence = (
         Event.select(
-            Event.dialog.alias("dialog_id"), previous.alias("from_slot"), Event.slot.alias("to_slot"),
-            *(field.alias(field.name) for field in copied),
+            Event.dialog.alias("dialog_id"), Dialog.agent.alias("agent_id"), previous.alias("from_slot"),
+            Event.slot.alias("to_slot"), *(field.alias(field.name) for field in copied),
         )
         .join(Dialog)
         .where(Event.dialog.in_(dialog_ids) & Event.slot.is_null(False))
         .cte("sequence")
     )
     moves = sequence.c.from_slot.is_null() | (sequence.c.from_slot != sequence.c.to_slot)
-    grouped = [sequence.c.dialog_id, sequence.c.from_slot, sequence.c.to_slot, *(getattr(sequence.c, f.name) for f in copied)]
+    grouped = [
+        sequence.c.dialog_id, sequence.c.agent_id, sequence.c.from_slot, sequence.c.to_slot,
+        *(getattr(sequence.c, f.name) for f in copied),
+    ]
     steps = sequence.select_from(*grouped, fn.COUNT(SQL("*"))).where(moves).group_by(*grouped)
-    step_fields = (
-        DialogStep.dialog, DialogStep.from_slot, DialogStep.to_slot,
-        DialogStep.agent, DialogStep.is_counted, DialogStep.started_at, DialogStep.channel, DialogStep.transitions,
+    DialogStep.insert_from(steps, STEP_ROW).execute()
+    endings = Dialog.select(Dialog.id, Dialog.agent, Dialog.stop_slot, Value(None), *copied, Value(1)).where(
+        Dialog.id.in_(dialog_ids)
     )
-    DialogStep.insert_from(steps, step_fields).execute()
-    endings = Dialog.select(Dialog.id, Dialog.stop_slot, Value(None), *copied, Value(1)).where(Dialog.id.in_(dialog_ids))
-    DialogStep.insert_from(endings, step_fields).execute()
+    DialogStep.insert_from(endings, STEP_ROW).execute()
 
 
 def backfill_paths(chunk=5000):

@@ -1,0 +1,191 @@
+"""Ingestion's summaries against a deliberately plain reference.
+
+Ingestion takes shortcuts for speed (dialogs a batch creates are summarised in
+Python, others recomputed in SQL, daily totals kept by differences). The
+reference below takes none: it keeps the first copy of every event, sorts each
+dialog's events and counts. Random streams (re-sent events and batches, events
+out of order, ties, dialogs spread over many batches, concurrent writers) must
+leave exactly the tables the reference computes from the same events.
+"""
+import collections
+import random
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+
+import ingestion
+from models import DailyReach, DailyStep, Dialog, DialogSlot, DialogStep, Event, Slot, db
+from tests.conftest import make_agent
+
+SLOT_KEYS = ["greet", "ask_name", "ask_size", "pay", "bye", "help"]
+START = datetime(2026, 3, 1, 22, 0)  # dialogs cross midnight: two days of daily totals
+
+
+def reference(stream):
+    """The tables a stream of events (in arrival order) must leave, computed plainly."""
+    kept, seen = collections.defaultdict(list), set()
+    for arrival, event in enumerate(stream):
+        if (event.dialog_id, event.fingerprint) not in seen:
+            seen.add((event.dialog_id, event.fingerprint))
+            kept[event.dialog_id].append((event.timestamp, arrival, event))
+    dialogs, slots, steps = {}, {}, collections.Counter()
+    reach_totals, step_totals = collections.defaultdict(lambda: [0, 0]), collections.defaultdict(lambda: [0, 0])
+    for dialog, items in kept.items():
+        events = [event for _, _, event in sorted(items, key=lambda item: item[:2])]
+        channel, started_at = events[0].channel, min(event.timestamp for event in events)
+        counted = any(event.sender == "user" for event in events)
+        path = [event.slot for event in events if event.slot]
+        dialogs[dialog] = (channel, started_at, counted, path[-1] if path else None)
+        for slot in set(path):
+            slots[dialog, slot] = (counted, started_at, channel, path.count(slot))
+        merged = [slot for i, slot in enumerate(path) if i == 0 or path[i - 1] != slot]
+        for pair in zip([None] + merged, merged + [None]):
+            steps[(dialog, *pair)] += 1
+        if counted:
+            day = started_at.date()
+            for slot in set(path):
+                reach_totals[day, channel, slot][0] += 1
+                reach_totals[day, channel, slot][1] += path.count(slot)
+            for pair in set(zip([None] + merged, merged + [None])):
+                step_totals[(day, channel, *pair)][0] += 1
+                step_totals[(day, channel, *pair)][1] += steps[(dialog, *pair)]
+    return dict(
+        dialogs=dialogs,
+        slots=slots,
+        steps={(d, *pair): (dialogs[d][2], dialogs[d][1], dialogs[d][0], n) for (d, *pair), n in steps.items()},
+        reach_totals={key: tuple(counts) for key, counts in reach_totals.items()},
+        step_totals={key: tuple(counts) for key, counts in step_totals.items()},
+        events=len(seen),
+    )
+
+
+def stored():
+    """The same tables as ingestion left them, with keys instead of row ids."""
+    key = dict(Slot.select(Slot.id, Slot.key).tuples())
+    key[None] = key[0] = None  # (start)/(end): NULL in the per-dialog rows, 0 in the daily totals
+    external = dict(Dialog.select(Dialog.id, Dialog.external_id).tuples())
+    return dict(
+        dialogs={
+            ext: (channel, started_at, counted, key[stop])
+            for ext, channel, started_at, counted, stop in Dialog.select(
+                Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot_id
+            ).tuples()
+        },
+        slots={
+            (external[d], key[s]): (counted, started_at, channel, times)
+            for d, s, counted, started_at, channel, times in DialogSlot.select(
+                DialogSlot.dialog_id, DialogSlot.slot_id, DialogSlot.is_counted, DialogSlot.started_at,
+                DialogSlot.channel, DialogSlot.times_shown,
+            ).tuples()
+        },
+        steps={
+            (external[d], key[a], key[b]): (counted, started_at, channel, n)
+            for d, a, b, counted, started_at, channel, n in DialogStep.select(
+                DialogStep.dialog_id, DialogStep.from_slot_id, DialogStep.to_slot_id, DialogStep.is_counted,
+                DialogStep.started_at, DialogStep.channel, DialogStep.transitions,
+            ).tuples()
+        },
+        reach_totals={
+            (day, channel, key[slot]): (dialogs, times)
+            for day, channel, slot, dialogs, times in DailyReach.select(
+                DailyReach.day, DailyReach.channel, DailyReach.slot, DailyReach.reached, DailyReach.times_shown
+            ).tuples()
+            if dialogs
+        },
+        step_totals={
+            (day, channel, key[a], key[b]): (dialogs, n)
+            for day, channel, a, b, dialogs, n in DailyStep.select(
+                DailyStep.day, DailyStep.channel, DailyStep.from_slot, DailyStep.to_slot, DailyStep.dialogs,
+                DailyStep.transitions,
+            ).tuples()
+            if dialogs
+        },
+        events=Event.select().count(),
+    )
+
+
+def random_stream(rng, dialogs, events, ties=True):
+    """Events of `dialogs` dialogs in a random order, some sent twice; with `ties`,
+    several events of a dialog share an instant (arrival order then decides)."""
+    channel = {d: rng.choice(["web", "tg"]) for d in range(dialogs)}
+    stream = []
+    for n in range(events):
+        d = rng.randrange(dialogs)
+        if ties:
+            instant = START + timedelta(minutes=rng.randrange(0, 180, 7))
+        else:
+            instant = START + timedelta(milliseconds=rng.randrange(10_000_000))
+        sender = rng.choice(["user", "bot", "bot", "system"])
+        slot = rng.choice(SLOT_KEYS + [None]) if sender != "user" else None
+        text = rng.choice([None, "", "hi", f"message {n % 5}"])
+        stream.append(ingestion.EventIn(f"dialog-{d}", channel[d], sender, slot, text, instant))
+        if stream and rng.random() < 0.15:
+            stream.append(rng.choice(stream))  # re-sent
+    return stream
+
+
+def batches_of(rng, stream):
+    """The stream cut into batches of random sizes, some batches sent twice."""
+    batches, start = [], 0
+    while start < len(stream):
+        size = rng.choice([1, 3, 20, 80, 300])
+        batches.append(stream[start : start + size])
+        start += size
+        if rng.random() < 0.1:
+            batches.append(batches[rng.randrange(len(batches))])
+    return batches
+
+
+@pytest.fixture
+def agent(app):
+    return make_agent("Equivalence Bot")[0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_streams_leave_the_tables_the_reference_computes(app, agent, seed):
+    rng = random.Random(seed)
+    stream = random_stream(rng, dialogs=rng.choice([5, 60, 400]), events=1500)
+    sent = []
+    for batch in batches_of(rng, stream):
+        ingestion.ingest_events(agent, batch)
+        sent += batch
+    assert stored() == reference(sent)
+
+
+def test_one_batch_and_many_batches_leave_the_same_tables(app, agent):
+    """The same events in one batch (every dialog created by it) and one by one
+    (every dialog refreshed from its stored events): identical summaries."""
+    stream = random_stream(random.Random(9), dialogs=50, events=800)
+    ingestion.ingest_events(agent, stream)
+    at_once = stored()
+    for model in (DailyReach, DailyStep, DialogSlot, DialogStep, Event, Dialog):
+        model.delete().execute()
+    for event in stream:
+        ingestion.ingest_events(agent, [event])
+    assert stored() == at_once == reference(stream)
+
+
+def test_concurrent_writers_leave_the_tables_the_reference_computes(app, agent, database_url):
+    """Four writers at once, over the same dialogs, re-sending each other's events
+    (on PostgreSQL: READ COMMITTED, real concurrency; on SQLite: serialised)."""
+    rng = random.Random(4)
+    stream = random_stream(rng, dialogs=80, events=2400, ties=False)  # no ties: arrival order is not known
+    shares = [batches_of(random.Random(n), stream[n::3] + stream[: 200 * n]) for n in range(4)]
+    failures = []
+
+    def write(batches):
+        try:
+            with db.connection_context():
+                for batch in batches:
+                    ingestion.ingest_events(agent, batch)
+        except Exception as exc:  # reported below, with the others
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=write, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert stored() == reference([event for share in shares for batch in share for event in batch])
