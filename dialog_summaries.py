@@ -25,19 +25,9 @@ class Summary:
     steps: Counter  # (from key or None, to key or None) -> transitions
 
 
-def distinct(events):
-    """The events a store keeps: the first of each fingerprint, in arrival order."""
-    seen = set()
-    kept = []
-    for event in events:
-        if event.fingerprint not in seen:
-            seen.add(event.fingerprint)
-            kept.append(event)
-    return kept
-
-
 def summarize(events):
-    """The summary of a dialog whose events (distinct, in arrival order) are all given."""
+    """The summary of a dialog whose events are all given, in arrival order, each
+    once (a re-sent copy is not stored, so it must not count)."""
     shown = [e.slot for e in sorted(events, key=lambda e: e.timestamp) if e.slot]  # sorted() is stable
     steps = Counter()
     previous = None

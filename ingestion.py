@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from peewee import SQL, Case, Value, fn
 
 import daily_totals
-from dialog_summaries import distinct, summarize
+from dialog_summaries import summarize
 from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, chunks, db, insert_rows, insert_rows_returning
 from names import CONTROL_MESSAGE, has_control
 
@@ -209,8 +209,8 @@ def insert_new(model, fields, rows):
 
 
 def insert_new_returning(model, fields, rows, returned):
-    """`insert_new`, answering with the `returned` field of the rows it inserted."""
-    query = model.insert({field: None for field in fields}).on_conflict_ignore().returning(returned)
+    """`insert_new`, answering with the `returned` fields of the rows it inserted."""
+    query = model.insert({field: None for field in fields}).on_conflict_ignore().returning(*returned)
     return insert_rows_returning(query, rows)
 
 
@@ -269,12 +269,16 @@ def ingest_events(agent, events, max_channels=None):
     other in a circle.
     """
     with db.atomic():
+        fingerprints = [e.fingerprint for e in events]
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
-        dialog_ids, created = _ensure_dialogs(agent, events, slot_ids)
+        dialog_ids, created = _ensure_dialogs(agent, events, fingerprints, slot_ids)
         new = insert_new(
             Event,
             (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint),
-            [(dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, e.fingerprint) for e in events],
+            [
+                (dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, fingerprint)
+                for e, fingerprint in zip(events, fingerprints)
+            ],
         )
         refreshed = sorted(pk for ext, pk in dialog_ids.items() if ext not in created)
         before = daily_totals.contributions(refreshed)
@@ -354,7 +358,7 @@ def _lock_dialogs(dialog_ids):
         list(Dialog.select(Dialog.id).where(Dialog.id.in_(part)).order_by(Dialog.id).for_update().tuples())
 
 
-def _ensure_dialogs(agent, events, slot_ids):
+def _ensure_dialogs(agent, events, fingerprints, slot_ids):
     """Map dialog ids to row ids, creating new dialogs with their summaries and
     locking all of them; returns (ids, created), `created` mapping the dialogs this
     batch created to their `Summary`.
@@ -362,18 +366,19 @@ def _ensure_dialogs(agent, events, slot_ids):
     A dialog never changes channel, not even when another batch created it a
     moment ago on a different one (on PostgreSQL; that dialog is then not ours).
     """
-    batch = {}
-    for e in events:
-        batch.setdefault(e.dialog_id, []).append(e)
+    batch = {}  # dialog -> fingerprint -> the first event with it, in arrival order
+    for e, fingerprint in zip(events, fingerprints):
+        batch.setdefault(e.dialog_id, {}).setdefault(fingerprint, e)
     external_ids = sorted(batch)
     existing = _stored_dialogs(agent, external_ids)
-    summaries = {ext: summarize(distinct(batch[ext])) for ext in external_ids if ext not in existing}
+    summaries = {ext: summarize(list(batch[ext].values())) for ext in external_ids if ext not in existing}
     new_rows = [
         (agent.id, ext, s.channel, s.started_at, s.is_counted, slot_ids.get(s.stop_slot)) for ext, s in summaries.items()
     ]
     fields = (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot)
-    inserted = insert_new_returning(Dialog, fields, new_rows, Dialog.external_id)
-    fresh = _stored_dialogs(agent, list(summaries))  # ours, or another batch's of a moment ago
+    inserted = dict(insert_new_returning(Dialog, fields, new_rows, (Dialog.external_id, Dialog.id)))
+    fresh = {ext: (pk, summaries[ext].channel) for ext, pk in inserted.items()}
+    fresh.update(_stored_dialogs(agent, [ext for ext in summaries if ext not in inserted]))  # another batch's of a moment ago
     stored = {**existing, **fresh}
     _lock_dialogs(pk for pk, _ in stored.values())
     errors = []

@@ -73,19 +73,18 @@ def insert_rows(query, rows):
 
 
 def insert_rows_returning(query, rows):
-    """`insert_rows` for a query with a RETURNING clause of one field: the list of
-    that field's values for the rows it inserted (rows skipped by ON CONFLICT DO
-    NOTHING are not returned), in chunks of multi-row VALUES on both backends."""
+    """`insert_rows` for a query with a RETURNING clause: the returned tuples of the
+    rows it inserted (rows skipped by ON CONFLICT DO NOTHING are not returned), in
+    chunks of multi-row VALUES on both backends."""
     sql, _ = query.sql()
     cursor = db.cursor()
     if isinstance(db.obj, PostgresqlDatabase):
-        found = execute_values(cursor, ONE_ROW_OF_VALUES.sub("VALUES %s", sql, count=1), rows, page_size=CHUNK, fetch=True)
-        return [value for (value,) in found]
+        return execute_values(cursor, ONE_ROW_OF_VALUES.sub("VALUES %s", sql, count=1), rows, page_size=CHUNK, fetch=True)
     values = ONE_ROW_OF_VALUES.search(sql)
     returned = []
     for part in chunks(rows):
         many = sql[: values.start(1)] + ", ".join([values.group(1)] * len(part)) + sql[values.end(1) :]
-        returned += [value for (value,) in cursor.execute(many, [value for row in part for value in row])]
+        returned += cursor.execute(many, [value for row in part for value in row])
     return returned
 
 

@@ -8,6 +8,7 @@ import json
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+import event_decoding
 import ingestion
 from models import Agent
 
@@ -74,9 +75,8 @@ def read_body(limit):
     return b"".join(parts)
 
 
-def json_body():
-    """The request body as strict JSON: UTF-8, no NaN/Infinity, no duplicate keys, nothing after it."""
-    raw = read_body(current_app.config["MAX_CONTENT_LENGTH"])
+def parse_json(raw):
+    """A request body as strict JSON: UTF-8, no NaN/Infinity, no duplicate keys, nothing after it."""
     try:
         return json.loads(
             raw.decode("utf-8"),
@@ -92,25 +92,35 @@ def json_body():
     raise ApiError(400, [ingestion.error(None, None, message)])
 
 
-def validated(validate):
-    """Authenticate, parse and validate, or answer with what is wrong."""
-    agent = authenticated_agent()
-    items, errors = validate(json_body(), ingestion.Limits.from_config(current_app.config))
+def validated(validate, raw, limits):
+    """Parse and validate a body, or answer with what is wrong."""
+    items, errors = validate(parse_json(raw), limits)
     if errors:
         raise ApiError(400, errors)
-    return agent, items
+    return items
+
+
+def request_body():
+    return read_body(current_app.config["MAX_CONTENT_LENGTH"])
 
 
 @bp.route("/slots", methods=("PUT",))
 def put_slots():
-    agent, slots = validated(ingestion.validate_slots)
+    agent = authenticated_agent()
+    slots = validated(ingestion.validate_slots, request_body(), ingestion.Limits.from_config(current_app.config))
     created, updated = ingestion.upsert_slots(agent, slots)
     return jsonify(created=created, updated=updated)
 
 
 @bp.route("/events", methods=("POST",))
 def post_events():
-    agent, events = validated(ingestion.validate_events)
+    """Most batches take the fast path (`event_decoding`); one it does not accept is
+    parsed again carefully, which says what is wrong."""
+    agent = authenticated_agent()
+    raw, limits = request_body(), ingestion.Limits.from_config(current_app.config)
+    events = event_decoding.decode_batch(raw, limits)
+    if events is None:
+        events = validated(ingestion.validate_events, raw, limits)
     try:
         new, duplicates = ingestion.ingest_events(agent, events, current_app.config["API_MAX_CHANNELS"])
     except ingestion.IngestError as exc:
