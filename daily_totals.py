@@ -17,7 +17,7 @@ from datetime import datetime
 from peewee import EXCLUDED, SQL, fn
 
 import reports
-from models import DailyReach, DailyStep, DialogSlot, DialogStep, chunks, db, insert_rows
+from models import DailyReach, DailyStep, DialogSlot, DialogStep, Statement, chunks, db, insert_rows
 
 NO_SLOT = 0  # (start) and (end) in DailyStep
 
@@ -96,13 +96,27 @@ def _as_date(value):
     return value.date() if isinstance(value, datetime) else value
 
 
+def _adding(model, key_fields, count_fields):
+    """An upsert adding counts to the row of a key, creating it at 0 if missing."""
+    update = {f: f + getattr(EXCLUDED, f.column_name) for f in count_fields}
+    return Statement(
+        lambda: model.insert({f: None for f in (*key_fields, *count_fields)}).on_conflict(
+            conflict_target=key_fields, update=update
+        )
+    )
+
+
+ADD_REACH = _adding(DailyReach, REACH_KEY, REACH_COUNTS)
+ADD_STEPS = _adding(DailyStep, STEP_KEY, STEP_COUNTS)
+
+
 def apply_change(before, after):
     """Add `after` − `before` (two `contributions`) to the stored totals."""
-    _add(DailyReach, REACH_KEY, REACH_COUNTS, before.reach, after.reach)
-    _add(DailyStep, STEP_KEY, STEP_COUNTS, before.steps, after.steps)
+    _add(ADD_REACH, before.reach, after.reach)
+    _add(ADD_STEPS, before.steps, after.steps)
 
 
-def _add(model, key_fields, count_fields, before, after):
+def _add(upsert, before, after):
     """Upsert the non-zero differences in key order: concurrent writers on PostgreSQL
     then lock the rows they share in the same order and never wait in a circle."""
     rows = []
@@ -110,8 +124,6 @@ def _add(model, key_fields, count_fields, before, after):
         old, new = before.get(key, [0, 0]), after.get(key, [0, 0])
         if old != new:
             rows.append((*key, new[0] - old[0], new[1] - old[1]))
-    update = {f: f + getattr(EXCLUDED, f.column_name) for f in count_fields}
-    upsert = model.insert({f: None for f in (*key_fields, *count_fields)}).on_conflict(conflict_target=key_fields, update=update)
     insert_rows(upsert, rows)
 
 

@@ -15,7 +15,9 @@ from peewee import SQL, Case, Value, fn
 
 import daily_totals
 from dialog_summaries import summarize
-from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot, chunks, db, insert_rows, insert_rows_returning
+from models import (
+    Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, chunks, db, insert_rows, insert_rows_returning,
+)
 from names import CONTROL_MESSAGE, has_control
 
 SENDERS = ("user", "bot", "system")
@@ -202,16 +204,22 @@ def validate_slots(payload, limits):
     return ([] if errors else slots), errors
 
 
-def insert_new(model, fields, rows):
-    """INSERT rows (tuples of values for `fields`), skipping those a unique index
-    already holds; returns how many were inserted."""
-    return insert_rows(model.insert({field: None for field in fields}).on_conflict_ignore(), rows)
+def inserting_new(model, fields, returned=()):
+    """A `Statement` inserting rows (tuples of values for `fields`) and skipping
+    those a unique index already holds; with RETURNING `returned`, if given."""
+    return Statement(lambda: model.insert({field: None for field in fields}).on_conflict_ignore().returning(*returned))
 
 
-def insert_new_returning(model, fields, rows, returned):
-    """`insert_new`, answering with the `returned` fields of the rows it inserted."""
-    query = model.insert({field: None for field in fields}).on_conflict_ignore().returning(*returned)
-    return insert_rows_returning(query, rows)
+NEW_CHANNELS = inserting_new(Channel, (Channel.agent, Channel.name))
+NEW_SLOTS = inserting_new(Slot, (Slot.agent, Slot.key, Slot.name, Slot.type, Slot.text))
+NEW_DIALOGS = inserting_new(
+    Dialog,
+    (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot),
+    returned=(Dialog.external_id, Dialog.id),
+)
+NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint))
+SLOT_ROWS = Statement(lambda: DialogSlot.insert({f: None for f in SLOT_ROW}))
+STEP_ROWS = Statement(lambda: DialogStep.insert({f: None for f in STEP_ROW}))
 
 
 def upsert_slots(agent, slots):
@@ -272,9 +280,8 @@ def ingest_events(agent, events, max_channels=None):
         fingerprints = [e.fingerprint for e in events]
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
         dialog_ids, created = _ensure_dialogs(agent, events, fingerprints, slot_ids)
-        new = insert_new(
-            Event,
-            (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint),
+        new = insert_rows(
+            NEW_EVENTS,
             [
                 (dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, fingerprint)
                 for e, fingerprint in zip(events, fingerprints)
@@ -305,8 +312,8 @@ def _insert_paths(agent, summaries, slot_ids, totals):
         ]
         if summary.is_counted:
             daily_totals.add_summary(totals, agent.id, summary, slot_ids)
-    insert_rows(DialogSlot.insert({f: None for f in SLOT_ROW}), slot_rows)
-    insert_rows(DialogStep.insert({f: None for f in STEP_ROW}), step_rows)
+    insert_rows(SLOT_ROWS, slot_rows)
+    insert_rows(STEP_ROWS, step_rows)
 
 
 def _ensure_channels(agent, events, max_channels):
@@ -323,13 +330,13 @@ def _ensure_channels(agent, events, max_channels):
             index, event = next((i, e) for i, e in enumerate(events) if e.channel in new)
             message = f"this agent may have at most {max_channels} channels (API_MAX_CHANNELS); {event.channel!r} would be one more"
             raise IngestError([error(index, "channel", message)])
-    insert_new(Channel, (Channel.agent, Channel.name), [(agent.id, name) for name in channels])
+    insert_rows(NEW_CHANNELS, [(agent.id, name) for name in channels])
 
 
 def _ensure_slots(agent, keys):
     """Map slot keys to ids, creating unknown keys as type `unknown` named by their key."""
     keys = sorted(keys)
-    insert_new(Slot, (Slot.agent, Slot.key, Slot.name, Slot.type, Slot.text), [(agent.id, k, k, "unknown", "") for k in keys])
+    insert_rows(NEW_SLOTS, [(agent.id, k, k, "unknown", "") for k in keys])
     ids = {}
     for part in chunks(keys):
         ids.update(Slot.select(Slot.key, Slot.id).where((Slot.agent == agent) & Slot.key.in_(part)).tuples())
@@ -375,8 +382,7 @@ def _ensure_dialogs(agent, events, fingerprints, slot_ids):
     new_rows = [
         (agent.id, ext, s.channel, s.started_at, s.is_counted, slot_ids.get(s.stop_slot)) for ext, s in summaries.items()
     ]
-    fields = (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot)
-    inserted = dict(insert_new_returning(Dialog, fields, new_rows, (Dialog.external_id, Dialog.id)))
+    inserted = dict(insert_rows_returning(NEW_DIALOGS, new_rows))
     fresh = {ext: (pk, summaries[ext].channel) for ext, pk in inserted.items()}
     fresh.update(_stored_dialogs(agent, [ext for ext in summaries if ext not in inserted]))  # another batch's of a moment ago
     stored = {**existing, **fresh}

@@ -52,10 +52,26 @@ def chunks(rows, size=CHUNK):
         yield rows[start : start + size]
 
 
+class Statement:
+    """A one-row INSERT (a peewee query whose values are placeholders) that the
+    ingestion path runs for every batch: peewee builds its SQL once per backend,
+    as building it takes longer than SQLite takes to insert a few hundred rows."""
+
+    def __init__(self, build):
+        self.build = build
+        self.built = {}
+
+    def sql(self):
+        backend = type(db.obj)
+        if backend not in self.built:
+            self.built[backend] = self.build().sql()[0]
+        return self.built[backend]
+
+
 def insert_rows(query, rows):
-    """Run a one-row INSERT (a peewee query whose values are placeholders) for every
-    row of `rows` in as few round trips as the backend allows; returns the number of
-    rows it inserted or updated.
+    """Run a one-row INSERT (a peewee query whose values are placeholders, or a
+    `Statement`) for every row of `rows` in as few round trips as the backend
+    allows; returns the number of rows it inserted or updated.
 
     Peewee would build SQL for every value, and psycopg2's executemany makes one
     round trip per row; so the SQL is built once, and on PostgreSQL the rows go as
@@ -63,7 +79,7 @@ def insert_rows(query, rows):
     """
     if not rows:
         return 0
-    sql, _ = query.returning().sql()  # no RETURNING: the rows are not read back
+    sql = query.sql() if isinstance(query, Statement) else query.returning().sql()[0]  # not read back
     cursor = db.cursor()
     if isinstance(db.obj, PostgresqlDatabase):
         execute_values(cursor, ONE_ROW_OF_VALUES.sub("VALUES %s", sql, count=1), rows, page_size=len(rows))
@@ -72,11 +88,11 @@ def insert_rows(query, rows):
     return cursor.rowcount
 
 
-def insert_rows_returning(query, rows):
-    """`insert_rows` for a query with a RETURNING clause: the returned tuples of the
-    rows it inserted (rows skipped by ON CONFLICT DO NOTHING are not returned), in
-    chunks of multi-row VALUES on both backends."""
-    sql, _ = query.sql()
+def insert_rows_returning(statement, rows):
+    """`insert_rows` for a `Statement` with a RETURNING clause: the returned tuples
+    of the rows it inserted (rows skipped by ON CONFLICT DO NOTHING are not
+    returned), in chunks of multi-row VALUES on both backends."""
+    sql = statement.sql()
     cursor = db.cursor()
     if isinstance(db.obj, PostgresqlDatabase):
         return execute_values(cursor, ONE_ROW_OF_VALUES.sub("VALUES %s", sql, count=1), rows, page_size=CHUNK, fetch=True)

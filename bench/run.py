@@ -6,11 +6,14 @@ executemany for ingestion, and a pandas script a user might write.
 
     python -m bench.run                 # the full run (1,000,000 dialogs), writes bench/RESULTS.md
     python -m bench.run --smoke         # tiny sizes, for the test suite
+    python -m bench.run --only ingestion   # one section, printed only
 """
 import argparse
 import collections
 import concurrent.futures
+import contextlib
 import csv
+import functools
 import itertools
 import json
 import math
@@ -189,11 +192,76 @@ def executemany_floor(folder, events):
         return time.perf_counter() - started
 
 
-def bench_ingestion(folder, dialogs):
-    events = ingestion_events(dialogs)
-    floor = executemany_floor(os.path.join(folder, "floor"), events)
+def schema_floor(folder, events):
+    """Every row Slotlens keeps for these events (dialogs with their summaries, the
+    events, the slot and step rows of the paths), prepared beforehand and written
+    with nothing but executemany, foreign keys checked as Slotlens has them: what
+    the schema costs on this disk, whatever the code around it."""
+    import dialog_summaries
+    import ingestion
 
-    api_stack = fresh_stack(os.path.join(folder, "api"), free_port())
+    stack = fresh_stack(folder, free_port())
+    parsed, _ = ingestion.validate_events(events, ingestion.Limits(batch=len(events)))
+    by_dialog = {}
+    for e in parsed:
+        by_dialog.setdefault(e.dialog_id, {}).setdefault(e.fingerprint, e)
+    keys = sorted({e.slot for e in parsed if e.slot})
+    slot_id = {key: n for n, key in enumerate(keys, start=1)}.get
+    dialogs, slots, steps = [], [], []
+    for pk, (ext, kept) in enumerate(by_dialog.items(), start=1):
+        s = dialog_summaries.summarize(list(kept.values()))
+        copied = (s.is_counted, s.started_at, s.channel)
+        dialogs.append((pk, ext, s.channel, s.started_at, s.is_counted, slot_id(s.stop_slot)))
+        slots += [(pk, slot_id(key), *copied, n) for key, n in s.reached.items()]
+        steps += [(pk, slot_id(a), slot_id(b), *copied, n) for (a, b), n in s.steps.items()]
+    pk = {ext: n for n, ext in enumerate(by_dialog, start=1)}
+    rows = [(pk[e.dialog_id], e.sender, slot_id(e.slot), e.text, e.timestamp, e.fingerprint) for e in parsed]
+    with sqlite3.connect(stack.database) as db:
+        db.execute("PRAGMA foreign_keys = 1")
+        db.executemany("INSERT INTO slot (agent_id, key, name, type, text) VALUES (1, ?, ?, 'unknown', '')", [(k, k) for k in keys])
+        db.commit()
+        started = time.perf_counter()
+        db.executemany("INSERT INTO dialog (id, agent_id, external_id, channel, started_at, is_counted, stop_slot_id) "
+                       "VALUES (?, 1, ?, ?, ?, ?, ?)", dialogs)
+        db.executemany("INSERT INTO event (dialog_id, sender, slot_id, text, timestamp, fingerprint) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        db.executemany("INSERT INTO dialog_slot (dialog_id, agent_id, slot_id, is_counted, started_at, channel, times_shown) "
+                       "VALUES (?, 1, ?, ?, ?, ?, ?)", slots)
+        db.executemany("INSERT INTO dialog_step (dialog_id, agent_id, from_slot_id, to_slot_id, is_counted, started_at, channel, "
+                       "transitions) VALUES (?, 1, ?, ?, ?, ?, ?, ?)", steps)
+        db.commit()
+        return time.perf_counter() - started
+
+
+def copy_floor(database_url, events):
+    """The events and their dialogs into PostgreSQL with COPY, its fastest way in."""
+    import io
+
+    import psycopg2
+
+    dialog_ids = {}
+    for e in events:
+        dialog_ids.setdefault(e["dialog_id"], len(dialog_ids) + 1)
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection.cursor() as cursor:
+            started = time.perf_counter()
+            dialogs = io.StringIO("".join(f"{i}\t1\t{d}\tweb\t2026-10-01 00:00:00\ttrue\n" for d, i in dialog_ids.items()))
+            cursor.copy_expert("COPY dialog (id, agent_id, external_id, channel, started_at, is_counted) FROM STDIN", dialogs)
+            rows = io.StringIO("".join(
+                f"{dialog_ids[e['dialog_id']]}\t{e['sender']}\t{e['text']}\t{e['timestamp']}\t{n}\n" for n, e in enumerate(events)
+            ))
+            cursor.copy_expert("COPY event (dialog_id, sender, text, timestamp, fingerprint) FROM STDIN", rows)
+            connection.commit()
+            return time.perf_counter() - started
+    finally:
+        connection.close()
+
+
+def timed_ingestion(stack, events, path):
+    """Seconds for the events through POST /api/v1/events (batches of 1,000, the
+    stack's real web server) and through import-events (a fresh copy of the stack
+    `stack()` makes); the file at `path` holds them as JSON Lines."""
+    api_stack = stack("api")
     api_stack.start_web()
     try:
         started = time.perf_counter()
@@ -202,22 +270,58 @@ def bench_ingestion(folder, dialogs):
         api = time.perf_counter() - started
     finally:
         api_stack.stop()
-
-    import_stack = fresh_stack(os.path.join(folder, "import"), free_port())
-    path = os.path.join(folder, "events.jsonl")
-    with open(path, "w") as f:
-        f.writelines(json.dumps(e) + "\n" for e in events)
+    import_stack = stack("import")
     started = time.perf_counter()
     import_stack.cli("import-events", path, "--agent", "Bench Bot")
-    imported = time.perf_counter() - started
+    return api, time.perf_counter() - started
 
+
+def bench_ingestion(folder, dialogs):
+    """SQLite, then PostgreSQL where one answers (SLOTLENS_BENCH_POSTGRES_URL)."""
+    events = ingestion_events(dialogs)
+    path = os.path.join(folder, "events.jsonl")
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w") as f:
+        f.writelines(json.dumps(e) + "\n" for e in events)
     n = len(events)
-    return [
+    floor = executemany_floor(os.path.join(folder, "floor"), events)
+    schema = schema_floor(os.path.join(folder, "schema-floor"), events)
+    api, imported = timed_ingestion(lambda name: fresh_stack(os.path.join(folder, name), free_port()), events, path)
+    schema_note = f"the schema's own floor (every row kept, executemany): {n / schema:,.0f} events/s, {ratio(floor, schema)}"
+    rows = [
         ["Ingestion, POST /api/v1/events (batches of 1,000)", f"{n:,} events", f"{n / api:,.0f} events/s",
-         f"executemany: {n / floor:,.0f} events/s", f"{ratio(floor, api)} floor (target ≥ 0.3×)", ""],
+         f"executemany: {n / floor:,.0f} events/s", f"{ratio(floor, api)} floor (target ≥ 0.3×)", schema_note],
         ["Ingestion, import-events", f"{n:,} events", f"{n / imported:,.0f} events/s",
          f"executemany: {n / floor:,.0f} events/s", f"{ratio(floor, imported)} floor (target ≥ 0.5×)",
          "includes starting the command"],
+    ]
+    return rows + bench_postgres_ingestion(folder, events, path)
+
+
+def bench_postgres_ingestion(folder, events, path):
+    import psycopg2
+
+    from devtools.processes import postgres_database
+
+    server = os.environ.get("SLOTLENS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        psycopg2.connect(server, connect_timeout=3).close()
+    except psycopg2.OperationalError:
+        return [["Ingestion on PostgreSQL", "", "skipped: no server at " + server, "", "", ""]]
+    with contextlib.ExitStack() as databases:
+        def stack(name):
+            url = databases.enter_context(postgres_database(server))
+            return fresh_stack(os.path.join(folder, "pg-" + name), free_port(), database_url=url)
+
+        floor_stack = stack("floor")
+        floor = copy_floor(floor_stack.database_url, events)
+        api, imported = timed_ingestion(stack, events, path)
+    n = len(events)
+    return [
+        ["Ingestion on PostgreSQL, POST /api/v1/events (batches of 1,000)", f"{n:,} events", f"{n / api:,.0f} events/s",
+         f"COPY: {n / floor:,.0f} events/s", f"{ratio(floor, api)} floor (target ≥ 0.3×)", ""],
+        ["Ingestion on PostgreSQL, import-events", f"{n:,} events", f"{n / imported:,.0f} events/s",
+         f"COPY: {n / floor:,.0f} events/s", f"{ratio(floor, imported)} floor (target ≥ 0.5×)", "includes starting the command"],
     ]
 
 
@@ -280,7 +384,8 @@ def bench_upkeep(folder, dialogs):
     app = create_app({"DATABASE_URL": f"sqlite:///{folder}/upkeep.db", "SECRET_KEY": "x" * 40,
                       "QUEUE_URL": f"sqlite:///{folder}/queue.db"}, instance_path=folder)
     spent = collections.Counter()
-    patched = [(ingestion, "refresh_paths"), (daily_totals, "contributions"), (daily_totals, "apply_change")]
+    patched = [(ingestion, "refresh_paths"), (ingestion, "_insert_paths"), (daily_totals, "contributions"),
+               (daily_totals, "apply_change")]
     originals = [getattr(module, name) for module, name in patched]
 
     def timing(name, function):
@@ -310,7 +415,7 @@ def bench_upkeep(folder, dialogs):
         finally:
             for (module, name), function in zip(patched, originals):
                 setattr(module, name, function)
-    paths, daily = spent["refresh_paths"], spent["contributions"] + spent["apply_change"]
+    paths, daily = spent["refresh_paths"] + spent["_insert_paths"], spent["contributions"] + spent["apply_change"]
     return [["Ingestion, cost of the report family's rows", f"{len(raw):,} events",
              f"{(paths + daily) / total:.0%} of ingest_events time", "",
              f"slot and step rows {paths / total:.0%}, daily totals {daily / total:.0%}",
@@ -431,6 +536,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dialogs", type=int, default=1_000_000, help="dialogs of the big agent")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; checks the benchmark still runs")
+    parser.add_argument("--only", action="append", metavar="SECTION",
+                        help="run only this section (repeatable); the results are printed, not written")
     args = parser.parse_args()
     if shutil.which("sqlite3") is None:
         sys.exit("The floor needs the sqlite3 command line tool: apt-get install sqlite3")
@@ -442,37 +549,48 @@ def main():
     work = tempfile.mkdtemp(prefix="slotlens-bench-")
     data = os.path.join(work, "data") if smoke else os.path.join(HERE, "data")
     print(f"Slotlens benchmark — {machine()}", flush=True)
-    database = generate.ensure_database(data, dialogs)
 
-    from app import create_app
+    @functools.cache
+    def big():
+        """The big agent's database (generated on first use), an app on it, and its 90-day population."""
+        from app import create_app
 
-    app = create_app({"DATABASE_URL": f"sqlite:///{database}", "SECRET_KEY": "x" * 40,
-                      "QUEUE_URL": f"sqlite:///{work}/queue.db"}, instance_path=work)
-    with app.app_context():
-        import models
+        database = generate.ensure_database(data, dialogs)
+        app = create_app({"DATABASE_URL": f"sqlite:///{database}", "SECRET_KEY": "x" * 40,
+                          "QUEUE_URL": f"sqlite:///{work}/queue.db"}, instance_path=work)
+        with app.app_context():
+            import models
 
-        if not models.Account.select().where(models.Account.email == "pages@example.com").exists():
-            account = models.Account(email="pages@example.com", is_admin=True)
-            account.set_password("bench password 1")
-            account.save()
-        bounds = reports.period_bounds(FULL.date_from, FULL.date_to, "UTC")
-        population = models.Dialog.select().where(reports.in_range(models.Dialog, 1, (), *bounds)).count()
+            if not models.Account.select().where(models.Account.email == "pages@example.com").exists():
+                account = models.Account(email="pages@example.com", is_admin=True)
+                account.set_password("bench password 1")
+                account.save()
+            bounds = reports.period_bounds(FULL.date_from, FULL.date_to, "UTC")
+            population = models.Dialog.select().where(reports.in_range(models.Dialog, 1, (), *bounds)).count()
+        return database, app, population
+
+    sections = {
+        "report build": lambda: bench_report(*big()[:2]),
+        "report family": lambda: bench_report_family(*big()[:2]),
+        "ingestion": lambda: bench_ingestion(os.path.join(work, "ingest"), sizes["ingest"]),
+        "ingestion upkeep": lambda: bench_upkeep(os.path.join(work, "upkeep"), sizes["ingest"]),
+        "import from Rasa": lambda: bench_rasa_import(work, sizes["rasa"]),
+        "click to email": lambda: bench_click_to_email(os.path.join(work, "email"), sizes["email_dialogs"], sizes["exports"]),
+        "analytics page": lambda: bench_analytics(os.path.join(work, "pages"), big()[0], sizes["page_requests"], 8, big()[2]),
+        "memory": lambda: bench_memory(work, big()[0], sizes["memory"]),
+    }
+    unknown = set(args.only or ()) - set(sections)
+    if unknown:
+        sys.exit(f"unknown section(s) {sorted(unknown)}; the sections are: {', '.join(sections)}")
     rows = []
-    for title, run in (
-        ("report build", lambda: bench_report(database, app)),
-        ("report family", lambda: bench_report_family(database, app)),
-        ("ingestion", lambda: bench_ingestion(os.path.join(work, "ingest"), sizes["ingest"])),
-        ("ingestion upkeep", lambda: bench_upkeep(os.path.join(work, "upkeep"), sizes["ingest"])),
-        ("import from Rasa", lambda: bench_rasa_import(work, sizes["rasa"])),
-        ("click to email", lambda: bench_click_to_email(os.path.join(work, "email"), sizes["email_dialogs"], sizes["exports"])),
-        ("analytics page", lambda: bench_analytics(os.path.join(work, "pages"), database, sizes["page_requests"], 8, population)),
-        ("memory", lambda: bench_memory(work, database, sizes["memory"])),
-    ):
+    for title, run in sections.items():
+        if args.only and title not in args.only:
+            continue
         print(f"- {title} …", flush=True)
         for row in run():
             rows.append(row)
             print("  " + " | ".join(cell for cell in row if cell), flush=True)
-    if not smoke:
+    if not smoke and not args.only:
         write_results(rows, dialogs)
     shutil.rmtree(work, ignore_errors=True)
 
