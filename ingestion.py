@@ -16,7 +16,8 @@ from peewee import SQL, Case, Value, fn
 import daily_totals
 from dialog_summaries import summarize
 from models import (
-    Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, chunks, db, insert_rows, insert_rows_returning,
+    Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, append_rows, chunks, db, insert_rows,
+    insert_rows_returning,
 )
 from names import CONTROL_MESSAGE, has_control
 
@@ -218,8 +219,6 @@ NEW_DIALOGS = inserting_new(
     returned=(Dialog.external_id, Dialog.id),
 )
 NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint))
-SLOT_ROWS = Statement(lambda: DialogSlot.insert({f: None for f in SLOT_ROW}))
-STEP_ROWS = Statement(lambda: DialogStep.insert({f: None for f in STEP_ROW}))
 
 
 def upsert_slots(agent, slots):
@@ -312,8 +311,8 @@ def _insert_paths(agent, summaries, slot_ids, totals):
         ]
         if summary.is_counted:
             daily_totals.add_summary(totals, agent.id, summary, slot_ids)
-    insert_rows(SLOT_ROWS, slot_rows)
-    insert_rows(STEP_ROWS, step_rows)
+    append_rows(SLOT_ROW, slot_rows)
+    append_rows(STEP_ROW, step_rows)
 
 
 def _ensure_channels(agent, events, max_channels):

@@ -8,7 +8,9 @@ events: per dialog (`Dialog`: start, counted flag, stop slot; `DialogSlot` and
 `DialogStep`: the slots it reached and the steps of its path), and per day
 (`DailyReach`, `DailyStep`: those rows summed; see daily_totals.py).
 """
+import csv
 import hashlib
+import io
 import json
 import re
 import secrets
@@ -86,6 +88,25 @@ def insert_rows(query, rows):
     else:
         cursor.executemany(sql, rows)
     return cursor.rowcount
+
+
+def append_rows(fields, rows):
+    """Insert rows (tuples of values for `fields`, all of one model) that no unique
+    index can refuse, such as a new dialog's path rows: executemany on SQLite, and
+    on PostgreSQL its bulk path, COPY, several times faster than any INSERT.
+
+    COPY reads CSV here, where an empty unquoted value is NULL: no text value of
+    such rows may be empty.
+    """
+    if not isinstance(db.obj, PostgresqlDatabase):
+        return insert_rows(fields[0].model.insert({field: None for field in fields}), rows)
+    table = fields[0].model._meta.table_name
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    buffer.seek(0)
+    columns = ", ".join(field.column_name for field in fields)
+    db.cursor().copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+    return len(rows)
 
 
 def insert_rows_returning(statement, rows):
