@@ -210,12 +210,12 @@ def schema_floor(folder, events):
     dialogs, slots, steps = [], [], []
     for pk, (ext, kept) in enumerate(by_dialog.items(), start=1):
         s = dialog_summaries.summarize(list(kept.values()))
-        copied = (s.is_counted, s.started_at, s.channel)
-        dialogs.append((pk, ext, s.channel, s.started_at, s.is_counted, slot_id(s.stop_slot)))
+        copied = (s.is_counted, str(s.started_at), s.channel)  # as text, the form SQLite stores
+        dialogs.append((pk, ext, s.channel, str(s.started_at), s.is_counted, slot_id(s.stop_slot)))
         slots += [(pk, slot_id(key), *copied, n) for key, n in s.reached.items()]
         steps += [(pk, slot_id(a), slot_id(b), *copied, n) for (a, b), n in s.steps.items()]
     pk = {ext: n for n, ext in enumerate(by_dialog, start=1)}
-    rows = [(pk[e.dialog_id], e.sender, slot_id(e.slot), e.text, e.timestamp, e.fingerprint) for e in parsed]
+    rows = [(pk[e.dialog_id], e.sender, slot_id(e.slot), e.text, str(e.timestamp), e.fingerprint) for e in parsed]
     with sqlite3.connect(stack.database) as db:
         db.execute("PRAGMA foreign_keys = 1")
         db.executemany("INSERT INTO slot (agent_id, key, name, type, text) VALUES (1, ?, ?, 'unknown', '')", [(k, k) for k in keys])

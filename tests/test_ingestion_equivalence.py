@@ -142,10 +142,10 @@ def agent(app):
     return make_agent("Equivalence Bot")[0]
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(3))
 def test_random_streams_leave_the_tables_the_reference_computes(app, agent, seed):
     rng = random.Random(seed)
-    stream = random_stream(rng, dialogs=rng.choice([5, 60, 400]), events=1500)
+    stream = random_stream(rng, dialogs=[5, 60, 400][seed], events=1000)
     sent = []
     for batch in batches_of(rng, stream):
         ingestion.ingest_events(agent, batch)
@@ -156,7 +156,7 @@ def test_random_streams_leave_the_tables_the_reference_computes(app, agent, seed
 def test_one_batch_and_many_batches_leave_the_same_tables(app, agent):
     """The same events in one batch (every dialog created by it) and one by one
     (every dialog refreshed from its stored events): identical summaries."""
-    stream = random_stream(random.Random(9), dialogs=50, events=800)
+    stream = random_stream(random.Random(9), dialogs=20, events=300)
     ingestion.ingest_events(agent, stream)
     at_once = stored()
     for model in (DailyReach, DailyStep, DialogSlot, DialogStep, Event, Dialog):
@@ -170,7 +170,7 @@ def test_concurrent_writers_leave_the_tables_the_reference_computes(app, agent, 
     """Four writers at once, over the same dialogs, re-sending each other's events
     (on PostgreSQL: READ COMMITTED, real concurrency; on SQLite: serialised)."""
     rng = random.Random(4)
-    stream = random_stream(rng, dialogs=80, events=2400, ties=False)  # no ties: arrival order is not known
+    stream = random_stream(rng, dialogs=80, events=1600, ties=False)  # no ties: arrival order is not known
     shares = [batches_of(random.Random(n), stream[n::3] + stream[: 200 * n]) for n in range(4)]
     failures = []
 
