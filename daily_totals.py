@@ -72,16 +72,14 @@ def contributions(dialog_ids):
     return totals
 
 
-def add_summary(totals, agent_id, summary, slot_ids):
-    """Add what a counted dialog summarised in Python (`dialog_summaries.Summary`,
-    slot keys mapped to ids by `slot_ids`) contributes to `totals`, as
-    `contributions` would read it from the dialog's stored rows."""
+def add_summary(totals, agent_id, summary):
+    """Add what a counted dialog summarised in Python (`dialog_summaries.Summary`)
+    contributes to `totals`, as `contributions` would read it from its stored rows."""
     day, channel = summary.started_at.date(), summary.channel
-    for key, times in summary.reached.items():
-        _count(totals.reach, (agent_id, day, channel, slot_ids[key]), times)
-    for (from_key, to_key), transitions in summary.steps.items():
-        from_slot, to_slot = slot_ids.get(from_key, NO_SLOT), slot_ids.get(to_key, NO_SLOT)
-        _count(totals.steps, (agent_id, day, channel, from_slot, to_slot), transitions)
+    for slot, times in summary.reached.items():
+        _count(totals.reach, (agent_id, day, channel, slot), times)
+    for (from_slot, to_slot), transitions in summary.steps.items():
+        _count(totals.steps, (agent_id, day, channel, from_slot or NO_SLOT, to_slot or NO_SLOT), transitions)
 
 
 def _count(found, key, total):

@@ -8,16 +8,17 @@ changes nothing.
 """
 import hashlib
 import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from peewee import SQL, Case, Value, fn
 
 import daily_totals
-from dialog_summaries import summarize
+from dialog_summaries import Summary, extend, summarize
 from models import (
     Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, append_rows, chunks, db, insert_rows,
-    insert_rows_returning,
+    insert_rows_returning, update_rows,
 )
 from names import CONTROL_MESSAGE, has_control
 
@@ -218,6 +219,7 @@ NEW_DIALOGS = inserting_new(
     (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot),
     returned=(Dialog.external_id, Dialog.id),
 )
+SUMMARY_UPDATE = Statement(lambda: Dialog.update({Dialog.is_counted: None, Dialog.stop_slot: None}).where(Dialog.id == 0))
 NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint))
 
 
@@ -278,7 +280,9 @@ def ingest_events(agent, events, max_channels=None):
     with db.atomic():
         fingerprints = [e.fingerprint for e in events]
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
-        dialog_ids, created = _ensure_dialogs(agent, events, fingerprints, slot_ids)
+        dialog_ids, batch, created = _ensure_dialogs(agent, events, fingerprints, slot_ids)
+        stored = {dialog_ids[ext]: batch[ext] for ext in batch if ext not in created}
+        was = _appended_to(stored)
         new = insert_rows(
             NEW_EVENTS,
             [
@@ -286,31 +290,76 @@ def ingest_events(agent, events, max_channels=None):
                 for e, fingerprint in zip(events, fingerprints)
             ],
         )
-        refreshed = sorted(pk for ext, pk in dialog_ids.items() if ext not in created)
+        refreshed = sorted(pk for pk in stored if pk not in was)
         before = daily_totals.contributions(refreshed)
         for part in chunks(refreshed):
             refresh_dialog_summaries(part)
             refresh_paths(part)
         after = daily_totals.contributions(refreshed)
-        _insert_paths(agent, {dialog_ids[ext]: summary for ext, summary in created.items()}, slot_ids, after)
+        summaries = {dialog_ids[ext]: summary for ext, summary in created.items()}
+        for pk, summary in sorted(was.items()):
+            summaries[pk] = extend(summary, stored[pk], slot_ids)
+            if summary.is_counted:
+                daily_totals.add_summary(before, agent.id, summary)
+        _write_summaries(agent, summaries, set(was), after)
         daily_totals.apply_change(before, after)
         _ensure_channels(agent, events, max_channels)
     return new, len(events) - new
 
 
-def _insert_paths(agent, summaries, slot_ids, totals):
-    """Insert the slot and step rows of dialogs created by this batch (dialog id ->
-    `Summary`), and add what they contribute to the daily `totals`."""
-    slot_rows, step_rows = [], []
+def _appended_to(stored):
+    """The stored summaries of the dialogs (id -> the batch's events for it) whose
+    new events all come after their stored ones: their paths only go on."""
+    was = {}
+    for part in chunks(sorted(stored)):
+        for pk, summary in _stored_summaries(part).items():
+            if min(e.timestamp for e in stored[pk]) > summary.last_event_at:
+                was[pk] = summary
+    return was
+
+
+def _stored_summaries(dialog_ids):
+    """The `Summary` of these stored dialogs, read from their rows (and their last event's instant)."""
+    last = Event.select(Event.dialog, fn.MAX(Event.timestamp)).where(Event.dialog.in_(dialog_ids)).group_by(Event.dialog)
+    last = dict(last.tuples())
+    reached, steps = defaultdict(Counter), defaultdict(Counter)
+    slot_rows = DialogSlot.select(DialogSlot.dialog, DialogSlot.slot, DialogSlot.times_shown)
+    for pk, slot, times in slot_rows.where(DialogSlot.dialog.in_(dialog_ids)).tuples():
+        reached[pk][slot] += times
+    step_rows = DialogStep.select(DialogStep.dialog, DialogStep.from_slot, DialogStep.to_slot, DialogStep.transitions)
+    for pk, from_slot, to_slot, transitions in step_rows.where(DialogStep.dialog.in_(dialog_ids)).tuples():
+        steps[pk][from_slot, to_slot] += transitions
+    dialogs = Dialog.select(Dialog.id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot)
+    return {
+        pk: Summary(channel, started_at, _instant(last[pk]), is_counted, stop_slot, reached[pk], steps[pk])
+        for pk, channel, started_at, is_counted, stop_slot in dialogs.where(Dialog.id.in_(dialog_ids)).tuples()
+        if pk in last
+    }
+
+
+def _instant(value):
+    """MAX() of a datetime column: SQLite may hand it back as text."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _write_summaries(agent, summaries, extended, totals):
+    """Write the summaries computed in Python (dialog id -> `Summary`): the dialog
+    rows of `extended` dialogs (created ones were inserted with theirs), the slot
+    and step rows of all, replacing those of `extended` ones; and add what the
+    counted ones contribute to the daily `totals`."""
+    rows, slot_rows, step_rows = [], [], []
     for dialog_id, summary in summaries.items():
         copied = (summary.is_counted, summary.started_at, summary.channel)
-        slot_rows += [(dialog_id, agent.id, slot_ids[key], *copied, times) for key, times in summary.reached.items()]
-        step_rows += [
-            (dialog_id, agent.id, slot_ids.get(from_key), slot_ids.get(to_key), *copied, transitions)
-            for (from_key, to_key), transitions in summary.steps.items()
-        ]
+        slot_rows += [(dialog_id, agent.id, slot, *copied, times) for slot, times in summary.reached.items()]
+        step_rows += [(dialog_id, agent.id, *step, *copied, transitions) for step, transitions in summary.steps.items()]
+        if dialog_id in extended:
+            rows.append((summary.is_counted, summary.stop_slot, dialog_id))
         if summary.is_counted:
-            daily_totals.add_summary(totals, agent.id, summary, slot_ids)
+            daily_totals.add_summary(totals, agent.id, summary)
+    for part in chunks(sorted(extended)):
+        DialogSlot.delete().where(DialogSlot.dialog.in_(part)).execute()
+        DialogStep.delete().where(DialogStep.dialog.in_(part)).execute()
+    update_rows(SUMMARY_UPDATE, rows)
     append_rows(SLOT_ROW, slot_rows)
     append_rows(STEP_ROW, step_rows)
 
@@ -366,20 +415,22 @@ def _lock_dialogs(dialog_ids):
 
 def _ensure_dialogs(agent, events, fingerprints, slot_ids):
     """Map dialog ids to row ids, creating new dialogs with their summaries and
-    locking all of them; returns (ids, created), `created` mapping the dialogs this
-    batch created to their `Summary`.
+    locking all of them; returns (ids, batch, created): `batch` maps each dialog to
+    its events in the batch (each once, in arrival order), `created` the dialogs
+    this batch created to their `Summary`.
 
     A dialog never changes channel, not even when another batch created it a
     moment ago on a different one (on PostgreSQL; that dialog is then not ours).
     """
-    batch = {}  # dialog -> fingerprint -> the first event with it, in arrival order
+    firsts = {}  # dialog -> fingerprint -> the first event with it, in arrival order
     for e, fingerprint in zip(events, fingerprints):
-        batch.setdefault(e.dialog_id, {}).setdefault(fingerprint, e)
+        firsts.setdefault(e.dialog_id, {}).setdefault(fingerprint, e)
+    batch = {ext: list(kept.values()) for ext, kept in firsts.items()}
     external_ids = sorted(batch)
     existing = _stored_dialogs(agent, external_ids)
-    summaries = {ext: summarize(list(batch[ext].values())) for ext in external_ids if ext not in existing}
+    summaries = {ext: summarize(batch[ext], slot_ids) for ext in external_ids if ext not in existing}
     new_rows = [
-        (agent.id, ext, s.channel, s.started_at, s.is_counted, slot_ids.get(s.stop_slot)) for ext, s in summaries.items()
+        (agent.id, ext, s.channel, s.started_at, s.is_counted, s.stop_slot) for ext, s in summaries.items()
     ]
     inserted = dict(insert_rows_returning(NEW_DIALOGS, new_rows))
     fresh = {ext: (pk, summaries[ext].channel) for ext, pk in inserted.items()}
@@ -399,7 +450,7 @@ def _ensure_dialogs(agent, events, fingerprints, slot_ids):
     if errors:
         raise IngestError(errors)
     ids = {ext: pk for ext, (pk, _) in stored.items()}
-    return ids, {ext: summaries[ext] for ext in inserted}
+    return ids, batch, {ext: summaries[ext] for ext in inserted}
 
 
 def refresh_dialog_summaries(dialog_ids):

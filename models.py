@@ -32,7 +32,7 @@ from peewee import (
     TextField,
 )
 from playhouse.db_url import connect
-from psycopg2.extras import execute_values
+from psycopg2.extras import execute_batch, execute_values
 from werkzeug.security import check_password_hash, generate_password_hash
 
 db = DatabaseProxy()
@@ -88,6 +88,17 @@ def insert_rows(query, rows):
     else:
         cursor.executemany(sql, rows)
     return cursor.rowcount
+
+
+def update_rows(statement, rows):
+    """Run a one-row UPDATE `Statement` for every row of values (its SET values, then
+    its WHERE values): executemany on SQLite, psycopg2's pages of statements on PostgreSQL."""
+    if not rows:
+        return
+    if isinstance(db.obj, PostgresqlDatabase):
+        execute_batch(db.cursor(), statement.sql(), rows, page_size=CHUNK)
+    else:
+        db.cursor().executemany(statement.sql(), rows)
 
 
 def append_rows(fields, rows):

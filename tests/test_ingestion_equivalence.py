@@ -153,6 +153,23 @@ def test_random_streams_leave_the_tables_the_reference_computes(app, agent, seed
     assert stored() == reference(sent)
 
 
+def test_live_traffic_goes_on_from_the_stored_paths(app, agent, monkeypatch):
+    """Events in time order, each dialog over many batches (a bot's live traffic):
+    most batches only append, and their dialogs go on from the stored summary
+    instead of being recomputed; re-sent events among them still are."""
+    rng = random.Random(11)
+    stream = sorted(random_stream(rng, dialogs=40, events=1200, ties=False), key=lambda e: e.timestamp)
+    recomputed = []
+    refresh = ingestion.refresh_paths
+    monkeypatch.setattr(ingestion, "refresh_paths", lambda ids: (recomputed.extend(ids), refresh(ids)))
+    sent = []
+    for batch in batches_of(rng, stream):
+        ingestion.ingest_events(agent, batch)
+        sent += batch
+    assert stored() == reference(sent)
+    assert 0 < len(recomputed) < len(sent) / 10, "most batches take the append path, re-sent ones the exact one"
+
+
 def test_one_batch_and_many_batches_leave_the_same_tables(app, agent):
     """The same events in one batch (every dialog created by it) and one by one
     (every dialog refreshed from its stored events): identical summaries."""
