@@ -72,14 +72,15 @@ def contributions(dialog_ids):
     return totals
 
 
-def add_summary(totals, agent_id, summary):
-    """Add what a counted dialog summarised in Python (`dialog_summaries.Summary`)
-    contributes to `totals`, as `contributions` would read it from its stored rows."""
+def add_rows(totals, agent_id, summary, slots, steps):
+    """Add what the rows of the given slots and steps of a counted dialog summarised
+    in Python (`dialog_summaries.Summary`) contribute to `totals`, as
+    `contributions` would read them from the stored rows."""
     day, channel = summary.started_at.date(), summary.channel
-    for slot, times in summary.reached.items():
-        _count(totals.reach, (agent_id, day, channel, slot), times)
-    for (from_slot, to_slot), transitions in summary.steps.items():
-        _count(totals.steps, (agent_id, day, channel, from_slot or NO_SLOT, to_slot or NO_SLOT), transitions)
+    for slot in slots:
+        _count(totals.reach, (agent_id, day, channel, slot), summary.reached[slot])
+    for from_slot, to_slot in steps:
+        _count(totals.steps, (agent_id, day, channel, from_slot or NO_SLOT, to_slot or NO_SLOT), summary.steps[from_slot, to_slot])
 
 
 def _count(found, key, total):

@@ -17,7 +17,7 @@ from peewee import SQL, Case, Value, fn
 import daily_totals
 from dialog_summaries import Summary, extend, summarize
 from models import (
-    Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, append_rows, chunks, db, insert_rows,
+    Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, among, append_rows, chunks, db, insert_rows,
     insert_rows_returning, update_rows,
 )
 from names import CONTROL_MESSAGE, has_control
@@ -220,6 +220,8 @@ NEW_DIALOGS = inserting_new(
     returned=(Dialog.external_id, Dialog.id),
 )
 SUMMARY_UPDATE = Statement(lambda: Dialog.update({Dialog.is_counted: None, Dialog.stop_slot: None}).where(Dialog.id == 0))
+TIMES_SHOWN_UPDATE = Statement(lambda: DialogSlot.update({DialogSlot.times_shown: 0}).where(DialogSlot.id == 0))
+TRANSITIONS_UPDATE = Statement(lambda: DialogStep.update({DialogStep.transitions: 0}).where(DialogStep.id == 0))
 NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint))
 
 
@@ -296,12 +298,8 @@ def ingest_events(agent, events, max_channels=None):
             refresh_dialog_summaries(part)
             refresh_paths(part)
         after = daily_totals.contributions(refreshed)
-        summaries = {dialog_ids[ext]: summary for ext, summary in created.items()}
-        for pk, summary in sorted(was.items()):
-            summaries[pk] = extend(summary, stored[pk], slot_ids)
-            if summary.is_counted:
-                daily_totals.add_summary(before, agent.id, summary)
-        _write_summaries(agent, summaries, set(was), after)
+        _insert_paths(agent, {dialog_ids[ext]: summary for ext, summary in created.items()}, after)
+        _extend_paths(agent, {pk: (old, extend(old, stored[pk], slot_ids)) for pk, old in was.items()}, before, after)
         daily_totals.apply_change(before, after)
         _ensure_channels(agent, events, max_channels)
     return new, len(events) - new
@@ -309,59 +307,122 @@ def ingest_events(agent, events, max_channels=None):
 
 def _appended_to(stored):
     """The stored summaries of the dialogs (id -> the batch's events for it) whose
-    new events all come after their stored ones: their paths only go on."""
+    new events all come after their stored ones: their paths only go on. Each
+    summary carries the ids of its rows (`StoredSummary`)."""
     was = {}
-    for part in chunks(sorted(stored)):
+    for part in chunks(sorted(stored), 5000):
         for pk, summary in _stored_summaries(part).items():
             if min(e.timestamp for e in stored[pk]) > summary.last_event_at:
                 was[pk] = summary
     return was
 
 
+@dataclass(frozen=True)
+class StoredSummary(Summary):
+    """A `Summary` read from a dialog's rows, with their ids (slot or step -> row id)."""
+
+    slot_rows: dict = None
+    step_rows: dict = None
+
+
 def _stored_summaries(dialog_ids):
-    """The `Summary` of these stored dialogs, read from their rows (and their last event's instant)."""
-    last = Event.select(Event.dialog, fn.MAX(Event.timestamp)).where(Event.dialog.in_(dialog_ids)).group_by(Event.dialog)
-    last = dict(last.tuples())
-    reached, steps = defaultdict(Counter), defaultdict(Counter)
-    slot_rows = DialogSlot.select(DialogSlot.dialog, DialogSlot.slot, DialogSlot.times_shown)
-    for pk, slot, times in slot_rows.where(DialogSlot.dialog.in_(dialog_ids)).tuples():
-        reached[pk][slot] += times
-    step_rows = DialogStep.select(DialogStep.dialog, DialogStep.from_slot, DialogStep.to_slot, DialogStep.transitions)
-    for pk, from_slot, to_slot, transitions in step_rows.where(DialogStep.dialog.in_(dialog_ids)).tuples():
-        steps[pk][from_slot, to_slot] += transitions
+    """The `StoredSummary` of these dialogs, read from their rows (and their last
+    event's instant), as raw tuples: peewee's row conversion costs more here than
+    the queries."""
+    last = dict(db.execute(
+        Event.select(Event.dialog, fn.MAX(Event.timestamp)).where(among(Event.dialog, dialog_ids)).group_by(Event.dialog)
+    ).fetchall())
+    reached, slot_rows = defaultdict(Counter), defaultdict(dict)
+    slots = DialogSlot.select(DialogSlot.id, DialogSlot.dialog, DialogSlot.slot, DialogSlot.times_shown)
+    for row_id, pk, slot, times in db.execute(slots.where(among(DialogSlot.dialog, dialog_ids))).fetchall():
+        reached[pk][slot] = times
+        slot_rows[pk][slot] = row_id
+    steps, step_rows = defaultdict(Counter), defaultdict(dict)
+    paths = DialogStep.select(DialogStep.id, DialogStep.dialog, DialogStep.from_slot, DialogStep.to_slot, DialogStep.transitions)
+    for row_id, pk, from_slot, to_slot, transitions in db.execute(paths.where(among(DialogStep.dialog, dialog_ids))).fetchall():
+        steps[pk][from_slot, to_slot] = transitions
+        step_rows[pk][from_slot, to_slot] = row_id
     dialogs = Dialog.select(Dialog.id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot)
     return {
-        pk: Summary(channel, started_at, _instant(last[pk]), is_counted, stop_slot, reached[pk], steps[pk])
-        for pk, channel, started_at, is_counted, stop_slot in dialogs.where(Dialog.id.in_(dialog_ids)).tuples()
+        pk: StoredSummary(
+            channel, _instant(started_at), _instant(last[pk]), bool(is_counted), stop_slot, reached[pk], steps[pk],
+            slot_rows[pk], step_rows[pk],
+        )
+        for pk, channel, started_at, is_counted, stop_slot in db.execute(dialogs.where(among(Dialog.id, dialog_ids))).fetchall()
         if pk in last
     }
 
 
 def _instant(value):
-    """MAX() of a datetime column: SQLite may hand it back as text."""
+    """A datetime column read raw: SQLite hands it back as text."""
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _write_summaries(agent, summaries, extended, totals):
-    """Write the summaries computed in Python (dialog id -> `Summary`): the dialog
-    rows of `extended` dialogs (created ones were inserted with theirs), the slot
-    and step rows of all, replacing those of `extended` ones; and add what the
-    counted ones contribute to the daily `totals`."""
-    rows, slot_rows, step_rows = [], [], []
+def _path_rows(agent, dialog_id, summary, slots, steps):
+    """The slot and step rows of a summarised dialog, for the given slots and steps."""
+    copied = (summary.is_counted, summary.started_at, summary.channel)
+    return (
+        [(dialog_id, agent.id, slot, *copied, summary.reached[slot]) for slot in slots],
+        [(dialog_id, agent.id, *step, *copied, summary.steps[step]) for step in steps],
+    )
+
+
+def _insert_paths(agent, summaries, totals):
+    """Insert the slot and step rows of dialogs created by this batch (dialog id ->
+    `Summary`), and add what the counted ones contribute to the daily `totals`."""
+    slot_rows, step_rows = [], []
     for dialog_id, summary in summaries.items():
-        copied = (summary.is_counted, summary.started_at, summary.channel)
-        slot_rows += [(dialog_id, agent.id, slot, *copied, times) for slot, times in summary.reached.items()]
-        step_rows += [(dialog_id, agent.id, *step, *copied, transitions) for step, transitions in summary.steps.items()]
-        if dialog_id in extended:
-            rows.append((summary.is_counted, summary.stop_slot, dialog_id))
+        slots, steps = _path_rows(agent, dialog_id, summary, summary.reached, summary.steps)
+        slot_rows += slots
+        step_rows += steps
         if summary.is_counted:
-            daily_totals.add_summary(totals, agent.id, summary)
-    for part in chunks(sorted(extended)):
-        DialogSlot.delete().where(DialogSlot.dialog.in_(part)).execute()
-        DialogStep.delete().where(DialogStep.dialog.in_(part)).execute()
-    update_rows(SUMMARY_UPDATE, rows)
+            daily_totals.add_rows(totals, agent.id, summary, summary.reached, summary.steps)
     append_rows(SLOT_ROW, slot_rows)
     append_rows(STEP_ROW, step_rows)
+
+
+def _extend_paths(agent, changes, before, after):
+    """Bring the rows of dialogs whose paths went on (id -> (`StoredSummary`, new
+    `Summary`)) up to date, touching only the rows that changed, and the daily
+    `before` and `after` with them. A dialog that became counted has every row
+    rewritten, as each copies the counted flag."""
+    slot_rows, step_rows, slot_updates, step_updates, gone_steps, rewritten = [], [], [], [], [], []
+    for pk, (old, new) in sorted(changes.items()):
+        if old.is_counted != new.is_counted:
+            rewritten.append(pk)
+            slots, steps = _path_rows(agent, pk, new, new.reached, new.steps)
+            daily_totals.add_rows(after, agent.id, new, new.reached, new.steps)  # it was not counted before
+        else:
+            added_slots, updated_slots, _ = _row_changes(old.reached, new.reached)
+            added_steps, updated_steps, removed_steps = _row_changes(old.steps, new.steps)
+            slots, steps = _path_rows(agent, pk, new, added_slots, added_steps)
+            slot_updates += [(new.reached[slot], old.slot_rows[slot]) for slot in updated_slots]
+            step_updates += [(new.steps[step], old.step_rows[step]) for step in updated_steps]
+            gone_steps += [old.step_rows[step] for step in removed_steps]
+            if new.is_counted:
+                daily_totals.add_rows(before, agent.id, old, updated_slots, updated_steps + removed_steps)
+                daily_totals.add_rows(after, agent.id, new, added_slots + updated_slots, added_steps + updated_steps)
+        slot_rows += slots
+        step_rows += steps
+    for part in chunks(rewritten, 5000):
+        DialogSlot.delete().where(among(DialogSlot.dialog, part)).execute()
+        DialogStep.delete().where(among(DialogStep.dialog, part)).execute()
+    if gone_steps:
+        DialogStep.delete().where(among(DialogStep.id, gone_steps)).execute()
+    update_rows(SUMMARY_UPDATE, [(new.is_counted, new.stop_slot, pk) for pk, (_, new) in sorted(changes.items())])
+    update_rows(TIMES_SHOWN_UPDATE, slot_updates)
+    update_rows(TRANSITIONS_UPDATE, step_updates)
+    append_rows(SLOT_ROW, slot_rows)
+    append_rows(STEP_ROW, step_rows)
+
+
+def _row_changes(old, new):
+    """Keys (slots or steps) added, whose count changed, and removed, from one count to the other."""
+    return (
+        [key for key in new if key not in old],
+        [key for key in new if key in old and old[key] != new[key]],
+        [key for key in old if key not in new],
+    )
 
 
 def _ensure_channels(agent, events, max_channels):
@@ -372,7 +433,7 @@ def _ensure_channels(agent, events, max_channels):
         stored = Channel.select(Channel.name).where(Channel.agent == agent)
         known = set()
         for part in chunks(channels):
-            known.update(name for (name,) in stored.where(Channel.name.in_(part)).tuples())
+            known.update(name for (name,) in stored.where(among(Channel.name, part)).tuples())
         new = {name for name in channels if name not in known}
         if new and stored.count() + len(new) > max_channels:
             index, event = next((i, e) for i, e in enumerate(events) if e.channel in new)
@@ -387,7 +448,7 @@ def _ensure_slots(agent, keys):
     insert_rows(NEW_SLOTS, [(agent.id, k, k, "unknown", "") for k in keys])
     ids = {}
     for part in chunks(keys):
-        ids.update(Slot.select(Slot.key, Slot.id).where((Slot.agent == agent) & Slot.key.in_(part)).tuples())
+        ids.update(Slot.select(Slot.key, Slot.id).where((Slot.agent == agent) & among(Slot.key, part)).tuples())
     return ids
 
 
@@ -396,7 +457,7 @@ def _stored_dialogs(agent, external_ids):
     stored = {}
     for part in chunks(external_ids):
         query = Dialog.select(Dialog.external_id, Dialog.id, Dialog.channel).where(
-            (Dialog.agent == agent) & Dialog.external_id.in_(part)
+            (Dialog.agent == agent) & among(Dialog.external_id, part)
         )
         stored.update((ext, (pk, channel)) for ext, pk, channel in query.tuples())
     return stored
@@ -410,7 +471,7 @@ def _lock_dialogs(dialog_ids):
     if not db.for_update:
         return
     for part in chunks(sorted(dialog_ids)):
-        list(Dialog.select(Dialog.id).where(Dialog.id.in_(part)).order_by(Dialog.id).for_update().tuples())
+        list(Dialog.select(Dialog.id).where(among(Dialog.id, part)).order_by(Dialog.id).for_update().tuples())
 
 
 def _ensure_dialogs(agent, events, fingerprints, slot_ids):

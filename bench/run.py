@@ -384,7 +384,7 @@ def bench_upkeep(folder, dialogs):
     app = create_app({"DATABASE_URL": f"sqlite:///{folder}/upkeep.db", "SECRET_KEY": "x" * 40,
                       "QUEUE_URL": f"sqlite:///{folder}/queue.db"}, instance_path=folder)
     spent = collections.Counter()
-    patched = [(ingestion, "refresh_paths"), (ingestion, "_write_summaries"), (daily_totals, "contributions"),
+    patched = [(ingestion, "refresh_paths"), (ingestion, "_insert_paths"), (ingestion, "_extend_paths"), (daily_totals, "contributions"),
                (daily_totals, "apply_change")]
     originals = [getattr(module, name) for module, name in patched]
 
@@ -415,7 +415,7 @@ def bench_upkeep(folder, dialogs):
         finally:
             for (module, name), function in zip(patched, originals):
                 setattr(module, name, function)
-    paths, daily = spent["refresh_paths"] + spent["_write_summaries"], spent["contributions"] + spent["apply_change"]
+    paths, daily = spent["refresh_paths"] + spent["_insert_paths"] + spent["_extend_paths"], spent["contributions"] + spent["apply_change"]
     return [["Ingestion, cost of the report family's rows", f"{len(raw):,} events",
              f"{(paths + daily) / total:.0%} of ingest_events time", "",
              f"slot and step rows {paths / total:.0%}, daily totals {daily / total:.0%}",
