@@ -68,7 +68,7 @@ def load():
         agent, _ = Agent.create_with_key(name)
         ingestion.upsert_slots(agent, [ingestion.SlotIn(k, n, t, text) for k, n, t, text, _ in script])
         events = [e for d in range(dialogs) for e in _dialog_events(rng, f"{agent.slug}-{d}", channels, script, now)]
-        for part in chunks(events, 2000):
+        for part in chunks(events, 10000):
             ingestion.ingest_events(agent, part)
         if index < 2:
             Grant.create(account=analyst, agent=agent)
