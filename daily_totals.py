@@ -66,9 +66,7 @@ def contributions(dialog_ids):
         ):
             for *key, count, total in query.tuples():
                 key[1] = _as_date(key[1])
-                counts = found.setdefault(tuple(key), [0, 0])
-                counts[0] += count
-                counts[1] += int(total)
+                _count(found, tuple(key), int(total), dialogs=count)
     return totals
 
 
@@ -83,9 +81,10 @@ def add_rows(totals, agent_id, summary, slots, steps):
         _count(totals.steps, (agent_id, day, channel, from_slot or NO_SLOT, to_slot or NO_SLOT), summary.steps[from_slot, to_slot])
 
 
-def _count(found, key, total):
+def _count(found, key, total, dialogs=1):
+    """Add `dialogs` and their `total` to the counts of `key`."""
     counts = found.setdefault(key, [0, 0])
-    counts[0] += 1
+    counts[0] += dialogs
     counts[1] += total
 
 

@@ -268,9 +268,11 @@ def ingest_events(agent, events, max_channels=None):
     agent's `max_channels`.
 
     Dialogs the batch creates have all their events in it: their summaries are
-    computed in Python and inserted with them (`dialog_summaries`). Dialogs that
-    already had events are recomputed from all their events in SQL, so events
-    may arrive in any order.
+    computed in Python and inserted with them (`dialog_summaries.summarize`).
+    Stored dialogs whose new events all come after their stored ones go on from
+    their stored summary (`extend`), only the changed rows written. Any other
+    stored dialog is recomputed from all its events in SQL, so events may arrive
+    in any order.
 
     Concurrent batches stay exact on PostgreSQL (READ COMMITTED): the touched
     dialogs are locked before their events are written, so a batch's summary
@@ -321,8 +323,8 @@ def _appended_to(stored):
 class StoredSummary(Summary):
     """A `Summary` read from a dialog's rows, with their ids (slot or step -> row id)."""
 
-    slot_rows: dict = None
-    step_rows: dict = None
+    slot_row_ids: dict = None
+    step_row_ids: dict = None
 
 
 def _stored_summaries(dialog_ids):
@@ -332,21 +334,21 @@ def _stored_summaries(dialog_ids):
     last = dict(db.execute(
         Event.select(Event.dialog, fn.MAX(Event.timestamp)).where(among(Event.dialog, dialog_ids)).group_by(Event.dialog)
     ).fetchall())
-    reached, slot_rows = defaultdict(Counter), defaultdict(dict)
+    reached, slot_row_ids = defaultdict(Counter), defaultdict(dict)
     slots = DialogSlot.select(DialogSlot.id, DialogSlot.dialog, DialogSlot.slot, DialogSlot.times_shown)
     for row_id, pk, slot, times in db.execute(slots.where(among(DialogSlot.dialog, dialog_ids))).fetchall():
         reached[pk][slot] = times
-        slot_rows[pk][slot] = row_id
-    steps, step_rows = defaultdict(Counter), defaultdict(dict)
+        slot_row_ids[pk][slot] = row_id
+    steps, step_row_ids = defaultdict(Counter), defaultdict(dict)
     paths = DialogStep.select(DialogStep.id, DialogStep.dialog, DialogStep.from_slot, DialogStep.to_slot, DialogStep.transitions)
     for row_id, pk, from_slot, to_slot, transitions in db.execute(paths.where(among(DialogStep.dialog, dialog_ids))).fetchall():
         steps[pk][from_slot, to_slot] = transitions
-        step_rows[pk][from_slot, to_slot] = row_id
+        step_row_ids[pk][from_slot, to_slot] = row_id
     dialogs = Dialog.select(Dialog.id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot)
     return {
         pk: StoredSummary(
             channel, _instant(started_at), _instant(last[pk]), bool(is_counted), stop_slot, reached[pk], steps[pk],
-            slot_rows[pk], step_rows[pk],
+            slot_row_ids[pk], step_row_ids[pk],
         )
         for pk, channel, started_at, is_counted, stop_slot in db.execute(dialogs.where(among(Dialog.id, dialog_ids))).fetchall()
         if pk in last
@@ -396,9 +398,9 @@ def _extend_paths(agent, changes, before, after):
             added_slots, updated_slots, _ = _row_changes(old.reached, new.reached)
             added_steps, updated_steps, removed_steps = _row_changes(old.steps, new.steps)
             slots, steps = _path_rows(agent, pk, new, added_slots, added_steps)
-            slot_updates += [(new.reached[slot], old.slot_rows[slot]) for slot in updated_slots]
-            step_updates += [(new.steps[step], old.step_rows[step]) for step in updated_steps]
-            gone_steps += [old.step_rows[step] for step in removed_steps]
+            slot_updates += [(new.reached[slot], old.slot_row_ids[slot]) for slot in updated_slots]
+            step_updates += [(new.steps[step], old.step_row_ids[step]) for step in updated_steps]
+            gone_steps += [old.step_row_ids[step] for step in removed_steps]
             if new.is_counted:
                 daily_totals.add_rows(before, agent.id, old, updated_slots, updated_steps + removed_steps)
                 daily_totals.add_rows(after, agent.id, new, added_slots + updated_slots, added_steps + updated_steps)

@@ -123,7 +123,7 @@ def append_rows(fields, rows):
     such rows may be empty.
     """
     if not isinstance(db.obj, PostgresqlDatabase):
-        return insert_rows(fields[0].model.insert({field: None for field in fields}), rows)
+        return insert_rows(_inserting(fields), rows)
     table = fields[0].model._meta.table_name
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
@@ -131,6 +131,17 @@ def append_rows(fields, rows):
     columns = ", ".join(field.column_name for field in fields)
     db.cursor().copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
     return len(rows)
+
+
+_INSERTS = {}  # (table, *columns) -> Statement; keyed by names, as peewee fields compare into expressions
+
+
+def _inserting(fields):
+    """The one-row INSERT `Statement` of these fields (all of one model), made once."""
+    key = (fields[0].model._meta.table_name, *(field.column_name for field in fields))
+    if key not in _INSERTS:
+        _INSERTS[key] = Statement(lambda: fields[0].model.insert({field: None for field in fields}))
+    return _INSERTS[key]
 
 
 def insert_rows_returning(statement, rows):
