@@ -7,7 +7,7 @@ models' fields, so that it still means the same thing after the models change.
 import json
 
 from peewee import BigIntegerField, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
-from playhouse.migrate import SchemaMigrator, migrate
+from playhouse.migrate import SchemaMigrator, SqliteMigrator, migrate
 
 from models import MODELS, db
 
@@ -95,14 +95,23 @@ def stub(table):
     return type(f"{table}_stub", (Stub,), {"Meta": type("Meta", (), {"table_name": table})})
 
 
-def path_tables():
-    """The `dialog_slot` and `dialog_step` tables as version 7 created them."""
+def path_tables(version=7):
+    """The `dialog_slot` and `dialog_step` tables as version 7 created them (agent and
+    slots foreign keys), or as version 11 rebuilt them (plain ids; `dialog_slot`
+    indexed by start first, as version 8 left it)."""
     dialogs, agents, slots = stub("dialog"), stub("agent"), stub("slot")
 
-    class DialogSlotV7(Model):
+    def reference(table, column, null=False):
+        if version < 11:
+            return ForeignKeyField(table, null=null, on_delete="CASCADE", index=False)
+        return IntegerField(null=null, column_name=column)
+
+    slot_index = ("agent", "is_counted", "slot", "started_at") if version < 8 else ("agent", "is_counted", "started_at", "slot")
+
+    class DialogSlot(Model):
         dialog = ForeignKeyField(dialogs, on_delete="CASCADE")
-        agent = ForeignKeyField(agents, on_delete="CASCADE", index=False)
-        slot = ForeignKeyField(slots, on_delete="CASCADE", index=False)
+        agent = reference(agents, "agent_id")
+        slot = reference(slots, "slot_id")
         is_counted = BooleanField()
         started_at = DateTimeField()
         channel = CharField()
@@ -111,13 +120,14 @@ def path_tables():
         class Meta:
             database = db
             table_name = "dialog_slot"
-            indexes = ((("agent", "is_counted", "slot", "started_at", "channel", "times_shown"), False),)
+            legacy_table_names = False  # index names as the models give them
+            indexes = (((*slot_index, "channel", "times_shown"), False),)
 
-    class DialogStepV7(Model):
+    class DialogStep(Model):
         dialog = ForeignKeyField(dialogs, on_delete="CASCADE")
-        agent = ForeignKeyField(agents, on_delete="CASCADE", index=False)
-        from_slot = ForeignKeyField(slots, null=True, on_delete="CASCADE", index=False)
-        to_slot = ForeignKeyField(slots, null=True, on_delete="CASCADE", index=False)
+        agent = reference(agents, "agent_id")
+        from_slot = reference(slots, "from_slot_id", null=True)
+        to_slot = reference(slots, "to_slot_id", null=True)
         is_counted = BooleanField()
         started_at = DateTimeField()
         channel = CharField()
@@ -126,9 +136,10 @@ def path_tables():
         class Meta:
             database = db
             table_name = "dialog_step"
+            legacy_table_names = False  # index names as the models give them
             indexes = ((("agent", "is_counted", "started_at", "from_slot", "to_slot", "channel", "transitions"), False),)
 
-    return DialogSlotV7, DialogStepV7
+    return DialogSlot, DialogStep
 
 
 def add_slot_paths(migrator):
@@ -281,6 +292,28 @@ def add_subscriptions(migrator):
         migrate(migrator.add_column("export_request", "subscription_run_id", ForeignKeyField(run, null=True, on_delete="SET NULL", field=run.id)))
 
 
+PATH_REFERENCES = {"dialog_slot": ("agent_id", "slot_id"), "dialog_step": ("agent_id", "from_slot_id", "to_slot_id")}
+
+
+def free_path_rows_of_slot_checks(migrator):
+    """11: a path row's agent and slots become plain ids (see `models.DialogSlot`).
+    PostgreSQL drops the constraints; SQLite cannot, so each table is rebuilt under
+    its own name, indexes and row ids unchanged."""
+    if not isinstance(migrator, SqliteMigrator):
+        migrate(*(migrator.drop_foreign_key_constraint(table, column)
+                  for table, columns in PATH_REFERENCES.items() for column in columns))
+        return
+    for model in path_tables(version=11):
+        table = model._meta.table_name
+        db.execute_sql(f'ALTER TABLE "{table}" RENAME TO "{table}_v10"')
+        for index in db.get_indexes(f"{table}_v10"):
+            db.execute_sql(f'DROP INDEX "{index.name}"')
+        db.create_tables([model])
+        columns = ", ".join(f'"{column}"' for column in model._meta.columns)
+        db.execute_sql(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "{table}_v10"')
+        db.execute_sql(f'DROP TABLE "{table}_v10"')
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
@@ -291,6 +324,7 @@ MIGRATIONS = [
     add_daily_totals,
     add_imports,
     add_subscriptions,
+    free_path_rows_of_slot_checks,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

@@ -310,11 +310,15 @@ class Event(BaseModel):
 class DialogSlot(BaseModel):
     """A slot a dialog reached and how often it was shown, with the dialog's filter
     fields copied, indexed by start: the Slot funnel reads the partial days at a
-    period's edges here. Kept by ingestion, recomputed for the dialogs a batch touches."""
+    period's edges here. Kept by ingestion, recomputed for the dialogs a batch touches.
+
+    The agent and slot are plain ids, as in the daily totals: a row copies them from
+    its dialog and events, whose foreign keys hold, and checking them again cost
+    ingestion a seventh of its time on PostgreSQL."""
 
     dialog = ForeignKeyField(Dialog, on_delete="CASCADE")
-    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
-    slot = ForeignKeyField(Slot, on_delete="CASCADE", index=False)
+    agent = IntegerField(column_name="agent_id")
+    slot = IntegerField(column_name="slot_id")
     is_counted = BooleanField()
     started_at = DateTimeField()
     channel = CharField()
@@ -328,12 +332,12 @@ class DialogStep(BaseModel):
     """A step of a dialog's path (repeats merged) and how often it was taken, from
     (start) (no from-slot) to (end) (no to-slot), with the dialog's filter fields,
     indexed by start: Slot paths and Stop slots read the partial days at a period's
-    edges here."""
+    edges here. Agent and slots are plain ids, as in `DialogSlot`."""
 
     dialog = ForeignKeyField(Dialog, on_delete="CASCADE")
-    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
-    from_slot = ForeignKeyField(Slot, null=True, on_delete="CASCADE", index=False)
-    to_slot = ForeignKeyField(Slot, null=True, on_delete="CASCADE", index=False)
+    agent = IntegerField(column_name="agent_id")
+    from_slot = IntegerField(column_name="from_slot_id", null=True)
+    to_slot = IntegerField(column_name="to_slot_id", null=True)
     is_counted = BooleanField()
     started_at = DateTimeField()
     channel = CharField()

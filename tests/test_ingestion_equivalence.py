@@ -75,14 +75,14 @@ def stored():
         slots={
             (external[d], key[s]): (counted, started_at, channel, times)
             for d, s, counted, started_at, channel, times in DialogSlot.select(
-                DialogSlot.dialog_id, DialogSlot.slot_id, DialogSlot.is_counted, DialogSlot.started_at,
+                DialogSlot.dialog_id, DialogSlot.slot, DialogSlot.is_counted, DialogSlot.started_at,
                 DialogSlot.channel, DialogSlot.times_shown,
             ).tuples()
         },
         steps={
             (external[d], key[a], key[b]): (counted, started_at, channel, n)
             for d, a, b, counted, started_at, channel, n in DialogStep.select(
-                DialogStep.dialog_id, DialogStep.from_slot_id, DialogStep.to_slot_id, DialogStep.is_counted,
+                DialogStep.dialog_id, DialogStep.from_slot, DialogStep.to_slot, DialogStep.is_counted,
                 DialogStep.started_at, DialogStep.channel, DialogStep.transitions,
             ).tuples()
         },

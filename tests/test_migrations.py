@@ -81,13 +81,13 @@ def test_upgrading_computes_the_paths_of_stored_dialogs(app, runner):
                   ingestion.EventIn("d", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),
                   ingestion.EventIn("d", "web", "bot", "b", None, datetime(2026, 3, 1, 12))]
         ingestion.ingest_events(agent, events)
-        kept = sorted(((s.from_slot_id, s.to_slot_id, s.transitions) for s in DialogStep.select()), key=str)
+        kept = sorted(((s.from_slot, s.to_slot, s.transitions) for s in DialogStep.select()), key=str)
         totals = daily_rows()
         db.drop_tables([DialogSlot, DialogStep, DailyReach, DailyStep])
         migrations.SchemaVersion.update(version=6).execute()
     assert runner.invoke(args=["upgrade-db"]).exit_code == 0
     with app.app_context():
-        assert sorted(((s.from_slot_id, s.to_slot_id, s.transitions) for s in DialogStep.select()), key=str) == kept
+        assert sorted(((s.from_slot, s.to_slot, s.transitions) for s in DialogStep.select()), key=str) == kept
         assert len(kept) == 3 and DialogSlot.select().count() == 2
         assert daily_rows() == totals and len(totals[0]) == 2 and len(totals[1]) == 3
         plan = " ".join(str(row) for row in db.execute_sql(

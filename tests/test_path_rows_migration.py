@@ -1,0 +1,53 @@
+"""Version 11 frees the path rows of their agent and slot foreign keys, on SQLite
+(which rebuilds the two tables) and on PostgreSQL (which drops the constraints),
+keeping every row, its id, and the indexes as a new database has them."""
+from datetime import datetime
+
+import ingestion
+import migrations
+from models import Agent, DialogSlot, DialogStep, db
+
+
+def path_rows():
+    return [list(model.select().order_by(model.id).tuples()) for model in (DialogSlot, DialogStep)]
+
+
+def references(table):
+    return sorted(key.column for key in db.get_foreign_keys(table))
+
+
+def index_names(table):
+    return sorted(index.name for index in db.get_indexes(table))
+
+
+def test_upgrading_to_version_11_keeps_every_path_row_without_slot_checks(app, runner):
+    with app.app_context():
+        agent = Agent.create_with_key("Bot")[0]
+        ingestion.ingest_events(agent, [
+            ingestion.EventIn(dialog, "web", sender, slot, None, datetime(2026, 3, 1, 10, minute))
+            for dialog in ("d1", "d2") for minute, (sender, slot) in enumerate([("user", None), ("bot", "a"), ("bot", "b")])
+        ])
+        kept, indexes = path_rows(), {table: index_names(table) for table in migrations.PATH_REFERENCES}
+        db.execute_sql("CREATE TABLE kept_slot AS SELECT * FROM dialog_slot")
+        db.execute_sql("CREATE TABLE kept_step AS SELECT * FROM dialog_step")
+        db.drop_tables([DialogSlot, DialogStep])
+        db.create_tables(migrations.path_tables(version=8))
+        db.execute_sql("INSERT INTO dialog_slot SELECT * FROM kept_slot")
+        db.execute_sql("INSERT INTO dialog_step SELECT * FROM kept_step")
+        db.execute_sql("DROP TABLE kept_slot")
+        db.execute_sql("DROP TABLE kept_step")
+        if app.config["DATABASE_URL"].startswith("postgres"):  # the rows came back with their ids
+            for table in migrations.PATH_REFERENCES:
+                db.execute_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+        assert references("dialog_step") == ["agent_id", "dialog_id", "from_slot_id", "to_slot_id"], "a version 10 table"
+        migrations.SchemaVersion.update(version=10).execute()
+
+    assert runner.invoke(args=["upgrade-db"]).exit_code == 0
+
+    with app.app_context():
+        assert migrations.current_version() == migrations.LATEST
+        assert path_rows() == kept and len(kept[0]) == 4 and len(kept[1]) == 6
+        assert references("dialog_slot") == references("dialog_step") == ["dialog_id"]
+        assert {table: index_names(table) for table in migrations.PATH_REFERENCES} == indexes
+        ingestion.ingest_events(Agent.get(), [ingestion.EventIn("d1", "web", "bot", "c", None, datetime(2026, 3, 1, 11))])
+        assert DialogStep.select().where(DialogStep.to_slot.is_null()).count() == 2, "the tables still take new rows"
