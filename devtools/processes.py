@@ -1,6 +1,7 @@
 """Real processes for end-to-end tests: the web server, `huey_consumer` workers,
 the `flask` CLI, and an SMTP server (aiosmtpd) that keeps what it receives."""
 import contextlib
+import copy
 import email
 import email.policy
 import http.cookiejar
@@ -324,7 +325,15 @@ class Browserless:
 
     def __init__(self, base_url):
         self.base_url = base_url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def twin(self):
+        """Another client in the same session (this one's cookies, copied into a jar of its own)."""
+        twin = Browserless(self.base_url)
+        for cookie in self.cookies:
+            twin.cookies.set_cookie(copy.copy(cookie))
+        return twin
 
     def get(self, path):
         try:
@@ -351,16 +360,18 @@ class Browserless:
 
     def post_at_once(self, page, action, fields, times):
         """POST the same form `times` times at the same moment, as many clicks or a
-        script would; returns (status, body) of each, in the order they finished."""
+        script would; returns (status, body) of each, in the order they finished.
+        Each POST follows its redirect with the cookie its own answer set (a twin
+        client each), so each page shows its own request's message."""
         body = urllib.parse.urlencode({**fields, "csrf_token": self.csrf_token(page)}, doseq=True).encode()
         barrier, results = threading.Barrier(times), []
 
-        def post():
+        def post(client):
             barrier.wait()
-            status, answer, _ = self._post(action, body)
+            status, answer, _ = client._post(action, body)
             results.append((status, answer.decode(errors="replace")))
 
-        threads = [threading.Thread(target=post) for _ in range(times)]
+        threads = [threading.Thread(target=post, args=(self.twin(),)) for _ in range(times)]
         for thread in threads:
             thread.start()
         for thread in threads:
