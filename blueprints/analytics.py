@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 import models
 import report_kinds
@@ -211,8 +212,11 @@ def queue_export(filters, kind):
         intake.enqueue(outcome.request.items)
         emails = len(filters.agent_ids)
         flash(
-            f"The {report_kinds.KINDS[kind].LABEL} report will be sent to {account.email}, one email per agent "
-            f"({emails} {'email' if emails == 1 else 'emails'}).",
+            Markup('The {} report will be sent to {}, one email per agent ({} {}). '
+                   'Follow it, or download it once built, on <a href="{}">Exports</a>.').format(
+                report_kinds.KINDS[kind].LABEL, account.email, emails, "email" if emails == 1 else "emails",
+                url_for("exports.index"),
+            ),
             "success",
         )
     elif outcome.status == "duplicate":

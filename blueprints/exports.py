@@ -5,7 +5,7 @@ import os
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
 import report_kinds
-from export_queue import intake, links
+from export_queue import intake, links, wording
 from export_queue.states import IN_FLIGHT
 from blueprints.analytics import queue_export
 from blueprints.auth import login_required
@@ -35,6 +35,7 @@ def index():
         token=links.download_token,
         visible={agent.id for agent in g.account.visible_agents()},
         kinds=report_kinds.KINDS,
+        problem=wording.problem,
     )
 
 

@@ -1,12 +1,13 @@
 """Where an item's report lives, and the signed link that downloads it."""
 import hashlib
 import os
+from datetime import timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 import report_kinds
-from export_queue.states import SENT
+from export_queue.states import IN_FLIGHT, SENT
 from models import ExportItem, utcnow
 
 
@@ -47,4 +48,12 @@ def item_for_token(token):
 
 
 def is_downloadable(item, now=None):
-    return item.state == SENT and item.expires_at is not None and (now or utcnow()) < item.expires_at
+    """A sent report until its link expires; a report built while its email still
+    waits (the mail server failing) from then on, for as long as a link lasts: the
+    file is the account's either way, whatever the mail server does."""
+    now = now or utcnow()
+    if item.state == SENT:
+        return item.expires_at is not None and now < item.expires_at
+    if item.state in IN_FLIGHT and item.data_as_of is not None:
+        return now < item.data_as_of + timedelta(seconds=current_app.config["REPORT_LINK_TTL"])
+    return False

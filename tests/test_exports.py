@@ -64,6 +64,7 @@ def test_one_email_per_agent_with_a_working_link(app, client, auth, data):
     assert response.status_code == 302
     page = client.get(response.location).get_data(as_text=True)
     assert "The Stop slots report will be sent to admin@example.com, one email per agent (2 emails)." in page
+    assert 'Follow it, or download it once built, on <a href="/exports">Exports</a>.' in page
 
     assert sorted(m.subject for m in outbox) == [
         f"Stop slots report: Sales Bot, {TODAY} \u2013 {TODAY}",
@@ -335,3 +336,48 @@ def test_the_other_slots_bar_stays_on_the_chart(app, client, auth, people):
     widths = [float(w) for w in re.findall(r'<span style="width: ([\d.]+)%"></span>', page)]
     assert "Other slots (4)" in page and len(widths) == 11
     assert widths[-1] == max(widths) == 100.0 and widths[0] == 25.0
+
+
+def test_a_report_waiting_for_the_mail_server_downloads_and_the_page_says_why_in_words(app, client, auth, data, monkeypatch):
+    def unreachable(message):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(delivery, "hand_over", unreachable)
+    with app.app_context():
+        for email in ("analyst@example.com", "admin@example.com"):
+            account = Account.get(Account.email == email)
+            outcome = intake.request_export(account, reports.Filters((data["support"].id,), TODAY, TODAY), max_pending=10)
+            delivery.process_item(outcome.request.items[0].id)
+        assert [(i.state, i.error.split(":")[0]) for i in ExportItem.select()] == [
+            ("queued", "The mail server could not be reached")] * 2, "built, the email waiting for a retry"
+
+    auth.login("analyst@example.com")
+    page = fetch(client, "/exports").get_data(as_text=True)
+    assert "Not sent yet: We could not reach the mail server. We will try again at" in page
+    assert "You can download the report now." in page
+    assert "Connection refused" not in page and "Technical detail" not in page, "the technical detail is for admins"
+    download = fetch(client, re.search(r'href="(/exports/download/[^"]+)"', page).group(1))
+    assert download.status_code == 200 and download.get_data(as_text=True).startswith("\ufeffSlot ID,")
+
+    auth.login("admin@example.com")
+    page = fetch(client, "/exports").get_data(as_text=True)
+    assert "Technical detail" in page and "Connection refused" in page
+
+
+@pytest.mark.parametrize("reason, words", [
+    (delivery.describe(ConnectionRefusedError(111, "Connection refused")), "We could not reach the mail server."),
+    (delivery.describe(delivery.smtplib.SMTPResponseException(451, b"4.3.0 Try later")),
+     "The mail server did not take the email for now."),
+    (delivery.describe(delivery.smtplib.SMTPResponseException(554, b"5.6.0 Message rejected")),
+     "The mail server rejected the email."),
+    (delivery.describe(delivery.smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"5.1.1 No such user")})),
+     "The mail server refused your email address."),
+    (delivery.build_failure("/srv/reports/7")(OSError(28, "No space left on device"))[0],
+     "The report file could not be saved on the server."),
+    ("This account no longer has access to this agent.", "You no longer have access to this agent."),
+    ("KeyError: 'x'", "Something went wrong on the server."),
+])
+def test_each_reason_the_worker_records_has_words_for_people(reason, words):
+    from export_queue import wording
+
+    assert wording.problem(reason) == words
