@@ -17,15 +17,25 @@ window.addEventListener("pageshow", () => {
   document.querySelectorAll("form[data-submitting]").forEach((form) => delete form.dataset.submitting);
 });
 
-// Replace the element with this id by its counterpart in the page at `url`.
-async function refresh(id, url) {
+// The page at `url`, parsed, or null if it could not be had.
+async function fetchPage(url) {
   const response = await fetch(url, { headers: { "X-Requested-With": "fetch" } });
   if (!response.ok) return null;
-  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  return new DOMParser().parseFromString(await response.text(), "text/html");
+}
+
+// Replace the element with this id by its counterpart in `page`.
+function replaceFrom(page, id) {
   const fresh = page.getElementById(id);
   const current = document.getElementById(id);
   if (fresh && current) current.replaceWith(fresh);
   return fresh;
+}
+
+// Replace the element with this id by its counterpart in the page at `url`.
+async function refresh(id, url) {
+  const page = await fetchPage(url);
+  return page && replaceFrom(page, id);
 }
 
 // Analytics: the preview follows the filters; quick periods fill From and To.
@@ -34,12 +44,16 @@ if (filters) {
   let pending = null;
   const updatePreview = () => {
     clearTimeout(pending);
-    pending = setTimeout(() => {
+    pending = setTimeout(async () => {
       const params = new URLSearchParams(new FormData(filters));
       params.delete("csrf_token");
       params.set("action", "preview");
       // getAttribute: the form has fields named "action", which shadow form.action.
-      refresh("preview", `${filters.getAttribute("action")}?${params}`);
+      const page = await fetchPage(`${filters.getAttribute("action")}?${params}`);
+      if (!page) return;
+      replaceFrom(page, "preview");
+      // What is wrong with the filters shows beside them, as after clicking Show.
+      filters.querySelectorAll(".field-errors").forEach((errors) => replaceFrom(page, errors.id));
     }, 250);
   };
   const presets = filters.querySelector(".presets");
@@ -90,12 +104,18 @@ document.addEventListener("click", (event) => {
   table.querySelectorAll("th[data-sort]").forEach((th) => th.removeAttribute("aria-sort"));
   header.setAttribute("aria-sort", descending ? "descending" : "ascending");
 });
-const makeSortable = () => document.querySelectorAll("table.sortable th[data-sort]:not(:has(button))").forEach((th) => {
+// A header's words (its .label, beside a "?" definition, or all of its text) go into the button.
+const makeSortable = () => document.querySelectorAll("table.sortable th[data-sort]:not(:has(> button))").forEach((th) => {
   const button = document.createElement("button");
   button.type = "button";
-  button.textContent = th.textContent;
-  th.textContent = "";
-  th.append(button);
+  const label = th.querySelector(":scope > .label");
+  button.textContent = (label || th).textContent.trim();
+  if (label) {
+    label.replaceWith(button);
+  } else {
+    th.textContent = "";
+    th.append(button);
+  }
 });
 makeSortable();
 new MutationObserver(makeSortable).observe(document.body, { childList: true, subtree: true });

@@ -156,6 +156,51 @@ def test_live_preview_and_quick_periods(site, browser):
     assert page.get_by_label("To", exact=True).input_value() == today.isoformat()
 
 
+def test_the_live_preview_shows_what_is_wrong_beside_the_filters(site, browser):
+    """Before Show is clicked: the preview asks to fix the filters, and the filters say what to fix."""
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    page.get_by_label("From", exact=True).fill("2026-05-10")
+    page.get_by_label("To", exact=True).fill("2026-05-01")
+    expect(page.locator("#preview")).to_contain_text("Fix the filters above")
+    expect(page.locator("#date_to-errors")).to_have_text("To must be on or after From.")
+    page.get_by_label("Support Bot", exact=True).uncheck()
+    page.get_by_label("Sales Bot", exact=True).uncheck()
+    expect(page.locator("#agents-errors")).to_have_text("Pick at least one agent.")
+    page.get_by_label("To", exact=True).fill("2026-05-20")
+    page.get_by_label("Sales Bot", exact=True).check()
+    expect(page.locator("#preview")).to_contain_text("Sales Bot")
+    expect(page.locator("#date_to-errors")).to_have_text("")
+    expect(page.locator("#agents-errors")).to_have_text("")
+
+
+def test_the_words_of_the_reports_are_defined_beside_them(site, browser):
+    """A newcomer learns what the page answers, and what each word means from a "?" reached by keyboard."""
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    expect(page.locator(".lede")).to_contain_text("where do you lose people?")
+    expect(page.locator(".export-panel")).to_contain_text("a CSV per agent by email")
+
+    def definition(word):
+        question = page.locator("#preview").get_by_label(f"What does “{word}” mean?").first
+        question.focus()
+        page.keyboard.press("Enter")
+        shown = question.locator("xpath=following-sibling::*[1]")
+        expect(shown).to_be_visible()
+        text = shown.inner_text()
+        page.keyboard.press("Enter")
+        expect(shown).to_be_hidden()
+        return text
+
+    assert definition("stop slot").startswith("The last slot a dialog reached")
+    assert "the user wrote at least once" in definition("counted dialog")
+    stop_slots = page.locator("#preview table").first
+    stop_slots.get_by_role("button", name="Stop slot").click()  # the header still sorts beside its "?"
+    assert stop_slots.locator("th").first.get_attribute("aria-sort") == "descending"
+    page.get_by_label("Funnel", exact=True).check()
+    page.get_by_role("heading", name="Slot funnel preview").wait_for()
+    assert "ended there" in definition("exit rate")
+    assert "went through the slot" in definition("reached")
+
+
 def test_screenshot_script_runs(tmp_path, browser):
     result = subprocess.run(
         [sys.executable, "-m", "scripts.screenshots", "--out", str(tmp_path)],
