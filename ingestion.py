@@ -12,13 +12,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from peewee import SQL, Case, Value, fn
+from peewee import EXCLUDED, SQL, Case, Value, fn
 
 import daily_totals
 from dialog_summaries import Summary, extend, summarize
 from models import (
-    Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, among, append_rows, chunks, db, insert_rows,
-    insert_rows_returning, update_rows,
+    AgentTraffic, Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, among, append_rows, chunks, db, insert_rows,
+    insert_rows_returning, update_rows, utcnow,
 )
 from names import CONTROL_MESSAGE, has_control
 
@@ -304,7 +304,22 @@ def ingest_events(agent, events, max_channels=None):
         _extend_paths(agent, {pk: (old, extend(old, stored[pk], slot_ids)) for pk, old in was.items()}, before, after)
         daily_totals.apply_change(before, after)
         _ensure_channels(agent, events, max_channels)
+        _count_traffic(agent, new)
     return new, len(events) - new
+
+
+def _count_traffic(agent, new):
+    """Add a batch's new events to the agent's count of this hour, and note when it
+    came (last of the batch's writes, so that every writer takes this row's lock last)."""
+    now = utcnow()
+    (
+        AgentTraffic.insert(agent=agent.id, hour=now.replace(minute=0, second=0, microsecond=0), events=new, last_received_at=now)
+        .on_conflict(
+            conflict_target=[AgentTraffic.agent, AgentTraffic.hour],
+            update={AgentTraffic.events: AgentTraffic.events + EXCLUDED.events, AgentTraffic.last_received_at: now},
+        )
+        .execute()
+    )
 
 
 def _appended_to(stored):

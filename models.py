@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from peewee import (
     BigIntegerField,
     BooleanField,
+    Case,
     CharField,
     DatabaseProxy,
     DateField,
@@ -239,6 +240,17 @@ class Agent(BaseModel):
     def by_api_key(cls, api_key):
         return cls.get_or_none(cls.api_key_hash == cls.hash_api_key(api_key))
 
+    def traffic(self, since):
+        """(events in all, events since `since` (UTC), when the latest batch came or None)."""
+        in_range = fn.SUM(Case(None, [(AgentTraffic.hour >= since, AgentTraffic.events)], 0))
+        total, recent, last = (
+            AgentTraffic.select(fn.SUM(AgentTraffic.events), in_range, fn.MAX(AgentTraffic.last_received_at))
+            .where(AgentTraffic.agent == self.id)
+            .tuples()
+            .get()
+        )
+        return int(total or 0), int(recent or 0), last
+
 
 class Grant(BaseModel):
     """Gives an account access to an agent's analytics and exports."""
@@ -455,6 +467,21 @@ class ExportItem(BaseModel):
         return self.state == "queued" and self.error is not None
 
 
+class AgentTraffic(BaseModel):
+    """How many new events an agent received each hour (UTC, so that "today" in any
+    time zone is a sum of whole hours), and when its latest batch came: the agent
+    page shows data arriving without counting a big agent's events. Kept by
+    ingestion, one row per agent and hour."""
+
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
+    hour = DateTimeField()  # its start
+    events = BigIntegerField()
+    last_received_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("agent", "hour"), True),)
+
+
 class ImportCursor(BaseModel):
     """How far an incremental import has read a source (a Rasa SQL tracker store)."""
 
@@ -511,7 +538,7 @@ class LoginFailure(BaseModel):
         indexes = ((("email", "address", "at"), False), (("address", "at"), False))
 
 
-MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, ImportCursor, ImportJob, LoginFailure]
+MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure]
 
 
 def unique_slug(name):

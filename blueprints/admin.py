@@ -1,19 +1,21 @@
 """Admin pages: accounts, agents (with their API key shown once) and grants."""
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from peewee import IntegrityError
 
+import reports
 from export_queue import subscriptions
 from export_queue.health import queue_health
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
+from localtime import to_local
 from models import Account, Agent, Grant, db, utcnow
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-def page(new_api_key=None, new_agent=None, **forms):
+def page(**forms):
     """The admin page with its three forms (any of them passed in with errors)."""
     accounts = list(Account.select().order_by(Account.email))
     agents = list(Agent.select().order_by(Agent.name))
@@ -31,16 +33,13 @@ def page(new_api_key=None, new_agent=None, **forms):
         account_form=forms.get("account_form") or AccountForm(formdata=None),
         agent_form=forms.get("agent_form") or AgentForm(formdata=None),
         grant_form=grant_form,
-        new_api_key=new_api_key,
-        new_agent=new_agent,
     )
 
 
 @bp.route("/")
 @admin_required
 def index():
-    agent_id, api_key = session.pop("new_api_key", (None, None))
-    return page(new_api_key=api_key, new_agent=Agent.get_or_none(Agent.id == agent_id) if agent_id else None)
+    return page()
 
 
 @bp.route("/accounts", methods=("POST",))
@@ -92,10 +91,46 @@ def create_agent():
         except IntegrityError:
             form.name.errors.append("An agent with this name already exists.")
         else:
-            # shown once by the page this redirects to, so that reloading it sends nothing again
-            session["new_api_key"] = [agent.id, api_key]
-            return redirect(url_for("admin.index"))
+            return show_key_once(agent, api_key)
     return page(agent_form=form), 400
+
+
+def show_key_once(agent, api_key):
+    """Redirect to the agent's page, which shows the key once: it rides in the
+    session, so reloading the page sends nothing again and shows it no more."""
+    session["new_api_key"] = [agent.id, api_key]
+    return redirect(url_for("admin.agent_page", agent_id=agent.id))
+
+
+@bp.route("/agents/<int:agent_id>")
+@admin_required
+def agent_page(agent_id):
+    """Onboarding a bot: its key (once), ready commands for this server, and whether data arrives."""
+    agent = Agent.get_or_none(Agent.id == agent_id)
+    if agent is None:
+        abort(404)
+    shown_for, api_key = session.pop("new_api_key", (None, None))
+    now, tz_name = utcnow(), current_app.config["TIMEZONE"]
+    today_from_utc, _ = reports.period_bounds(to_local(now, tz_name).date(), to_local(now, tz_name).date(), tz_name)
+    return render_template(
+        "admin/agent.html",
+        agent=agent,
+        api_key=api_key if shown_for == agent.id else None,
+        traffic=agent.traffic(since=today_from_utc),
+        base_url=request.host_url.rstrip("/"),
+        now=now.replace(microsecond=0),
+    )
+
+
+@bp.route("/agents/<int:agent_id>/rotate-key", methods=("POST",))
+@admin_required
+def rotate_key(agent_id):
+    """A new API key (shown once); the old one stops working at once."""
+    agent = Agent.get_or_none(Agent.id == agent_id)
+    if agent is None:
+        abort(404)
+    flash(f"{agent.name} has a new API key. The old key no longer works: update the bot's settings now.", "success")
+    return show_key_once(agent, agent.rotate_api_key())
 
 
 @bp.route("/grants", methods=("POST",))

@@ -169,3 +169,20 @@ if (when) {
     if (response.ok) when.textContent = await response.text();
   });
 }
+
+// Admin → agent: Copy buttons put a key or a command on the clipboard; where the
+// browser allows no clipboard (plain HTTP off localhost), the text is selected instead.
+document.querySelectorAll("button[data-copy]").forEach((button) => {
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const source = document.getElementById(button.dataset.copy);
+    try {
+      await navigator.clipboard.writeText(source.textContent);
+      button.textContent = "Copied";
+    } catch {
+      window.getSelection().selectAllChildren(source);
+      button.textContent = "Selected: press Ctrl+C";
+    }
+    setTimeout(() => { button.textContent = "Copy"; }, 3000);
+  });
+});

@@ -1,9 +1,11 @@
 """Logging in and out, CSRF, and who sees which agent."""
+import re
+
 import pytest
 
 import blueprints.auth
 from models import Account, LoginFailure
-from tests.conftest import PASSWORD, Auth, csrf_token
+from tests.conftest import PASSWORD, Auth, csrf_token, event
 
 
 def test_login_and_logout(client, auth, people):
@@ -80,9 +82,9 @@ def test_admin_creates_account_agent_and_grant(app, client, auth, people):
     auth.login("admin@example.com")
     response = auth.post("/admin/agents", {"name": "New Bot"}, form_page="/admin/")
     assert response.status_code == 302  # reloading the page that follows sends nothing again
-    page = client.get("/admin/").get_data(as_text=True)
-    assert "shown only now" in page and "sl_" in page
-    assert "sl_" not in client.get("/admin/").get_data(as_text=True)  # once
+    page = client.get(response.location).get_data(as_text=True)
+    assert "the only time the key is shown" in page and "sl_" in page
+    assert "sl_" not in client.get(response.location).get_data(as_text=True).replace("sl_…", "")  # once
     response = auth.post("/admin/accounts", {"email": "new@example.com", "password": "short"}, form_page="/admin/")
     assert response.status_code == 400 and "at least 10 characters" in response.get_data(as_text=True)
     response = auth.post("/admin/accounts", {"email": "new@example.com", "password": PASSWORD}, form_page="/admin/")
@@ -182,3 +184,31 @@ def test_the_account_form_accepts_local_domains_and_says_why_it_refuses(app, cli
     assert response.status_code == 302
     response = auth.post("/admin/accounts", {"email": "newbie@slotlens", "password": PASSWORD}, form_page="/admin/")
     assert response.status_code == 400 and "It should have a period" in response.get_data(as_text=True)
+
+
+def test_an_agent_page_onboards_a_bot_and_shows_its_data_arriving(app, client, auth, people):
+    auth.login("admin@example.com")
+    created = auth.post("/admin/agents", {"name": "Pizza Bot"}, form_page="/admin/")
+    assert created.location.startswith("/admin/agents/")
+    page = client.get(created.location).get_data(as_text=True)
+    key = re.search(r"export SLOTLENS_API_KEY=(?:'|&#39;)(sl_[\w-]+)", page).group(1)
+    assert "curl -sS -X POST http://localhost/api/v1/events" in page and "nothing yet" in page
+    assert "--agent &#39;Pizza Bot&#39;" in page, "the importers' commands name the agent"
+
+    events = [event("d1", "user", "2026-11-29T10:00:00Z"), event("d1", "bot", "2026-11-29T10:00:01Z", slot="greet")]
+    for _ in range(2):  # the second time, nothing new
+        answer = client.post("/api/v1/events", json=events, headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200
+    page = client.get(created.location).get_data(as_text=True)
+    assert re.search(r'id="events-today">2<', page) and re.search(r'id="events-total">2<', page)
+    assert "just now" in page and "nothing yet" not in page
+    assert "sl_" not in page.replace("sl_…", ""), "the key was shown once"
+
+    rotated = auth.post(created.location + "/rotate-key", {}, form_page=created.location)
+    new_key = re.search(r"SLOTLENS_API_KEY=(?:'|&#39;)(sl_[\w-]+)", client.get(rotated.location).get_data(as_text=True)).group(1)
+    for used, status in ((key, 401), (new_key, 200)):
+        assert client.post("/api/v1/events", json=events, headers={"Authorization": f"Bearer {used}"}).status_code == status
+
+    auth.login("analyst@example.com")
+    assert client.get(created.location).status_code == 403
+    assert client.post(created.location + "/rotate-key").status_code in (400, 403)

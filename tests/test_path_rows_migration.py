@@ -1,11 +1,12 @@
-"""Version 11 frees the path rows of their agent and slot foreign keys, on SQLite
-(which rebuilds the two tables) and on PostgreSQL (which drops the constraints),
-keeping every row, its id, and the indexes as a new database has them."""
+"""Upgrades whose SQL differs between SQLite and PostgreSQL, on both: version 11
+frees the path rows of their agent and slot foreign keys (SQLite rebuilds the two
+tables, PostgreSQL drops the constraints), keeping every row, its id, and the
+indexes as a new database has them; version 12 counts the stored events."""
 from datetime import datetime
 
 import ingestion
 import migrations
-from models import Agent, DialogSlot, DialogStep, db
+from models import Agent, AgentTraffic, DialogSlot, DialogStep, db
 
 
 def path_rows():
@@ -51,3 +52,22 @@ def test_upgrading_to_version_11_keeps_every_path_row_without_slot_checks(app, r
         assert {table: index_names(table) for table in migrations.PATH_REFERENCES} == indexes
         ingestion.ingest_events(Agent.get(), [ingestion.EventIn("d1", "web", "bot", "c", None, datetime(2026, 3, 1, 11))])
         assert DialogStep.select().where(DialogStep.to_slot.is_null()).count() == 2, "the tables still take new rows"
+
+
+def test_upgrading_to_version_12_counts_the_stored_events_of_each_agent(app, runner):
+    with app.app_context():
+        agent = Agent.create_with_key("Bot")[0]
+        Agent.create_with_key("Quiet Bot")
+        ingestion.ingest_events(agent, [
+            ingestion.EventIn("d1", "web", "user", None, None, datetime(2026, 3, 1, 10)),
+            ingestion.EventIn("d1", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),
+            ingestion.EventIn("d2", "web", "user", None, None, datetime(2026, 3, 2, 9, 30)),
+        ])
+        db.drop_tables([AgentTraffic])
+        migrations.SchemaVersion.update(version=11).execute()
+
+    assert runner.invoke(args=["upgrade-db"]).exit_code == 0
+
+    with app.app_context():
+        assert agent.traffic(since=datetime(2026, 3, 2)) == (3, 1, datetime(2026, 3, 2, 9, 30))
+        assert Agent.get(Agent.name == "Quiet Bot").traffic(since=datetime(2026, 3, 2)) == (0, 0, None)

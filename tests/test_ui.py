@@ -69,7 +69,7 @@ def pages_of(site, page, is_admin):
     paths = ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/exports", "/subscriptions", "/outbox",
              "/account/password", "/no-such-page"]
     if is_admin:
-        paths += ["/admin/", "/admin/queue", "/admin/import/"]
+        paths += ["/admin/", "/admin/queue", "/admin/import/", "/admin/agents/1"]
     return paths
 
 
@@ -137,7 +137,8 @@ def test_the_export_flow_with_the_keyboard_alone(site, browser):
 
 @pytest.mark.parametrize(
     "path",
-    ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/exports", "/outbox", "/admin/", "/admin/queue"],
+    ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/exports", "/outbox", "/admin/", "/admin/queue",
+     "/admin/agents/1"],
 )
 def test_nothing_scrolls_sideways_on_a_phone(site, browser, path):
     page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD, viewport={"width": 375, "height": 760})
@@ -199,6 +200,33 @@ def test_the_words_of_the_reports_are_defined_beside_them(site, browser):
     page.get_by_role("heading", name="Slot funnel preview").wait_for()
     assert "ended there" in definition("exit rate")
     assert "went through the slot" in definition("reached")
+
+
+def test_a_bot_onboarded_from_the_browser_with_the_shown_curl_commands(site, browser):
+    """Create an agent, copy its key, paste the page's own commands into a shell, and watch its data arrive."""
+    page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(site[0].base_url + "/admin/")
+    page.get_by_label("Name").fill("Onboarded Bot")
+    page.get_by_role("button", name="Create agent").click()
+    page.get_by_role("heading", name="Onboarded Bot").wait_for()
+    expect(page.locator("#last-received")).to_have_text("nothing yet")
+    page.locator("button[data-copy='key-line']").click()
+    key_line = page.evaluate("navigator.clipboard.readText()")
+    assert key_line.startswith("export SLOTLENS_API_KEY='sl_")
+    commands = [page.locator(f"#{name}").inner_text() for name in ("put-slots", "post-events")]
+    shell = subprocess.run(["bash", "-c", "\n".join([key_line, *commands])], capture_output=True, text=True, timeout=30)
+    assert shell.returncode == 0 and '"stored":2' in shell.stdout.replace(" ", ""), shell.stdout + shell.stderr
+    page.reload()
+    expect(page.locator("#last-received")).to_contain_text("just now")
+    expect(page.locator("#events-today")).to_have_text("2")
+    assert "sl_" not in page.locator("main").inner_text().replace("sl_…", ""), "the key is shown once"
+
+    page.get_by_text("Rotate key", exact=True).click()  # asks first
+    page.get_by_role("button", name="Rotate Onboarded Bot's key now").click()
+    page.get_by_text("has a new API key").wait_for()
+    shell = subprocess.run(["bash", "-c", "\n".join([key_line, commands[1]])], capture_output=True, text=True, timeout=30)
+    assert "missing or wrong API key" in shell.stdout, "the old key stopped at once"
 
 
 def test_screenshot_script_runs(tmp_path, browser):
