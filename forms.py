@@ -95,6 +95,18 @@ class PasswordChangeForm(FlaskForm):
     repeat = PasswordField("New password again", validators=[EqualTo("new", message="The two new passwords differ.")])
 
 
+CSV_SEPARATORS = {
+    ",": "Comma, decimal point: as the report has always been (LibreOffice, Google Sheets, Excel in English)",
+    ";": "Semicolon, decimal comma: for Excel where numbers are written 3,5 (German, French, Spanish, …)",
+}
+
+
+class ReportFilesForm(FlaskForm):
+    csv_separator = RadioField(
+        "CSV files", choices=[SelectChoice(value, label) for value, label in CSV_SEPARATORS.items()], validators=[InputRequired()]
+    )
+
+
 class FilterForm(FlaskForm):
     """The Analytics filters; the same form previews and requests the export."""
 

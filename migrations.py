@@ -345,6 +345,12 @@ def add_agent_traffic(migrator):
     )
 
 
+def add_csv_separators(migrator):
+    """13: each account chooses its CSV's separator (see `models.Account`)."""
+    if "csv_separator" not in {column.name for column in db.get_columns("account")}:
+        db.execute_sql("ALTER TABLE account ADD COLUMN csv_separator VARCHAR(1) NOT NULL DEFAULT ','")
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
@@ -357,6 +363,7 @@ MIGRATIONS = [
     add_subscriptions,
     free_path_rows_of_slot_checks,
     add_agent_traffic,
+    add_csv_separators,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

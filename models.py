@@ -183,6 +183,8 @@ class Account(BaseModel):
     # Stored in the session cookie at log-in; bumping it ends every session of the account.
     session_version = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
+    # "," as SPEC has it, or ";" with a decimal comma, as Excel reads CSV where the list separator is ";"
+    csv_separator = CharField(max_length=1, default=",")
 
     def end_sessions(self):
         """Log the account out everywhere (log-out, password change, disabled by an admin)."""

@@ -1,11 +1,13 @@
 """What every report kind shares: the filters, the population of counted dialogs
-in a period, the Stop slots rows, and the CSV file.
+in a period, the Stop slots rows, and the files (CSV and Excel workbook).
 
 Everything after the queries is pure: `report_rows` turns stop-slot counts into
-CSV rows, `write_csv` writes rows the way spreadsheets read them.
+rows of plain values (texts as they are, counts as ints, percentages as Decimals),
+and `write_csv` and `write_xlsx` write such rows the way spreadsheets read them.
 """
 import contextlib
 import csv
+import io
 import os
 import re
 import tempfile
@@ -14,6 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+import xlsxwriter
 
 from models import Slot
 
@@ -116,35 +119,84 @@ def guard_formula(text):
 
 
 def report_rows(counts):
-    """The CSV rows (without header) for an agent's stop-slot counts."""
+    """The rows (without header) for an agent's stop-slot counts."""
     total = sum(c.dialogs for c in counts)
     return [
-        [
-            guard_formula(c.key or ""),
-            guard_formula(c.label),
-            guard_formula(c.type or ""),
-            guard_formula(c.text or ""),
-            c.dialogs,
-            f"{share_percent(c.dialogs, total)}",
-        ]
+        [c.key or "", c.label, c.type or "", c.text or "", c.dialogs, share_percent(c.dialogs, total)]
         for c in sort_counts(counts)
     ]
 
 
-def write_csv(path, rows, header=HEADER):
-    """Write header and rows as UTF-8 with BOM, RFC 4180 quoting and CRLF.
+def csv_cell(value, decimal_comma=False):
+    """A row's value as the CSV writes it: text guarded against formulas, numbers as
+    they are (a percentage with a decimal comma, if asked)."""
+    if isinstance(value, str):
+        return guard_formula(value)
+    if decimal_comma and isinstance(value, Decimal):
+        return str(value).replace(".", ",")
+    return value
 
-    Written to a temporary name first, so a reader never sees half a file.
-    """
+
+@contextlib.contextmanager
+def written_whole(path, suffix=".partial"):
+    """A temporary name beside `path` to write to; renamed to `path` when done, so a
+    reader never sees half a file, and removed on any failure (a full disk must not
+    keep half a file)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".partial")
+    descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=suffix)
+    os.close(descriptor)
     try:
-        with open(descriptor, "w", encoding="utf-8-sig", newline="") as f:
-            writer = csv.writer(f, lineterminator="\r\n")
-            writer.writerow(header)
-            writer.writerows(rows)
+        yield partial
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.remove(partial)  # a full disk must not keep half a file
+            os.remove(partial)
         raise
+
+
+def write_csv(path, rows, header=HEADER, separator=","):
+    """Write header and rows as UTF-8 with BOM, RFC 4180 quoting and CRLF; with a `;`
+    separator, percentages get a decimal comma (Excel's CSV in such locales)."""
+    with written_whole(path) as partial, open(partial, "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f, delimiter=separator, lineterminator="\r\n")
+        writer.writerow(header)
+        writer.writerows([csv_cell(value, decimal_comma=separator == ";") for value in row] for row in rows)
+
+
+XLSX_WIDEST = 60  # characters; longer texts wrap
+
+
+def write_xlsx(path, rows, header=HEADER):
+    """The same report as an Excel workbook (XlsxWriter): texts stored as text, so
+    nothing runs as a formula and line breaks stay in their cell; numbers as numbers
+    (percentages with two decimals); the header row frozen; columns as wide as their
+    longest line, up to XLSX_WIDEST.
+
+    Built in memory (XlsxWriter's in_memory mode; the rows are in memory already, one
+    query's result) and written by us: a full disk is then a plain OSError, which the
+    worker retries, and never strands a half-written zip inside XlsxWriter.
+    """
+    assembled = io.BytesIO()
+    workbook = xlsxwriter.Workbook(assembled, {"in_memory": True, "strings_to_numbers": False,
+                                               "strings_to_formulas": False, "strings_to_urls": False})
+    sheet = workbook.add_worksheet("Report")
+    bold = workbook.add_format({"bold": True})
+    wrapped = workbook.add_format({"text_wrap": True, "valign": "top"})
+    two_decimals = workbook.add_format({"num_format": "0.00", "valign": "top"})
+    top = workbook.add_format({"valign": "top"})
+    widths = [len(name) for name in header]
+    sheet.write_row(0, 0, header, bold)
+    for number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row):
+            if isinstance(value, str):
+                sheet.write_string(number, column, value, wrapped if "\n" in value else top)
+                widths[column] = max(widths[column], *(len(line) for line in value.split("\n")))
+            else:
+                sheet.write_number(number, column, value, two_decimals if isinstance(value, Decimal) else top)
+                widths[column] = max(widths[column], len(str(value)))
+    for column, width in enumerate(widths):
+        sheet.set_column(column, column, min(width, XLSX_WIDEST) + 2)
+    sheet.freeze_panes(1, 0)
+    workbook.close()
+    with written_whole(path, suffix=".xlsx") as partial, open(partial, "wb") as f:
+        f.write(assembled.getvalue())

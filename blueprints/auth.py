@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from forms import LoginForm, PasswordChangeForm
+from forms import LoginForm, PasswordChangeForm, ReportFilesForm
 from names import has_control
 from models import Account, LoginFailure, db, utcnow
 
@@ -160,4 +160,26 @@ def change_password():
             start_session(g.account)
             flash("Password changed. Your other sessions were logged out.", "success")
             return redirect(url_for("analytics.index"))
-    return render_template("auth/password.html", form=form), 400 if form.errors else 200
+    return account_page(form=form), 400 if form.errors else 200
+
+
+@bp.route("/account/files", methods=("POST",))
+@login_required
+def report_files():
+    """How this account's CSV files are written, from its next report on."""
+    files_form = ReportFilesForm()
+    if files_form.validate_on_submit():
+        g.account.csv_separator = files_form.csv_separator.data
+        g.account.save()
+        flash("Saved: your next reports' CSV files use this separator.", "success")
+        return redirect(url_for("auth.change_password"))
+    return account_page(files_form=files_form), 400
+
+
+def account_page(form=None, files_form=None):
+    """The account page: how report files are written, and the password."""
+    return render_template(
+        "auth/password.html",
+        form=form or PasswordChangeForm(formdata=None),
+        files_form=files_form or ReportFilesForm(formdata=None, csv_separator=g.account.csv_separator),
+    )

@@ -39,9 +39,13 @@ def index():
     )
 
 
-@bp.route("/exports/download/<token>")
-def download(token):
-    """The link from the email: the file while valid, 410 with `Request again` after."""
+FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+@bp.route("/exports/download/<token>", defaults={"extension": "csv"})
+@bp.route("/exports/download/<token>/<any(xlsx):extension>")
+def download(token, extension):
+    """The links from the email: the CSV (or the workbook) while valid, 410 with `Request again` after."""
     item = links.item_for_token(token)
     if item is None:
         abort(404)
@@ -51,10 +55,10 @@ def download(token):
         abort(403, "This report was sent to another account. Request your own on the Analytics tab.")
     if not g.account.can_see(item.agent_id):
         abort(403, "You no longer have access to this agent, so its reports cannot be downloaded. Ask an admin.")
-    path = links.report_path(item)
+    path = links.report_path(item, extension)
     if not links.is_downloadable(item) or not os.path.exists(path):
         return render_template("exports/expired.html", item=item), 410
-    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=os.path.basename(path))
+    return send_file(path, mimetype=FORMATS[extension], as_attachment=True, download_name=os.path.basename(path))
 
 
 @bp.route("/exports/<int:request_id>/again", methods=("POST",))

@@ -145,7 +145,9 @@ def deliver(item, lease):
             time.sleep(config["EXPORT_BUILD_DELAY"])
             data_as_of = utcnow()
             request = item.request
-            dialogs = report_kinds.build_report(request.kind, item.agent, filters_of(request), config["TIMEZONE"], path)
+            dialogs = report_kinds.build_report(
+                request.kind, item.agent, filters_of(request), config["TIMEZONE"], path, request.account.csv_separator
+            )
         with step(unexpected):
             record(item, dialogs=dialogs, data_as_of=data_as_of)
     with step(unexpected):

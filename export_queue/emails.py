@@ -46,6 +46,7 @@ def report_email(item, expires_at):
         request=item.request,
         agent=item.agent,
         link=external_url("exports.download", token=download_token(item)),
+        xlsx_link=external_url("exports.download", token=download_token(item), extension="xlsx"),
         expires=format_local(expires_at, tz),
         data_as_of=format_local(item.data_as_of, tz),
         channels=", ".join(item.request.channel_list) or "all channels",

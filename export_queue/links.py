@@ -16,9 +16,9 @@ def report_folder(item):
     return os.path.join(current_app.config["REPORTS_DIR"], str(item.id))
 
 
-def report_path(item):
-    """The item's file, under the name users see."""
-    name = report_kinds.file_name(item.request.kind, item.agent.slug, item.request.date_from, item.request.date_to)
+def report_path(item, extension="csv"):
+    """The item's file (the CSV, or the workbook: "xlsx"), under the name users see."""
+    name = report_kinds.file_name(item.request.kind, item.agent.slug, item.request.date_from, item.request.date_to, extension)
     return os.path.join(report_folder(item), name)
 
 

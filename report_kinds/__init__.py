@@ -2,6 +2,8 @@
 LABEL (button, subject), CSV HEADER, one-sentence EXPLANATION for the email,
 and `build(agent_id, filters, tz) -> (rows, counted dialogs)`. A new kind is one
 new module and one line here; the queue, the CSV writer and the email are shared."""
+import os
+
 import reports
 from report_kinds import slot_funnel, slot_paths, stop_slots
 
@@ -9,17 +11,25 @@ KINDS = {kind.KEY: kind for kind in (stop_slots, slot_funnel, slot_paths)}
 DEFAULT = stop_slots.KEY
 
 
-def file_name(kind_key, agent_slug, date_from, date_to):
-    """`<kind>_<agent-slug>_<from>_<to>.csv`, the slug cut (at a character) to fit 255 bytes."""
-    prefix, suffix = f"{kind_key}_", f"_{date_from.isoformat()}_{date_to.isoformat()}.csv"
-    budget = 255 - len(prefix) - len(suffix)
+def file_name(kind_key, agent_slug, date_from, date_to, extension="csv"):
+    """`<kind>_<agent-slug>_<from>_<to>.csv` (or .xlsx), the slug cut (at a character)
+    so that either name fits 255 bytes, and both have the same slug."""
+    prefix, suffix = f"{kind_key}_", f"_{date_from.isoformat()}_{date_to.isoformat()}.{extension}"
+    budget = 255 - len(prefix) - len(suffix) - (len("xlsx") - len(extension))
     return f"{prefix}{agent_slug.encode()[:budget].decode(errors='ignore')}{suffix}"
 
 
-def build_report(kind_key, agent, filters, tz_name, path):
+def build_report(kind_key, agent, filters, tz_name, path, separator=","):
     """Compute one agent's report of this kind from the data as it is now and write
-    it to `path`. Returns the number of counted dialogs in it (0: an empty report)."""
+    it to `path` (the CSV, with this separator) and beside it as an Excel workbook
+    (`xlsx_path`). Returns the number of counted dialogs in it (0: an empty report)."""
     kind = KINDS[kind_key]
     rows, counted = kind.build(agent.id, filters, tz_name)
-    reports.write_csv(path, rows, kind.HEADER)
+    reports.write_xlsx(xlsx_path(path), rows, kind.HEADER)
+    reports.write_csv(path, rows, kind.HEADER, separator)  # last: the item counts as built once its CSV exists
     return counted
+
+
+def xlsx_path(csv_path):
+    """Where the workbook of the report at `csv_path` is."""
+    return os.path.splitext(csv_path)[0] + ".xlsx"

@@ -64,13 +64,11 @@ def funnel(agent_id, filters, tz_name):
 
 
 def rows(steps, counted):
-    """The CSV rows (without header) for an agent's funnel; `counted` is its counted dialogs."""
-    guard = reports.guard_formula
+    """The rows (without header) for an agent's funnel; `counted` is its counted dialogs."""
     return [
         [
-            guard(s.key or ""), guard(s.label), guard(s.type or ""), guard(s.text or ""),
-            s.reached, s.times_shown, s.stopped,
-            f"{exit_rate(s)}", f"{reports.share_percent(s.reached, counted)}",
+            s.key or "", s.label, s.type or "", s.text or "",
+            s.reached, s.times_shown, s.stopped, exit_rate(s), reports.share_percent(s.reached, counted),
         ]
         for s in steps
     ]

@@ -75,14 +75,10 @@ def shares(found):
 
 
 def rows(found):
-    """The CSV rows (without header): each step with its share of the steps out of its from-slot."""
+    """The rows (without header): each step with its share of the steps out of its from-slot."""
     share = shares(found)
-    guard = reports.guard_formula
     return [
-        [
-            guard(s.from_key or ""), guard(s.from_name), guard(s.to_key or ""), guard(s.to_name),
-            s.dialogs, s.transitions, f"{share[s]}",
-        ]
+        [s.from_key or "", s.from_name, s.to_key or "", s.to_name, s.dialogs, s.transitions, share[s]]
         for s in found
     ]
 

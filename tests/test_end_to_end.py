@@ -8,9 +8,11 @@ import sqlite3
 import time
 from datetime import date, datetime, timedelta, timezone
 
+import openpyxl
 import pytest
 
 from devtools.processes import ANALYST_PASSWORD, Browserless, SmtpSink, dialog_events, seeded_stack, wait_for
+from reports import guard_formula
 
 pytestmark = pytest.mark.e2e
 
@@ -137,7 +139,16 @@ def test_browser_export_flow(stack, smtp, page, tmp_path):
     assert [row[0] for row in rows[1:]] == ["greet", "ask"]
 
     page.goto(stack.base_url + "/exports")
-    assert page.get_by_role("link", name="Download").count() == 2
+    assert page.get_by_role("link", name="Download the CSV").count() == 2
+    with page.expect_download() as workbook_download:
+        page.get_by_role("link", name="Download for Excel: Support Bot").click()
+    workbook = tmp_path / workbook_download.value.suggested_filename
+    workbook_download.value.save_as(workbook)
+    assert workbook.name == path.name.removesuffix(".csv") + ".xlsx"
+    sheet = openpyxl.load_workbook(workbook).active
+    in_workbook = [[guard_formula(v) if isinstance(v, str) else str(v or "") for v in row][:5] for row in sheet.values]
+    assert in_workbook == [row[:5] for row in rows], "the same cells; a formula-like text is plain text there"
+    assert sheet["D3"].value == "=Your order number?" and sheet["D3"].data_type == "s"
 
     # Logged out, the link asks for a login, then goes straight on to the file.
     page.get_by_role("button", name="Log out").click()

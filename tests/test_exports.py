@@ -94,7 +94,7 @@ def test_one_email_per_agent_with_a_working_link(app, client, auth, data):
     assert empty.data.decode("utf-8-sig") == "Slot ID,Slot name,Slot type,Bot text,Dialogs,Share (%)\r\n"
 
     exports_page = client.get("/exports").get_data(as_text=True)
-    assert exports_page.count("Download") == 2 and "Sent" in exports_page
+    assert exports_page.count(">Download<") == exports_page.count(">Excel<") == 2 and "Sent" in exports_page
 
 
 @pytest.mark.parametrize(
@@ -381,3 +381,42 @@ def test_each_reason_the_worker_records_has_words_for_people(reason, words):
     from export_queue import wording
 
     assert wording.problem(reason) == words
+
+
+@pytest.mark.parametrize("kind", ["stop-slots", "slot-funnel", "slot-paths"])
+def test_the_email_and_exports_offer_the_report_for_excel_too(app, client, auth, data, kind):
+    import openpyxl
+
+    auth.login("admin@example.com")
+    with mail.record_messages() as outbox:
+        auth.post("/analytics", {**export_form(data["support"]), "action": f"export:{kind}"})
+    (message,) = outbox
+    csv_link = link_path(message)
+    assert f"http://slotlens.test{csv_link}/xlsx" in message.body and f"{csv_link}/xlsx" in message.html
+    page = client.get("/exports").get_data(as_text=True)
+    assert f'href="{csv_link}/xlsx"' in page and "Download for Excel: Support Bot" in page
+    workbook = fetch(client, csv_link + "/xlsx")
+    assert workbook.headers["Content-Disposition"] == f"attachment; filename={kind}_support-bot_{TODAY}_{TODAY}.xlsx"
+    written = list(csv.reader(io.StringIO(fetch(client, csv_link).data.decode("utf-8-sig"), newline="")))
+    sheet = openpyxl.load_workbook(io.BytesIO(workbook.data)).active
+    typed = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert len(typed) == len(written) > 1
+    for row, in_csv in zip(typed, written):
+        assert [str(v if v is not None else "") if not isinstance(v, float) else f"{v:g}" for v in row] == [
+            f"{float(t):g}" if isinstance(v, float) else t for v, t in zip(row, in_csv)
+        ]
+
+
+def test_an_account_may_choose_semicolons_and_decimal_commas_for_excel(app, client, auth, data):
+    auth.login("analyst@example.com")
+    refused = auth.post("/account/files", {"csv_separator": "|"}, form_page="/account/password")
+    assert refused.status_code == 400 and "Not a valid choice" in refused.get_data(as_text=True)
+    saved = auth.post("/account/files", {"csv_separator": ";"}, form_page="/account/password")
+    assert saved.status_code == 302
+    assert '<input checked id="csv_separator-1"' in client.get("/account/password").get_data(as_text=True)
+    with mail.record_messages() as outbox:
+        auth.post("/analytics", export_form(data["support"]))
+    (message,) = outbox
+    lines = fetch(client, link_path(message)).data.decode("utf-8-sig").split("\r\n")
+    assert lines == ["Slot ID;Slot name;Slot type;Bot text;Dialogs;Share (%)", 'greet;Greeting;message;"Hi,\nthere";3;75,00',
+                     "bye;bye;unknown;;1;25,00", ""]

@@ -256,3 +256,40 @@ def test_no_cell_becomes_a_formula_in_libreoffice(tmp_path, separator):
     unguarded = tmp_path / "unguarded.csv"
     unguarded.write_text('Slot ID,Slot name\r\nk,"a;=1+1"\r\nj,=2+2\r\n', encoding="utf-8-sig")
     assert formulas_libreoffice_finds(unguarded, separator, tmp_path), "the check sees a formula when there is one"
+
+
+def read_csv_cells(path):
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_the_workbook_holds_what_the_csv_holds_typed_and_nothing_runs(tmp_path):
+    from decimal import Decimal
+
+    import openpyxl
+
+    rows = [
+        ["=SUM(A1:A2)", "+1 then", "-minus", "@at", 12, Decimal("37.50")],
+        ["", "two\nlines", "tab\tinside", "naïve 顧客 🌊", 0, Decimal("0.00")],
+        ["k", "x" * 300, "; =HYPERLINK(\"http://x\")", "'quoted", 7, Decimal("62.50")],
+    ]
+    csv_path, xlsx_path = tmp_path / "r.csv", tmp_path / "r.xlsx"
+    reports.write_csv(str(csv_path), rows)
+    reports.write_xlsx(str(xlsx_path), rows)
+    sheet = openpyxl.load_workbook(xlsx_path).active
+    cells = [[cell for cell in row] for row in sheet.iter_rows()]
+    written = read_csv_cells(csv_path)
+    assert [c.value for c in cells[0]] == written[0] == list(reports.HEADER)
+    for typed, in_csv, given in zip(cells[1:], written[1:], rows):
+        for cell, text, value in zip(typed, in_csv, given):
+            if isinstance(value, str):
+                assert cell.data_type == "s" and (cell.value or "") == value, "text as given, never a formula"
+                assert text == reports.guard_formula(cell.value or "")
+            else:
+                assert cell.data_type == "n" and cell.value == float(text) == float(value)
+    assert len(cells) == len(rows) + 1
+    assert sheet.freeze_panes == "A2"
+    assert cells[1][5].number_format == "0.00"
+    widths = {letter: sheet.column_dimensions[letter].width for letter in "ABCDEF"}
+    assert widths["B"] == pytest.approx(reports.XLSX_WIDEST + 2, abs=1) and widths["A"] >= len("=SUM(A1:A2)") and widths["F"] >= len("Share (%)")
+    assert cells[2][1].alignment.wrap_text, "a multi-line text wraps in its cell"
