@@ -3,6 +3,7 @@ on hand-made edge cases and on random data, on SQLite and PostgreSQL."""
 import collections
 import random
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from peewee import JOIN
@@ -167,16 +168,16 @@ def test_rows_have_rates_and_shares(app, agent):
     rows, counted = slot_funnel.build(agent.id, filters, "UTC")
     assert counted == 3
     assert rows == [
-        ["ask", "Ask", "message", "Text of ask", 2, 2, 1, "50.00", "66.67"],
-        ["", "(no slot)", "", "", 1, 0, 1, "100.00", "33.33"],
-        ["pay", "Pay", "message", "Text of pay", 1, 1, 1, "100.00", "33.33"],
+        ["ask", "Ask", "message", "Text of ask", 2, 2, 1, Decimal("50.00"), Decimal("66.67")],
+        ["", "(no slot)", "", "", 1, 0, 1, Decimal("100.00"), Decimal("33.33")],
+        ["pay", "Pay", "message", "Text of pay", 1, 1, 1, Decimal("100.00"), Decimal("33.33")],
     ]
     rows, counted = slot_paths.build(agent.id, filters, "UTC")
     assert counted == 3
     assert rows == [
-        ["", "(start)", "ask", "Ask", 2, 2, "66.67"],
-        ["", "(start)", "", "(end)", 1, 1, "33.33"],  # ties: by from-name, then to-name
-        ["ask", "Ask", "", "(end)", 1, 1, "50.00"],
-        ["ask", "Ask", "pay", "Pay", 1, 1, "50.00"],
-        ["pay", "Pay", "", "(end)", 1, 1, "100.00"],
+        ["", "(start)", "ask", "Ask", 2, 2, Decimal("66.67")],
+        ["", "(start)", "", "(end)", 1, 1, Decimal("33.33")],  # ties: by from-name, then to-name
+        ["ask", "Ask", "", "(end)", 1, 1, Decimal("50.00")],
+        ["ask", "Ask", "pay", "Pay", 1, 1, Decimal("50.00")],
+        ["pay", "Pay", "", "(end)", 1, 1, Decimal("100.00")],
     ]

@@ -236,7 +236,7 @@ def test_screenshot_script_runs(tmp_path, browser):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     expected = {"login.png", "analytics.png", "analytics-funnel.png", "analytics-paths.png", "exports.png", "email.png",
-                "link-expired.png", "subscribe.png", "subscriptions.png", "import.png"}
+                "link-expired.png", "subscribe.png", "subscriptions.png", "import.png", "agent.png"}
     assert expected <= set(os.listdir(tmp_path))
 
 
@@ -372,6 +372,30 @@ def test_the_chart_keeps_readable_text_and_whole_names_on_a_phone(site, browser)
     assert sizes and min(sizes) >= 12
     labels = page.eval_on_selector_all(".chart-label", "nodes => nodes.map(n => n.scrollWidth <= n.clientWidth)")
     assert all(labels), "no name is cut off"
+
+
+CLIPPED_CONTROLS = """() => [...document.querySelectorAll("button, a.button, summary, input, select, textarea")]
+    .filter((control) => control.getClientRects().length && getComputedStyle(control).visibility !== "hidden")
+    .map((control) => {
+      const card = control.closest(".card, .topbar");
+      const box = control.getBoundingClientRect();
+      const frame = card ? card.getBoundingClientRect() : { left: 0, right: window.innerWidth };
+      const outside = box.left < Math.max(frame.left, 0) - 1 || box.right > Math.min(frame.right, window.innerWidth) + 1;
+      return outside ? `${control.outerHTML.slice(0, 90)}: ${Math.round(box.left)}..${Math.round(box.right)} px` : null;
+    })
+    .filter(Boolean)"""
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+@pytest.mark.parametrize("who", ["analyst", "admin"])
+def test_no_control_is_clipped_by_its_card_or_the_screen(site, browser, who, width):
+    email, password = ("analyst@example.com", ANALYST_PASSWORD) if who == "analyst" else ("admin@example.com", ADMIN_PASSWORD)
+    page = logged_in(browser, site, email, password, viewport={"width": width, "height": 900})
+    clipped = {}
+    for path in pages_of(site, page, who == "admin"):
+        page.goto(site[0].base_url + path)
+        clipped[path] = page.evaluate(CLIPPED_CONTROLS)
+    assert {path: found for path, found in clipped.items() if found} == {}
 
 
 def test_revoking_access_asks_first_and_fits_the_card(site, browser):
