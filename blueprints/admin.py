@@ -36,6 +36,14 @@ def page(**forms):
     )
 
 
+def found(model, row_id):
+    """The row of `model` with this id, or a 404."""
+    row = model.get_or_none(model.id == row_id)
+    if row is None:
+        abort(404)
+    return row
+
+
 @bp.route("/")
 @admin_required
 def index():
@@ -65,9 +73,7 @@ def create_account():
 @admin_required
 def set_account_disabled(account_id, action):
     """A disabled account is logged out at once and cannot log in until enabled again."""
-    account = Account.get_or_none(Account.id == account_id)
-    if account is None:
-        abort(404)
+    account = found(Account, account_id)
     if account.id == g.account.id:
         flash("You cannot disable your own account.", "error")
         return redirect(url_for("admin.index"))
@@ -106,9 +112,7 @@ def show_key_once(agent, api_key):
 @admin_required
 def agent_page(agent_id):
     """Onboarding a bot: its key (once), ready commands for this server, and whether data arrives."""
-    agent = Agent.get_or_none(Agent.id == agent_id)
-    if agent is None:
-        abort(404)
+    agent = found(Agent, agent_id)
     shown_for, api_key = session.pop("new_api_key", (None, None))
     now, tz_name = utcnow(), current_app.config["TIMEZONE"]
     today_from_utc, _ = reports.period_bounds(to_local(now, tz_name).date(), to_local(now, tz_name).date(), tz_name)
@@ -126,9 +130,7 @@ def agent_page(agent_id):
 @admin_required
 def rotate_key(agent_id):
     """A new API key (shown once); the old one stops working at once."""
-    agent = Agent.get_or_none(Agent.id == agent_id)
-    if agent is None:
-        abort(404)
+    agent = found(Agent, agent_id)
     flash(f"{agent.name} has a new API key. The old key no longer works: update the bot's settings now.", "success")
     return show_key_once(agent, agent.rotate_api_key())
 
@@ -149,9 +151,7 @@ def create_grant():
 @bp.route("/grants/<int:grant_id>/delete", methods=("POST",))
 @admin_required
 def revoke_grant(grant_id):
-    grant = Grant.get_or_none(Grant.id == grant_id)
-    if grant is None:
-        abort(404)
+    grant = found(Grant, grant_id)
     grant.delete_instance()
     flash("Access revoked.", "success")
     return redirect(url_for("admin.index"))
