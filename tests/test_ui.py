@@ -149,6 +149,12 @@ def test_nothing_scrolls_sideways_on_a_phone(site, browser, path):
     assert overflow <= 0, f"{path} is {overflow}px wider than a 375px screen"
 
 
+def test_your_account_is_one_tap_away_on_a_phone(site, browser):
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD, viewport={"width": 375, "height": 760})
+    page.get_by_role("link", name="analyst@example.com").click()
+    page.get_by_role("heading", name="Report files").wait_for()
+
+
 def test_live_preview_and_quick_periods(site, browser):
     page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
     page.get_by_role("button", name="Last 7 days").click()
