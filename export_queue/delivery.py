@@ -140,7 +140,7 @@ def deliver(item, lease):
         move(item, FAILED, error="This account no longer has access to this agent.")
         return
     path = report_path(item)
-    if item.data_as_of is None or not os.path.exists(path):
+    if item.data_as_of is None or not all(os.path.exists(built) for built in (path, report_path(item, "xlsx"))):
         with step(build_failure(report_folder(item))):
             time.sleep(config["EXPORT_BUILD_DELAY"])
             data_as_of = utcnow()

@@ -3,6 +3,7 @@ filters -> request -> one email per agent -> download link rules -> clean-up.
 The same flow with real processes is in test_end_to_end.py."""
 import csv
 import io
+import os
 import re
 from datetime import date, datetime, timedelta
 
@@ -420,3 +421,23 @@ def test_an_account_may_choose_semicolons_and_decimal_commas_for_excel(app, clie
     lines = fetch(client, link_path(message)).data.decode("utf-8-sig").split("\r\n")
     assert lines == ["Slot ID;Slot name;Slot type;Bot text;Dialogs;Share (%)", 'greet;Greeting;message;"Hi,\nthere";3;75,00',
                      "bye;bye;unknown;;1;25,00", ""]
+
+
+def test_a_report_built_before_workbooks_existed_is_built_again_with_both(app, data, monkeypatch):
+    """An item built by an older version (its CSV only) and still waiting for its email."""
+    def unreachable(message):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    with app.app_context():
+        account = Account.get(Account.email == "analyst@example.com")
+        item_id = intake.request_export(account, reports.Filters((data["support"].id,), TODAY, TODAY), max_pending=10).request.items[0].id
+        with monkeypatch.context() as patched:
+            patched.setattr(delivery, "hand_over", unreachable)
+            delivery.process_item(item_id)
+        item = ExportItem.get_by_id(item_id)
+        os.remove(links.report_path(item, "xlsx"))
+        ExportItem.update(not_before=utcnow()).execute()
+        with mail.record_messages() as outbox:
+            delivery.process_item(item_id)
+        assert len(outbox) == 1 and ExportItem.get_by_id(item_id).state == "sent"
+        assert os.path.exists(links.report_path(item, "xlsx")) and os.path.exists(links.report_path(item))
