@@ -93,8 +93,9 @@ def write_events(agent, source, config, on_progress=None, batch_size=BATCH):
 def _validated_batches(source, limits, batch_size):
     """The source's events validated by the API's rules, in batches of
     (entries, skipped): [(where, EventIn)] and [(where, why it was skipped)]. The
-    last batch may be empty."""
-    batch, skipped, lines = [], [], []
+    last batch may be empty. JSON lines and payloads are checked a run at a time
+    (`event_decoding`), and one by one only in a run where one is bad, to say which."""
+    batch, skipped, lines, payloads = [], [], [], []
 
     def take(where, payload):
         events, errors = ingestion.validate_events([payload], limits)
@@ -103,34 +104,44 @@ def _validated_batches(source, limits, batch_size):
         else:
             batch.append((where, events[0]))
 
-    def take_lines():
-        """The JSON lines read so far, decoded together; one by one if any is bad, to say which."""
-        events = event_decoding.decode_lines([line for _, line in lines], limits)
+    def take_line(where, line):
+        try:
+            take(where, json.loads(line.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            skipped.append((where, "not valid JSON"))
+
+    def take_run(run, decode_all, take_one):
+        """The pending (where, line or payload) items of `run`, checked together."""
+        events = decode_all([raw for _, raw in run], limits)
         if events is not None:
-            batch.extend((where, event) for (where, _), event in zip(lines, events))
-        for where, line in lines if events is None else ():
-            try:
-                take(where, json.loads(line.decode("utf-8")))
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                skipped.append((where, "not valid JSON"))
-        lines.clear()
+            batch.extend((where, event) for (where, _), event in zip(run, events))
+        for where, raw in run if events is None else ():
+            take_one(where, raw)
+        run.clear()
+
+    def take_pending():
+        if lines:
+            take_run(lines, event_decoding.decode_lines, take_line)
+        if payloads:
+            take_run(payloads, event_decoding.decode_items, take)
 
     for item in source:
         if item.line is not None:
+            if payloads:  # the events keep the source's order: it is their arrival order
+                take_pending()
             lines.append((item.where, item.line))
-            if len(lines) < batch_size:
-                continue
-        if lines:
-            take_lines()
-        if item.reason:
-            skipped.append((item.where, item.reason))
         elif item.payload is not None:
-            take(item.where, item.payload)
+            if lines:
+                take_pending()
+            payloads.append((item.where, item.payload))
+        elif item.reason:
+            skipped.append((item.where, item.reason))
+        if len(lines) + len(payloads) >= batch_size:
+            take_pending()
         if len(batch) >= batch_size:
             yield batch, skipped
             batch, skipped = [], []
-    if lines:
-        take_lines()
+    take_pending()
     yield batch, skipped
 
 

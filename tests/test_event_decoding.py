@@ -108,3 +108,16 @@ def test_json_lines_are_one_event_each_or_judged_one_by_one(lines):
 def test_plain_json_lines_take_the_fast_path():
     lines = [line(dialog_id=f"d{n}") + b"\r\n" for n in range(3)]
     assert [e.dialog_id for e in event_decoding.decode_lines(lines, LIMITS)] == ["d0", "d1", "d2"]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_importers_payloads_take_the_fast_path_only_where_the_careful_path_accepts(seed):
+    """`decode_items`: the payloads an importer builds (dicts) against `validate_events`."""
+    rng = random.Random(seed)
+    batch = random_batch(rng)
+    fast = event_decoding.decode_items(batch, LIMITS)
+    events, errors = ingestion.validate_events(batch, LIMITS)
+    if fast is not None:
+        assert errors == [] and fast == events
+    if not errors:
+        assert fast is not None, "a valid run of payloads takes the fast path"
