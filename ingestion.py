@@ -222,6 +222,12 @@ NEW_DIALOGS = inserting_new(
 SUMMARY_UPDATE = Statement(lambda: Dialog.update({Dialog.is_counted: None, Dialog.stop_slot: None}).where(Dialog.id == 0))
 TIMES_SHOWN_UPDATE = Statement(lambda: DialogSlot.update({DialogSlot.times_shown: 0}).where(DialogSlot.id == 0))
 TRANSITIONS_UPDATE = Statement(lambda: DialogStep.update({DialogStep.transitions: 0}).where(DialogStep.id == 0))
+TRAFFIC_COUNT = Statement(lambda: AgentTraffic.insert(
+    {AgentTraffic.agent: None, AgentTraffic.hour: None, AgentTraffic.events: None, AgentTraffic.last_received_at: None}
+).on_conflict(
+    conflict_target=[AgentTraffic.agent, AgentTraffic.hour],
+    update={AgentTraffic.events: AgentTraffic.events + EXCLUDED.events, AgentTraffic.last_received_at: EXCLUDED.last_received_at},
+).returning())
 NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint))
 
 
@@ -312,14 +318,7 @@ def _count_traffic(agent, new):
     """Add a batch's new events to the agent's count of this hour, and note when it
     came (last of the batch's writes, so that every writer takes this row's lock last)."""
     now = utcnow()
-    (
-        AgentTraffic.insert(agent=agent.id, hour=now.replace(minute=0, second=0, microsecond=0), events=new, last_received_at=now)
-        .on_conflict(
-            conflict_target=[AgentTraffic.agent, AgentTraffic.hour],
-            update={AgentTraffic.events: AgentTraffic.events + EXCLUDED.events, AgentTraffic.last_received_at: now},
-        )
-        .execute()
-    )
+    insert_rows(TRAFFIC_COUNT, [(agent.id, now.replace(minute=0, second=0, microsecond=0), new, now)])
 
 
 def _appended_to(stored):

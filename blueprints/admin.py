@@ -115,7 +115,8 @@ def agent_page(agent_id):
     agent = found(Agent, agent_id)
     shown_for, api_key = session.pop("new_api_key", (None, None))
     now, tz_name = utcnow(), current_app.config["TIMEZONE"]
-    today_from_utc, _ = reports.period_bounds(to_local(now, tz_name).date(), to_local(now, tz_name).date(), tz_name)
+    today = to_local(now, tz_name).date()
+    today_from_utc, _ = reports.period_bounds(today, today, tz_name)
     return render_template(
         "admin/agent.html",
         agent=agent,

@@ -18,8 +18,9 @@ def report_folder(item):
 
 def report_path(item, extension="csv"):
     """The item's file (the CSV, or the workbook: "xlsx"), under the name users see."""
-    name = report_kinds.file_name(item.request.kind, item.agent.slug, item.request.date_from, item.request.date_to, extension)
-    return os.path.join(report_folder(item), name)
+    name = report_kinds.file_name(item.request.kind, item.agent.slug, item.request.date_from, item.request.date_to)
+    path = os.path.join(report_folder(item), name)
+    return report_kinds.xlsx_path(path) if extension == "xlsx" else path
 
 
 def _serializer():

@@ -11,11 +11,11 @@ KINDS = {kind.KEY: kind for kind in (stop_slots, slot_funnel, slot_paths)}
 DEFAULT = stop_slots.KEY
 
 
-def file_name(kind_key, agent_slug, date_from, date_to, extension="csv"):
-    """`<kind>_<agent-slug>_<from>_<to>.csv` (or .xlsx), the slug cut (at a character)
-    so that either name fits 255 bytes, and both have the same slug."""
-    prefix, suffix = f"{kind_key}_", f"_{date_from.isoformat()}_{date_to.isoformat()}.{extension}"
-    budget = 255 - len(prefix) - len(suffix) - (len("xlsx") - len(extension))
+def file_name(kind_key, agent_slug, date_from, date_to):
+    """`<kind>_<agent-slug>_<from>_<to>.csv`, the slug cut (at a character) so that
+    the name fits 255 bytes also as the workbook's (`xlsx_path`), one byte longer."""
+    prefix, suffix = f"{kind_key}_", f"_{date_from.isoformat()}_{date_to.isoformat()}.csv"
+    budget = 255 - len(prefix) - len(suffix) - len("x")
     return f"{prefix}{agent_slug.encode()[:budget].decode(errors='ignore')}{suffix}"
 
 
