@@ -62,6 +62,7 @@ def test_upgrading_to_version_12_counts_the_stored_events_of_each_agent(app, run
             ingestion.EventIn("d1", "web", "user", None, None, datetime(2026, 3, 1, 10)),
             ingestion.EventIn("d1", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),
             ingestion.EventIn("d2", "web", "user", None, None, datetime(2026, 3, 2, 9, 30)),
+            ingestion.EventIn("d2", "web", "bot", "a", None, datetime(2026, 3, 2, 8)),  # the day's latest stands for received
         ])
         db.drop_tables([AgentTraffic])
         migrations.SchemaVersion.update(version=11).execute()
@@ -69,5 +70,5 @@ def test_upgrading_to_version_12_counts_the_stored_events_of_each_agent(app, run
     assert runner.invoke(args=["upgrade-db"]).exit_code == 0
 
     with app.app_context():
-        assert agent.traffic(since=datetime(2026, 3, 2)) == (3, 1, datetime(2026, 3, 2, 9, 30))
+        assert agent.traffic(since=datetime(2026, 3, 2)) == (4, 2, datetime(2026, 3, 2, 9, 30))
         assert Agent.get(Agent.name == "Quiet Bot").traffic(since=datetime(2026, 3, 2)) == (0, 0, None)
