@@ -1,7 +1,7 @@
 """Admin pages: accounts, agents (with their API key shown once) and grants."""
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, session, url_for
 from peewee import IntegrityError
 
 import reports
@@ -122,7 +122,7 @@ def agent_page(agent_id):
         agent=agent,
         api_key=api_key if shown_for == agent.id else None,
         traffic=agent.traffic(since=today_from_utc),
-        base_url=request.host_url.rstrip("/"),
+        base_url=current_app.config["BASE_URL"],  # never the request's Host: a forged one would aim the commands elsewhere
         now=now.replace(microsecond=0),
     )
 

@@ -192,7 +192,7 @@ def test_an_agent_page_onboards_a_bot_and_shows_its_data_arriving(app, client, a
     assert created.location.startswith("/admin/agents/")
     page = client.get(created.location).get_data(as_text=True)
     key = re.search(r"export SLOTLENS_API_KEY=(?:'|&#39;)(sl_[\w-]+)", page).group(1)
-    assert "curl -sS -X POST http://localhost/api/v1/events" in page and "nothing yet" in page
+    assert "curl -sS -X POST http://slotlens.test/api/v1/events" in page and "nothing yet" in page
     assert "--agent &#39;Pizza Bot&#39;" in page, "the importers' commands name the agent"
 
     events = [event("d1", "user", "2026-11-29T10:00:00Z"), event("d1", "bot", "2026-11-29T10:00:01Z", slot="greet")]
@@ -211,4 +211,5 @@ def test_an_agent_page_onboards_a_bot_and_shows_its_data_arriving(app, client, a
 
     auth.login("analyst@example.com")
     assert client.get(created.location).status_code == 403
-    assert client.post(created.location + "/rotate-key").status_code in (400, 403)
+    token = csrf_token(client, "/analytics")
+    assert client.post(created.location + "/rotate-key", data={"csrf_token": token}).status_code == 403

@@ -220,6 +220,21 @@ def test_session_cookie_is_secure_behind_https(tmp_path, database_url):
     assert app.test_client().get("/login").headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
+def test_the_onboarding_commands_name_base_url_whatever_host_the_request_gives(tmp_path, database_url, people):
+    """A forged Host (or X-Forwarded-Host behind a trusted proxy) must not aim the curl commands elsewhere."""
+    app = create_app(app_config(tmp_path, database_url, TRUSTED_PROXIES=1), instance_path=str(tmp_path / "proxied"))
+    page = f"/admin/agents/{people['support'].id}"
+    for headers in ({"HTTP_HOST": "evil.example"}, {"HTTP_X_FORWARDED_HOST": "evil.example"}):
+        client = app.test_client()
+        client.environ_base.update(headers)  # every request of this browser, the log-in too
+        Auth(client).login("admin@example.com")
+        html = client.get(page).get_data(as_text=True)
+        assert "Send its data" in html, headers
+        assert "curl -sS -X POST http://slotlens.test/api/v1/events" in html, headers
+        assert "curl -sS -X PUT http://slotlens.test/api/v1/slots" in html, headers
+        assert "evil.example" not in html, headers
+
+
 def test_revoking_a_grant_stops_downloads_of_reports_already_sent(app, world):
     analyst = client_as(app, "analyst")
     link = f"/exports/download/{world['tokens']['analyst@example.com']}"
