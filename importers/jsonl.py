@@ -5,7 +5,11 @@ from importers import Item
 
 
 class JsonLines:
-    """The events of a JSON Lines file; progress in bytes."""
+    """The events of a JSON Lines file; progress in bytes.
+
+    A line that is not UTF-8 is skipped here, naming the byte: the JSON decoders
+    raise on it instead of refusing it, which would end the whole import.
+    """
 
     unit = "lines"
 
@@ -18,5 +22,11 @@ class JsonLines:
         with open(self.path, "rb") as lines:
             for number, raw in enumerate(lines, start=1):
                 self.done += len(raw)
-                if raw.strip():
+                if not raw.strip():
+                    continue
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    yield Item(f"line {number}", None, f"not valid UTF-8 (byte {exc.start + 1})")
+                else:
                     yield Item(f"line {number}", None, line=raw)

@@ -119,6 +119,19 @@ def test_import_events_skips_lines_the_database_rejects(app, runner, people, tmp
     assert "line 2: channel: dialog 'd1' is stored on channel 'web'" in result.output
 
 
+def test_a_line_that_is_not_utf8_is_skipped_and_named(app, runner, people, tmp_path):
+    """One bad byte inside a JSON string spoils its line, not the import (msgspec raised on it)."""
+    good = b'{"dialog_id": "d1", "channel": "web", "sender": "user", "text": "ok", "timestamp": "2026-03-01T10:00:00Z"}\n'
+    bad = b'{"dialog_id": "d2", "channel": "web", "sender": "user", "text": "caf\xff", "timestamp": "2026-03-01T10:00:00Z"}\n'
+    (tmp_path / "events.jsonl").write_bytes(good + bad + good.replace(b"d1", b"d3"))
+    result = runner.invoke(args=["import-events", str(tmp_path / "events.jsonl"), "--agent", "Support Bot"])
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 new events into 'Support Bot'; 0 were already stored; 1 lines skipped." in result.output
+    assert f"line 2: not valid UTF-8 (byte {bad.index(0xFF) + 1})" in result.output
+    with app.app_context():
+        assert sorted(d.external_id for d in Dialog.select()) == ["d1", "d3"]
+
+
 def test_import_events_for_an_unknown_agent(runner, tmp_path):
     result = runner.invoke(args=["import-events", write_jsonl(tmp_path / "e.jsonl", []), "--agent", "Nope"])
     assert result.exit_code == 1 and "No agent named 'Nope'" in result.output
