@@ -16,8 +16,7 @@ import commands
 import models
 import observability
 import security
-import tasks
-from extensions import csrf, mail
+from extensions import csrf, init_queue, mail
 from localtime import format_local, relative
 
 SECRET_KEY_FILE = "secret_key"
@@ -99,7 +98,7 @@ def create_app(test_config=None, instance_path=None):
     models.init_app(app)
     observability.init_app(app)
     security.init_app(app)
-    tasks.init_app(app)
+    init_queue(app)
     mail.init_app(app)
     csrf.init_app(app)
     commands.init_app(app)

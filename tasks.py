@@ -1,74 +1,28 @@
-"""The background queue (Huey) and its tasks.
+"""The worker's own duties: recovery at start, its heartbeat, and the sweep.
 
-As in Huey's Flask example, the queue and its tasks live at module level, so
-code that enqueues imports the task it enqueues. Nothing is read at import
-time: `init_app` points the queue at QUEUE_URL and binds the app whose context
-every task runs in; the consumer loads it all through `worker.py`.
+The queue lives in `extensions`; each task that does a user's work lives with the
+code it runs (`export_queue.delivery.process_export_item`, `importers.jobs.run_import`).
+The consumer loads them all through `worker.py`, which imports this module.
 """
-import functools
 import logging
 import threading
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
 
-from huey import Huey, crontab
-from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from huey import crontab
 
 import models
-from export_queue import delivery, subscriptions, upkeep
+from export_queue import subscriptions, upkeep
+from export_queue.delivery import process_export_item
+from extensions import huey, in_app_context
 from importers import jobs as import_jobs
+from importers.jobs import run_import
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_KEY = "slotlens.worker-heartbeat"
 HEARTBEAT_EVERY = 15  # seconds between a consumer's signs of life
 HEARTBEAT_STALE = 60  # seconds without one after which the worker counts as stopped
-
-huey = Huey("slotlens", storage_class=MemoryStorage)  # bound to QUEUE_URL by init_app
-huey.flask_app = None
-
-
-def storage_for(url):
-    """Huey's storage class and its arguments for `sqlite:////abs/path.db` or `redis://host:port/n`."""
-    scheme = urlsplit(url).scheme
-    if scheme == "sqlite":
-        return SqliteStorage, {"filename": url[len("sqlite:///") :]}
-    if scheme in ("redis", "rediss"):
-        return RedisStorage, {"url": url}
-    raise ValueError(f"QUEUE_URL {url!r}: use sqlite:////abs/path.db or redis://host:port/n")
-
-
-def init_app(app):
-    """Point the queue at the app's QUEUE_URL and run every task in the app's context."""
-    huey.storage_class, huey.storage_kwargs = storage_for(app.config["QUEUE_URL"])
-    huey.name = app.config["QUEUE_NAME"]
-    huey.immediate = app.config["QUEUE_IMMEDIATE"]
-    huey.storage = huey.create_storage()
-    huey.flask_app = app
-    app.extensions["huey"] = huey
-
-
-def in_app_context(func):
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with huey.flask_app.app_context(), models.connection():
-            return func(*args, **kwargs)
-
-    return wrapper
-
-
-@huey.task()
-@in_app_context
-def process_export_item(item_id):
-    delivery.process_item(item_id)
-
-
-@huey.task()
-@in_app_context
-def run_import(job_id):
-    import_jobs.run(job_id, huey.flask_app.config)
-
 
 @huey.on_startup()
 @in_app_context

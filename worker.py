@@ -1,9 +1,11 @@
 """Entry point of the background worker: `huey_consumer worker.huey`.
 
-Building the app registers the tasks on its queue, so the consumer sees them.
+Importing `tasks` registers every task on the queue (it imports the modules that
+define them), so the consumer sees them; building the app binds the queue to QUEUE_URL.
 """
 import socket
 
+import tasks  # noqa: F401 - registers the tasks
 from app import create_app
 
 app = create_app()

@@ -10,7 +10,7 @@ import models
 import report_kinds
 import reports
 from blueprints.auth import login_required
-from export_queue import intake
+from export_queue import delivery, intake
 from export_queue.subscriptions import in_words, subscription_summary
 from forms import FilterForm, SubscriptionForm
 from localtime import format_local
@@ -209,7 +209,7 @@ def queue_export(filters, kind):
         account, filters, config["EXPORT_MAX_PENDING"], config["EXPORT_MAX_PER_HOUR"], kind=kind
     )
     if outcome.status == "queued":
-        intake.enqueue(outcome.request.items)
+        delivery.enqueue(outcome.request.items)
         emails = len(filters.agent_ids)
         flash(
             Markup('The {} report will be sent to {}, one email per agent ({} {}). '

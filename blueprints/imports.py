@@ -16,7 +16,7 @@ from blueprints.auth import admin_required
 from extensions import csrf
 from forms import ImportForm
 from importers import ImportFailed
-from importers.jobs import KINDS, delete_upload, open_source
+from importers.jobs import KINDS, delete_upload, open_source, run_import
 from models import Agent, ImportJob
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/import")
@@ -61,8 +61,6 @@ def upload():
         account=g.account, agent=form.agent.data, kind=form.kind.data, path=path,
         file_name=file_name, options=json.dumps(options),
     )
-    from tasks import run_import
-
     run_import(job.id)
     return redirect(url_for("imports.show", job_id=job.id))
 

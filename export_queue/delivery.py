@@ -18,12 +18,11 @@ from peewee import DatabaseError, InterfaceError
 
 import models
 import report_kinds
-import tasks
 from export_queue.emails import report_email
 from export_queue.intake import filters_of
 from export_queue.links import report_folder, report_path
 from export_queue.states import FAILED, QUEUED, SKIPPED, claim, lease_kept, mark_delivered, move, record
-from extensions import mail
+from extensions import huey, in_app_context, mail
 from models import utcnow
 from observability import log_event
 
@@ -231,4 +230,16 @@ def retry_later(item, reason):
     not_before = min(now + timedelta(seconds=retry_delay(item.attempts, config["EXPORT_RETRY_DELAY"])), give_up_at)
     log.warning("export item %s: %s; retrying at %s", item.id, reason, not_before)
     if move(item, QUEUED, not_before=not_before, failing_since=failing_since, error=reason):
-        tasks.process_export_item.schedule(args=(item.id,), delay=max((not_before - now).total_seconds(), 0))
+        process_export_item.schedule(args=(item.id,), delay=max((not_before - now).total_seconds(), 0))
+
+
+@huey.task()
+@in_app_context
+def process_export_item(item_id):
+    process_item(item_id)
+
+
+def enqueue(items):
+    """Put items on the general export queue (ids only)."""
+    for item in items:
+        process_export_item(item.id)

@@ -9,7 +9,6 @@ from peewee import fn
 
 import report_kinds
 import reports
-import tasks
 from export_queue.states import IN_FLIGHT, QUEUED
 from models import Account, ExportItem, ExportRequest, db, utcnow
 
@@ -81,12 +80,6 @@ def request_export(account, filters, max_pending, max_per_hour=None, kind=report
         )
         ExportItem.insert_many([dict(request=request, agent=agent_id) for agent_id in sorted(filters.agent_ids)]).execute()
     return Outcome(request, "queued")
-
-
-def enqueue(items):
-    """Put items on the general export queue (ids only)."""
-    for item in items:
-        tasks.process_export_item(item.id)
 
 
 def queue_position(item):

@@ -14,6 +14,7 @@ import importers
 from importers.csv_log import CsvLog, parse_timezone
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
+from extensions import huey, in_app_context
 from models import ImportJob, utcnow
 
 KINDS = {  # kind -> (name, what it is, for the form)
@@ -58,6 +59,13 @@ def run(job_id, config):
         raise
     else:
         _finish(job, "done", done=source.total, **_counts(outcome))
+
+
+
+@huey.task()
+@in_app_context
+def run_import(job_id):
+    run(job_id, huey.flask_app.config)
 
 
 def _counts(outcome):
