@@ -8,10 +8,11 @@ summaries kept exact), and ends with what it imported and what it skipped and wh
 A source is an iterable of `Item`s with `done` and `total` (its own units of
 progress: lines, bytes, rows) and `unit` (what it calls a skipped item: "lines",
 "events"); it may offer `slot_catalogue`, the slots it knows more about than their
-key (name, type, text), which are written before the events that name them.
+key (name, type), which are written before the events that name them, with the
+text of the first stored bot event in each.
 """
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import event_decoding
 import ingestion
@@ -145,12 +146,24 @@ def _validated_batches(source, limits, batch_size):
     yield batch, skipped
 
 
+def _described_slots(catalogue, events):
+    """The catalogue's slots that the events name, sorted by key, each with the
+    text of the first bot event in it: only an event being stored names a slot's
+    text, never one that was skipped."""
+    texts = {}
+    for event in events:
+        if event.sender == "bot" and event.slot and event.text:
+            texts.setdefault(event.slot, event.text)
+    keys = sorted({event.slot for event in events if event.slot} & catalogue.keys())
+    return [replace(catalogue[key], text=texts.get(key, "")) for key in keys]
+
+
 def _write_batch(agent, batch, catalogue, max_channels, outcome):
     """Store a batch; events the database rejects (a dialog on another channel) are
     skipped with its reason, and the rest of the batch stored."""
     while batch:
         events = [event for _, event in batch]
-        known = [catalogue[key] for key in sorted({e.slot for e in events if e.slot}) if key in catalogue]
+        known = _described_slots(catalogue, events)
         try:
             with db.atomic():
                 ingestion.describe_slots(agent, known)

@@ -25,8 +25,9 @@ IGNORED_TYPES = {
 DEFAULT_CHANNEL = "rasa"
 
 
-def slot_for_action(name, text=""):
-    return SlotIn(name, name, "utter" if name.startswith("utter_") else "action", text)
+def slot_for_action(name):
+    """A slot named for a Rasa action; its text comes from the stored bot events in it."""
+    return SlotIn(name, name, "utter" if name.startswith("utter_") else "action", "")
 
 
 def map_sender(sender_id, events, catalogue):
@@ -34,7 +35,7 @@ def map_sender(sender_id, events, catalogue):
 
     Only events with `emit` set become Items (an incremental import reads a
     sender's earlier events too, for the session count and the last action).
-    `catalogue` (slot key -> SlotIn) learns every action and its first bot text.
+    `catalogue` (slot key -> SlotIn) learns every action, and the type it gives the slot.
     A session's channel is the `input_channel` of its first user event that has one.
     """
     session = _Session(sender_id, 1)
@@ -44,7 +45,10 @@ def map_sender(sender_id, events, catalogue):
                 yield Item(where, None, "is not a JSON object")
             continue
         kind = event.get("event")
-        if kind == "session_started":
+        if not isinstance(kind, str):
+            if emit:
+                session.pending.append((where, "has no `event` field" if kind is None else "`event` is not a string"))
+        elif kind == "session_started":
             if session.used:
                 yield from session.items()
                 session = _Session(sender_id, session.number + 1)
@@ -53,8 +57,7 @@ def map_sender(sender_id, events, catalogue):
             if emit:
                 session.pending.append((where, mapped))
         elif kind not in IGNORED_TYPES and emit:
-            reason = "has no `event` field" if kind is None else f"unknown Rasa event type {kind!r}"
-            session.pending.append((where, reason))
+            session.pending.append((where, f"unknown Rasa event type {kind!r}"))
     yield from session.items()
 
 
@@ -80,7 +83,7 @@ def _map(kind, event, session, catalogue):
     """The payload (without channel) for a user, bot or action event; None for a
     bookkeeping action; a string saying why when it cannot be mapped."""
     name = event.get("name")
-    if kind == "action" and name in BOOKKEEPING:
+    if kind == "action" and isinstance(name, str) and name in BOOKKEEPING:
         return None
     timestamp = _utc_iso(event.get("timestamp"))
     if timestamp is None:
@@ -91,13 +94,16 @@ def _map(kind, event, session, catalogue):
             session.channel = event["input_channel"]
         payload.update(sender="user", text=event.get("text"))
     elif kind == "bot":
-        slot = (event.get("metadata") or {}).get("utter_action") or session.last_action
-        text = event.get("text")
-        if slot and isinstance(text, str) and text:
-            known = catalogue.get(slot)
-            if known is None or not known.text:
-                catalogue[slot] = slot_for_action(slot, text)
-        payload.update(sender="bot", slot=slot, text=text)
+        metadata = event.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            return "`metadata` is not a JSON object"
+        utter_action = metadata.get("utter_action")
+        if not isinstance(utter_action, (str, type(None))):
+            return "`metadata.utter_action` is not a string"
+        slot = utter_action or session.last_action
+        if slot:
+            catalogue.setdefault(slot, slot_for_action(slot))
+        payload.update(sender="bot", slot=slot, text=event.get("text"))
     else:
         if not isinstance(name, str) or not name:
             return "action event without a `name`"

@@ -58,7 +58,6 @@ def test_bot_events_take_their_slot_from_utter_action_or_else_the_last_action():
     assert [row[1:4] for row in rows] == [("system", "action_check", None), ("bot", "action_check", "On its way"),
                                           ("bot", "utter_ask_size", "Size?")]
     assert catalogue["utter_ask_size"].type == "utter" and catalogue["action_check"].type == "action"
-    assert catalogue["action_check"].text == "On its way"
 
 
 def test_a_bot_event_with_no_action_before_it_has_no_slot():
@@ -85,15 +84,21 @@ def test_other_rasa_events_are_ignored_and_unknown_ones_reported():
     assert rows == [("event 4", "unknown Rasa event type 'teleport'"), ("event 5", "has no `event` field")]
 
 
-def test_the_first_bot_text_names_the_slot():
-    _, catalogue = mapped("s", [ev("bot", text="First", metadata={"utter_action": "utter_x"}),
-                                ev("bot", 1, text="Second", metadata={"utter_action": "utter_x"})])
-    assert catalogue["utter_x"].text == "First"
-
-
 def test_bad_timestamps_are_reported():
     rows, _ = mapped("s", [ev("user", text="a") | {"timestamp": "yesterday"}, ev("user", text="b") | {"timestamp": None}])
     assert [row[1] for row in rows] == ["timestamp must be Unix seconds"] * 2
+
+
+@pytest.mark.parametrize("event, reason", [
+    (ev("bot", text="Hi", metadata="x"), "`metadata` is not a JSON object"),
+    (ev("bot", text="Hi", metadata={"utter_action": ["a"]}), "`metadata.utter_action` is not a string"),
+    (ev("action", name=["action_listen"]), "action event without a `name`"),
+    (ev(["user"], text="Hi"), "`event` is not a string"),
+    (ev({"a": 1}), "`event` is not a string"),
+])
+def test_a_malformed_event_is_skipped_with_its_reason(event, reason):
+    rows, _ = mapped("s", [ev("user", text="a", input_channel="rest"), event, ev("user", 2, text="b", input_channel="rest")])
+    assert rows == [("s", "user", None, "a", "rest"), ("event 2", reason), ("s", "user", None, "b", "rest")]
 
 
 # --- whole trackers ---------------------------------------------------------------
@@ -150,6 +155,43 @@ def test_broken_trackers_are_named_and_the_rest_imported(app, runner, people, tm
     assert "a-truncated.json: is not valid JSON (line " in result.output and "is the file complete?" in result.output
     assert "b-odd.json event 4: unknown Rasa event type 'teleport'" in result.output
     assert "c-not-a-tracker.json: has no `events` list" in result.output
+
+
+def test_malformed_events_in_a_tracker_are_skipped_and_the_rest_imported(app, runner, people, tmp_path):
+    tracker = load(GREETING)
+    tracker["events"][5:5] = [ev("bot", 5, text="Hi", metadata="x"), ev("bot", 6, text="Hi", metadata={"utter_action": ["a"]})]
+    (tmp_path / "odd.json").write_text(json.dumps(tracker))
+    result = runner.invoke(args=["import-rasa", str(tmp_path / "odd.json"), "--agent", "Support Bot"])
+    assert result.exit_code == 0, result.output
+    assert "Imported 3 new events into 'Support Bot'; 0 were already stored; 2 events skipped." in result.output
+    assert "odd.json event 6: `metadata` is not a JSON object" in result.output
+    assert "odd.json event 7: `metadata.utter_action` is not a string" in result.output
+
+
+def test_only_a_stored_bot_event_names_a_slots_text(app, runner, people, tmp_path):
+    """A bot text that is skipped (a NUL, 60,000 characters) never becomes the slot's text; the next stored one does."""
+    tracker = {"sender_id": "nul-1", "events": [
+        ev("user", text="hi", input_channel="rest"),
+        ev("bot", 1, text="x" * 60_000 + "\0", metadata={"utter_action": "utter_greet"}),
+        ev("bot", 2, text="Hello!", metadata={"utter_action": "utter_greet"}),
+        ev("action", 3, name="action_check"),
+        ev("bot", 4, text="Bad\0text"),
+    ]}
+    (tmp_path / "nul.json").write_text(json.dumps(tracker))
+    result = runner.invoke(args=["import-rasa", str(tmp_path / "nul.json"), "--agent", "Support Bot"])
+    assert "Imported 3 new events into 'Support Bot'; 0 were already stored; 2 events skipped." in result.output, result.output
+    with app.app_context():
+        texts = {s.key: s.text for s in Slot.select().where(Slot.agent == people["support"])}
+    assert texts == {"utter_greet": "Hello!", "action_check": ""}
+
+
+def test_the_first_bot_text_names_the_slot(app, runner, people, tmp_path):
+    tracker = {"sender_id": "s", "events": [ev("bot", text="First", metadata={"utter_action": "utter_x"}),
+                                            ev("bot", 1, text="Second", metadata={"utter_action": "utter_x"})]}
+    (tmp_path / "s.json").write_text(json.dumps(tracker))
+    runner.invoke(args=["import-rasa", str(tmp_path / "s.json"), "--agent", "Support Bot"])
+    with app.app_context():
+        assert Slot.get(Slot.key == "utter_x").text == "First"
 
 
 def test_a_missing_source_is_a_clear_error(runner, people, tmp_path):
