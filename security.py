@@ -28,12 +28,29 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
-TOKEN_IN_PATH = re.compile(r"(/exports/download/)[^\s\"?]+")
+
+
+def _character(plain, escaped):
+    """One character of a token as a URL may carry it: itself (`plain`, a regex class),
+    or percent-encoded (`escaped`: its hex), once or more (`%65`, `%2565`)."""
+    return rf"(?:{plain}|%(?:25)*(?:{escaped}))"
+
+
+_BASE64URL = _character("[A-Za-z0-9_-]", "3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9Aa]|5[Ff]|2[Dd]")
+# A download token (export_queue.links) is itsdangerous' base64url payload of a JSON
+# object (so it begins "eyJ", the encoding of '{"'), a dot and an HMAC-SHA256 of 43
+# characters. Found by this shape wherever it stands, whichever path, query or Referer
+# carries it and however its characters are encoded. The payload (two ids) is short:
+# bounding it keeps the search linear in a long, hostile line.
+DOWNLOAD_TOKEN = re.compile(
+    _character("e", "65") + _character("y", "79") + _character("J", "4[Aa]")
+    + _BASE64URL + "{0,100}" + _character(r"\.", "2[Ee]") + _BASE64URL + "{43,}"
+)
 
 
 def redact(text):
     """Replace download tokens in a URL or log line with a placeholder."""
-    return TOKEN_IN_PATH.sub(r"\1<token>", text)
+    return DOWNLOAD_TOKEN.sub("<token>", text)
 
 
 class RedactTokens(logging.Filter):

@@ -1,6 +1,7 @@
 """The account's exports: states, downloads by emailed link, and Send again."""
 import dataclasses
 import os
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
@@ -42,10 +43,20 @@ def index():
 FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-@bp.route("/exports/download/<token>", defaults={"extension": "csv"})
-@bp.route("/exports/download/<token>/<any(xlsx):extension>")
+def is_canonical_request():
+    """Whether the path came as the server spells it, not percent-encoded
+    (`/exports/%64ownload/...`): only the link the email gave is answered."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    return raw is None or urlsplit(raw).path.endswith(request.path)
+
+
+# merge_slashes=False: `/exports//download/<token>` is a 404, not a redirect that repeats the token
+@bp.route("/exports/download/<token>", defaults={"extension": "csv"}, merge_slashes=False)
+@bp.route("/exports/download/<token>/<any(xlsx):extension>", merge_slashes=False)
 def download(token, extension):
     """The links from the email: the CSV (or the workbook) while valid, 410 with `Request again` after."""
+    if not is_canonical_request():
+        abort(404)
     item = links.item_for_token(token)
     if item is None:
         abort(404)

@@ -268,6 +268,35 @@ def test_download_tokens_are_long_signed_and_bound(app, world):
         assert analyst.get(f"/exports/download/{bad}").status_code == 404, bad
 
 
+def test_only_the_canonical_download_path_answers(app, world):
+    token = world["tokens"]["analyst@example.com"]
+    analyst = client_as(app, "analyst")
+    for variant in (f"/exports//download/{token}", f"/exports/%64ownload/{token}", f"/exports/download/%65{token[1:]}",
+                    f"/exports/download/{token.replace('.', '%2E')}", f"/exports//download/{token}/xlsx"):
+        answer = analyst.get(variant)
+        assert answer.status_code == 404 and token not in answer.headers.get("Location", ""), variant
+    served = analyst.get(f"/exports/download/{token}")
+    assert served.status_code == 200
+    served.close()
+
+
+def test_download_tokens_are_redacted_by_their_shape():
+    from urllib.parse import quote
+
+    from security import redact
+
+    token = "eyJpdGVtIjoxMiwiYWNjb3VudCI6M30._hHqaRNEOlWo3J1o0qXm9WTgHeeHq_hlQq7UGP8rON0"
+    for carrier in (f"GET /exports/download/{token} HTTP/1.1", f"/exports//download/{token}/xlsx",
+                    f"/exports/%64ownload/{token}", f"/exports/download/%65%79%4a{token[3:]}",
+                    f"/exports/download/%2565{token[1:]}", f"/exports/download/{token.replace('.', '%2E')}",
+                    "/login?next=" + quote(f"/exports/download/{token}", safe=""),
+                    "https://slotlens.example/login?next=" + quote(quote(f"/exports/download/{token}", safe=""), safe="")):
+        redacted = redact(carrier)
+        assert "<token>" in redacted and token.split(".")[1][:8] not in redacted and "pdGVtIjox" not in redacted, carrier
+    for harmless in ("/static/app.css", "/exports/12/again", "/admin/agents/3", "GET /login?next=%2Fanalytics HTTP/1.1"):
+        assert redact(harmless) == harmless
+
+
 def test_report_files_are_served_only_through_their_signed_link(app, world, tmp_path):
     analyst = client_as(app, "analyst")
     with app.app_context():
@@ -338,7 +367,7 @@ def test_rotate_key(app, runner, people):
         assert Agent.by_api_key(new_key).name == "Support Bot"
 
 
-TOKEN = "eyJpdGVtIjoxLCJhY2NvdW50IjoyfQ.Zx9-abc_DEF123"
+TOKEN = "eyJpdGVtIjoxLCJhY2NvdW50IjoyfQ.Zx9-abc_DEF123Zx9-abc_DEF123Zx9-abc_DEF123Zx9"  # a real one's shape
 
 
 @pytest.mark.e2e
@@ -352,17 +381,21 @@ def test_download_tokens_never_reach_the_request_log(tmp_path, server):
         stack.cli("init-db")
         stack.start_web()
         log = tmp_path / "web.log"
+    paths = [f"/exports/download/{TOKEN}", f"/exports//download/{TOKEN}", f"/exports/%64ownload/{TOKEN}",
+             f"/exports/download/%65{TOKEN[1:]}"]
     try:
-        link = f"{stack.base_url}/exports/download/{TOKEN}"
-        request = urllib.request.Request(link, headers={"Referer": link})  # as the 410 and log-in pages cause
-        with contextlib.suppress(urllib.error.HTTPError):
-            urllib.request.urlopen(request, timeout=10)
-        wait_for(lambda: "/exports/download/" in log.read_text(), what="the request in the log")
+        for path in paths:
+            link = stack.base_url + path
+            request = urllib.request.Request(link, headers={"Referer": link})  # as the 410 and log-in pages cause
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(request, timeout=10)
+        wait_for(lambda: log.read_text().count("<token>") >= 2 * len(paths), what="the requests in the log")
     finally:
         stack.stop()
     text = log.read_text()
-    assert TOKEN not in text and TOKEN.split(".")[0] not in text
-    assert "/exports/download/<token>" in text
+    payload, signature = TOKEN.split(".")
+    assert payload[3:] not in text and signature not in text
+    assert "/exports/download/<token>" in text and "/exports//download/<token>" in text
 
 
 @pytest.mark.e2e
