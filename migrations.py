@@ -351,6 +351,16 @@ def add_csv_separators(migrator):
         db.execute_sql("ALTER TABLE account ADD COLUMN csv_separator VARCHAR(1) NOT NULL DEFAULT ','")
 
 
+def add_login_device_cookies(migrator):
+    """14: failed log-ins name the device cookie they carried, so that a device
+    that guesses is locked out like an address."""
+    if "device" not in {column.name for column in db.get_columns("login_failure")}:
+        migrate(
+            migrator.add_column("login_failure", "device", CharField(null=True)),
+            migrator.add_index("login_failure", ("device", "at")),
+        )
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
@@ -364,6 +374,7 @@ MIGRATIONS = [
     free_path_rows_of_slot_checks,
     add_agent_traffic,
     add_csv_separators,
+    add_login_device_cookies,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

@@ -534,10 +534,11 @@ class LoginFailure(BaseModel):
 
     email = CharField()
     address = CharField()
+    device = CharField(null=True)  # the nonce of the attempt's device cookie (blueprints/auth.py), if it had one
     at = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("email", "address", "at"), False), (("address", "at"), False))
+        indexes = ((("email", "address", "at"), False), (("address", "at"), False), (("device", "at"), False))
 
 
 MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure]

@@ -1,11 +1,14 @@
 """Logging in and out, changing one's password, and the `login_required` /
 `admin_required` guards."""
 import functools
+import hashlib
 import math
+import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from forms import LoginForm, PasswordChangeForm, ReportFilesForm
@@ -14,6 +17,8 @@ from models import Account, LoginFailure, db, utcnow
 
 bp = Blueprint("auth", __name__)
 ADDRESS_WIDE = 5  # an address, or an account across addresses, may fail this many times the per-pair limit
+DEVICE_COOKIE = "slotlens_device"
+DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
 @bp.before_app_request
@@ -66,21 +71,61 @@ def safe_next(target):
     return target
 
 
-def lockout_minutes(email, address):
+def device_serializer():
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt="login-device", signer_kwargs={"digest_method": hashlib.sha256}
+    )
+
+
+def remember_device(response, account):
+    """Give this browser a device cookie (OWASP's defence against lockout abuse):
+    signed, naming the account and a nonce of its own, sent only to the login page."""
+    token = device_serializer().dumps({"account": account.id, "nonce": secrets.token_urlsafe(16)})
+    response.set_cookie(
+        DEVICE_COOKIE,
+        token,
+        max_age=DEVICE_COOKIE_MAX_AGE,
+        path=url_for("auth.login"),
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def device_nonce(account):
+    """The nonce of this browser's device cookie if it logged in to `account` before, else None."""
+    token = request.cookies.get(DEVICE_COOKIE)
+    if account is None or not token:
+        return None
+    try:
+        data = device_serializer().loads(token, max_age=DEVICE_COOKIE_MAX_AGE)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("account") != account.id or not isinstance(data.get("nonce"), str):
+        return None
+    return data["nonce"]
+
+
+def lockout_minutes(email, address, device=None):
     """Minutes left before this email may try again from this address, or 0.
 
     Within LOGIN_LOCKOUT seconds, LOGIN_MAX_FAILURES failures for one account from
     one address lock that pair out; five times as many from one address across
     accounts, or for one account across addresses, lock the address or the account.
+    A browser with a device cookie for the account (`device`, its nonce) is not held
+    by the account's lockout, so strangers cannot lock the owner out, unless the
+    device itself failed LOGIN_MAX_FAILURES times (a stolen cookie guesses no more).
     """
     window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT"])
     limit = current_app.config["LOGIN_MAX_FAILURES"]
     recent = LoginFailure.select().where(LoginFailure.at > utcnow() - window)
-    for failures, allowed in (
+    checks = [
         (recent.where((LoginFailure.email == email) & (LoginFailure.address == address)), limit),
         (recent.where(LoginFailure.address == address), ADDRESS_WIDE * limit),
-        (recent.where(LoginFailure.email == email), ADDRESS_WIDE * limit),
-    ):
+    ]
+    if device is None or recent.where(LoginFailure.device == device).count() >= limit:
+        checks.append((recent.where(LoginFailure.email == email), ADDRESS_WIDE * limit))
+    for failures, allowed in checks:
         # The lockout ends when the allowed-th latest failure leaves the window.
         unlocking = failures.order_by(LoginFailure.at.desc()).offset(allowed - 1).limit(1).first()
         if unlocking is not None:
@@ -88,7 +133,7 @@ def lockout_minutes(email, address):
     return 0
 
 
-def admit_attempt(email, address):
+def admit_attempt(email, address, device=None):
     """Count a log-in attempt against the limits and record it, in one transaction,
     before the (slow) password check: concurrent guesses can never check more
     passwords than the limits allow. Returns the minutes of lockout left, or 0.
@@ -98,11 +143,11 @@ def admit_attempt(email, address):
     with db.atomic():  # SQLite: BEGIN IMMEDIATE serialises this already
         if db.for_update:
             db.execute_sql("LOCK TABLE login_failure IN SHARE ROW EXCLUSIVE MODE")
-        minutes = lockout_minutes(email, address)
+        minutes = lockout_minutes(email, address, device)
         if not minutes:
             window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT"])
             LoginFailure.delete().where(LoginFailure.at <= utcnow() - window).execute()
-            LoginFailure.create(email=email, address=address)
+            LoginFailure.create(email=email, address=address, device=device)
         return minutes
 
 
@@ -117,11 +162,11 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email, address = form.email.data.strip().lower(), request.remote_addr or "unknown"
-        minutes = admit_attempt(email, address)
+        account = Account.get_or_none(Account.email == email)
+        minutes = admit_attempt(email, address, device_nonce(account))
         if minutes:
             flash(f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.", "error")
             return render_template("auth/login.html", form=form), 429
-        account = Account.get_or_none(Account.email == email)
         if account is None:
             check_password_hash(dummy_hash(), form.password.data)
         elif account.check_password(form.password.data):
@@ -130,7 +175,9 @@ def login():
                 flash("This account is disabled. Ask an admin to enable it.", "error")
                 return render_template("auth/login.html", form=form), 403
             start_session(account)
-            return redirect(safe_next(request.args.get("next")))
+            response = redirect(safe_next(request.args.get("next")))
+            remember_device(response, account)
+            return response
         flash("Wrong email or password.", "error")
     return render_template("auth/login.html", form=form)
 
