@@ -17,8 +17,8 @@ from peewee import EXCLUDED, SQL, Case, Value, fn
 import daily_totals
 from dialog_summaries import Summary, extend, summarize
 from models import (
-    AgentTraffic, Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, among, append_rows, chunks, db, insert_rows,
-    insert_rows_returning, update_rows, utcnow,
+    AgentTraffic, Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, among, append_rows, chunks, db, hold_lock,
+    insert_rows, insert_rows_returning, update_rows, utcnow,
 )
 from names import CONTROL_MESSAGE, has_control
 
@@ -266,12 +266,13 @@ def describe_slots(agent, slots):
     insert_rows(query, [(agent.id, s.key, s.name, s.type, s.text) for s in slots])
 
 
-def ingest_events(agent, events, max_channels=None):
+def ingest_events(agent, events, max_channels=None, described=()):
     """Store a validated batch and bring the summaries of the dialogs it touches up to date.
 
     Returns (new, duplicates). Raises IngestError, writing nothing, when an event
     names a stored dialog on a different channel, or a new channel beyond the
-    agent's `max_channels`.
+    agent's `max_channels` (checked first, every such event named). `described`
+    is what an importer knows about the batch's slots (`describe_slots`).
 
     Dialogs the batch creates have all their events in it: their summaries are
     computed in Python and inserted with them (`dialog_summaries.summarize`).
@@ -283,11 +284,13 @@ def ingest_events(agent, events, max_channels=None):
     Concurrent batches stay exact on PostgreSQL (READ COMMITTED): the touched
     dialogs are locked before their events are written, so a batch's summary
     refresh runs after every other writer of those dialogs has committed and
-    sees their events. Rows are created and locked in one global order (keys,
-    then ids, then the daily totals' keys), so two batches never wait for each
-    other in a circle.
+    sees their events. Locks are taken in one global order (the agent's channel
+    lock, then rows by keys, then ids, then the daily totals' keys), so two
+    batches never wait for each other in a circle.
     """
     with db.atomic():
+        _ensure_channels(agent, events, max_channels)
+        describe_slots(agent, described)
         fingerprints = [e.fingerprint for e in events]
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
         dialog_ids, batch, created = _ensure_dialogs(agent, events, fingerprints, slot_ids)
@@ -309,7 +312,6 @@ def ingest_events(agent, events, max_channels=None):
         _insert_paths(agent, {dialog_ids[ext]: summary for ext, summary in created.items()}, after)
         _extend_paths(agent, {pk: (old, extend(old, stored[pk], slot_ids)) for pk, old in was.items()}, before, after)
         daily_totals.apply_change(before, after)
-        _ensure_channels(agent, events, max_channels)
         _count_traffic(agent, new)
     return new, len(events) - new
 
@@ -442,20 +444,38 @@ def _row_changes(old, new):
 
 
 def _ensure_channels(agent, events, max_channels):
-    """Record the batch's channels for the filter form, at most `max_channels` per agent
-    (a cap, so that a bot key cannot make every filter page huge)."""
+    """Record the batch's channels for the filter form, at most `max_channels` per
+    agent (a cap, so that a bot key cannot make every filter page huge), before
+    anything else is written; IngestError names every event on a channel beyond it.
+
+    New channels take the places left in the order the batch first names them. A
+    batch bringing new channels holds the agent's channel lock until it commits,
+    so that two batches never both take the last place.
+    """
     channels = sorted({e.channel for e in events})
-    if max_channels is not None:
-        stored = Channel.select(Channel.name).where(Channel.agent == agent)
-        known = set()
-        for part in chunks(channels):
-            known.update(name for (name,) in stored.where(among(Channel.name, part)).tuples())
-        new = {name for name in channels if name not in known}
-        if new and stored.count() + len(new) > max_channels:
-            index, event = next((i, e) for i, e in enumerate(events) if e.channel in new)
-            message = f"this agent may have at most {max_channels} channels (API_MAX_CHANNELS); {event.channel!r} would be one more"
-            raise IngestError([error(index, "channel", message)])
+    if max_channels is not None and _unknown_channels(agent, channels):
+        hold_lock("channels", agent.id)
+        new = _unknown_channels(agent, channels)  # again: a batch that held the lock may have added some
+        room = max(max_channels - Channel.select().where(Channel.agent == agent).count(), 0)
+        admitted = set(list(dict.fromkeys(e.channel for e in events if e.channel in new))[:room])
+        message = "this agent may have at most {} channels (API_MAX_CHANNELS); {!r} would be one more"
+        refused = [
+            error(index, "channel", message.format(max_channels, e.channel))
+            for index, e in enumerate(events)
+            if e.channel in new and e.channel not in admitted
+        ]
+        if refused:
+            raise IngestError(refused)
     insert_rows(NEW_CHANNELS, [(agent.id, name) for name in channels])
+
+
+def _unknown_channels(agent, channels):
+    """The names among `channels` (sorted) the agent has no channel of yet."""
+    known = set()
+    for part in chunks(channels):
+        query = Channel.select(Channel.name).where((Channel.agent == agent) & among(Channel.name, part))
+        known.update(name for (name,) in query.tuples())
+    return {name for name in channels if name not in known}
 
 
 def _ensure_slots(agent, keys):

@@ -104,6 +104,17 @@ def insert_rows(query, rows):
     return cursor.rowcount
 
 
+LOCKS = {"channels": 1, "schema": 2}  # advisory lock namespaces (`hold_lock`)
+
+
+def hold_lock(namespace, key):
+    """Hold a PostgreSQL advisory lock on (namespace, key) until the transaction
+    ends, for writers that must not check and act at the same time (a cap, the
+    schema). SQLite needs nothing: `BEGIN IMMEDIATE` already serialises its writers."""
+    if isinstance(db.obj, PostgresqlDatabase):
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (LOCKS[namespace], key))
+
+
 def update_rows(statement, rows):
     """Run a one-row UPDATE `Statement` for every row of values (its SET values, then
     its WHERE values): executemany on SQLite, psycopg2's pages of statements on PostgreSQL."""

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 
 import event_decoding
 import ingestion
-from models import db
 
 BATCH = 1000
 SKIPS_KEPT = 50  # reasons kept for the summary; the count covers all of them
@@ -159,15 +158,14 @@ def _described_slots(catalogue, events):
 
 
 def _write_batch(agent, batch, catalogue, max_channels, outcome):
-    """Store a batch; events the database rejects (a dialog on another channel) are
-    skipped with its reason, and the rest of the batch stored."""
+    """Store a batch; events the database rejects (a dialog on another channel, a
+    channel past the agent's cap) are skipped with their reasons, and the rest of
+    the batch stored."""
     while batch:
         events = [event for _, event in batch]
         known = _described_slots(catalogue, events)
         try:
-            with db.atomic():
-                ingestion.describe_slots(agent, known)
-                new, duplicates = ingestion.ingest_events(agent, events, max_channels)
+            new, duplicates = ingestion.ingest_events(agent, events, max_channels, described=known)
         except ingestion.IngestError as exc:
             bad = {e["index"] for e in exc.errors}
             for e in exc.errors:

@@ -9,7 +9,7 @@ import pytest
 
 import ingestion
 from devtools.processes import Stack, free_port
-from models import Channel, ExportRequest
+from models import Channel, Event, ExportRequest
 from tests.conftest import event
 
 TODAY = date.today().isoformat()
@@ -60,6 +60,43 @@ def test_an_agent_has_at_most_so_many_channels(app, client, people):
                               "message": "this agent may have at most 3 channels (API_MAX_CHANNELS); 'ch4' would be one more"}]
     with app.app_context():
         assert Channel.select().count() == 3
+
+
+def test_a_batch_beyond_the_channel_cap_names_every_refused_event(app, client, people):
+    """New channels take the places left in the order the batch names them; every
+    event on a channel past the cap is named, and nothing of the batch is written."""
+    app.config["API_MAX_CHANNELS"] = 3
+    key = people["support_key"]
+    first = [event(f"d{i}", "user", "2026-01-01T00:00:00+00:00", channel=f"ch{i}") for i in (1, 2)]
+    assert client.post("/api/v1/events", json=first, headers=bearer(key)).status_code == 200
+    names = ["ch1", "ch5", "ch3", "ch5", "ch4", "ch9"]
+    batch = [event(f"e{i}", "user", "2026-01-02T00:00:00+00:00", channel=name) for i, name in enumerate(names)]
+    response = client.post("/api/v1/events", json=batch, headers=bearer(key))
+    assert response.status_code == 400
+    message = "this agent may have at most 3 channels (API_MAX_CHANNELS); {!r} would be one more"
+    assert response.json == [
+        {"index": index, "field": "channel", "message": message.format(names[index])} for index in (2, 4, 5)
+    ]
+    with app.app_context():
+        assert sorted(c.name for c in Channel.select()) == ["ch1", "ch2"]
+        assert Event.select().count() == 2
+
+
+def test_an_import_beyond_the_channel_cap_writes_each_batch_once(app, runner, people, tmp_path, monkeypatch):
+    """A high-cardinality column mapped as channel: the refused events are known
+    before anything is written, so the batch is written once, not once per refusal."""
+    app.config["API_MAX_CHANNELS"] = 3
+    lines = [event(f"d{i}", "user", "2026-01-01T00:00:00+00:00", channel=f"ch{i:03d}") for i in range(300)]
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    writes = []
+    insert_rows = ingestion.insert_rows
+    monkeypatch.setattr(ingestion, "insert_rows", lambda query, rows: writes.append(query) or insert_rows(query, rows))
+    result = runner.invoke(args=["import-events", str(tmp_path / "events.jsonl"), "--agent", "Support Bot"])
+    assert "Imported 3 new events" in result.output and "297 lines skipped" in result.output
+    assert "line 4: channel: this agent may have at most 3 channels (API_MAX_CHANNELS); 'ch003' would be one more" in result.output
+    assert writes.count(ingestion.NEW_EVENTS) == 1
+    with app.app_context():
+        assert sorted(c.name for c in Channel.select()) == ["ch000", "ch001", "ch002"]
 
 
 def test_a_channel_filter_counts_each_channel_once_and_is_capped(app, client, auth, people):
