@@ -425,7 +425,9 @@ class Subscription(BaseModel):
 
 class SubscriptionRun(BaseModel):
     """One period of a subscription, delivered once: the unique index decides which
-    worker delivers it, in the transaction that records its export requests."""
+    worker delivers it, in the transaction that records its export requests. A period
+    is its first and last day: an edited subscription's next period may begin on the
+    first day of one already sent (daily, then weekly) and is a period of its own."""
 
     subscription = ForeignKeyField(Subscription, on_delete="CASCADE", index=False)
     first_day = DateField()
@@ -435,7 +437,7 @@ class SubscriptionRun(BaseModel):
     note = TextField(null=True)  # late, or agents left out, in words
 
     class Meta:
-        indexes = ((("subscription", "first_day"), True),)
+        indexes = ((("subscription", "first_day", "last_day"), True),)
 
 
 class ExportRequest(BaseModel):

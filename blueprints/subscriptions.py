@@ -23,7 +23,7 @@ def index():
     rows = []
     for subscription in subscriptions:
         last = (SubscriptionRun.select().where(SubscriptionRun.subscription == subscription)
-                .order_by(SubscriptionRun.first_day.desc()).first())
+                .order_by(SubscriptionRun.due_at.desc(), SubscriptionRun.id.desc()).first())
         rows.append(dict(
             subscription=subscription,
             summary=describe(schedule_of(subscription), current_app.config["TIMEZONE"]) if subscription.is_paused

@@ -3,7 +3,7 @@ requests (one per report kind), so delivery, retries, links and crash safety are
 pipeline's.
 
 The database decides that a period is delivered once: its SubscriptionRun is unique
-per (subscription, first day) and is created in the same transaction as the requests.
+per (subscription, first day, last day) and is created in the same transaction as the requests.
 Every worker's sweep may look for due subscriptions at the same moment; one wins
 each period, the others meet the unique index and move on. A worker that was down
 over the due time delivers the most recent missed period when it comes back, once.
@@ -59,6 +59,7 @@ def due_runs(now, tz_name):
             continue
         delivered = SubscriptionRun.select().where(
             (SubscriptionRun.subscription == subscription) & (SubscriptionRun.first_day == run.first_day)
+            & (SubscriptionRun.last_day == run.last_day)
         )
         if not delivered.exists():
             yield subscription, run

@@ -6,6 +6,7 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
+from peewee import IntegrityError
 
 from export_queue import subscriptions
 from models import Account, ExportRequest, Grant, Subscription, SubscriptionRun, db
@@ -185,7 +186,15 @@ def test_skip_empty_leaves_out_an_empty_agents_email_only(app, subscription, peo
         assert states == {"Sales Bot": ("sent", 1), "Support Bot": ("skipped", 0)}
 
 
-def test_edit_changes_what_and_when_for_the_owner_only(app, client, auth, people, subscription):
+def test_edit_changes_what_and_when_for_the_owner_only(app, client, auth, people, subscription, monkeypatch):
+    """The sweep after the edit sends the new reports for the new period, at the new time,
+    though that period starts on the day the old one last sent."""
+    sent_before = datetime(2026, 10, 2, 7, 0)  # 09:00 in Berlin (summer time): the daily run covering 1 October
+    with app.app_context():
+        Subscription.update(starts_at=sent_before - timedelta(days=1)).execute()
+        assert len(deliver(sent_before)) == 2
+    edited = datetime(2026, 10, 3, 10, 0)  # after 07:30 on the 3rd: the first monthly run covers October
+    monkeypatch.setattr("blueprints.subscriptions.utcnow", lambda: edited)
     auth.login("admin@example.com")
     assert client.get(f"/subscriptions/{subscription.id}/edit").status_code == 404
     client.post("/logout", data={"csrf_token": csrf_token(client, "/subscriptions")})
@@ -201,9 +210,68 @@ def test_edit_changes_what_and_when_for_the_owner_only(app, client, auth, people
                        "frequency": "monthly", "weekday": "0", "day": "3", "at": "07:30"})
     assert good.status_code == 302
     assert "On day 3 of every month at 07:30 Europe/Berlin, covering the previous month" in client.get("/subscriptions").get_data(as_text=True)
+    new_due = datetime(2026, 11, 3, 6, 30)  # 07:30 in Berlin
     with app.app_context():
         stored = Subscription.get()
         assert (json.loads(stored.kinds), stored.frequency, stored.day, stored.at) == (["slot-paths"], "monthly", 3, "07:30")
+        assert deliver(edited + timedelta(minutes=30)) == [] and deliver(new_due - timedelta(minutes=1)) == []
+        assert len(deliver(new_due)) == 1
+        latest = ExportRequest.select().order_by(ExportRequest.id.desc()).get()
+        assert (latest.kind, latest.date_from.isoformat(), latest.date_to.isoformat()) == ("slot-paths", "2026-10-01", "2026-10-31")
+
+
+@pytest.mark.parametrize("before, after, sent, edited, due, period", [
+    ("daily", dict(frequency="weekly", weekday="0"), "2026-06-02 07:00", "2026-06-03 10:00", "2026-06-08 07:00", "2026-06-01 – 2026-06-07"),
+    ("daily", dict(frequency="monthly", day="1"), "2026-06-02 07:00", "2026-06-03 10:00", "2026-07-01 07:00", "2026-06-01 – 2026-06-30"),
+    ("weekly", dict(frequency="monthly", day="1"), "2026-06-08 07:00", "2026-06-09 10:00", "2026-07-01 07:00", "2026-06-01 – 2026-06-30"),
+], ids=["daily-to-weekly", "daily-to-monthly", "weekly-to-monthly"])
+def test_an_edited_subscription_sends_its_next_period_though_it_starts_where_a_sent_one_did(
+        app, client, auth, subscription, monkeypatch, before, after, sent, edited, due, period):
+    """1 June 2026 is a Monday; 09:00 in Berlin is 07:00 UTC in summer. The period after
+    the edit begins on the first day of one already sent, and is sent all the same."""
+    sent, edited, due = (datetime.fromisoformat(moment) for moment in (sent, edited, due))
+    from extensions import mail
+    from tasks import process_export_item
+
+    with app.app_context():
+        Subscription.update(frequency=before, weekday=0, starts_at=datetime(2026, 5, 31)).execute()
+        assert len(deliver(sent)) == 2
+    monkeypatch.setattr("blueprints.subscriptions.utcnow", lambda: edited)
+    monkeypatch.setattr("export_queue.subscriptions.utcnow", lambda: edited)
+    auth.login("analyst@example.com")
+    form = {"kinds": ["stop-slots"], "weekday": "0", "day": "1", "at": "09:00", **after}
+    assert auth.post(f"/subscriptions/{subscription.id}/edit", form, form_page="/subscriptions").status_code == 302
+    assert f"next on {due.day} {due:%B %Y} at 09:00" in client.get("/subscriptions").get_data(as_text=True)
+    with app.app_context(), mail.record_messages() as outbox:
+        assert deliver(due - timedelta(minutes=1)) == []
+        for item in deliver(due):
+            process_export_item(item.id)
+    assert [message.subject for message in outbox] == [f"Stop slots report: Support Bot, {period}"]
+
+
+def test_upgrading_makes_a_run_unique_per_whole_period(app, runner, subscription):
+    """A database whose runs are unique per first day alone gets the index a new database has."""
+    import migrations
+
+    def period_indexes():
+        return [(index.name, tuple(index.columns), index.unique)
+                for index in db.get_indexes("subscription_run") if "first_day" in index.columns]
+
+    with app.app_context():
+        new = period_indexes()
+        for name, _, _ in new:
+            db.execute_sql(f'DROP INDEX "{name}"')
+        db.execute_sql('CREATE UNIQUE INDEX "subscriptionrun_subscription_id_first_day" ON subscription_run (subscription_id, first_day)')
+        migrations.SchemaVersion.update(version=migrations.MIGRATIONS.index(migrations.index_runs_by_whole_period) + 1).execute()
+    assert runner.invoke(args=["upgrade-db"]).exit_code == 0
+    with app.app_context():
+        assert period_indexes() == new and [index[1:] for index in new] == [(("subscription_id", "first_day", "last_day"), True)]
+        day, week = (dict(subscription=subscription, first_day=datetime(2026, 6, 1).date(), last_day=datetime(2026, 6, last).date(),
+                          due_at=DUE) for last in (1, 7))
+        SubscriptionRun.create(**day)
+        SubscriptionRun.create(**week)
+        with pytest.raises(IntegrityError), db.atomic():
+            SubscriptionRun.create(**week)
 
 
 def test_admins_see_what_is_due_in_the_next_24_hours_and_what_failed(app, client, auth, people, subscription, monkeypatch):
