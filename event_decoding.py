@@ -73,7 +73,7 @@ def _decode(raw):
     """Structs for a JSON list of events, or None where the careful path must look."""
     try:
         structs = BATCH.decode(raw)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, UnicodeDecodeError):  # msgspec raises the latter for bad bytes in a string
         return None
     return None if _may_repeat_keys(raw, structs) else structs
 

@@ -83,8 +83,8 @@ def parse_json(raw):
             object_pairs_hook=_reject_duplicate_keys,
             parse_constant=_reject_constant,
         )
-    except UnicodeDecodeError:
-        message = "the body is not valid UTF-8"
+    except UnicodeDecodeError as exc:
+        message = f"the body is not valid UTF-8 (byte {exc.start + 1})"
     except RecursionError:
         message = "the JSON is nested too deeply"
     except ValueError as exc:

@@ -71,7 +71,11 @@ def test_a_bad_event_rejects_the_whole_batch(app, client, people, bad_event, fie
     [
         (b"{not json", "not valid JSON"),
         (b'{"a": 1}', "JSON list"),
-        (b"\xff\xfe", "UTF-8"),
+        (b"\xff\xfe", "the body is not valid UTF-8 (byte 1)"),
+        (
+            b'[{"dialog_id": "d\xff", "channel": "web", "sender": "user", "timestamp": "2026-01-01T00:00:00Z"}]',
+            "the body is not valid UTF-8 (byte 18)",
+        ),
         (b'[{"dialog_id": "d", "dialog_id": "e"}]', "duplicate key"),
         (b'[{"dialog_id": NaN}]', "NaN"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
