@@ -74,33 +74,36 @@ def describe(errors):
 def write_events(agent, source, config, on_progress=None, batch_size=BATCH):
     """Validate and store the source's events in batches; returns the Outcome.
 
-    `on_progress(done, total, outcome)` is called after every batch. What was
-    written before an ImportFailed stays written: importing again skips it.
+    `on_progress(done, total, outcome)` is called after every `batch_size` items
+    read, whether or not any was valid: a file whose every line is refused still
+    shows that it moves. What was written before an ImportFailed stays written:
+    importing again skips it.
 
     Reading one batch while writing the last in a thread made `import-events`
     16 % slower (the GIL), so it is one thread.
     """
     outcome = Outcome()
-    for batch, skipped in _validated_batches(source, ingestion.Limits.from_config(config), batch_size):
-        for where, reason in skipped:
-            outcome.skip(where, reason)
-        _write_batch(agent, batch, getattr(source, "slot_catalogue", {}), config["API_MAX_CHANNELS"], outcome)
+    limits, catalogue = ingestion.Limits.from_config(config), getattr(source, "slot_catalogue", {})
+    for batch in _validated_batches(source, limits, batch_size, outcome.skip):
+        _write_batch(agent, batch, catalogue, config["API_MAX_CHANNELS"], outcome)
         if on_progress:
             on_progress(source.done, source.total, outcome)
     return outcome
 
 
-def _validated_batches(source, limits, batch_size):
-    """The source's events validated by the API's rules, in batches of
-    (entries, skipped): [(where, EventIn)] and [(where, why it was skipped)]. The
-    last batch may be empty. JSON lines and payloads are checked a run at a time
-    (`event_decoding`), and one by one only in a run where one is bad, to say which."""
-    batch, skipped, lines, payloads = [], [], [], []
+def _validated_batches(source, limits, batch_size, skip):
+    """The source's valid events as batches of [(where, EventIn)]: one every
+    `batch_size` items read (it may be empty, so progress moves however many are
+    refused), and the rest. An item that is not valid goes to `skip(where, reason)`
+    at once, so memory does not grow with the items refused. JSON lines and payloads
+    are checked a run at a time (`event_decoding`), and one by one only in a run
+    where one is bad, to say which."""
+    batch, lines, payloads = [], [], []
 
     def take(where, payload):
         events, errors = ingestion.validate_events([payload], limits)
         if errors:
-            skipped.append((where, describe(errors)))
+            skip(where, describe(errors))
         else:
             batch.append((where, events[0]))
 
@@ -108,7 +111,7 @@ def _validated_batches(source, limits, batch_size):
         try:
             take(where, json.loads(line.decode("utf-8")))
         except (UnicodeDecodeError, ValueError, RecursionError):
-            skipped.append((where, "not valid JSON"))
+            skip(where, "not valid JSON")
 
     def take_run(run, decode_all, take_one):
         """The pending (where, line or payload) items of `run`, checked together."""
@@ -125,7 +128,7 @@ def _validated_batches(source, limits, batch_size):
         if payloads:
             take_run(payloads, event_decoding.decode_items, take)
 
-    for item in source:
+    for read, item in enumerate(source, start=1):
         if item.line is not None:
             if payloads:  # the events keep the source's order: it is their arrival order
                 take_pending()
@@ -135,14 +138,13 @@ def _validated_batches(source, limits, batch_size):
                 take_pending()
             payloads.append((item.where, item.payload))
         elif item.reason:
-            skipped.append((item.where, item.reason))
-        if len(lines) + len(payloads) >= batch_size:
+            skip(item.where, item.reason)
+        if read % batch_size == 0:
             take_pending()
-        if len(batch) >= batch_size:
-            yield batch, skipped
-            batch, skipped = [], []
+            yield batch
+            batch = []
     take_pending()
-    yield batch, skipped
+    yield batch
 
 
 def _described_slots(catalogue, events):
