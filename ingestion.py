@@ -232,7 +232,12 @@ NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event
 
 
 def upsert_slots(agent, slots):
-    """Create or update slots by key; returns (created, updated)."""
+    """Create or update slots by key; returns (created, updated).
+
+    In key order, as a batch of events creates them: two writers then never each
+    hold a slot the other waits for.
+    """
+    slots = sorted(slots, key=lambda s: s.key)
     with db.atomic():
         keys = [s.key for s in slots]
         existing = set()

@@ -9,7 +9,7 @@ import json
 from peewee import BigIntegerField, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 from playhouse.migrate import SchemaMigrator, SqliteMigrator, migrate
 
-from models import MODELS, db
+from models import MODELS, db, hold_lock
 
 
 class SchemaVersion(Model):
@@ -403,8 +403,13 @@ def current_version():
 
 
 def upgrade():
-    """Create a new database, or bring an old one up to date. Returns (from, to) versions."""
+    """Create a new database, or bring an old one up to date. Returns (from, to) versions.
+
+    Under the schema lock: replicas starting together upgrade one after the other,
+    and the later ones find the schema up to date.
+    """
     with db.atomic():
+        hold_lock("schema", 0)
         found = current_version()
         if found == 0:
             db.create_tables(MODELS)

@@ -246,7 +246,7 @@ class Agent(BaseModel):
         """Replace the API key; returns the new one, shown only now."""
         api_key = self.new_api_key()
         self.api_key_hash = self.hash_api_key(api_key)
-        self.save()
+        self.save(only=[Agent.api_key_hash])
         return api_key
 
     @classmethod

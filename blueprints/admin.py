@@ -78,7 +78,7 @@ def set_account_disabled(account_id, action):
         flash("You cannot disable your own account.", "error")
         return redirect(url_for("admin.index"))
     account.is_disabled = action == "disable"
-    account.save()
+    account.save(only=[Account.is_disabled])  # a whole-row save would undo a password change made meanwhile
     if account.is_disabled:
         account.end_sessions()
     flash(f"Account {account.email} {action}d.", "success")

@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-import models
 import report_kinds
 import reports
 from blueprints.auth import login_required
@@ -14,7 +13,7 @@ from export_queue import delivery, intake
 from export_queue.subscriptions import in_words, subscription_summary
 from forms import FilterForm, SubscriptionForm
 from localtime import format_local
-from models import Agent, Channel, Subscription
+from models import Agent, Channel, Subscription, utcnow
 from report_kinds import slot_funnel, slot_paths, stop_slots
 
 bp = Blueprint("analytics", __name__)
@@ -167,7 +166,7 @@ def index():
         "analytics/index.html",
         form=form,
         subscription_form=subscription_form,
-        subscription_when=in_words(subscription_form.schedule(), models.utcnow()) if not subscription_form.errors else "",
+        subscription_when=in_words(subscription_form.schedule(), utcnow()) if not subscription_form.errors else "",
         valid=valid,
         view=view,
         preview=PREVIEWS[view](filters_from(form), form) if valid and form.agents.data else None,

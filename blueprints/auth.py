@@ -202,7 +202,7 @@ def change_password():
             form.current.errors.append("This is not your current password.")
         else:
             g.account.set_password(form.new.data)
-            g.account.save()
+            g.account.save(only=[Account.password_hash])  # never is_disabled or session_version as read: an admin may change them meanwhile
             g.account.end_sessions()
             start_session(g.account)
             flash("Password changed. Your other sessions were logged out.", "success")
@@ -217,7 +217,7 @@ def report_files():
     files_form = ReportFilesForm()
     if files_form.validate_on_submit():
         g.account.csv_separator = files_form.csv_separator.data
-        g.account.save()
+        g.account.save(only=[Account.csv_separator])
         flash("Saved: your next reports' CSV files use this separator.", "success")
         return redirect(url_for("auth.change_password"))
     return account_page(files_form=files_form), 400

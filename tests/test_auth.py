@@ -213,3 +213,56 @@ def test_an_agent_page_onboards_a_bot_and_shows_its_data_arriving(app, client, a
     assert client.get(created.location).status_code == 403
     token = csrf_token(client, "/analytics")
     assert client.post(created.location + "/rotate-key", data={"csrf_token": token}).status_code == 403
+
+
+def test_an_admins_disable_racing_the_users_own_form_holds(app, client, auth, people, monkeypatch):
+    """Each side writes only the fields its form changes: neither re-enables the account,
+    revives ended sessions, nor puts an old password back."""
+    import threading
+
+    import blueprints.admin
+
+    auth.login("admin@example.com")
+    disable_token = csrf_token(client, "/admin/")
+    user = app.test_client()
+    Auth(user).login("analyst@example.com")
+    with app.app_context():
+        analyst_id = Account.get(Account.email == "analyst@example.com").id
+
+    def meanwhile(module, name, post):
+        """Make `module.name` (called after the request read the account, before it
+        writes) first run `post` in another thread, to its end, once."""
+        original = getattr(module, name)
+
+        def interleaved(*args, **kwargs):
+            monkeypatch.setattr(module, name, original)
+            result = original(*args, **kwargs)
+            thread = threading.Thread(target=post)
+            thread.start()
+            thread.join()
+            return result
+
+        monkeypatch.setattr(module, name, interleaved)
+
+    # The admin disables the account while the user's form is in flight.
+    files_token = csrf_token(user, "/account/password")
+    meanwhile(blueprints.auth, "ReportFilesForm", lambda: client.post(f"/admin/accounts/{analyst_id}/disable", data={"csrf_token": disable_token}))
+    assert user.post("/account/files", data={"csv_separator": ";", "csrf_token": files_token}).status_code == 302
+    with app.app_context():
+        analyst = Account.get_by_id(analyst_id)
+        assert analyst.is_disabled, "the user's form re-enabled the account"
+        assert analyst.csv_separator == ";"
+    assert user.get("/analytics").status_code == 302, "the ended session came back"
+
+    # The user changes the password while the admin's disable is in flight.
+    assert auth.post(f"/admin/accounts/{analyst_id}/enable", {}, "/admin/").status_code == 302
+    Auth(user).login("analyst@example.com")
+    password_token = csrf_token(user, "/account/password")
+    new_password = {"current": PASSWORD, "new": "a new long password", "repeat": "a new long password", "csrf_token": password_token}
+    meanwhile(blueprints.admin, "found", lambda: user.post("/account/password", data=new_password))
+    assert auth.post(f"/admin/accounts/{analyst_id}/disable", {}, "/admin/").status_code == 302
+    with app.app_context():
+        analyst = Account.get_by_id(analyst_id)
+        assert analyst.is_disabled
+        assert analyst.check_password("a new long password"), "the admin's save put the old password back"
+    assert user.get("/analytics").status_code == 302, "disabled: logged out"

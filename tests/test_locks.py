@@ -13,7 +13,9 @@ import time
 import pytest
 
 import ingestion
-from models import Channel, db
+import migrations
+from migrations import SchemaVersion
+from models import MODELS, Channel, Slot, db
 from tests.conftest import event, make_agent, postgres_available
 
 pytestmark = pytest.mark.postgres
@@ -30,11 +32,12 @@ def database_url(postgres_url):
 
 class Writer(threading.Thread):
     """`work()` in a transaction on a connection of its own (another web worker);
-    with `release`, the transaction stays open after `work()` until it is set."""
+    with `release`, the transaction stays open after `work()` until it is set, and
+    then does `then()` before it commits."""
 
-    def __init__(self, app, work, release=None):
+    def __init__(self, app, work, release=None, then=None):
         super().__init__(daemon=True)
-        self.app, self.work, self.release = app, work, release
+        self.app, self.work, self.release, self.then = app, work, release, then
         self.result = self.error = None
         self.worked = threading.Event()
 
@@ -46,17 +49,20 @@ class Writer(threading.Thread):
                     self.worked.set()
                     if self.release:
                         self.release.wait(30)
+                    if self.then:
+                        self.then()
             except Exception as exc:  # noqa: BLE001 (the test reads it)
                 self.error = exc
             finally:
                 self.worked.set()
 
 
-def one_after_another(app, first_work, second_work):
+def one_after_another(app, first_work, second_work, first_then=None):
     """Run `first_work`, and `second_work` while the first's transaction is still
-    open; the first commits once the second has finished or waits on a lock."""
+    open; once the second has finished or waits on a lock, the first does
+    `first_then` and commits."""
     release = threading.Event()
-    first = Writer(app, first_work, release)
+    first = Writer(app, first_work, release, first_then)
     first.start()
     assert first.worked.wait(30) and first.error is None, first.error
     second = Writer(app, second_work)
@@ -95,3 +101,30 @@ def test_two_batches_never_both_take_the_last_channel(app):
     )]
     with app.app_context():
         assert [c.name for c in Channel.select()] == ["web"]
+
+
+def test_a_slot_list_and_a_batch_creating_its_slots_never_deadlock(app):
+    """A batch creates its slots in key order; so does a slot list, whatever its
+    own order, or the two can each hold a slot the other waits for."""
+    with app.app_context():
+        agent, _ = make_agent("Support Bot")
+    catalogue = [ingestion.SlotIn("b", "Bye", "message", "Bye!"), ingestion.SlotIn("a", "Ask", "question", "Why?")]
+
+    first, second = one_after_another(
+        app,
+        lambda: ingestion.ingest_events(agent, events_on("web", "d1", slots=["a"])),
+        lambda: ingestion.upsert_slots(agent, catalogue),
+        first_then=lambda: ingestion.ingest_events(agent, events_on("web", "d2", slots=["b"])),
+    )
+    assert (first.error, second.error) == (None, None)
+    with app.app_context():
+        assert sorted(Slot.select(Slot.key, Slot.name).tuples()) == [("a", "Ask"), ("b", "Bye")]
+
+
+def test_two_replicas_starting_together_upgrade_the_schema_once(app):
+    with app.app_context():
+        db.drop_tables([*MODELS, SchemaVersion], cascade=True)
+
+    first, second = one_after_another(app, migrations.upgrade, migrations.upgrade)
+    assert first.result == (0, migrations.LATEST) and first.error is None
+    assert second.error is None and second.result == (migrations.LATEST, migrations.LATEST)

@@ -299,11 +299,16 @@ def client_page(app, path):
 
 
 def test_the_form_says_when_the_first_email_would_come(app, client, auth, people, monkeypatch):
-    monkeypatch.setattr("blueprints.subscriptions.utcnow", lambda: datetime(2026, 12, 2, 12, 0))
+    """Both the panel and its script's answer follow the page's clock (a Wednesday in June,
+    months from the real date, so that a clock left unpatched shows)."""
+    now = datetime(2026, 6, 3, 12, 0)
+    monkeypatch.setattr("blueprints.analytics.utcnow", lambda: now)
+    monkeypatch.setattr("blueprints.subscriptions.utcnow", lambda: now)
     auth.login("analyst@example.com")
-    assert "Every Monday at 09:00 UTC, covering the previous Monday–Sunday; first on" in client.get("/analytics").get_data(as_text=True)
+    assert ("Every Monday at 09:00 UTC, covering the previous Monday–Sunday; first on 8 June 2026 at 09:00"
+            in client.get("/analytics").get_data(as_text=True))
     answer = client.get("/subscriptions/when?frequency=monthly&weekday=0&day=3&at=07:30").get_data(as_text=True)
-    assert answer == "On day 3 of every month at 07:30 UTC, covering the previous month; first on 3 December 2026 at 07:30"
+    assert answer == "On day 3 of every month at 07:30 UTC, covering the previous month; first on 3 July 2026 at 07:30"
     assert client.get("/subscriptions/when?frequency=monthly&weekday=0&day=31&at=07:30").get_data(as_text=True) == ""
     assert client.get("/subscriptions/when?frequency=hourly&at=07:30").get_data(as_text=True) == ""
 
