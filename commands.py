@@ -172,6 +172,9 @@ def import_rasa(source, agent_name):
     key = rasa_store.source_key(source)
     cursor = ImportCursor.get_or_none((ImportCursor.agent == agent) & (ImportCursor.source == key))
     store = importing(lambda: rasa_store.TrackerStore(source, after=cursor.last_row if cursor else 0))
+    if store.recreated:
+        click.echo(f"{key} ends at row {store.last}, before row {cursor.last_row} where the last run stopped: "
+                   "it was recreated, so it is read from its first row (events already stored are skipped as such).")
     run_import(agent, store)
     ImportCursor.insert(agent=agent, source=key, last_row=store.last, updated_at=utcnow()).on_conflict(
         conflict_target=[ImportCursor.agent, ImportCursor.source],

@@ -36,29 +36,43 @@ def map_sender(sender_id, events, catalogue):
     Only events with `emit` set become Items (an incremental import reads a
     sender's earlier events too, for the session count and the last action).
     `catalogue` (slot key -> SlotIn) learns every action, and the type it gives the slot.
-    A session's channel is the `input_channel` of its first user event that has one.
+
+    A session's channel is decided by its first user event (its `input_channel`,
+    else `rasa`), or as `rasa` when the session ends without one. Its events wait
+    for that decision, so a session still open without a user event is held back,
+    and an import that ends mid-session stores nothing it would store otherwise:
+    the next one, finding the session it held back still undecided where its new
+    events begin, emits the session's earlier events too. Whatever the runs, a
+    session comes out as one run over all its events would store it.
     """
     session = _Session(sender_id, 1)
+    reached_new = False
     for where, event, emit in events:
+        if emit and not reached_new:
+            reached_new = True
+            session.held_back = session.channel is None
         if not isinstance(event, dict):
-            if emit:
-                yield Item(where, None, "is not a JSON object")
-            continue
-        kind = event.get("event")
-        if not isinstance(kind, str):
-            if emit:
-                session.pending.append((where, "has no `event` field" if kind is None else "`event` is not a string"))
-        elif kind == "session_started":
-            if session.used:
-                yield from session.items()
-                session = _Session(sender_id, session.number + 1)
-        elif kind in ("user", "bot", "action"):
-            mapped = _map(kind, event, session, catalogue)
-            if emit:
-                session.pending.append((where, mapped))
-        elif kind not in IGNORED_TYPES and emit:
-            session.pending.append((where, f"unknown Rasa event type {kind!r}"))
-    yield from session.items()
+            reason = "is not a JSON object"
+        else:
+            kind = event.get("event")
+            reason = None
+            if not isinstance(kind, str):
+                reason = "has no `event` field" if kind is None else "`event` is not a string"
+            elif kind == "session_started":
+                if session.used:
+                    yield from session.end()
+                    session = _Session(sender_id, session.number + 1)
+            elif kind in ("user", "bot", "action"):
+                mapped = _map(kind, event, session, catalogue)
+                if isinstance(mapped, str):
+                    reason = mapped
+                elif mapped is not None:
+                    session.pending.append((where, mapped, emit))
+                    yield from session.ready()
+            elif kind not in IGNORED_TYPES:
+                reason = f"unknown Rasa event type {kind!r}"
+        if reason and emit:
+            yield Item(where, None, reason)
 
 
 class _Session:
@@ -66,17 +80,23 @@ class _Session:
         self.dialog_id = sender_id if number == 1 else f"{sender_id}#{number}"
         self.number = number
         self.used = False  # has an event that became ours
-        self.channel = None
+        self.channel = None  # until its first user event decides it
+        self.held_back = False  # an earlier import held back its events before this one's
         self.last_action = None
-        self.pending = []  # (where, payload without channel, or the reason it has none)
+        self.pending = []  # (where, payload without channel, emit) until the channel is decided
 
-    def items(self):
-        channel = self.channel or DEFAULT_CHANNEL
-        for where, mapped in self.pending:
-            if isinstance(mapped, str):
-                yield Item(where, None, mapped)
-            elif mapped is not None:
-                yield Item(where, {**mapped, "channel": channel})
+    def ready(self):
+        """Items for the pending payloads, once the channel is decided."""
+        if self.channel is None:
+            return
+        for where, mapped, emit in self.pending:
+            if emit or self.held_back:
+                yield Item(where, {**mapped, "channel": self.channel})
+        self.pending.clear()
+
+    def end(self):
+        self.channel = self.channel or DEFAULT_CHANNEL
+        yield from self.ready()
 
 
 def _map(kind, event, session, catalogue):
@@ -90,8 +110,11 @@ def _map(kind, event, session, catalogue):
         return "timestamp must be Unix seconds"
     payload = {"dialog_id": session.dialog_id, "timestamp": timestamp}
     if kind == "user":
-        if session.channel is None and event.get("input_channel"):
-            session.channel = event["input_channel"]
+        channel = event.get("input_channel")
+        if not isinstance(channel, (str, type(None))):
+            return "`input_channel` is not a string"
+        if session.channel is None:
+            session.channel = channel or DEFAULT_CHANNEL
         payload.update(sender="user", text=event.get("text"))
     elif kind == "bot":
         metadata = event.get("metadata") or {}

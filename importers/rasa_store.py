@@ -1,11 +1,13 @@
 """Rasa's SQL tracker store (table `events`, one row per event, its JSON in `data`),
 read without writing to it, a page at a time, and incrementally: a run reads the
 rows up to the newest one at its start; the next run emits only rows after that
-(on PostgreSQL, from a little before: see LATE_COMMIT_ROWS).
+(on PostgreSQL, from a little before: see LATE_COMMIT_ROWS). A store whose newest
+row is older than that was recreated: it is read from its first row again.
 
 Rows are read sender by sender, in id order, so that only one session is held in
 memory. A sender with new rows is read from its first row, for its session count
-and last action, but only the new rows become events.
+and last action, but only the new rows become events, and the earlier rows of a
+session the last run held back (`importers.rasa.map_sender`).
 """
 import json
 import os
@@ -76,11 +78,15 @@ class TrackerStore:
     def __init__(self, url, after=0):
         self.name = source_key(url)
         self.database = open_store(url)
-        self.after = after if isinstance(self.database, SqliteDatabase) else max(0, after - LATE_COMMIT_ROWS)
         self.done = 0
         self.slot_catalogue = {}
         with self._reading():
             self.last = RasaEvent.select(fn.COALESCE(fn.MAX(RasaEvent.id), 0)).scalar()
+            # Fewer rows than an earlier run read: the store was recreated (or emptied),
+            # and its rows so far are not the ones that run read.
+            self.recreated = self.last < after
+            after = 0 if self.recreated else after
+            self.after = after if isinstance(self.database, SqliteDatabase) else max(0, after - LATE_COMMIT_ROWS)
             self.total = RasaEvent.select().where(self._new()).count()
 
     def _new(self):

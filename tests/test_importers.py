@@ -11,7 +11,7 @@ from peewee import JOIN
 from devtools.processes import postgres_database
 from devtools.rasa_store import COLUMNS, TrackerStore, row_for
 from importers import rasa
-from models import Dialog, Event, ImportCursor, Slot
+from models import Agent, Dialog, Event, ImportCursor, Slot
 from tests.conftest import POSTGRES_URL, postgres_available
 
 RASA = os.path.join(os.path.dirname(__file__), "data", "rasa")
@@ -49,24 +49,48 @@ def test_a_session_without_an_input_channel_is_on_channel_rasa():
     assert {row[4] for row in rows} == {"rasa"}
 
 
+def test_a_sessions_first_user_event_decides_its_channel():
+    rows, _ = mapped("s", [ev("bot", text="Welcome"), ev("user", 1, text="hi"), ev("user", 2, text="again", input_channel="rest")])
+    assert {row[4] for row in rows} == {"rasa"}
+
+
+def test_a_session_waits_for_its_channel_and_one_that_never_gets_a_user_event_is_held_back_while_open():
+    assert mapped("s", [ev("action", name="utter_welcome"), ev("bot", 1, text="Welcome")])[0] == []
+    rows, _ = mapped("s", [ev("bot", text="Welcome"), ev("session_started", 1), ev("user", 2, text="hi", input_channel="rest")])
+    assert rows == [("s", "bot", None, "Welcome", "rasa"), ("s#2", "user", None, "hi", "rest")]
+
+
+def test_a_session_held_back_by_an_earlier_import_comes_out_whole_and_a_decided_one_only_from_the_new_events():
+    def emitted(events, new_from):
+        items = rasa.map_sender("s", ((f"event {n}", e, n >= new_from) for n, e in enumerate(events, 1)), {})
+        return [(i.where, i.payload["channel"]) for i in items]
+
+    welcome = [ev("bot", text="Welcome"), ev("user", 1, text="hi", input_channel="socketio"), ev("bot", 2, text="Pizza?")]
+    assert emitted(welcome, new_from=2) == [("event 1", "socketio"), ("event 2", "socketio"), ("event 3", "socketio")]
+    assert emitted(welcome, new_from=3) == [("event 3", "socketio")]
+    closed = [ev("bot", text="Welcome"), ev("session_started", 1), ev("user", 2, text="hi", input_channel="rest")]
+    assert emitted(closed, new_from=2) == [("event 1", "rasa"), ("event 3", "rest")]
+    assert emitted(closed, new_from=3) == [("event 3", "rest")]
+
+
 def test_bot_events_take_their_slot_from_utter_action_or_else_the_last_action():
     rows, catalogue = mapped("s", [
         ev("action", name="action_check"), ev("bot", 1, text="On its way", metadata={}),
         ev("action", 2, name="action_listen"),
-        ev("bot", 3, text="Size?", metadata={"utter_action": "utter_ask_size"}),
+        ev("bot", 3, text="Size?", metadata={"utter_action": "utter_ask_size"}), ev("user", 4, text="large"),
     ])
-    assert [row[1:4] for row in rows] == [("system", "action_check", None), ("bot", "action_check", "On its way"),
+    assert [row[1:4] for row in rows][:3] == [("system", "action_check", None), ("bot", "action_check", "On its way"),
                                           ("bot", "utter_ask_size", "Size?")]
     assert catalogue["utter_ask_size"].type == "utter" and catalogue["action_check"].type == "action"
 
 
 def test_a_bot_event_with_no_action_before_it_has_no_slot():
-    rows, _ = mapped("s", [ev("action", name="action_listen"), ev("bot", 1, text="Welcome!")])
+    rows, _ = mapped("s", [ev("action", name="action_listen"), ev("bot", 1, text="Welcome!"), ev("session_started", 2)])
     assert rows == [("s", "bot", None, "Welcome!", "rasa")]
 
 
 def test_bookkeeping_actions_are_skipped_and_do_not_name_the_next_bot_event():
-    rows, _ = mapped("s", [ev("action", name=name) for name in rasa.BOOKKEEPING] + [ev("bot", 1, text="Hi")])
+    rows, _ = mapped("s", [ev("action", name=name) for name in rasa.BOOKKEEPING] + [ev("bot", 1, text="Hi"), ev("session_started", 2)])
     assert rows == [("s", "bot", None, "Hi", "rasa")]
 
 
@@ -187,7 +211,8 @@ def test_only_a_stored_bot_event_names_a_slots_text(app, runner, people, tmp_pat
 
 def test_the_first_bot_text_names_the_slot(app, runner, people, tmp_path):
     tracker = {"sender_id": "s", "events": [ev("bot", text="First", metadata={"utter_action": "utter_x"}),
-                                            ev("bot", 1, text="Second", metadata={"utter_action": "utter_x"})]}
+                                            ev("bot", 1, text="Second", metadata={"utter_action": "utter_x"}),
+                                            ev("user", 2, text="hi")]}
     (tmp_path / "s.json").write_text(json.dumps(tracker))
     runner.invoke(args=["import-rasa", str(tmp_path / "s.json"), "--agent", "Support Bot"])
     with app.app_context():
@@ -225,12 +250,13 @@ def interleaved(*trackers):
 
 def test_the_sql_tracker_store_incrementally(app, runner, people, tracker_store):
     pizza, greeting = load(PIZZA), load(GREETING)
-    tracker_store.add(interleaved(pizza, greeting))
+    greeted = ev("bot", 8000, text="Welcome!", metadata={"utter_action": "utter_welcome"})  # before the user speaks
+    tracker_store.add(interleaved(pizza, greeting) + [row_for("w-2", greeted)])
     first = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
     assert first.exit_code == 0, first.output
-    assert "Imported 20 new events" in first.output and "Read 47 rows" in first.output
+    assert "Imported 20 new events" in first.output and "Read 48 rows" in first.output
     with app.app_context():
-        assert stored(people["support"]) == EXPECTED_DIALOGS
+        assert stored(people["support"]) == EXPECTED_DIALOGS  # w-2's session waits for its channel
 
     tracker_store.add([row_for("c0ffee42", e) for e in [
         ev("user", 9000, text="and my pizza?", input_channel="telegram", parse_data={"intent": {"name": "ask"}}),
@@ -238,22 +264,104 @@ def test_the_sql_tracker_store_incrementally(app, runner, people, tracker_store)
         ev("bot", 9000.6, text="What size would you like?", metadata={"utter_action": "utter_ask_pizza_size"}),
         ev("action", 9000.7, name="action_listen"),
     ]] + [row_for("ada-7", e) for e in [ev("action", 9100, name="action_session_start"), ev("session_started", 9100.1),
-                                          ev("user", 9101, text="bye", input_channel="rest")]])
+                                          ev("user", 9101, text="bye", input_channel="rest")]]
+                      + [row_for("w-2", ev("user", 9200, text="hi", input_channel="socketio"))])
     second = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
     assert second.exit_code == 0, second.output
-    assert "Imported 4 new events into 'Support Bot'" in second.output, second.output
+    assert "Imported 6 new events into 'Support Bot'" in second.output, second.output
     if tracker_store.url.startswith("sqlite"):  # PostgreSQL reads rows before the cursor again: see the next test
-        assert "0 were already stored" in second.output and "Read 7 rows" in second.output
+        assert "0 were already stored" in second.output and "Read 8 rows" in second.output
     with app.app_context():
         dialogs = stored(people["support"])
         assert dialogs["c0ffee42#3"] == ("telegram", True, "utter_ask_pizza_size")  # the third session goes on
         assert dialogs["ada-7#2"] == ("rest", True, None)
-        assert Event.select().count() == 24
+        assert dialogs["w-2"] == ("socketio", True, "utter_welcome")  # the greeting of run 1, on the user's channel
+        assert Event.select().count() == 26
 
     third = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", "Support Bot"])
     assert "Imported 0 new events into 'Support Bot'" in third.output
     with app.app_context():
-        assert Event.select().count() == 24 and ImportCursor.select().count() == 1
+        assert Event.select().count() == 26 and ImportCursor.select().count() == 1
+
+
+# A sender whose sessions wait for their channel: greeted before the user speaks on
+# socketio; a first user event without a channel; a session with no user event, ended
+# by the next; and one still open without a user event, held back.
+WELCOME = {"sender_id": "w-1", "events": [
+    ev("action", 0.5, name="action_session_start"), ev("session_started", 0.6),
+    ev("action", 1, name="utter_welcome"),
+    ev("bot", 1.1, text="Welcome! Pizza or pasta?", metadata={"utter_action": "utter_welcome"}),
+    ev("action", 1.2, name="action_listen"),
+    ev("user", 70, text="pizza", input_channel="socketio", parse_data={"intent": {"name": "pizza"}}),
+    ev("bot", 71, text="Large or small?", metadata={"utter_action": "utter_ask_size"}),
+    ev("action", 71.1, name="action_listen"),
+    ev("action", 4000, name="action_session_start"), ev("session_started", 4000.1),
+    ev("bot", 4001, text="Welcome back!", metadata={"utter_action": "utter_welcome_back"}),
+    ev("user", 4060, text="hello?", input_channel=None), ev("user", 4061, text="order", input_channel="socketio"),
+    ev("action", 8000, name="action_session_start"), ev("session_started", 8000.1),
+    ev("bot", 8001, text="Still hungry?", metadata={"utter_action": "utter_nudge"}),
+    ev("action", 9500, name="action_session_start"), ev("session_started", 9500.1),
+    ev("user", 9501, text="yes", input_channel="socketio"),
+    ev("action", 12000, name="action_session_start"), ev("session_started", 12000.1),
+    ev("bot", 12001, text="Bye for now", metadata={"utter_action": "utter_bye"}),
+]}
+
+
+def everything_stored(agent):
+    """All an agent's import left behind, independent of row ids and import order."""
+    dialogs = Dialog.select(Dialog.external_id, Dialog.channel, Dialog.is_counted, Dialog.started_at, Slot.key).join(
+        Slot, JOIN.LEFT_OUTER, on=(Dialog.stop_slot == Slot.id)).where(Dialog.agent == agent)
+    events = Event.select(Dialog.external_id, Event.sender, Slot.key, Event.text, Event.timestamp).join(Dialog).switch(
+        Event).join(Slot, JOIN.LEFT_OUTER).where(Dialog.agent == agent)
+    # a slot's text is its first stored bot text: one here, as every response in these trackers has one text
+    slots = Slot.select(Slot.key, Slot.name, Slot.type, Slot.text).where(Slot.agent == agent)
+    return {"dialogs": sorted(dialogs.tuples()), "events": sorted(events.tuples(), key=repr), "slots": sorted(slots.tuples())}
+
+
+def test_a_store_imported_at_any_row_and_again_later_equals_importing_it_once(app, runner, tracker_store):
+    """For every split point of every session (the store's rows as Rasa wrote them,
+    senders taking turns): an import after the first k rows and one after all rows
+    store exactly what one import after all rows does."""
+    from tests.conftest import make_agent
+
+    rows = interleaved(load(PIZZA), load(GREETING), WELCOME)
+    with app.app_context():
+        for k in range(len(rows) + 1):
+            make_agent(f"split {k}")
+        make_agent("once")
+    for k, row in enumerate(rows):
+        result = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", f"split {k}"])
+        assert result.exit_code == 0, result.output
+        tracker_store.add([row])
+    for agent in [f"split {k}" for k in range(len(rows) + 1)] + ["once"]:
+        result = runner.invoke(args=["import-rasa", tracker_store.url, "--agent", agent])
+        assert result.exit_code == 0, result.output
+    with app.app_context():
+        once = everything_stored(Agent.get(Agent.name == "once"))
+        assert {ext: channel for ext, channel, *_ in once["dialogs"]} == {
+            "c0ffee42": "telegram", "c0ffee42#2": "rasa", "c0ffee42#3": "telegram", "ada-7": "rest",
+            "w-1": "socketio", "w-1#2": "rasa", "w-1#3": "rasa", "w-1#4": "socketio",
+        }
+        assert ("w-1", "bot", "utter_welcome", "Welcome! Pizza or pasta?") in [e[:4] for e in once["events"]]
+        for k in range(len(rows)):
+            assert everything_stored(Agent.get(Agent.name == f"split {k}")) == once, f"split after row {k}"
+
+
+def test_a_recreated_tracker_store_is_read_from_its_first_row(app, runner, people, tmp_path):
+    store = TrackerStore(f"sqlite:///{tmp_path}/rasa.db")
+    store.add(interleaved(load(PIZZA), load(GREETING)))
+    store.close()
+    runner.invoke(args=["import-rasa", store.url, "--agent", "Support Bot"])
+    os.remove(tmp_path / "rasa.db")
+    store = TrackerStore(store.url)
+    store.add(interleaved(WELCOME))
+    store.close()
+    result = runner.invoke(args=["import-rasa", store.url, "--agent", "Support Bot"])
+    assert result.exit_code == 0, result.output
+    assert f"ends at row {len(interleaved(WELCOME))}, before row 47 where the last run stopped: it was recreated" in result.output
+    assert "Imported 9 new events" in result.output and "the next run starts after row 22" in result.output, result.output
+    with app.app_context():
+        assert Dialog.select().where(Dialog.external_id.startswith("w-1")).count() == 4
 
 
 @pytest.mark.postgres
