@@ -223,9 +223,9 @@ SUMMARY_UPDATE = Statement(lambda: Dialog.update({Dialog.is_counted: None, Dialo
 TIMES_SHOWN_UPDATE = Statement(lambda: DialogSlot.update({DialogSlot.times_shown: 0}).where(DialogSlot.id == 0))
 TRANSITIONS_UPDATE = Statement(lambda: DialogStep.update({DialogStep.transitions: 0}).where(DialogStep.id == 0))
 TRAFFIC_COUNT = Statement(lambda: AgentTraffic.insert(
-    {AgentTraffic.agent: None, AgentTraffic.hour: None, AgentTraffic.events: None, AgentTraffic.last_received_at: None}
+    {AgentTraffic.agent: None, AgentTraffic.quarter: None, AgentTraffic.events: None, AgentTraffic.last_received_at: None}
 ).on_conflict(
-    conflict_target=[AgentTraffic.agent, AgentTraffic.hour],
+    conflict_target=[AgentTraffic.agent, AgentTraffic.quarter],
     update={AgentTraffic.events: AgentTraffic.events + EXCLUDED.events, AgentTraffic.last_received_at: EXCLUDED.last_received_at},
 ).returning())
 NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint))
@@ -322,10 +322,10 @@ def ingest_events(agent, events, max_channels=None, described=()):
 
 
 def _count_traffic(agent, new):
-    """Add a batch's new events to the agent's count of this hour, and note when it
-    came (last of the batch's writes, so that every writer takes this row's lock last)."""
+    """Add a batch's new events to the agent's count of this quarter hour, and note when
+    it came (last of the batch's writes, so that every writer takes this row's lock last)."""
     now = utcnow()
-    insert_rows(TRAFFIC_COUNT, [(agent.id, now.replace(minute=0, second=0, microsecond=0), new, now)])
+    insert_rows(TRAFFIC_COUNT, [(agent.id, AgentTraffic.quarter_of(now), new, now)])
 
 
 def _appended_to(stored):

@@ -335,7 +335,10 @@ def traffic_table():
 def add_agent_traffic(migrator):
     """12: events received per agent and hour, for the agent page. Stored events are
     counted at the start of their own timestamp's day (when they arrived was not
-    kept), and that day's latest timestamp stands for when they were received."""
+    kept), and that day's latest timestamp stands for when they were received.
+    A database that has the table already (made by a later version) keeps its counts."""
+    if "agent_traffic" in db.get_tables():
+        return
     db.create_tables([traffic_table()])
     day = "DATETIME(DATE(e.timestamp))" if isinstance(migrator, SqliteMigrator) else "DATE_TRUNC('day', e.timestamp)"
     db.execute_sql(
@@ -375,6 +378,14 @@ def index_runs_by_whole_period(migrator):
     migrate(*changes)
 
 
+def count_traffic_by_quarter_hour(migrator):
+    """16: the agent page's traffic is counted per quarter hour, so that "today" is
+    exact in time zones whose midnight falls within a UTC hour (+05:30, +05:45). The
+    hour rows stand as the quarters they begin."""
+    if "hour" in {column.name for column in db.get_columns("agent_traffic")}:
+        db.execute_sql("ALTER TABLE agent_traffic RENAME COLUMN hour TO quarter")
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
@@ -390,6 +401,7 @@ MIGRATIONS = [
     add_csv_separators,
     add_login_device_cookies,
     index_runs_by_whole_period,
+    count_traffic_by_quarter_hour,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

@@ -255,7 +255,7 @@ class Agent(BaseModel):
 
     def traffic(self, since):
         """(events in all, events since `since` (UTC), when the latest batch came or None)."""
-        in_range = fn.SUM(Case(None, [(AgentTraffic.hour >= since, AgentTraffic.events)], 0))
+        in_range = fn.SUM(Case(None, [(AgentTraffic.quarter >= since, AgentTraffic.events)], 0))
         total, recent, last = (
             AgentTraffic.select(fn.SUM(AgentTraffic.events), in_range, fn.MAX(AgentTraffic.last_received_at))
             .where(AgentTraffic.agent == self.id)
@@ -483,18 +483,24 @@ class ExportItem(BaseModel):
 
 
 class AgentTraffic(BaseModel):
-    """How many new events an agent received each hour (UTC, so that "today" in any
-    time zone is a sum of whole hours), and when its latest batch came: the agent
-    page shows data arriving without counting a big agent's events. Kept by
-    ingestion, one row per agent and hour."""
+    """How many new events an agent received each quarter of an hour (UTC), and when
+    its latest batch came: the agent page shows data arriving without counting a big
+    agent's events. Quarters, not hours, because every time zone's offset is a
+    multiple of 15 minutes (+05:30, +05:45, -03:30), so "today" anywhere is a sum of
+    whole quarters. Kept by ingestion, one row per agent and quarter."""
 
     agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
-    hour = DateTimeField()  # its start
+    quarter = DateTimeField()  # its start
     events = BigIntegerField()
     last_received_at = DateTimeField()
 
     class Meta:
-        indexes = ((("agent", "hour"), True),)
+        indexes = ((("agent", "quarter"), True),)
+
+    @staticmethod
+    def quarter_of(moment):
+        """The start of the quarter hour `moment` falls in."""
+        return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
 class ImportCursor(BaseModel):

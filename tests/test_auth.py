@@ -4,7 +4,7 @@ import re
 import pytest
 
 import blueprints.auth
-from models import Account, LoginFailure
+from models import Account, Agent, LoginFailure
 from tests.conftest import PASSWORD, Auth, csrf_token, event
 
 
@@ -266,3 +266,25 @@ def test_an_admins_disable_racing_the_users_own_form_holds(app, client, auth, pe
         assert analyst.is_disabled
         assert analyst.check_password("a new long password"), "the admin's save put the old password back"
     assert user.get("/analytics").status_code == 302, "disabled: logged out"
+
+
+@pytest.mark.parametrize("zone, midnight", [("Asia/Kolkata", (18, 30)), ("Asia/Kathmandu", (18, 15)), ("America/St_Johns", (3, 30))])
+def test_new_events_today_count_from_local_midnight_in_every_time_zone(app, client, auth, people, monkeypatch, zone, midnight):
+    """Local midnight may fall within a UTC hour (+05:30, +05:45, -03:30): the events that
+    arrived in that hour before it are yesterday's, those after it today's."""
+    from datetime import datetime, timedelta
+
+    import blueprints.admin
+    import ingestion
+
+    app.config["TIMEZONE"] = zone
+    local_midnight = datetime(2026, 11, 29, *midnight)  # UTC
+    with app.app_context():
+        agent = Agent.get(Agent.name == "Support Bot")
+        for arrived, dialog, count in ((-10, "late", 2), (5, "early", 3)):  # minutes from local midnight
+            monkeypatch.setattr(ingestion, "utcnow", lambda: local_midnight + timedelta(minutes=arrived))
+            ingestion.ingest_events(agent, [ingestion.EventIn(dialog, "web", "user", None, None, datetime(2026, 11, 29, 12, n)) for n in range(count)])
+    monkeypatch.setattr(blueprints.admin, "utcnow", lambda: local_midnight + timedelta(minutes=10))
+    auth.login("admin@example.com")
+    page = client.get(f"/admin/agents/{agent.id}").get_data(as_text=True)
+    assert re.search(r'id="events-today">3<', page) and re.search(r'id="events-total">5<', page), re.findall(r'id="events-[a-z]+">\d+<', page)
