@@ -386,6 +386,23 @@ def count_traffic_by_quarter_hour(migrator):
         db.execute_sql("ALTER TABLE agent_traffic RENAME COLUMN hour TO quarter")
 
 
+def add_new_api_keys(migrator):
+    """17: a new API key waits server-side for its one showing (see `models.NewApiKey`),
+    no longer in the session cookie."""
+
+    class NewApiKeyV17(Model):
+        agent = ForeignKeyField(stub("agent"), on_delete="CASCADE", unique=True)
+        account = ForeignKeyField(stub("account"), on_delete="CASCADE")
+        api_key = CharField()
+        created_at = DateTimeField()
+
+        class Meta:
+            database = db
+            table_name = "new_api_key"
+
+    db.create_tables([NewApiKeyV17])
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
@@ -402,6 +419,7 @@ MIGRATIONS = [
     add_login_device_cookies,
     index_runs_by_whole_period,
     count_traffic_by_quarter_hour,
+    add_new_api_keys,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

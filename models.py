@@ -16,7 +16,7 @@ import re
 import secrets
 import unicodedata
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from peewee import (
     BigIntegerField,
@@ -263,6 +263,42 @@ class Agent(BaseModel):
             .get()
         )
         return int(total or 0), int(recent or 0), last
+
+
+class NewApiKey(BaseModel):
+    """A new API key waiting to be shown once, on its agent's page, to the admin who
+    made it. Kept here, not in the session cookie, which Flask signs but does not
+    encrypt; the page that shows it deletes it, and after `SHOWN_FOR` or a newer key
+    it is never shown."""
+
+    SHOWN_FOR = timedelta(minutes=10)
+
+    agent = ForeignKeyField(Agent, on_delete="CASCADE", unique=True)
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    api_key = CharField()
+    created_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def hold(cls, agent, account, api_key):
+        """Keep `api_key` for `agent`'s page, replacing one not shown yet."""
+        with db.atomic():
+            cls.delete().where((cls.agent == agent.id) | cls.expired()).execute()
+            cls.create(agent=agent.id, account=account.id, api_key=api_key)
+
+    @classmethod
+    def take(cls, agent, account):
+        """The key waiting for `agent`'s page and this account, once (two tabs at once
+        cannot both get it: the delete decides), or None. A key replaced since (the
+        `rotate-key` command) is not shown."""
+        cls.delete().where(cls.expired()).execute()
+        waiting = cls.get_or_none((cls.agent == agent.id) & (cls.account == account.id))
+        if waiting is None or cls.delete().where(cls.id == waiting.id).execute() != 1:
+            return None
+        return waiting.api_key if Agent.hash_api_key(waiting.api_key) == agent.api_key_hash else None
+
+    @classmethod
+    def expired(cls):
+        return cls.created_at <= utcnow() - cls.SHOWN_FOR
 
 
 class Grant(BaseModel):
@@ -560,7 +596,7 @@ class LoginFailure(BaseModel):
         indexes = ((("email", "address", "at"), False), (("address", "at"), False), (("device", "at"), False))
 
 
-MODELS = [Account, Agent, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure]
+MODELS = [Account, Agent, NewApiKey, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure]
 
 
 def unique_slug(name):

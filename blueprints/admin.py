@@ -1,7 +1,7 @@
 """Admin pages: accounts, agents (with their API key shown once) and grants."""
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 from peewee import IntegrityError
 
 import reports
@@ -10,7 +10,7 @@ from export_queue.health import queue_health
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
 from localtime import to_local
-from models import Account, Agent, Grant, db, utcnow
+from models import Account, Agent, Grant, NewApiKey, db, utcnow
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -102,9 +102,9 @@ def create_agent():
 
 
 def show_key_once(agent, api_key):
-    """Redirect to the agent's page, which shows the key once: it rides in the
-    session, so reloading the page sends nothing again and shows it no more."""
-    session["new_api_key"] = [agent.id, api_key]
+    """Redirect to the agent's page, which shows the key once: it waits server-side
+    (`NewApiKey`), so reloading the page sends nothing again and shows it no more."""
+    NewApiKey.hold(agent, g.account, api_key)
     return redirect(url_for("admin.agent_page", agent_id=agent.id))
 
 
@@ -113,14 +113,13 @@ def show_key_once(agent, api_key):
 def agent_page(agent_id):
     """Onboarding a bot: its key (once), ready commands for this server, and whether data arrives."""
     agent = found(Agent, agent_id)
-    shown_for, api_key = session.pop("new_api_key", (None, None))
     now, tz_name = utcnow(), current_app.config["TIMEZONE"]
     today = to_local(now, tz_name).date()
     today_from_utc, _ = reports.period_bounds(today, today, tz_name)
     return render_template(
         "admin/agent.html",
         agent=agent,
-        api_key=api_key if shown_for == agent.id else None,
+        api_key=NewApiKey.take(agent, g.account),
         traffic=agent.traffic(since=today_from_utc),
         base_url=current_app.config["BASE_URL"],  # never the request's Host: a forged one would aim the commands elsewhere
         now=now.replace(microsecond=0),

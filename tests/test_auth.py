@@ -288,3 +288,45 @@ def test_new_events_today_count_from_local_midnight_in_every_time_zone(app, clie
     auth.login("admin@example.com")
     page = client.get(f"/admin/agents/{agent.id}").get_data(as_text=True)
     assert re.search(r'id="events-today">3<', page) and re.search(r'id="events-total">5<', page), re.findall(r'id="events-[a-z]+">\d+<', page)
+
+
+def test_a_new_api_key_waits_server_side_for_one_showing_on_its_agents_page(app, client, auth, people, runner, monkeypatch):
+    """Not in the session cookie (signed, not encrypted); shown once, on that agent's
+    page, to the admin who made it; never when stale or replaced."""
+    import json
+    from datetime import timedelta
+
+    import models
+    from tests.conftest import make_account
+
+    def session_text(browser):
+        return json.dumps(app.session_interface.get_signing_serializer(app).loads(browser.get_cookie("session").value))
+
+    def shown_key(browser, path):
+        found = re.search(r"SLOTLENS_API_KEY=(?:'|&#39;)(sl_[\w-]+)", browser.get(path).get_data(as_text=True))
+        return found and found.group(1)
+
+    with app.app_context():
+        make_account("second-admin@example.com", is_admin=True)
+    other_admin = app.test_client()
+    Auth(other_admin).login("second-admin@example.com")
+    auth.login("admin@example.com")
+    created = auth.post("/admin/agents", {"name": "Pizza Bot"}, form_page="/admin/")
+    assert "sl_" not in session_text(client), "the key rides in the session cookie"
+    assert shown_key(client, f"/admin/agents/{people['support'].id}") is None, "another agent's page shows it"
+    assert shown_key(other_admin, created.location) is None, "another admin sees it"
+    key = shown_key(client, created.location)
+    assert key and shown_key(client, created.location) is None, "shown once"
+    assert client.post("/api/v1/events", json=[], headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+    auth.post(created.location + "/rotate-key", {}, form_page=created.location)
+    assert "sl_" not in session_text(client)
+    assert runner.invoke(args=["rotate-key", "Pizza Bot"]).exit_code == 0
+    assert shown_key(client, created.location) is None, "a key replaced since is not shown"
+
+    auth.post(created.location + "/rotate-key", {}, form_page=created.location)
+    later = models.utcnow() + models.NewApiKey.SHOWN_FOR + timedelta(seconds=1)
+    monkeypatch.setattr(models, "utcnow", lambda: later)
+    assert shown_key(client, created.location) is None, "a key left unseen is not shown later"
+    with app.app_context():
+        assert models.NewApiKey.select().count() == 0, "nor kept"
