@@ -18,6 +18,9 @@ from forms import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from models import Account, Agent, Grant, ImportCursor, db, utcnow
 from names import CONTROL_MESSAGE, has_control
 
+UNREAD_NAMED = 10  # files named in the error when some could not be read
+
+
 def init_app(app):
     for command in (init_db, upgrade_db, backup, create_user, create_agent, rotate_key, grant, demo_data, import_events, import_rasa, import_csv, queue_status):
         app.cli.add_command(command)
@@ -222,6 +225,10 @@ def run_import(agent, source):
     click.echo(outcome.summary(agent.name, source.unit))
     for line in outcome.details():
         click.echo(line)
+    unread = getattr(source, "unread", ())
+    if unread:  # exit non-zero, for cron to notice; skipped events in files that were read do not count
+        named = ", ".join(unread[:UNREAD_NAMED]) + (f" and {len(unread) - UNREAD_NAMED} more" if len(unread) > UNREAD_NAMED else "")
+        raise click.ClickException(f"{len(unread)} of {len(source.files)} files could not be read ({named}); the rest was imported.")
 
 
 @click.command("queue-status")

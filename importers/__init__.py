@@ -9,7 +9,8 @@ A source is an iterable of `Item`s with `done` and `total` (its own units of
 progress: lines, bytes, rows) and `unit` (what it calls a skipped item: "lines",
 "events"); it may offer `slot_catalogue`, the slots it knows more about than their
 key (name, type), which are written before the events that name them, with the
-text of the first stored bot event in each.
+text of the first stored bot event in each; and `unread`, the parts of it (files)
+that could not be read at all, which make the import incomplete.
 """
 import json
 from dataclasses import dataclass, field, replace

@@ -165,6 +165,7 @@ class TrackerFiles:
         self.total = sum(os.path.getsize(name) for name in self.files)
         self.done = 0
         self.slot_catalogue = {}
+        self.unread = []  # the files that could not be read as trackers: the import is incomplete
 
     def __iter__(self):
         for path in self.files:
@@ -173,21 +174,28 @@ class TrackerFiles:
 
     def _items(self, path):
         name = self.shown_as or os.path.basename(path)
-        try:
-            with open(path, "rb") as f:
-                tracker = json.loads(f.read().decode("utf-8"))
-        except UnicodeDecodeError:
-            yield Item(name, None, "is not UTF-8 text")
-            return
-        except json.JSONDecodeError as exc:
-            yield Item(name, None, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); is the file complete?")
-            return
-        if not isinstance(tracker, dict) or not isinstance(tracker.get("events"), list):
-            yield Item(name, None, "has no `events` list; is it a tracker from GET /conversations/<sender_id>/tracker?")
-            return
-        sender_id = tracker.get("sender_id")
-        if not isinstance(sender_id, str) or not sender_id:
-            yield Item(name, None, "has no `sender_id`")
+        tracker = _read_tracker(path)
+        if isinstance(tracker, str):
+            self.unread.append(name)
+            yield Item(name, None, tracker)
             return
         events = ((f"{name} event {n}", event, True) for n, event in enumerate(tracker["events"], start=1))
-        yield from map_sender(sender_id, events, self.slot_catalogue)
+        yield from map_sender(tracker["sender_id"], events, self.slot_catalogue)
+
+
+def _read_tracker(path):
+    """The tracker in the file at `path`, or why it cannot be read as one."""
+    try:
+        with open(path, "rb") as f:
+            tracker = json.loads(f.read().decode("utf-8"))
+    except OSError as exc:
+        return f"could not be read ({exc.strerror})"
+    except UnicodeDecodeError:
+        return "is not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); is the file complete?"
+    if not isinstance(tracker, dict) or not isinstance(tracker.get("events"), list):
+        return "has no `events` list; is it a tracker from GET /conversations/<sender_id>/tracker?"
+    if not isinstance(tracker.get("sender_id"), str) or not tracker["sender_id"]:
+        return "has no `sender_id`"
+    return tracker

@@ -174,11 +174,32 @@ def test_broken_trackers_are_named_and_the_rest_imported(app, runner, people, tm
     (tmp_path / "c-not-a-tracker.json").write_text('{"hello": 1}')
     (tmp_path / "notes.txt").write_text("not JSON, not read")
     result = runner.invoke(args=["import-rasa", str(tmp_path), "--agent", "Support Bot"])
-    assert result.exit_code == 0, result.output
     assert "Imported 3 new events" in result.output and "3 events skipped" in result.output
     assert "a-truncated.json: is not valid JSON (line " in result.output and "is the file complete?" in result.output
     assert "b-odd.json event 4: unknown Rasa event type 'teleport'" in result.output
     assert "c-not-a-tracker.json: has no `events` list" in result.output
+    assert result.exit_code == 1, result.output  # two files could not be read: cron must notice
+    assert result.output.endswith("Error: 2 of 3 files could not be read (a-truncated.json, c-not-a-tracker.json); the rest was imported.\n")
+
+
+def test_a_truncated_tracker_given_alone_exits_non_zero_and_skipped_events_do_not(app, runner, people, tmp_path):
+    (tmp_path / "broken.json").write_bytes(Path(PIZZA).read_bytes()[:500])
+    broken = runner.invoke(args=["import-rasa", str(tmp_path / "broken.json"), "--agent", "Support Bot"])
+    assert broken.exit_code == 1 and "broken.json: is not valid JSON" in broken.output, broken.output
+    assert "Error: 1 of 1 files could not be read (broken.json); the rest was imported." in broken.output
+    odd = load(GREETING)
+    odd["events"].insert(3, {"event": "teleport", "timestamp": 1772366401.0})
+    (tmp_path / "odd.json").write_text(json.dumps(odd))
+    skipped = runner.invoke(args=["import-rasa", str(tmp_path / "odd.json"), "--agent", "Support Bot"])
+    assert skipped.exit_code == 0 and "1 events skipped" in skipped.output, skipped.output
+
+
+def test_a_tracker_file_that_cannot_be_opened_is_named_and_the_rest_imported(app, runner, people, tmp_path):
+    (tmp_path / "a-folder.json").mkdir()
+    (tmp_path / "b.json").write_text(json.dumps(load(GREETING)))
+    result = runner.invoke(args=["import-rasa", str(tmp_path), "--agent", "Support Bot"])
+    assert result.exit_code == 1 and "a-folder.json: could not be read (Is a directory)" in result.output, result.output
+    assert "Imported 3 new events" in result.output
 
 
 def test_malformed_events_in_a_tracker_are_skipped_and_the_rest_imported(app, runner, people, tmp_path):
