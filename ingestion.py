@@ -9,7 +9,7 @@ changes nothing.
 import hashlib
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from peewee import EXCLUDED, SQL, Case, Value, fn
@@ -204,6 +204,12 @@ def validate_slots(payload, limits):
             seen.add(item["key"])
             slots.append(SlotIn(item["key"], item["name"], item["type"], item.get("text") or ""))
     return ([] if errors else slots), errors
+
+
+def valid_slots(slots, limits):
+    """The slots (`SlotIn`) that pass the checks of a slot list (`validate_slots`):
+    a slot enters the catalogue by the same rules whichever way it comes in."""
+    return [slot for slot in slots if not _check_fields(None, asdict(slot), SLOT_FIELDS, limits)]
 
 
 def inserting_new(model, fields, returned=()):

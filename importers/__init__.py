@@ -86,7 +86,7 @@ def write_events(agent, source, config, on_progress=None, batch_size=BATCH):
     outcome = Outcome()
     limits, catalogue = ingestion.Limits.from_config(config), getattr(source, "slot_catalogue", {})
     for batch in _validated_batches(source, limits, batch_size, outcome.skip):
-        _write_batch(agent, batch, catalogue, config["API_MAX_CHANNELS"], outcome)
+        _write_batch(agent, batch, catalogue, limits, config["API_MAX_CHANNELS"], outcome)
         if on_progress:
             on_progress(source.done, source.total, outcome)
     return outcome
@@ -160,13 +160,15 @@ def _described_slots(catalogue, events):
     return [replace(catalogue[key], text=texts.get(key, "")) for key in keys]
 
 
-def _write_batch(agent, batch, catalogue, max_channels, outcome):
+def _write_batch(agent, batch, catalogue, limits, max_channels, outcome):
     """Store a batch; events the database rejects (a dialog on another channel, a
     channel past the agent's cap) are skipped with their reasons, and the rest of
-    the batch stored."""
+    the batch stored. What the source says about a slot is kept only where the
+    API would take it (`ingestion.valid_slots`); the slot is created by its key
+    otherwise."""
     while batch:
         events = [event for _, event in batch]
-        known = _described_slots(catalogue, events)
+        known = ingestion.valid_slots(_described_slots(catalogue, events), limits)
         try:
             new, duplicates = ingestion.ingest_events(agent, events, max_channels, described=known)
         except ingestion.IngestError as exc:

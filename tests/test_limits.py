@@ -9,7 +9,8 @@ import pytest
 
 import ingestion
 from devtools.processes import Stack, free_port
-from models import Channel, Event, ExportRequest
+from importers import Item, write_events
+from models import Channel, Event, ExportRequest, Slot
 from tests.conftest import event
 
 TODAY = date.today().isoformat()
@@ -141,6 +142,59 @@ def test_texts_may_have_line_breaks_but_slot_names_may_not():
     slot = {"key": "k", "name": "Ask\nagain", "type": "question", "text": "Line one\nline two"}
     _, errors = ingestion.validate_slots([slot], limits)
     assert [e["field"] for e in errors] == ["name"]
+
+
+SLOT = {"key": "ask", "name": "Ask", "type": "question", "text": "Why?"}
+LONG_NAME, LONG_TEXT = "n" * 201, "t" * 20_001
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [(field, "a\x00b", "must not contain NUL characters") for field in SLOT]
+    + [(field, "a\ud800", "lone surrogate") for field in SLOT]
+    + [(field, "a\nb", "must not contain control characters") for field in ("key", "name", "type")]
+    + [(field, LONG_NAME, "must be at most 200 characters") for field in ("key", "name", "type")]
+    + [("text", LONG_TEXT, "must be at most 20000 characters")],
+)
+def test_a_slot_list_is_held_to_the_rules_of_events(app, client, people, field, value, words):
+    response = client.put(
+        "/api/v1/slots", data=json.dumps([{**SLOT, field: value}]), content_type="application/json",
+        headers=bearer(people["support_key"]),
+    )
+    assert response.status_code == 400
+    assert response.json == [{"index": 0, "field": field, "message": response.json[0]["message"]}]
+    assert words in response.json[0]["message"]
+    with app.app_context():
+        assert Slot.select().count() == 0
+
+
+class DescribingSource:
+    """An importer's source whose slot catalogue says more than the API would take."""
+
+    unit = "events"
+
+    def __init__(self, catalogue, events):
+        self.slot_catalogue, self.events = catalogue, events
+        self.done, self.total = 0, len(events)
+
+    def __iter__(self):
+        for number, payload in enumerate(self.events, start=1):
+            self.done = number
+            yield Item(f"event {number}", payload)
+
+
+@pytest.mark.parametrize("broken", [
+    {"name": "Ask\x00"}, {"type": "question\x00"}, {"type": "q" * 201}, {"name": "Ask\nagain"}, {"type": " "},
+])
+def test_what_an_importer_says_about_a_slot_is_held_to_the_same_rules(app, people, broken):
+    """A slot description that breaks a rule is left out; the slot is created by its key, the events stored."""
+    catalogue = {"ask": ingestion.SlotIn(**{**SLOT, **broken}), "bye": ingestion.SlotIn("bye", "Bye", "message", "")}
+    events = [event("d1", "bot", "2026-01-01T00:00:00+00:00", slot=key) for key in ("ask", "bye")]
+    with app.app_context():
+        outcome = write_events(people["support"], DescribingSource(catalogue, events), app.config)
+        assert (outcome.imported, outcome.skipped) == (2, 0)
+        slots = sorted(Slot.select(Slot.key, Slot.name, Slot.type, Slot.text).tuples())
+    assert slots == [("ask", "ask", "unknown", ""), ("bye", "Bye", "message", "")]
 
 
 def test_agent_names_with_control_characters_are_refused(app, client, auth, runner, people):
