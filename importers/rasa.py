@@ -194,6 +194,8 @@ def _read_tracker(path):
         return "is not UTF-8 text"
     except json.JSONDecodeError as exc:
         return f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); is the file complete?"
+    except RecursionError:
+        return "is nested too deeply to be a tracker"
     if not isinstance(tracker, dict) or not isinstance(tracker.get("events"), list):
         return "has no `events` list; is it a tracker from GET /conversations/<sender_id>/tracker?"
     if not isinstance(tracker.get("sender_id"), str) or not tracker["sender_id"]:

@@ -172,14 +172,17 @@ def test_broken_trackers_are_named_and_the_rest_imported(app, runner, people, tm
     odd["events"].insert(3, {"event": "teleport", "timestamp": 1772366401.0})
     (tmp_path / "b-odd.json").write_text(json.dumps(odd))
     (tmp_path / "c-not-a-tracker.json").write_text('{"hello": 1}')
+    (tmp_path / "d-deep.json").write_text('{"sender_id": "s", "events": ' + "[" * 100_000 + "]" * 100_000 + "}")
     (tmp_path / "notes.txt").write_text("not JSON, not read")
     result = runner.invoke(args=["import-rasa", str(tmp_path), "--agent", "Support Bot"])
-    assert "Imported 3 new events" in result.output and "3 events skipped" in result.output
+    assert "Imported 3 new events" in result.output and "4 events skipped" in result.output
     assert "a-truncated.json: is not valid JSON (line " in result.output and "is the file complete?" in result.output
     assert "b-odd.json event 4: unknown Rasa event type 'teleport'" in result.output
     assert "c-not-a-tracker.json: has no `events` list" in result.output
-    assert result.exit_code == 1, result.output  # two files could not be read: cron must notice
-    assert result.output.endswith("Error: 2 of 3 files could not be read (a-truncated.json, c-not-a-tracker.json); the rest was imported.\n")
+    assert "d-deep.json: is nested too deeply to be a tracker" in result.output
+    assert result.exit_code == 1, result.output  # three files could not be read: cron must notice
+    assert result.output.endswith("Error: 3 of 4 files could not be read (a-truncated.json, c-not-a-tracker.json, d-deep.json); "
+                                  "the rest was imported.\n")
 
 
 def test_a_truncated_tracker_given_alone_exits_non_zero_and_skipped_events_do_not(app, runner, people, tmp_path):
@@ -211,6 +214,19 @@ def test_malformed_events_in_a_tracker_are_skipped_and_the_rest_imported(app, ru
     assert "Imported 3 new events into 'Support Bot'; 0 were already stored; 2 events skipped." in result.output
     assert "odd.json event 6: `metadata` is not a JSON object" in result.output
     assert "odd.json event 7: `metadata.utter_action` is not a string" in result.output
+
+
+ODD_VALUES = [None, True, 0, 1.5, 1e300, "", "x", "\0", [], ["a"], {}, {"a": 1}, {"utter_action": ["a"]}, {"utter_action": {}}]
+
+
+def test_any_json_value_in_any_field_of_a_rasa_event_is_imported_or_skipped_never_ends_the_import(app, runner, people, tmp_path):
+    plain = [ev("user", text="hi", input_channel="rest", metadata={}), ev("bot", 1, text="Hello", metadata={"utter_action": "utter_x"}),
+             ev("action", 2, name="action_x"), ev("session_started", 3)]
+    odd = [{**event, field: value} for event in plain for field in [*event, "extra"] for value in ODD_VALUES]
+    (tmp_path / "odd.json").write_text(json.dumps({"sender_id": "s", "events": odd + plain}))
+    result = runner.invoke(args=["import-rasa", str(tmp_path / "odd.json"), "--agent", "Support Bot"])
+    assert result.exit_code == 0, result.output
+    assert "Imported " in result.output and " events skipped." in result.output
 
 
 def test_only_a_stored_bot_event_names_a_slots_text(app, runner, people, tmp_path):
