@@ -3,16 +3,19 @@
 `create_app()` is the one place where settings are read and the pieces are
 wired together; `flask --app app ...` finds it by name.
 """
+import logging
 import os
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from flask import Flask, redirect, render_template, url_for
+from peewee import DatabaseError, InterfaceError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import commands
+import migrations
 import models
 import observability
 import security
@@ -97,6 +100,7 @@ def create_app(test_config=None, instance_path=None):
 
     models.init_app(app)
     observability.init_app(app)
+    _check_schema()
     security.init_app(app)
     init_queue(app)
     mail.init_app(app)
@@ -179,6 +183,29 @@ def _check_settings(app):
     delay = app.config["EXPORT_BUILD_DELAY"]
     if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
         raise ConfigError(f"FLASK_EXPORT_BUILD_DELAY must be a number of seconds, 0 or more, not {delay!r}.")
+
+
+def _check_schema():
+    """Refuse to serve or work on a database older than the code: every page and
+    task would fail on a missing table or column. `flask` commands other than
+    `run` skip this, so that `upgrade-db` can bring the database up to date; a
+    database that cannot be reached yet is the health check's concern, not start-up's."""
+    command = click.get_current_context(silent=True)
+    if command is not None and command.info_name != "run":
+        return
+    try:
+        with models.connection():
+            found = migrations.current_version()
+    except (DatabaseError, InterfaceError) as exc:
+        if not models.is_transient(exc):
+            raise
+        logging.getLogger("slotlens").warning("could not check the database's schema version: %s", exc)
+        return
+    if 0 < found < migrations.LATEST:
+        raise ConfigError(
+            f"The database has schema version {found}; this Slotlens needs version {migrations.LATEST}."
+            " Back it up, then run `flask --app app upgrade-db`."
+        )
 
 
 def write_secret_key(instance_path):

@@ -14,6 +14,7 @@ import io
 import json
 import re
 import secrets
+import sqlite3
 import unicodedata
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -35,6 +36,7 @@ from peewee import (
     Value,
     fn,
 )
+import psycopg2
 from playhouse.db_url import connect
 from psycopg2.extras import execute_batch, execute_values
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -617,6 +619,39 @@ def open_database(url):
         # writers queue on the busy timeout instead of failing with "database is locked".
         return connect(url, pragmas=SQLITE_PRAGMAS, timeout=SQLITE_BUSY_TIMEOUT, lock_type="IMMEDIATE")
     return connect(url)
+
+
+SQLITE_BUSY_OR_LOCKED = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (primary result codes)
+TRANSIENT_SQLSTATES = {
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "53300",  # too_many_connections
+    "57P01",  # admin_shutdown: pg_terminate_backend, a server restart
+    "57P02",  # crash_shutdown
+    "57P03",  # cannot_connect_now: the server is starting
+}
+
+
+def is_transient(error):
+    """Whether trying again may succeed: the connection was refused or lost, the
+    database was busy or locked, or a transaction lost a serialization conflict or
+    deadlock. Anything else (a programming error, a constraint, a missing column)
+    fails the same way every time, so retrying it only hides it.
+
+    Decided by the driver's codes (SQLite result codes, PostgreSQL SQLSTATE), never
+    by message text; peewee keeps the driver's exception as `orig` (of `orig`, when
+    it wrapped a failed connect in a failed query).
+    """
+    cause = error
+    while getattr(cause, "orig", None) is not None:
+        cause = cause.orig
+    if isinstance(cause, sqlite3.Error):
+        return (getattr(cause, "sqlite_errorcode", 0) & 0xFF) in SQLITE_BUSY_OR_LOCKED
+    if isinstance(cause, psycopg2.Error):
+        if cause.pgcode is None:  # no answer from the server: refused, closed, timed out
+            return isinstance(cause, (psycopg2.OperationalError, psycopg2.InterfaceError))
+        return cause.pgcode.startswith("08") or cause.pgcode in TRANSIENT_SQLSTATES  # 08: connection exception
+    return False
 
 
 @contextmanager

@@ -50,7 +50,10 @@ def step(explain):
     except StepFailed:
         raise
     except DATABASE_ERRORS as exc:
-        raise StepFailed(f"The database could not be reached: {exc}", transient=True) from exc
+        reason, transient = database_failure(exc)
+        if transient and not models.db.is_closed():
+            models.db.close()  # a lost connection stays unusable; the next query opens a new one
+        raise StepFailed(reason, transient) from exc
     except Exception as exc:
         reason, transient = explain(exc)
         raise StepFailed(reason, transient) from exc
@@ -58,6 +61,14 @@ def step(explain):
 
 def unexpected(exc):
     return f"{type(exc).__name__}: {exc}", False
+
+
+def database_failure(exc):
+    """A lost connection or a busy database is retried; any other database error
+    (a bug, a constraint, a database not upgraded) fails the same way every time."""
+    if models.is_transient(exc):
+        return f"The database could not be reached or was busy: {exc}", True
+    return f"The database refused this step ({type(exc).__name__}); the worker's log has the details.", False
 
 
 def build_failure(folder):
@@ -191,7 +202,9 @@ def hand_over(message):
 
 
 def record_delivery(item, **changes):
-    """Record an accepted email as sent, retrying until the database takes it.
+    """Record an accepted email as sent, retrying while the database is unreachable
+    or busy. A database error that retrying cannot fix fails the item (not sent
+    again by itself: its email went out) instead of looping forever.
 
     Never raises a database error: that would be taken for a failed send and
     send the email again.
@@ -204,6 +217,9 @@ def record_delivery(item, **changes):
                     log.warning("export item %s was already recorded as delivered or failed", item.id)
                 return
         except DATABASE_ERRORS as exc:
+            if not models.is_transient(exc):
+                reason = database_failure(exc)[0]
+                raise StepFailed(f"The email was sent, but recording it failed: {reason}", transient=False) from exc
             log_event("record_delivery_retry", level=logging.WARNING, item=item.id, error=exc)
             if not models.db.is_closed():
                 models.db.close()

@@ -18,6 +18,10 @@ def problem(error):
         return "The report file could not be saved on the server."
     if error.startswith("The database could not be reached"):
         return "The server could not reach its database."
+    if error.startswith("The email was sent, but recording it failed"):
+        return "The email was sent, but the server could not record it; an admin must look into it."
+    if error.startswith("The database refused"):
+        return "The server's database refused this report; an admin must look into it."
     if error.startswith("This account no longer has access"):
         return "You no longer have access to this agent."
     return "Something went wrong on the server."

@@ -7,15 +7,20 @@ an old `updated_at`; the sweep queues it again, and importing again is safe
 (imports are idempotent), so nothing is lost or doubled.
 """
 import json
+import logging
 import os
 from datetime import timedelta
+
+from peewee import DatabaseError, InterfaceError
 
 import importers
 from importers.csv_log import CsvLog, parse_timezone
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
 from extensions import huey, in_app_context
-from models import ImportJob, utcnow
+from models import ImportJob, is_transient, utcnow
+
+log = logging.getLogger(__name__)
 
 KINDS = {  # kind -> (name, what it is, for the form)
     "events": ("Events, JSON Lines", "one event per line, as POST /api/v1/events takes them"),
@@ -54,6 +59,13 @@ def run(job_id, config):
         outcome = importers.write_events(job.agent, source, config, on_progress=progress)
     except importers.ImportFailed as exc:
         _finish(job, "failed", error=f"{exc}. What was imported before this stays; importing the file again skips it.")
+    except (DatabaseError, InterfaceError) as exc:
+        if is_transient(exc):
+            # The job stays running with its file; the sweep runs it again once it counts as stalled.
+            log.warning("import job %d: the database could not be reached or was busy; it runs again: %s", job.id, exc)
+            return
+        _finish(job, "failed", error="A database error stopped the import; the worker's log has the details.")
+        raise
     except Exception:
         _finish(job, "failed", error="The import stopped on an unexpected error; the worker's log has the details.")
         raise

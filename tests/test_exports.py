@@ -8,6 +8,7 @@ import re
 from datetime import date, datetime, timedelta
 
 import pytest
+from peewee import ProgrammingError
 
 import ingestion
 import reports
@@ -376,6 +377,11 @@ def test_a_report_waiting_for_the_mail_server_downloads_and_the_page_says_why_in
     (delivery.build_failure("/srv/reports/7")(OSError(28, "No space left on device"))[0],
      "The report file could not be saved on the server."),
     ("This account no longer has access to this agent.", "You no longer have access to this agent."),
+    ("The database could not be reached or was busy: database is locked", "The server could not reach its database."),
+    (delivery.database_failure(ProgrammingError("column account.csv_separator does not exist"))[0],
+     "The server's database refused this report; an admin must look into it."),
+    ("The email was sent, but recording it failed: The database refused this step (IntegrityError); the worker's log has the details.",
+     "The email was sent, but the server could not record it; an admin must look into it."),
     ("KeyError: 'x'", "Something went wrong on the server."),
 ])
 def test_each_reason_the_worker_records_has_words_for_people(reason, words):

@@ -206,3 +206,44 @@ def test_hostile_files_keep_the_worker_s_memory_flat(workers):
         peaks[name] = round(peak_rss_mb(worker.pid))
     print(f"worker peak RSS per file, MB: {peaks}")
     assert max(peaks.values()) < 200, peaks
+
+
+def test_a_lost_database_connection_runs_an_import_again_and_any_other_database_error_ends_it(app, people, monkeypatch):
+    """A lost connection or a busy database leaves the job, and its file, for the sweep to
+    run again; a database error that retrying cannot fix ends the job at once, named
+    plainly, and goes to the worker's log (Huey logs the task's traceback)."""
+    import importers
+    import models
+    import peewee
+    import tasks
+    from importers import jobs
+    from tests.test_reliability import interrupt
+
+    write = importers.write_events
+
+    def interrupted(*args, **kwargs):
+        interrupt(app)
+        return write(*args, **kwargs)
+
+    with app.app_context():
+        job = stored_job(app, "queued", 0)
+        monkeypatch.setattr(importers, "write_events", interrupted)
+        jobs.run(job.id, app.config)
+        models.db.close()
+        waiting = ImportJob.get_by_id(job.id)
+        assert (waiting.state, waiting.error, os.path.exists(job.path)) == ("running", None, True)
+        monkeypatch.setattr(importers, "write_events", write)
+        ImportJob.update(updated_at=waiting.updated_at - jobs.STALLED_AFTER).execute()
+        tasks._enqueue_stalled_imports()
+        assert ImportJob.get_by_id(job.id).state == "done" and Event.select().count() == 17
+
+        def broken(*args, **kwargs):
+            models.db.execute_sql("SELECT no_such_column FROM event")
+
+        monkeypatch.setattr(importers, "write_events", broken)
+        job = stored_job(app, "queued", 1)
+        with pytest.raises(peewee.DatabaseError, match="no_such_column"):
+            jobs.run(job.id, app.config)
+        failed = ImportJob.get_by_id(job.id)
+        assert failed.state == "failed" and not os.path.exists(job.path)
+        assert failed.error == "A database error stopped the import; the worker's log has the details."

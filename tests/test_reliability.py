@@ -2,14 +2,20 @@
 The same rules under real crashes and outages are in test_faults.py."""
 import contextlib
 import os
+import re
 import smtplib
+import sqlite3
 import subprocess
+import threading
+import traceback
 from datetime import date, timedelta
 
 import flask_mail
-import peewee
+import psycopg2
 import pytest
 
+import models
+import report_kinds
 import reports
 import tasks
 from export_queue import delivery, intake, links, states, upkeep
@@ -183,21 +189,104 @@ def test_a_late_error_cannot_requeue_a_delivered_item(app, item, monkeypatch):
     assert state(item).state == "sent" and state(item).error is None
 
 
-def test_recording_a_delivery_is_retried_until_the_database_takes_it(app, item, monkeypatch):
+def interrupt(app):
+    """Make this thread's database connection fail as it really does, for a moment:
+    on PostgreSQL the server ends it (pg_terminate_backend); on SQLite another
+    connection holds the write lock for a second, longer than this one waits."""
+    url = app.config["DATABASE_URL"]
+    if url.startswith("postgres"):
+        admin = psycopg2.connect(url)
+        admin.autocommit = True
+        admin.cursor().execute("SELECT pg_terminate_backend(%s, 5000)", (models.db.connection().get_backend_pid(),))
+        admin.close()
+        return
+    models.db.execute_sql("PRAGMA busy_timeout = 50")
+    holder = sqlite3.connect(url[len("sqlite:///"):], check_same_thread=False, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    threading.Timer(1.0, lambda: (holder.rollback(), holder.close())).start()
+
+
+def test_recording_a_delivery_is_retried_after_a_real_interruption(app, item, monkeypatch):
     real, calls = states.mark_delivered, []
 
-    def flaky(held, **changes):
+    def interrupted_once(held, **changes):
         calls.append(1)
-        if len(calls) <= 2:
-            raise peewee.OperationalError("server closed the connection unexpectedly")
+        if len(calls) == 1:
+            interrupt(app)
         return real(held, **changes)
 
-    monkeypatch.setattr(delivery, "mark_delivered", flaky)
+    monkeypatch.setattr(delivery, "mark_delivered", interrupted_once)
     sent = []
     monkeypatch.setattr(flask_mail.Connection, "send", lambda connection, message: sent.append(message))
     delivery.process_item(item.id)
-    assert len(calls) == 3 and len(sent) == 1
+    assert len(calls) == 2 and len(sent) == 1
     assert state(item).state == "sent"
+
+
+def test_a_step_that_loses_its_database_connection_is_retried(app, item, monkeypatch):
+    build, sent = report_kinds.build_report, []
+
+    def build_then_lose_the_connection(*args):
+        dialogs = build(*args)
+        interrupt(app)
+        return dialogs
+
+    monkeypatch.setattr(report_kinds, "build_report", build_then_lose_the_connection)
+    monkeypatch.setattr(flask_mail.Connection, "send", lambda connection, message: sent.append(message))
+    delivery.process_item(item.id)
+    retrying = state(item)
+    assert retrying.state == "queued" and retrying.error.startswith("The database could not be reached or was busy: ")
+    monkeypatch.setattr(report_kinds, "build_report", build)
+    ExportItem.update(not_before=utcnow()).execute()
+    delivery.process_item(item.id)
+    assert state(item).state == "sent" and len(sent) == 1
+
+
+def logged_traceback(caplog, words):
+    return any(record.exc_info and words in "".join(traceback.format_exception(*record.exc_info)) for record in caplog.records)
+
+
+def test_a_database_that_was_not_upgraded_fails_the_item_at_once(app, item, caplog):
+    """"no such column" (SQLite) or "column … does not exist" (PostgreSQL) comes back
+    every time: the item fails at once, named for what failed, its traceback logged."""
+    models.db.execute_sql("ALTER TABLE account DROP COLUMN csv_separator")
+    delivery.process_item(item.id)
+    failed = state(item)
+    assert (failed.state, failed.attempts) == ("failed", 1), failed.error
+    assert re.fullmatch(r"The database refused this step \((Operational|Programming)Error\); the worker's log has the details\.", failed.error)
+    assert logged_traceback(caplog, "csv_separator")
+
+
+def refuse_sent_items(app):
+    """A constraint that refuses to record any item as sent: an IntegrityError every time."""
+    if app.config["DATABASE_URL"].startswith("postgres"):
+        models.db.execute_sql("ALTER TABLE export_item ADD CONSTRAINT never_sent CHECK (state <> 'sent') NOT VALID")
+    else:
+        models.db.execute_sql(
+            "CREATE TRIGGER never_sent BEFORE UPDATE ON export_item WHEN NEW.state = 'sent'"
+            " BEGIN SELECT RAISE(ABORT, 'never sent'); END"
+        )
+
+
+def test_recording_a_delivery_is_not_retried_when_the_database_refuses_it(app, item, monkeypatch, caplog):
+    refuse_sent_items(app)
+    sent, waits = [], []
+
+    def no_endless_retries(seconds):
+        waits.append(seconds)
+        if len(waits) > 3:
+            raise AssertionError("retried a database error that retrying cannot fix")
+
+    monkeypatch.setattr(flask_mail.Connection, "send", lambda connection, message: sent.append(message))
+    monkeypatch.setattr(delivery.time, "sleep", no_endless_retries)
+    delivery.process_item(item.id)
+    failed = state(item)
+    assert failed.state == "failed" and len(sent) == 1
+    assert failed.error == (
+        "The email was sent, but recording it failed:"
+        " The database refused this step (IntegrityError); the worker's log has the details."
+    )
+    assert logged_traceback(caplog, "IntegrityError")
 
 
 @pytest.fixture
