@@ -5,9 +5,11 @@ Profiles: `ci` (fixed seed, more examples; set by .ci/run) and `dev` (the defaul
 """
 import json
 import os
+from datetime import datetime, timezone
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from peewee import JOIN
 
 from models import Dialog, Event, Slot
 
@@ -49,6 +51,15 @@ events = st.fixed_dictionaries(
     },
     optional={"slot": maybe(st.sampled_from(["greet", "ask"]) | nasty_text), "text": maybe(nasty_text), "extra": json_values},
 )
+well_formed = st.fixed_dictionaries(  # few values, so that batches repeat events and stored ones
+    {
+        "dialog_id": st.sampled_from(["d1", "d2", "d3"]),
+        "channel": st.just("web"),
+        "sender": st.sampled_from(["user", "bot", "system"]),
+        "timestamp": st.sampled_from(["2026-03-01T10:00:00Z", "2026-03-01T12:00:00+02:00", "2026-03-01T10:00:01+00:00"]),
+    },
+    optional={"slot": st.sampled_from(["greet", "ask", ""]), "text": st.sampled_from(["hi", "", "Zoë\nsays hi"])},
+)
 slots = st.fixed_dictionaries(
     {"key": maybe(st.sampled_from(["greet", "ask"]) | nasty_text), "name": maybe(nasty_text), "type": maybe(nasty_text)},
     optional={"text": maybe(nasty_text)},
@@ -81,12 +92,34 @@ def send(client, method, path, key, payload):
     )
 
 
-@given(batch=st.lists(events, max_size=6) | json_values)
-def test_events_endpoint_never_fails(app, client, people, batch):
-    before = counts(app)
+def stored_events(app):
+    """Every stored event as (dialog id, sender, slot key, text, instant), one per row."""
+    with app.app_context():
+        query = Event.select(Dialog.external_id, Event.sender, Slot.key, Event.text, Event.timestamp).join(Dialog).switch(
+            Event
+        ).join(Slot, JOIN.LEFT_OUTER)
+        return list(query.tuples())
+
+
+def identity(item):
+    """What makes an accepted event itself, read from the payload alone."""
+    instant = datetime.fromisoformat(item["timestamp"]).astimezone(timezone.utc).replace(tzinfo=None)
+    return item["dialog_id"], item["sender"], item.get("slot") or None, item.get("text"), instant
+
+
+@given(batch=st.lists(events, max_size=6) | st.lists(well_formed, max_size=6) | json_values, again=st.booleans())
+def test_events_endpoint_never_fails(app, client, people, batch, again):
+    if again and isinstance(batch, list):  # some of the batch stored before
+        send(client, "POST", "/api/v1/events", people["support_key"], batch[: len(batch) // 2])
+    before, rows_before = counts(app), stored_events(app)
     body = check_answer(app, send(client, "POST", "/api/v1/events", people["support_key"], batch), before)
     if body is not None:
-        assert body["stored"] + body["duplicates"] == body["received"] == len(batch)
+        rows = stored_events(app)
+        sent = {identity(item) for item in batch}
+        assert sent <= set(rows), "an accepted event is not stored"
+        assert len(rows) == len(set(rows)), "an event is stored twice"
+        assert body["stored"] == len(rows) - len(rows_before) == len(sent - set(rows_before))
+        assert body["duplicates"] == len(batch) - body["stored"] and body["received"] == len(batch)
 
 
 @given(catalogue=st.lists(slots, max_size=5) | json_values)
