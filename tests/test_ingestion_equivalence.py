@@ -61,7 +61,8 @@ def reference(stream):
 
 
 def stored():
-    """The same tables as ingestion left them, with keys instead of row ids."""
+    """The same tables as ingestion left them, with keys instead of row ids. A daily
+    total that came back to (0, 0) is left out; one with a count left over is not."""
     key = dict(Slot.select(Slot.id, Slot.key).tuples())
     key[None] = key[0] = None  # (start)/(end): NULL in the per-dialog rows, 0 in the daily totals
     external = dict(Dialog.select(Dialog.id, Dialog.external_id).tuples())
@@ -91,7 +92,7 @@ def stored():
             for day, channel, slot, dialogs, times in DailyReach.select(
                 DailyReach.day, DailyReach.channel, DailyReach.slot, DailyReach.reached, DailyReach.times_shown
             ).tuples()
-            if dialogs
+            if (dialogs, times) != (0, 0)
         },
         step_totals={
             (day, channel, key[a], key[b]): (dialogs, n)
@@ -99,7 +100,7 @@ def stored():
                 DailyStep.day, DailyStep.channel, DailyStep.from_slot, DailyStep.to_slot, DailyStep.dialogs,
                 DailyStep.transitions,
             ).tuples()
-            if dialogs
+            if (dialogs, n) != (0, 0)
         },
         events=Event.select().count(),
     )
