@@ -37,6 +37,8 @@ DEFAULTS = {
     "EXPORT_SLA": 24 * 3600,
     "EXPORT_MAX_PENDING": 10,
     "EXPORT_MAX_PER_HOUR": 30,  # export requests one account may make in an hour (each is one email per agent)
+    "SCHEDULED_MAX_PENDING": 60,  # requests of one account's subscriptions in flight before its next runs wait
+    "SUBSCRIPTION_MAX_PER_ACCOUNT": 20,
     "EXPORT_LEASE": 60,  # seconds a worker holds an item without renewing before others may take it
     "EXPORT_RETRY_DELAY": 30,  # seconds before the first retry after a mail failure (doubling after)
     "EXPORT_RETRY_FOR": 3600,  # seconds of mail failures before an item is marked failed
@@ -66,6 +68,8 @@ POSITIVE_NUMBERS = (
     "EXPORT_SLA",
     "EXPORT_MAX_PENDING",
     "EXPORT_MAX_PER_HOUR",
+    "SCHEDULED_MAX_PENDING",
+    "SUBSCRIPTION_MAX_PER_ACCOUNT",
     "API_MAX_CHANNELS",
     "FILTER_MAX_CHANNELS",
     "EXPORT_LEASE",

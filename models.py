@@ -106,7 +106,7 @@ def insert_rows(query, rows):
     return cursor.rowcount
 
 
-LOCKS = {"channels": 1, "schema": 2}  # advisory lock namespaces (`hold_lock`)
+LOCKS = {"channels": 1, "schema": 2, "account": 3}  # advisory lock namespaces (`hold_lock`)
 
 
 def hold_lock(namespace, key):

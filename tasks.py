@@ -86,7 +86,8 @@ def _enqueue_stalled_imports():
 
 def _deliver_due_subscriptions():
     """Every worker looks; the database lets one start each due period."""
-    for item in subscriptions.deliver_due(models.utcnow(), huey.flask_app.config["TIMEZONE"]):
+    config = huey.flask_app.config
+    for item in subscriptions.deliver_due(models.utcnow(), config["TIMEZONE"], config["SCHEDULED_MAX_PENDING"]):
         process_export_item(item.id)
 
 

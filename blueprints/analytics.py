@@ -1,5 +1,4 @@
 """The Analytics tab: filters, a preview of the three reports, and the EXPORT panel."""
-import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,10 +9,10 @@ import report_kinds
 import reports
 from blueprints.auth import login_required
 from export_queue import delivery, intake
-from export_queue.subscriptions import in_words, subscription_summary
+from export_queue.subscriptions import in_words, subscribe, subscription_summary
 from forms import FilterForm, SubscriptionForm
 from localtime import format_local
-from models import Agent, Channel, Subscription, utcnow
+from models import Agent, Channel, utcnow
 from report_kinds import slot_funnel, slot_paths, stop_slots
 
 bp = Blueprint("analytics", __name__)
@@ -153,8 +152,7 @@ def index():
     valid = form.validate() if formdata is not None else True
     action = request.form.get("action", "") if request.method == "POST" else ""
     subscription_form = SubscriptionForm(request.form if action == "subscribe" else None, meta={"csrf": False})
-    if action == "subscribe" and subscription_form.validate() and valid:
-        subscribe(filters_from(form), subscription_form)
+    if action == "subscribe" and subscription_form.validate() and valid and subscribe_to(filters_from(form), subscription_form):
         return redirect(url_for("subscriptions.index"))
     kind = export_kind(action) if action != "subscribe" else None
     if kind and valid:
@@ -175,13 +173,17 @@ def index():
     )
 
 
-def subscribe(filters, subscription_form):
-    """Turn the filters into a subscription and say, in words, when its first email comes."""
-    subscription = Subscription.create(
-        account=g.account, agents=json.dumps(list(filters.agent_ids)), channels=json.dumps(list(filters.channels)),
-        **subscription_form.settings(),
-    )
+def subscribe_to(filters, subscription_form):
+    """Turn the filters into a subscription and say, in words, when its first email
+    comes; or, at the account's limit, say so beside the form. True when subscribed."""
+    most = current_app.config["SUBSCRIPTION_MAX_PER_ACCOUNT"]
+    subscription = subscribe(g.account, filters, subscription_form.settings(), most)
+    if subscription is None:
+        subscription_form.form_errors.append(
+            f"You have {most} subscriptions, the most one account may have. Delete one on Subscriptions to make room.")
+        return False
     flash(f"Subscribed. {subscription_summary(subscription)}.", "success")
+    return True
 
 
 def view_of(form):

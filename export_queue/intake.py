@@ -10,7 +10,7 @@ from peewee import fn
 import report_kinds
 import reports
 from export_queue.states import IN_FLIGHT, QUEUED
-from models import Account, ExportItem, ExportRequest, db, utcnow
+from models import ExportItem, ExportRequest, db, hold_lock, utcnow
 
 
 @dataclass(frozen=True)
@@ -39,23 +39,33 @@ def filters_key(filters, kind=report_kinds.DEFAULT):
     return hashlib.sha256(f"{kind}|{agents}|{filters.date_from}|{filters.date_to}|{channels}".encode()).hexdigest()
 
 
-def in_flight_requests(account):
+def lock_account(account):
+    """Hold the account until the transaction ends, so that checking one of its limits
+    and acting on it happen as one however many requests or workers do it at once."""
+    hold_lock("account", account.id)
+
+
+def in_flight_requests(account, scheduled=False):
+    """The account's requests with an item still on its way: a person's (the manual
+    limits count these) or its subscriptions' (they have a limit of their own), so that
+    neither can block the other."""
     return (
         ExportRequest.select()
         .join(ExportItem)
-        .where((ExportRequest.account == account) & ExportItem.state.in_(IN_FLIGHT))
+        .where((ExportRequest.account == account) & ExportRequest.subscription_run.is_null(not scheduled)
+               & ExportItem.state.in_(IN_FLIGHT))
         .distinct()
     )
 
 
 def request_export(account, filters, max_pending, max_per_hour=None, kind=report_kinds.DEFAULT):
-    """Record an export request (one item per agent) unless it would repeat or flood.
+    """Record a person's export request (one item per agent) unless it would repeat or
+    flood; requests of subscriptions count neither as repeats nor against the limits.
 
     The caller enqueues the items of a queued outcome after the transaction.
     """
     with db.atomic():
-        if db.for_update:
-            Account.select().where(Account.id == account.id).for_update().get()
+        lock_account(account)
         key = filters_key(filters, kind)
         in_flight = list(in_flight_requests(account))
         duplicate = next((r for r in in_flight if r.filters_key == key), None)
@@ -65,7 +75,8 @@ def request_export(account, filters, max_pending, max_per_hour=None, kind=report
             return Outcome(None, "too_many")
         if max_per_hour is not None:
             this_hour = ExportRequest.select().where(
-                (ExportRequest.account == account) & (ExportRequest.created_at > utcnow() - timedelta(hours=1))
+                (ExportRequest.account == account) & ExportRequest.subscription_run.is_null()
+                & (ExportRequest.created_at > utcnow() - timedelta(hours=1))
             )
             if this_hour.count() >= max_per_hour:
                 oldest = this_hour.select(fn.MIN(ExportRequest.created_at)).scalar()

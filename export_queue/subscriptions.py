@@ -7,6 +7,10 @@ per (subscription, first day, last day) and is created in the same transaction a
 Every worker's sweep may look for due subscriptions at the same moment; one wins
 each period, the others meet the unique index and move on. A worker that was down
 over the due time delivers the most recent missed period when it comes back, once.
+
+Subscriptions have limits of their own, apart from a person's: an account has at most
+SUBSCRIPTION_MAX_PER_ACCOUNT of them, and a period waits while the account's scheduled
+requests in flight are at SCHEDULED_MAX_PENDING (a later sweep starts it, said late).
 """
 import json
 from datetime import timedelta
@@ -17,9 +21,10 @@ from peewee import IntegrityError
 
 import reports
 import schedules
-from export_queue.intake import filters_key
+from export_queue.intake import filters_key, in_flight_requests, lock_account
 from localtime import format_local, to_local
 from models import Account, Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, db, utcnow
+from observability import log_event
 
 LATE_AFTER = timedelta(minutes=5)  # a run started this long after its due time says it was late
 
@@ -31,6 +36,17 @@ def in_words(schedule, after, first=True):
     upcoming = schedules.next_run(schedule, ZoneInfo(tz_name), after)
     local = to_local(upcoming.due, tz_name)
     return f"{schedules.describe(schedule, tz_name)}; {'first' if first else 'next'} on {local:%-d %B %Y at %H:%M}"
+
+
+def subscribe(account, filters, settings, max_per_account):
+    """Record a subscription to `filters` with the form's `settings`, unless the account
+    has `max_per_account` already (paused ones count: they may resume); None then."""
+    with db.atomic():
+        lock_account(account)
+        if Subscription.select().where(Subscription.account == account).count() >= max_per_account:
+            return None
+        return Subscription.create(account=account, agents=json.dumps(list(filters.agent_ids)),
+                                   channels=json.dumps(list(filters.channels)), **settings)
 
 
 def subscription_summary(subscription, now=None):
@@ -65,24 +81,34 @@ def due_runs(now, tz_name):
             yield subscription, run
 
 
-def start_run(subscription, run, now, tz_name):
+def start_run(subscription, run, now, tz_name, max_pending):
     """Record the period's run and its export requests in one transaction; returns the
-    items to enqueue, or None when another worker delivered this period already."""
+    items to enqueue, or None when another worker delivered this period already, or when
+    the account's scheduled requests in flight leave no room for this run's
+    (`max_pending`; a run always may start when none is in flight)."""
+    account, kinds = subscription.account, json.loads(subscription.kinds)
     wanted = json.loads(subscription.agents)
-    visible = {agent.id for agent in subscription.account.visible_agents().where(Agent.id.in_(wanted))}
+    visible = {agent.id for agent in account.visible_agents().where(Agent.id.in_(wanted))}
     notes = []
     if now - run.due > LATE_AFTER:
-        notes.append(f"Late: no worker was running at the due time ({format_local(run.due, tz_name)}).")
+        notes.append(f"Late: no worker was running at the due time ({format_local(run.due, tz_name)}), "
+                     "or this account's earlier scheduled emails were still on their way.")
     left_out = [agent_id for agent_id in wanted if agent_id not in visible]
     if left_out:
         names = [a.name for a in Agent.select(Agent.name).where(Agent.id.in_(left_out)).order_by(Agent.name)]
         gone = len(left_out) - len(names)
         notes.append("Left out, no longer visible to this account: " + ", ".join(names + [f"{gone} deleted agent(s)"] * bool(gone)) + ".")
     try:
-        with db.atomic():
+        with db.atomic() as transaction:
+            lock_account(account)
             record = SubscriptionRun.create(subscription=subscription, first_day=run.first_day, last_day=run.last_day,
                                             due_at=run.due, started_at=now, note=" ".join(notes) or None)
-            return [item for kind in json.loads(subscription.kinds) for item in _request(subscription, record, kind, sorted(visible))]
+            waiting = in_flight_requests(account, scheduled=True).count()
+            if waiting and waiting + len(kinds) > max_pending:
+                transaction.rollback()
+                log_event("subscription_held", subscription=subscription.id, account=account.id, in_flight=waiting)
+                return None
+            return [item for kind in kinds for item in _request(subscription, record, kind, sorted(visible))]
     except IntegrityError:
         return None
 
@@ -122,9 +148,10 @@ def failed_runs(since):
     )
 
 
-def deliver_due(now, tz_name):
-    """Start every due run this worker wins; returns the export items to enqueue."""
+def deliver_due(now, tz_name, max_pending):
+    """Start every due run this worker wins and its account has room for (`max_pending`
+    scheduled requests in flight); returns the export items to enqueue."""
     items = []
     for subscription, run in list(due_runs(now, tz_name)):
-        items.extend(start_run(subscription, run, now, tz_name) or [])
+        items.extend(start_run(subscription, run, now, tz_name, max_pending) or [])
     return items

@@ -27,8 +27,8 @@ def subscription(app, people):
                                    starts_at=CREATED, created_at=CREATED)
 
 
-def deliver(now):
-    return subscriptions.deliver_due(now, TZ)
+def deliver(now, max_pending=60):
+    return subscriptions.deliver_due(now, TZ, max_pending)
 
 
 def test_a_due_period_becomes_one_request_per_kind_once(app, subscription):
@@ -311,6 +311,112 @@ def test_the_form_says_when_the_first_email_would_come(app, client, auth, people
     assert answer == "On day 3 of every month at 07:30 UTC, covering the previous month; first on 3 July 2026 at 07:30"
     assert client.get("/subscriptions/when?frequency=monthly&weekday=0&day=31&at=07:30").get_data(as_text=True) == ""
     assert client.get("/subscriptions/when?frequency=hourly&at=07:30").get_data(as_text=True) == ""
+
+
+# --- limits: a subscription's runs and a person's clicks apart ---------------
+
+ALL_KINDS = ["stop-slots", "slot-funnel", "slot-paths"]
+
+
+def subscribe_daily(account, agent, kinds=ALL_KINDS, count=1):
+    for _ in range(count):
+        Subscription.create(account=account, kinds=json.dumps(kinds), agents=json.dumps([agent.id]),
+                            frequency="daily", at="09:00", starts_at=CREATED, created_at=CREATED)
+
+
+def test_a_mail_outage_with_scheduled_emails_waiting_never_blocks_a_persons_export(app, client, auth, people, monkeypatch):
+    """4 subscriptions x 3 kinds wait for the mail server: more than a person may have in
+    flight or ask for in an hour, and the person's export is queued all the same."""
+    from export_queue import delivery
+    from models import ExportItem
+
+    def unreachable(message):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(delivery, "hand_over", unreachable)
+    app.config.update(TIMEZONE=TZ, EXPORT_MAX_PENDING=10, EXPORT_MAX_PER_HOUR=10)
+    with app.app_context():
+        subscribe_daily(Account.get(Account.email == "analyst@example.com"), people["support"], count=4)
+        for item in deliver(DUE):
+            delivery.process_item(item.id)
+        assert [(state, error.split(":")[0]) for state, error in ExportItem.select(ExportItem.state, ExportItem.error).tuples()] == [
+            ("queued", "The mail server could not be reached")] * 12
+    auth.login("analyst@example.com")
+    form = {"agents": [people["support"].id], "date_from": "2026-11-29", "date_to": "2026-11-29", "action": "export"}
+    page = client.get(auth.post("/analytics", form).location).get_data(as_text=True)
+    assert "The Stop slots report will be sent to analyst@example.com" in page and "exports waiting" not in page
+    with app.app_context():
+        assert ExportRequest.select().where(ExportRequest.subscription_run.is_null()).count() == 1
+
+
+def test_a_run_waits_while_the_accounts_scheduled_emails_are_at_their_limit(app, subscription, people):
+    """Limit 4: the 2-kind subscription starts, the 3-kind one waits; a person's exports in
+    flight do not count; when the first run's emails are out, the next sweep starts it, late."""
+    import reports
+    from export_queue import intake
+
+    with app.app_context():
+        analyst = subscription.account
+        subscribe_daily(analyst, people["support"])
+        for day in range(1, 6):
+            filters = reports.Filters((people["support"].id,), DUE.date().replace(day=day), DUE.date().replace(day=day))
+            assert intake.request_export(analyst, filters, max_pending=10).status == "queued"
+        assert len(deliver(DUE, max_pending=4)) == 2
+        assert [run.subscription_id for run in SubscriptionRun.select()] == [subscription.id]
+        assert deliver(DUE + timedelta(minutes=10), max_pending=4) == [], "still waiting"
+        scheduled_items_sent()
+        assert len(deliver(DUE + timedelta(minutes=20), max_pending=4)) == 3
+        late = SubscriptionRun.select().order_by(SubscriptionRun.id.desc()).get()
+        assert late.note == ("Late: no worker was running at the due time (2026-12-01 09:00 CET (UTC+01:00)), "
+                             "or this account's earlier scheduled emails were still on their way.")
+        scheduled_items_sent()
+        assert len(deliver(DUE + timedelta(days=1), max_pending=2)) == 2, "a run may start when none is in flight"
+
+
+def scheduled_items_sent():
+    from models import ExportItem
+
+    scheduled = ExportRequest.select(ExportRequest.id).where(ExportRequest.subscription_run.is_null(False))
+    ExportItem.update(state="sent").where(ExportItem.request.in_(scheduled)).execute()
+
+
+def test_an_account_has_at_most_so_many_subscriptions(app, client, auth, people):
+    app.config["SUBSCRIPTION_MAX_PER_ACCOUNT"] = 2
+    auth.login("analyst@example.com")
+    assert [subscribe(client, at=at).status_code for at in ("09:00", "10:00")] == [302, 302]
+    refused = subscribe(client, at="11:00")
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200 and '<details class="subscribe" open>' in page
+    assert "You have 2 subscriptions, the most one account may have. Delete one on Subscriptions to make room." in page
+    with app.app_context():
+        assert [s.at for s in Subscription.select().order_by(Subscription.id)] == ["09:00", "10:00"]
+
+
+def test_concurrent_subscribing_never_passes_the_limit(app, people):
+    """Eight requests at once for an account one short of its limit: one subscription
+    more, not eight (PostgreSQL: the account's lock; SQLite: one writer at a time)."""
+    import reports
+
+    results, barrier = [], threading.Barrier(8)
+    with app.app_context():
+        analyst = Account.get(Account.email == "analyst@example.com")
+        subscribe_daily(analyst, people["support"], count=4)
+    filters = reports.Filters((people["support"].id,), DUE.date(), DUE.date())
+    settings = dict(kinds=json.dumps(ALL_KINDS), frequency="daily", weekday=0, day=1, at="09:00", skip_empty=False)
+
+    def person():
+        with app.app_context(), db.connection_context():
+            barrier.wait()
+            results.append(subscriptions.subscribe(analyst, filters, settings, max_per_account=5) is not None)
+
+    threads = [threading.Thread(target=person) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+    with app.app_context():
+        assert Subscription.select().count() == 5
 
 
 def test_a_deleted_accounts_subscriptions_stop(app, subscription):
