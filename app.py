@@ -46,6 +46,7 @@ DEFAULTS = {
     "MAIL_TIMEOUT": 30,  # seconds any network call of a worker may block
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     "IMPORT_MAX_BYTES": 200 * 1024 * 1024,  # an upload on Admin → Import
+    "IMPORT_LEASE": 120,  # seconds a worker holds an import job without renewing before another may take it over
     "API_MAX_BATCH": 10_000,
     "API_MAX_NAME_LENGTH": 200,  # ids, slot keys and names, types, channels (at most 255)
     "API_MAX_TEXT_LENGTH": 20_000,  # bot and message texts
@@ -79,6 +80,7 @@ POSITIVE_NUMBERS = (
     "API_MAX_NAME_LENGTH",
     "API_MAX_TEXT_LENGTH",
     "IMPORT_MAX_BYTES",
+    "IMPORT_LEASE",
     "MAIL_TIMEOUT",
     "LOGIN_MAX_FAILURES",
     "LOGIN_LOCKOUT",

@@ -5,6 +5,7 @@ what is missing. A migration spells out its own columns instead of borrowing the
 models' fields, so that it still means the same thing after the models change.
 """
 import json
+from datetime import timedelta
 
 from peewee import BigIntegerField, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 from playhouse.migrate import SchemaMigrator, SqliteMigrator, migrate
@@ -403,6 +404,35 @@ def add_new_api_keys(migrator):
     db.create_tables([NewApiKeyV17])
 
 
+class ImportJobV18(Model):
+    """The columns of `import_job` that version 18 sets for jobs left running."""
+
+    state = CharField()
+    updated_at = DateTimeField()
+    lease_until = DateTimeField(null=True)
+    attempts = IntegerField()
+
+    class Meta:
+        database = db
+        table_name = "import_job"
+
+
+def add_import_claims(migrator):
+    """18: import jobs get the export items' claim and lease (`claims.Lifecycle`). A job
+    left running by the version before keeps its old rule: its worker counts as gone
+    two minutes after its last progress. Plain ALTER TABLE for the NOT NULL column,
+    as in version 4."""
+    if "claim_token" not in {column.name for column in db.get_columns("import_job")}:  # new databases have them
+        migrate(
+            migrator.add_column("import_job", "claim_token", CharField(null=True)),
+            migrator.add_column("import_job", "lease_until", DateTimeField(null=True)),
+        )
+        db.execute_sql("ALTER TABLE import_job ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    left_running = ImportJobV18.select().where((ImportJobV18.state == "running") & ImportJobV18.lease_until.is_null())
+    for job in left_running:
+        ImportJobV18.update(lease_until=job.updated_at + timedelta(minutes=2), attempts=1).where(ImportJobV18.id == job.id).execute()
+
+
 MIGRATIONS = [
     add_claims_retries_and_login_throttling,
     index_dialogs_by_stop_slot,
@@ -420,6 +450,7 @@ MIGRATIONS = [
     index_runs_by_whole_period,
     count_traffic_by_quarter_hour,
     add_new_api_keys,
+    add_import_claims,
 ]  # MIGRATIONS[n - 1] upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 

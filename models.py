@@ -556,7 +556,9 @@ class ImportCursor(BaseModel):
 class ImportJob(BaseModel):
     """A file uploaded on Admin → Import, imported by a worker.
 
-    queued -> running -> done, or -> failed with a reason. The file is deleted when it ends.
+    queued -> running -> done, or -> failed with a reason (`importers.jobs.JOBS`).
+    The worker running it holds a claim and renews its lease, as for export items;
+    the file is deleted when it ends.
     """
 
     account = ForeignKeyField(Account, on_delete="CASCADE")
@@ -574,8 +576,11 @@ class ImportJob(BaseModel):
     reasons = TextField(default="[]")  # JSON: the first [where, reason] pairs
     error = TextField(null=True)
     created_at = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)  # last progress; a running job whose worker died stops moving
+    updated_at = DateTimeField(default=utcnow)  # last progress
     finished_at = DateTimeField(null=True)
+    claim_token = CharField(null=True)  # the running worker's; only it may record progress or the outcome
+    lease_until = DateTimeField(null=True)  # a running job past this lost its worker and may be claimed again
+    attempts = IntegerField(default=0)  # claims so far: 1 unless a worker died
 
     @property
     def reason_list(self):

@@ -76,11 +76,11 @@ def waiting_ids(task):
 
 def _enqueue_stalled_imports():
     """Imports whose worker died go again (they are idempotent), and queued ones
-    whose message was lost get one."""
-    stalled = import_jobs.stalled()
-    for job_id in import_jobs.waiting(waiting_ids(run_import)):
-        if job_id in stalled:
-            log.warning("import job %d stopped moving; importing its file again", job_id)
+    whose message was lost get one. A running job whose worker still renews its
+    lease is left alone, however slow."""
+    for job_id, state in import_jobs.unattended(waiting_ids(run_import)):
+        if state == import_jobs.RUNNING:
+            log.warning("import job %d lost its worker (its lease lapsed); queueing it again", job_id)
         run_import(job_id)
 
 

@@ -1,10 +1,13 @@
 """Admin → Import: an uploaded file waits in IMPORTS_DIR while a worker imports it,
 keeping its progress on the job row for the page to show.
 
-A job runs once however many messages name it: the worker that moves it from
-queued to running owns it. A worker that dies mid-import leaves it running with
-an old `updated_at`; the sweep queues it again, and importing again is safe
-(imports are idempotent), so nothing is lost or doubled.
+A job has the export items' discipline (`claims.Lifecycle`): a worker claims it,
+renews its lease in the background while alive, and records progress (every
+1,000 items read) and the outcome with its claim token. A worker that dies stops
+renewing; one lease (IMPORT_LEASE) later the sweep queues the job again, and
+importing again is safe (imports are idempotent). A slow but living worker keeps
+its lease, so no second run starts; and a worker that lost its claim stops,
+changing neither the job nor its file.
 """
 import json
 import logging
@@ -14,10 +17,11 @@ from datetime import timedelta
 from peewee import DatabaseError, InterfaceError
 
 import importers
+from claims import Lifecycle
+from extensions import huey, in_app_context
 from importers.csv_log import CsvLog, parse_timezone
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
-from extensions import huey, in_app_context
 from models import ImportJob, is_transient, utcnow
 
 log = logging.getLogger(__name__)
@@ -27,7 +31,17 @@ KINDS = {  # kind -> (name, what it is, for the form)
     "rasa": ("Rasa tracker JSON", "as GET /conversations/<sender_id>/tracker returns it"),
     "csv": ("CSV log", "with the columns mapped below"),
 }
-STALLED_AFTER = timedelta(minutes=2)  # a running job whose progress is this old lost its worker
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+JOBS = Lifecycle(
+    ImportJob,
+    {QUEUED: {RUNNING}, RUNNING: {RUNNING, DONE, FAILED}, DONE: set(), FAILED: set()},  # from -> may move to
+    waiting=QUEUED,
+    working=RUNNING,
+)
+
+
+class ClaimLost(Exception):
+    """Another worker took the job over (this one stalled past its lease)."""
 
 
 def open_source(kind, path, options, file_name):
@@ -40,38 +54,46 @@ def open_source(kind, path, options, file_name):
 
 
 def run(job_id, config):
-    """Import the job's file if this worker is the one to start it; then delete the file."""
-    claimed = (
-        ImportJob.update(state="running", updated_at=utcnow())
-        .where((ImportJob.id == job_id) & (ImportJob.state == "queued"))
-        .execute()
-    )
-    if not claimed:
+    """Import the job's file if this worker may claim the job; then delete the file."""
+    lease = timedelta(seconds=config["IMPORT_LEASE"])
+    job = JOBS.claim(job_id, lease)
+    if job is None:
         return
-    job = ImportJob.get_by_id(job_id)
+    if job.attempts > 1:
+        log.warning("import job %d lost its worker; importing its file again (attempt %d)", job.id, job.attempts)
+    with JOBS.lease_kept(job, lease):
+        try:
+            _import(job, config, lease)
+        except ClaimLost:
+            log.warning("import job %d was taken over by another worker; this one stops", job.id)
 
+
+def _import(job, config, lease):
     def progress(done, total, outcome):
-        ImportJob.update(done=done, total=total, updated_at=utcnow(), **_counts(outcome)).where(ImportJob.id == job.id).execute()
+        now = utcnow()
+        if not JOBS.record(job, done=done, total=total, updated_at=now, lease_until=now + lease, **_counts(outcome)):
+            raise ClaimLost
 
     try:
         source = open_source(job.kind, job.path, json.loads(job.options), job.file_name)
-        ImportJob.update(total=source.total).where(ImportJob.id == job.id).execute()
+        progress(0, source.total, importers.Outcome())
         outcome = importers.write_events(job.agent, source, config, on_progress=progress)
+    except ClaimLost:
+        raise
     except importers.ImportFailed as exc:
-        _finish(job, "failed", error=f"{exc}. What was imported before this stays; importing the file again skips it.")
+        _finish(job, FAILED, error=f"{exc}. What was imported before this stays; importing the file again skips it.")
     except (DatabaseError, InterfaceError) as exc:
         if is_transient(exc):
-            # The job stays running with its file; the sweep runs it again once it counts as stalled.
+            # The job stays running with its file; its lease lapses and the sweep runs it again.
             log.warning("import job %d: the database could not be reached or was busy; it runs again: %s", job.id, exc)
             return
-        _finish(job, "failed", error="A database error stopped the import; the worker's log has the details.")
+        _finish(job, FAILED, error="A database error stopped the import; the worker's log has the details.")
         raise
     except Exception:
-        _finish(job, "failed", error="The import stopped on an unexpected error; the worker's log has the details.")
+        _finish(job, FAILED, error="The import stopped on an unexpected error; the worker's log has the details.")
         raise
     else:
-        _finish(job, "done", done=source.total, **_counts(outcome))
-
+        _finish(job, DONE, done=source.total, **_counts(outcome))
 
 
 @huey.task()
@@ -85,8 +107,11 @@ def _counts(outcome):
 
 
 def _finish(job, state, **fields):
-    ImportJob.update(state=state, finished_at=utcnow(), updated_at=utcnow(), **fields).where(ImportJob.id == job.id).execute()
-    delete_upload(job.path)
+    """Record the outcome and delete the file, if the job is still ours."""
+    if JOBS.move(job, state, finished_at=utcnow(), updated_at=utcnow(), **fields):
+        delete_upload(job.path)
+    else:
+        log.warning("import job %d was taken over by another worker; its outcome stands", job.id)
 
 
 def delete_upload(path):
@@ -96,17 +121,9 @@ def delete_upload(path):
         pass
 
 
-def stalled():
-    """Jobs whose worker died: running without progress for STALLED_AFTER; queued again."""
-    old = utcnow() - STALLED_AFTER
-    query = ImportJob.select(ImportJob.id).where((ImportJob.state == "running") & (ImportJob.updated_at < old))
-    ids = [job_id for (job_id,) in query.tuples()]
-    if ids:
-        ImportJob.update(state="queued").where(ImportJob.id.in_(ids) & (ImportJob.state == "running")).execute()
-    return ids
-
-
-def waiting(pending_ids):
-    """Queued jobs that no queue message names (lost with a queue, or just requeued)."""
-    query = ImportJob.select(ImportJob.id).where(ImportJob.state == "queued")
-    return [job_id for (job_id,) in query.tuples() if job_id not in pending_ids]
+def unattended(pending_ids):
+    """(id, state) of the jobs no worker will take up unless queued again: queued
+    ones that no queue message names (lost with a queue), and running ones whose
+    lease lapsed (their worker died)."""
+    query = ImportJob.select(ImportJob.id, ImportJob.state).where((ImportJob.state == QUEUED) | JOBS.lease_lapsed(utcnow()))
+    return [(job_id, state) for job_id, state in query.tuples() if job_id not in pending_ids]

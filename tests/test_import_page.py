@@ -100,17 +100,18 @@ def test_a_file_that_cannot_be_read_ends_the_job_with_its_reason(app, admin):
     assert 'id="import-imported">1<' in admin.get(response.headers["Location"]).get_data(as_text=True)
 
 
-def stored_job(app, state, minutes_ago):
-    """A job as a worker that died would leave it: its file still waiting."""
-    from models import Account, Agent, utcnow
+def stored_job(app, name, lease_minutes=None):
+    """A job with its file waiting: queued, or running with its worker's lease
+    `lease_minutes` from now (negative: it lapsed that long ago, the worker died)."""
+    from models import utcnow
 
     os.makedirs(app.config["IMPORTS_DIR"], exist_ok=True)
-    path = os.path.join(app.config["IMPORTS_DIR"], f"left-{state}-{minutes_ago}.upload")
-    with open(PIZZA, "rb") as source, open(path, "wb") as target:
+    path = os.path.join(app.config["IMPORTS_DIR"], f"{name}.upload")
+    with open(path, "wb") as target, open(PIZZA, "rb") as source:
         target.write(source.read())
-    at = utcnow() - timedelta(minutes=minutes_ago)
-    return ImportJob.create(account=Account.get(), agent=Agent.get(), kind="rasa", file_name="pizza.json", path=path,
-                            state=state, created_at=at, updated_at=at)
+    held = {} if lease_minutes is None else dict(
+        state="running", claim_token="a worker's", attempts=1, lease_until=utcnow() + timedelta(minutes=lease_minutes))
+    return ImportJob.create(account=Account.get(), agent=Agent.get(), kind="rasa", file_name="pizza.json", path=path, **held)
 
 
 def test_an_import_whose_worker_died_runs_again_once(app, people):
@@ -118,12 +119,48 @@ def test_an_import_whose_worker_died_runs_again_once(app, people):
     from importers import jobs
 
     with app.app_context():
-        stalled, busy = stored_job(app, "running", 10), stored_job(app, "running", 0)
+        stalled, busy = stored_job(app, "stalled", lease_minutes=-1), stored_job(app, "busy", lease_minutes=1)
         tasks._enqueue_stalled_imports()  # what the sweep and a starting worker do (inline here)
-        assert ImportJob.get_by_id(stalled.id).state == "done" and ImportJob.get_by_id(stalled.id).imported == 17
-        assert ImportJob.get_by_id(busy.id).state == "running"  # its worker is still moving it
+        stalled = ImportJob.get_by_id(stalled.id)
+        assert (stalled.state, stalled.imported, stalled.attempts) == ("done", 17, 2)
+        assert ImportJob.get_by_id(busy.id).state == "running" and os.path.exists(busy.path), "its worker still holds it"
         jobs.run(stalled.id, app.config)  # a second message for a finished job does nothing
         assert ImportJob.get_by_id(stalled.id).imported == 17 and Event.select().count() == 17
+
+
+def test_a_worker_that_lost_its_claim_changes_nothing(app, people, monkeypatch):
+    """Its lease lapsed and another worker claimed the job: at its next progress it
+    stops, leaving the job's outcome and file to the new holder."""
+    import importers
+    from importers import jobs
+
+    real_write_events = importers.write_events
+
+    def taken_over_midway(agent, source, config, on_progress):
+        ImportJob.update(claim_token="the new holder's").where(ImportJob.id == job.id).execute()
+        return real_write_events(agent, source, config, on_progress=on_progress)
+
+    with app.app_context():
+        job = stored_job(app, "taken-over", lease_minutes=-1)
+        monkeypatch.setattr(importers, "write_events", taken_over_midway)
+        jobs.run(job.id, app.config)
+        after = ImportJob.get_by_id(job.id)
+        assert (after.state, after.claim_token, after.finished_at, after.imported) == ("running", "the new holder's", None, 0)
+        assert os.path.exists(job.path), "the new holder is still reading it"
+
+
+def test_progress_moves_with_the_items_read_not_the_events_kept(app, people, tmp_path):
+    """A file whose every line is refused reported its progress only once, at its end."""
+    import importers
+    from importers.jsonl import JsonLines
+
+    path = tmp_path / "refused.jsonl"
+    path.write_bytes(b"{}\n" * 2500)
+    seen = []
+    with app.app_context():
+        outcome = importers.write_events(Agent.get(), JsonLines(str(path)), app.config,
+                                         on_progress=lambda done, total, outcome: seen.append((done, outcome.skipped)))
+    assert seen == [(3000, 1000), (6000, 2000), (7500, 2500)] and outcome.skipped == 2500
 
 
 class WorkerStack:
@@ -169,6 +206,42 @@ def workers(tmp_path):
     stack = WorkerStack(tmp_path)
     yield stack
     stack.processes.stop()
+
+
+@pytest.fixture
+def short_leases(tmp_path):
+    """Workers whose import lease is one second: a slow import outlives many of them."""
+    stack = WorkerStack(tmp_path, IMPORT_LEASE=1)
+    yield stack
+    stack.processes.stop()
+
+
+@pytest.mark.e2e
+def test_a_slow_live_worker_keeps_its_import(short_leases):
+    """A real worker imports a file that takes seconds, its first 300,000 lines all
+    refused, while the sweep runs again and again: it queues no second run, and the
+    one run's outcome stands. Before, with no progress for the refused lines, the
+    sweep queued the job again and the second run overwrote the first's outcome."""
+    import tasks
+    from importers.jobs import run_import
+
+    stack = short_leases
+    valid = b"".join(b'{"dialog_id": "d%d", "channel": "web", "sender": "user", "timestamp": "2026-03-01T10:00:00Z"}\n' % n
+                     for n in range(5000))
+    stack.processes.start_worker(workers=2)
+    job_id = stack.queue("events", "slow.jsonl", b"{}\n" * 300_000 + valid)
+    wait_for(lambda: stack.job(job_id).state == "running", what="the worker to start the import")
+    sweeps = 0
+    while not stack.job(job_id).is_finished:
+        time.sleep(0.3)
+        with stack.app.app_context():
+            tasks._enqueue_stalled_imports()
+            assert tasks.waiting_ids(run_import) == set(), "the sweep queued a second run"
+        sweeps += 1
+    job = stack.job(job_id)
+    assert sweeps >= 5, "the import outlived several leases"
+    assert (job.state, job.imported, job.duplicates, job.skipped, job.attempts) == ("done", 5000, 0, 300_000, 1)
+    assert "lost its worker" not in stack.processes.logs()
 
 
 def peak_rss_mb(pid):
@@ -226,14 +299,16 @@ def test_a_lost_database_connection_runs_an_import_again_and_any_other_database_
         return write(*args, **kwargs)
 
     with app.app_context():
-        job = stored_job(app, "queued", 0)
+        job = stored_job(app, "interrupted")
         monkeypatch.setattr(importers, "write_events", interrupted)
         jobs.run(job.id, app.config)
         models.db.close()
         waiting = ImportJob.get_by_id(job.id)
         assert (waiting.state, waiting.error, os.path.exists(job.path)) == ("running", None, True)
         monkeypatch.setattr(importers, "write_events", write)
-        ImportJob.update(updated_at=waiting.updated_at - jobs.STALLED_AFTER).execute()
+        tasks._enqueue_stalled_imports()
+        assert ImportJob.get_by_id(job.id).state == "running", "its lease holds until IMPORT_LEASE after its last renewal"
+        ImportJob.update(lease_until=models.utcnow() - timedelta(seconds=1)).execute()  # IMPORT_LEASE went by
         tasks._enqueue_stalled_imports()
         assert ImportJob.get_by_id(job.id).state == "done" and Event.select().count() == 17
 
@@ -241,7 +316,7 @@ def test_a_lost_database_connection_runs_an_import_again_and_any_other_database_
             models.db.execute_sql("SELECT no_such_column FROM event")
 
         monkeypatch.setattr(importers, "write_events", broken)
-        job = stored_job(app, "queued", 1)
+        job = stored_job(app, "broken")
         with pytest.raises(peewee.DatabaseError, match="no_such_column"):
             jobs.run(job.id, app.config)
         failed = ImportJob.get_by_id(job.id)

@@ -1,8 +1,9 @@
 """Upgrades whose SQL differs between SQLite and PostgreSQL, on both: version 11
 frees the path rows of their agent and slot foreign keys (SQLite rebuilds the two
 tables, PostgreSQL drops the constraints), keeping every row, its id, and the
-indexes as a new database has them; version 12 counts the stored events."""
-from datetime import datetime
+indexes as a new database has them; version 12 counts the stored events; version 18
+gives import jobs a claim."""
+from datetime import datetime, timedelta
 
 import ingestion
 import migrations
@@ -72,3 +73,29 @@ def test_upgrading_to_version_12_counts_the_stored_events_of_each_agent(app, run
     with app.app_context():
         assert agent.traffic(since=datetime(2026, 3, 2)) == (4, 2, datetime(2026, 3, 2, 9, 30))
         assert Agent.get(Agent.name == "Quiet Bot").traffic(since=datetime(2026, 3, 2)) == (0, 0, None)
+
+
+def test_upgrading_to_version_18_gives_import_jobs_a_claim(app, runner, people):
+    """A job left running by version 17 is taken over two minutes after its last
+    progress, as that version's sweep did; finished jobs are left as they were."""
+    from importers import jobs
+    from models import ImportJob, utcnow
+
+    with app.app_context():
+        db.drop_tables([ImportJob])
+        version_17_job = migrations.import_tables()[1]
+        db.create_tables([version_17_job])
+        now = utcnow()
+        for state, minutes_ago in (("running", 10), ("running", 1), ("done", 10)):
+            version_17_job.create(account=1, agent=1, kind="events", file_name="a.jsonl", path="/nowhere", state=state,
+                                  created_at=now, updated_at=now - timedelta(minutes=minutes_ago))
+        migrations.SchemaVersion.update(version=17).execute()
+
+    assert runner.invoke(args=["upgrade-db"]).exit_code == 0
+
+    with app.app_context():
+        assert migrations.current_version() == migrations.LATEST
+        rows = list(ImportJob.select().order_by(ImportJob.id))
+        assert [(job.state, job.claim_token, job.attempts) for job in rows] == [("running", None, 1), ("running", None, 1), ("done", None, 0)]
+        assert rows[2].lease_until is None
+        assert jobs.unattended(pending_ids=set()) == [(1, "running")], "the job whose worker went quiet 10 minutes ago"
