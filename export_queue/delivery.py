@@ -202,24 +202,32 @@ def hand_over(message):
 
 
 def record_delivery(item, **changes):
-    """Record an accepted email as sent, retrying while the database is unreachable
-    or busy. A database error that retrying cannot fix fails the item (not sent
-    again by itself: its email went out) instead of looping forever.
+    """Record an accepted email as sent. A database error that retrying cannot fix
+    fails the item instead (its email went out, so it is not sent again by itself),
+    rather than looping forever.
 
-    Never raises a database error: that would be taken for a failed send and
-    send the email again.
+    Never raises a database error while it can still write: that would leave the
+    item leased, and the sweep would take it for a lost send and send it again.
     """
+    try:
+        if not written_after_send(item, lambda: mark_delivered(item, **changes)):
+            log.warning("export item %s was already recorded as delivered or failed", item.id)
+    except DATABASE_ERRORS as exc:
+        reason = f"The email was sent, but recording it failed: {database_failure(exc)[0]}"
+        log.error("export item %s: %s", item.id, reason, exc_info=exc)
+        written_after_send(item, lambda: move(item, FAILED, error=reason))
+
+
+def written_after_send(item, write):
+    """Run `write` until it holds, while the database is unreachable or busy; raise what retrying cannot fix."""
     delay = 0.1
     while True:
         try:
             with models.connection():
-                if not mark_delivered(item, **changes):
-                    log.warning("export item %s was already recorded as delivered or failed", item.id)
-                return
+                return write()
         except DATABASE_ERRORS as exc:
             if not models.is_transient(exc):
-                reason = database_failure(exc)[0]
-                raise StepFailed(f"The email was sent, but recording it failed: {reason}", transient=False) from exc
+                raise
             log_event("record_delivery_retry", level=logging.WARNING, item=item.id, error=exc)
             if not models.db.is_closed():
                 models.db.close()

@@ -289,6 +289,26 @@ def test_recording_a_delivery_is_not_retried_when_the_database_refuses_it(app, i
     assert logged_traceback(caplog, "IntegrityError")
 
 
+def test_a_failure_recorded_after_a_send_is_retried_so_the_email_is_not_sent_again(app, item, monkeypatch):
+    """The email went out and recording it is refused; if recording the failure
+    then meets a lost connection, giving up would leave the item leased, and the
+    sweep would send it again."""
+    refuse_sent_items(app)
+    real, calls, sent = delivery.move, [], []
+
+    def interrupted_once(held, state, **changes):
+        calls.append(state)
+        if len(calls) == 1:
+            interrupt(app)
+        return real(held, state, **changes)
+
+    monkeypatch.setattr(delivery, "move", interrupted_once)
+    monkeypatch.setattr(flask_mail.Connection, "send", lambda connection, message: sent.append(message))
+    delivery.process_item(item.id)
+    assert calls == ["failed", "failed"] and len(sent) == 1
+    assert (state(item).state, state(item).lease_until) == ("failed", None)
+
+
 @pytest.fixture
 def tiny_reports_folder(app):
     """REPORTS_DIR on a real 64 KiB file system, mounted for this test (root only)."""
