@@ -192,8 +192,9 @@ def _check_settings(app):
 
 
 def _check_schema():
-    """Refuse to serve or work on a database older than the code: every page and
-    task would fail on a missing table or column. `flask` commands other than
+    """Refuse to serve or work on a database older than the code (every page and
+    task would fail on a missing table or column), or newer (after a rollback of
+    the code, it may hold what this code cannot read). `flask` commands other than
     `run` skip this, so that `upgrade-db` can bring the database up to date; a
     database that cannot be reached yet is the health check's concern, not start-up's."""
     command = click.get_current_context(silent=True)
@@ -204,13 +205,18 @@ def _check_schema():
             found = migrations.current_version()
     except (DatabaseError, InterfaceError) as exc:
         if not models.is_transient(exc):
-            raise
+            raise ConfigError(f"Could not read the database's schema version (check FLASK_DATABASE_URL): {exc}") from exc
         logging.getLogger("slotlens").warning("could not check the database's schema version: %s", exc)
         return
     if 0 < found < migrations.LATEST:
         raise ConfigError(
             f"The database has schema version {found}; this Slotlens needs version {migrations.LATEST}."
             " Back it up, then run `flask --app app upgrade-db`."
+        )
+    if found > migrations.LATEST:
+        raise ConfigError(
+            f"The database has schema version {found}, newer than this Slotlens (version {migrations.LATEST})."
+            " Run the Slotlens that upgraded it, or restore the backup taken before the upgrade."
         )
 
 

@@ -626,6 +626,8 @@ def open_database(url):
     return connect(url)
 
 
+SERVER_ANSWERED = "FATAL:"  # libpq's prefix for the server's refusal of a connection
+SERVER_NOT_NOW = ("starting up", "shutting down", "in recovery mode", "too many clients", "connection slots")
 SQLITE_BUSY_OR_LOCKED = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (primary result codes)
 TRANSIENT_SQLSTATES = {
     "40001",  # serialization_failure
@@ -643,9 +645,11 @@ def is_transient(error):
     deadlock. Anything else (a programming error, a constraint, a missing column)
     fails the same way every time, so retrying it only hides it.
 
-    Decided by the driver's codes (SQLite result codes, PostgreSQL SQLSTATE), never
-    by message text; peewee keeps the driver's exception as `orig` (of `orig`, when
-    it wrapped a failed connect in a failed query).
+    Decided by the driver's codes (SQLite result codes, PostgreSQL SQLSTATE); peewee
+    keeps the driver's exception as `orig` (of `orig`, when it wrapped a failed
+    connect in a failed query). psycopg2 gives a failed connect no SQLSTATE, so there
+    libpq's message tells whether the server answered: a server that refused the
+    login (no such database or role, a wrong password) refuses it every time.
     """
     cause = error
     while getattr(cause, "orig", None) is not None:
@@ -653,8 +657,13 @@ def is_transient(error):
     if isinstance(cause, sqlite3.Error):
         return (getattr(cause, "sqlite_errorcode", 0) & 0xFF) in SQLITE_BUSY_OR_LOCKED
     if isinstance(cause, psycopg2.Error):
-        if cause.pgcode is None:  # no answer from the server: refused, closed, timed out
-            return isinstance(cause, (psycopg2.OperationalError, psycopg2.InterfaceError))
+        if cause.pgcode is None:
+            if not isinstance(cause, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+                return False
+            message = str(cause)
+            if SERVER_ANSWERED in message:
+                return any(words in message for words in SERVER_NOT_NOW)
+            return True  # no answer from the server: refused, closed, timed out
         return cause.pgcode.startswith("08") or cause.pgcode in TRANSIENT_SQLSTATES  # 08: connection exception
     return False
 

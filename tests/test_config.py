@@ -145,6 +145,24 @@ def test_an_old_schema_stops_start_up_except_for_flask_commands(tmp_path):
     create_app(settings(tmp_path), instance_path=str(tmp_path))
 
 
+def test_a_newer_schema_stops_start_up(tmp_path):
+    app = create_app(settings(tmp_path), instance_path=str(tmp_path))
+    with app.app_context(), models.connection():
+        migrations.upgrade()
+        migrations.SchemaVersion.update(version=migrations.LATEST + 1).execute()
+    with pytest.raises(ConfigError, match=re.escape(
+        f"The database has schema version {migrations.LATEST + 1}, newer than this Slotlens (version {migrations.LATEST})."
+    )):
+        create_app(settings(tmp_path), instance_path=str(tmp_path))
+
+
+@pytest.mark.postgres
+def test_a_database_that_refuses_the_login_stops_start_up(tmp_path, postgres_url):
+    refused = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(ConfigError, match='check FLASK_DATABASE_URL.*database "no_such_database" does not exist'):
+        create_app(settings(tmp_path, DATABASE_URL=refused), instance_path=str(tmp_path))
+
+
 def test_each_request_gets_one_log_line_with_its_id(tmp_path, caplog):
     app = create_app(settings(tmp_path, TESTING=True), instance_path=str(tmp_path))
     with caplog.at_level("INFO", logger="slotlens"):

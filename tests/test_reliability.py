@@ -189,6 +189,21 @@ def test_a_late_error_cannot_requeue_a_delivered_item(app, item, monkeypatch):
     assert state(item).state == "sent" and state(item).error is None
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "change, transient",
+    [
+        ({"dbname": "no_such_database"}, False),
+        ({"user": "no_such_role"}, False),
+        ({"port": 1}, True),  # nothing listens: a server not up yet
+    ],
+)
+def test_a_server_that_refuses_the_login_is_not_retried(postgres_url, change, transient):
+    with pytest.raises(psycopg2.OperationalError) as refused:
+        psycopg2.connect(postgres_url, connect_timeout=3, **change)
+    assert models.is_transient(refused.value) is transient
+
+
 def interrupt(app):
     """Make this thread's database connection fail as it really does, for a moment:
     on PostgreSQL the server ends it (pg_terminate_backend); on SQLite another
