@@ -73,8 +73,8 @@ REDACT_TOKENS = RedactTokens()
 
 def init_app(app):
     app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
-    for name in ("werkzeug", "gunicorn.access"):
-        logger = logging.getLogger(name)
+    # The access logs, and Flask's own "Exception on <path>" line.
+    for logger in (logging.getLogger("werkzeug"), logging.getLogger("gunicorn.access"), app.logger):
         if REDACT_TOKENS not in logger.filters:
             logger.addFilter(REDACT_TOKENS)
 

@@ -280,6 +280,21 @@ def test_only_the_canonical_download_path_answers(app, world):
     served.close()
 
 
+def test_a_download_that_fails_logs_its_path_without_the_token(app, world, monkeypatch, caplog):
+    token = world["tokens"]["analyst@example.com"]
+    analyst = client_as(app, "analyst")
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: Flask logs "Exception on <path>"
+
+    def broken(token):
+        raise RuntimeError("the reports folder vanished")
+
+    monkeypatch.setattr(links, "item_for_token", broken)
+    assert analyst.get(f"/exports/download/{token}").status_code == 500
+    logged = [record.getMessage() for record in caplog.records]
+    assert "Exception on /exports/download/<token> [GET]" in logged
+    assert not any(token.split(".")[1] in line for line in logged)
+
+
 def test_download_tokens_are_redacted_by_their_shape():
     from urllib.parse import quote
 
