@@ -284,7 +284,8 @@ class NewApiKey(BaseModel):
     def hold(cls, agent, account, api_key):
         """Keep `api_key` for `agent`'s page, replacing one not shown yet."""
         with db.atomic():
-            cls.delete().where((cls.agent == agent.id) | cls.expired()).execute()
+            cls.forget_expired()
+            cls.delete().where(cls.agent == agent.id).execute()
             cls.create(agent=agent.id, account=account.id, api_key=api_key)
 
     @classmethod
@@ -292,7 +293,7 @@ class NewApiKey(BaseModel):
         """The key waiting for `agent`'s page and this account, once (two tabs at once
         cannot both get it: the delete decides), or None. A key replaced since (the
         `rotate-key` command) is not shown."""
-        cls.delete().where(cls.expired()).execute()
+        cls.forget_expired()
         waiting = cls.get_or_none((cls.agent == agent.id) & (cls.account == account.id))
         if waiting is None or cls.delete().where(cls.id == waiting.id).execute() != 1:
             return None
@@ -301,6 +302,12 @@ class NewApiKey(BaseModel):
     @classmethod
     def expired(cls):
         return cls.created_at <= utcnow() - cls.SHOWN_FOR
+
+    @classmethod
+    def forget_expired(cls):
+        """Delete the keys no page will show any more (the worker's sweep, every minute),
+        so that an unseen key is not kept, nor copied into backups."""
+        return cls.delete().where(cls.expired()).execute()
 
 
 class Grant(BaseModel):

@@ -58,9 +58,11 @@ def last_heartbeat():
 @huey.periodic_task(crontab(minute="*"))
 @in_app_context
 def sweep():
-    """Every minute: expire old links, delete stale files, recover lost queue messages
-    and stalled imports, and start the scheduled reports that are due."""
+    """Every minute: expire old links, delete stale files and API keys no page will
+    show, recover lost queue messages and stalled imports, and start the scheduled
+    reports that are due."""
     upkeep.expire_links()
+    models.NewApiKey.forget_expired()
     _enqueue_orphans(grace=timedelta(seconds=huey.flask_app.config["EXPORT_LEASE"]))
     _enqueue_stalled_imports()
     _deliver_due_subscriptions()
