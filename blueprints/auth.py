@@ -79,8 +79,11 @@ def device_serializer():
 
 def remember_device(response, account):
     """Give this browser a device cookie (OWASP's defence against lockout abuse):
-    signed, naming the account and a nonce of its own, sent only to the login page."""
-    token = device_serializer().dumps({"account": account.id, "nonce": secrets.token_urlsafe(16)})
+    signed, naming the account, its password (a digest, so that a new password
+    revokes every device) and a nonce of its own, sent only to the login page."""
+    token = device_serializer().dumps(
+        {"account": account.id, "password": password_digest(account), "nonce": secrets.token_urlsafe(16)}
+    )
     response.set_cookie(
         DEVICE_COOKIE,
         token,
@@ -103,7 +106,14 @@ def device_nonce(account):
         return None
     if not isinstance(data, dict) or data.get("account") != account.id or not isinstance(data.get("nonce"), str):
         return None
+    if data.get("password") != password_digest(account):
+        return None  # logged in with a password changed since: perhaps a thief's browser
     return data["nonce"]
+
+
+def password_digest(account):
+    """Changes whenever the password does (its hash is salted anew each time)."""
+    return hashlib.sha256(account.password_hash.encode()).hexdigest()[:16]
 
 
 def lockout_minutes(email, address, device=None):

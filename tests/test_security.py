@@ -399,6 +399,29 @@ def test_strangers_cannot_lock_the_owner_out_of_a_browser_that_logged_in_before(
     assert attempt(owners_browser, "198.51.100.8", PASSWORD).status_code == 429, "a device that guesses is held too"
 
 
+def test_a_new_password_revokes_every_device_cookie(app, people):
+    """Whoever logged in with the old password (perhaps a thief) keeps no way past the lockout."""
+
+    def attempt(client, address, password):
+        return client.post(
+            "/login",
+            data={"email": "admin@example.com", "password": password, "csrf_token": csrf_token(client)},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    thiefs_browser = app.test_client()
+    assert attempt(thiefs_browser, "192.0.2.1", PASSWORD).status_code == 302
+    post(thiefs_browser, "/logout", {})
+    with app.app_context():
+        owner = Account.get(Account.email == "admin@example.com")
+        owner.set_password("a brand new passphrase")
+        owner.save(only=[Account.password_hash])
+    strangers = app.test_client()
+    for n in range(5 * app.config["LOGIN_MAX_FAILURES"]):
+        attempt(strangers, f"203.0.113.{n % 5}", "wrong guess!")
+    assert attempt(thiefs_browser, "198.51.100.8", "a brand new passphrase").status_code == 429
+
+
 def test_logout_clears_the_session(client, people):
     Auth(client).login("analyst@example.com")
     with client.session_transaction() as session:
