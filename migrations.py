@@ -336,10 +336,7 @@ def traffic_table():
 def add_agent_traffic(migrator):
     """12: events received per agent and hour, for the agent page. Stored events are
     counted at the start of their own timestamp's day (when they arrived was not
-    kept), and that day's latest timestamp stands for when they were received.
-    A database that has the table already (made by a later version) keeps its counts."""
-    if "agent_traffic" in db.get_tables():
-        return
+    kept), and that day's latest timestamp stands for when they were received."""
     db.create_tables([traffic_table()])
     day = "DATETIME(DATE(e.timestamp))" if isinstance(migrator, SqliteMigrator) else "DATE_TRUNC('day', e.timestamp)"
     db.execute_sql(
