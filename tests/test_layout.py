@@ -1,6 +1,8 @@
 """Every module of the application imports on its own, in any order: no import cycle
 works only because some other module happened to be imported first."""
+import fnmatch
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +54,39 @@ def test_all_modules_import_in_either_order(order, environment):
     modules = application_modules()
     result = import_in_a_fresh_interpreter(modules if order == "sorted" else modules[::-1], environment)
     assert result.returncode == 0, result.stderr
+
+
+def image_files():
+    """The files `docker build` sends into the image: the tree minus .dockerignore's
+    patterns (Docker's rules as far as this file uses them: a path, a glob, `**/`)."""
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+    def ignored(relative):
+        parts = relative.split("/")
+        prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        return any(
+            fnmatch.fnmatch(prefix, pattern) or (pattern.startswith("**/") and fnmatch.fnmatch(part, pattern[3:]))
+            for pattern in patterns
+            for prefix, part in zip(prefixes, parts)
+        )
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    return [path for path in tracked if not ignored(path)]
+
+
+def test_the_image_ships_no_development_helpers_and_runs_without_them(tmp_path):
+    shipped = image_files()
+    assert not [path for path in shipped if path.split("/")[0] in {"devtools", "tests", "bench", "scripts"}]
+    image = tmp_path / "app"
+    for path in shipped:
+        (image / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / path, image / path)
+    env = {
+        **os.environ,
+        "FLASK_SECRET_KEY": "k" * 40,
+        "FLASK_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
+        "FLASK_QUEUE_URL": f"sqlite:///{tmp_path}/queue.sqlite",
+    }
+    for command in (["-m", "flask", "--app", "app", "upgrade-db"], ["-c", "from app import create_app; create_app()"], ["-c", "import worker"]):
+        result = subprocess.run([sys.executable, *command], cwd=image, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
