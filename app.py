@@ -17,10 +17,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import commands
 import migrations
 import models
-import observability
-import security
 from extensions import csrf, init_queue, mail
 from localtime import format_local, relative
+from webguard import headers, redaction, request_log
 
 SECRET_KEY_FILE = "secret_key"
 MIN_SECRET_KEY_LENGTH = 32
@@ -105,9 +104,10 @@ def create_app(test_config=None, instance_path=None):
     _check_settings(app)
 
     models.init_app(app)
-    observability.init_app(app)
+    request_log.init_app(app)
     _check_schema()
-    security.init_app(app)
+    redaction.init_app(app)
+    headers.init_app(app)
     init_queue(app)
     mail.init_app(app)
     csrf.init_app(app)

@@ -24,7 +24,7 @@ from export_queue.links import report_folder, report_path
 from export_queue.states import FAILED, QUEUED, SKIPPED, claim, lease_kept, mark_delivered, move, record
 from extensions import huey, in_app_context, mail
 from models import utcnow
-from observability import log_event
+from webguard.request_log import log_event
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import schedules
 from export_queue.intake import filters_key, in_flight_requests, lock_account
 from localtime import format_local, to_local
 from models import Account, Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, db, utcnow
-from observability import log_event
+from webguard.request_log import log_event
 
 LATE_AFTER = timedelta(minutes=5)  # a run started this long after its due time says it was late
 

@@ -298,7 +298,7 @@ def test_a_download_that_fails_logs_its_path_without_the_token(app, world, monke
 def test_download_tokens_are_redacted_by_their_shape():
     from urllib.parse import quote
 
-    from security import redact
+    from webguard.redaction import redact
 
     token = "eyJpdGVtIjoxMiwiYWNjb3VudCI6M30._hHqaRNEOlWo3J1o0qXm9WTgHeeHq_hlQq7UGP8rON0"
     for carrier in (f"GET /exports/download/{token} HTTP/1.1", f"/exports//download/{token}/xlsx",

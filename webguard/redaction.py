@@ -1,33 +1,8 @@
-"""Protections that apply to every response and log line, whatever the page.
-
-CSRF (Flask-WTF), password hashing (Werkzeug's scrypt) and signed tokens
-(itsdangerous) come from libraries; this module wires what is left: headers,
-cookie flags, and keeping download tokens out of logs.
-"""
+"""Download tokens kept out of logs: a token in a path, query or Referer is replaced
+before the line is written, by the access logs and by Flask's own error line."""
 import logging
 import re
 from collections.abc import Mapping
-
-from flask import g
-
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",  # the emails shown in the Outbox carry inline styles
-        "img-src 'self' data:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
 
 
 def _character(plain, escaped):
@@ -72,20 +47,7 @@ REDACT_TOKENS = RedactTokens()
 
 
 def init_app(app):
-    app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
     # The access logs, and Flask's own "Exception on <path>" line.
     for logger in (logging.getLogger("werkzeug"), logging.getLogger("gunicorn.access"), app.logger):
         if REDACT_TOKENS not in logger.filters:
             logger.addFilter(REDACT_TOKENS)
-
-    https = app.config["BASE_URL"].startswith("https://")
-
-    @app.after_request
-    def add_security_headers(response):
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if https:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if response.mimetype == "text/csv" or g.get("account") is not None:
-            response.headers["Cache-Control"] = "private, no-store"  # nothing of an account's stays in a shared cache
-        return response

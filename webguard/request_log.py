@@ -9,7 +9,7 @@ import uuid
 from flask import g, request
 
 from names import CONTROL, has_control
-from security import redact
+from webguard.redaction import redact
 
 log = logging.getLogger("slotlens")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
