@@ -18,7 +18,7 @@ import commands
 import migrations
 import models
 from extensions import csrf, init_queue, mail
-from localtime import format_local, relative
+from reporting.localtime import format_local, relative
 from webguard import headers, redaction, request_log
 
 SECRET_KEY_FILE = "secret_key"

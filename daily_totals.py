@@ -3,23 +3,18 @@
 The Slot funnel and Slot paths reports sum a few hundred of these rows per day
 instead of reading every dialog of the period. Days are UTC days: a period in
 any time zone is whole UTC days plus at most two partial days at its edges,
-which the reports read from the per-dialog rows (`reports.period_parts`).
+which the reports read from the per-dialog rows (`reporting.daily_sums`).
 
 Ingestion keeps the totals exact, out-of-order events included, by taking what
 the touched dialogs contributed before their refresh and adding the difference
 to what they contribute after it, in the same transaction.
 """
-import functools
-import operator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from peewee import EXCLUDED, SQL, fn
 
-import reports
 from models import DailyReach, DailyStep, DialogSlot, DialogStep, Statement, chunks, db, insert_rows
-
-NO_SLOT = 0  # (start) and (end) in DailyStep
 
 REACH_KEY = (DailyReach.agent, DailyReach.day, DailyReach.channel, DailyReach.slot)
 REACH_COUNTS = (DailyReach.reached, DailyReach.times_shown)
@@ -47,7 +42,7 @@ def _reach_query(*conditions):
 
 def _step_query(*conditions):
     day = fn.DATE(DialogStep.started_at)
-    from_slot, to_slot = fn.COALESCE(DialogStep.from_slot, NO_SLOT), fn.COALESCE(DialogStep.to_slot, NO_SLOT)
+    from_slot, to_slot = fn.COALESCE(DialogStep.from_slot, DailyStep.NO_SLOT), fn.COALESCE(DialogStep.to_slot, DailyStep.NO_SLOT)
     grouped = (DialogStep.agent, day, DialogStep.channel, from_slot, to_slot)
     return (
         DialogStep.select(*grouped, fn.COUNT(SQL("*")), fn.SUM(DialogStep.transitions))
@@ -78,7 +73,7 @@ def add_rows(totals, agent_id, summary, slots, steps):
     for slot in slots:
         _count(totals.reach, (agent_id, day, channel, slot), summary.reached[slot])
     for from_slot, to_slot in steps:
-        _count(totals.steps, (agent_id, day, channel, from_slot or NO_SLOT, to_slot or NO_SLOT), summary.steps[from_slot, to_slot])
+        _count(totals.steps, (agent_id, day, channel, from_slot or DailyStep.NO_SLOT, to_slot or DailyStep.NO_SLOT), summary.steps[from_slot, to_slot])
 
 
 def _count(found, key, total, dialogs=1):
@@ -133,25 +128,3 @@ def rebuild():
         DailyStep.delete().execute()
         DailyReach.insert_from(_reach_query(), [*REACH_KEY, *REACH_COUNTS]).execute()
         DailyStep.insert_from(_step_query(), [*STEP_KEY, *STEP_COUNTS]).execute()
-
-
-def sums_in_period(agent_id, filters, tz_name, per_dialog, daily, keys, counts):
-    """The population's `counts` summed per `keys` (column names), in one query: the
-    `daily` totals (a select of a daily table) over the period's whole UTC days, and
-    the `per_dialog` rows (a select with the same column names) of the partial days
-    at its edges. Keys whose first count sums to 0 are left out."""
-    days, edges = reports.period_parts(filters, tz_name)
-    parts = [
-        per_dialog.where(reports.in_range(per_dialog.model, agent_id, filters.channels, start, end))
-        for start, end in edges
-    ]
-    if days:
-        model = daily.model
-        condition = (model.agent == agent_id) & (model.day >= days[0]) & (model.day < days[1])
-        if filters.channels:
-            condition &= model.channel.in_(list(filters.channels))
-        parts.append(daily.where(condition))
-    union = functools.reduce(operator.add, parts)  # UNION ALL
-    grouped = [getattr(union.c, name) for name in keys]
-    sums = [fn.SUM(getattr(union.c, name)) for name in counts]
-    return union.select_from(*grouped, *sums).group_by(*grouped).having(sums[0] > 0).tuples()

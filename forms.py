@@ -35,8 +35,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from importers.csv_log import FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, parse_sender_values, parse_timezone
 from importers.jobs import KINDS as IMPORT_KINDS
-import report_kinds
 from names import CONTROL_MESSAGE, has_control
+from reporting.kinds import KINDS as REPORT_KINDS
 from schedules import Schedule, schedule_of
 
 MIN_PASSWORD_LENGTH = 10
@@ -214,7 +214,7 @@ class ImportForm(FlaskForm):
 class SubscriptionForm(FlaskForm):
     """`Email me regularly`: which reports, how often and when, for the filters beside it."""
 
-    kinds = CheckboxesField("Reports", choices=[SelectChoice(key, kind.LABEL) for key, kind in report_kinds.KINDS.items()])
+    kinds = CheckboxesField("Reports", choices=[SelectChoice(key, kind.LABEL) for key, kind in REPORT_KINDS.items()])
     frequency = RadioField("Frequency", choices=[SelectChoice("daily", "Daily"), SelectChoice("weekly", "Weekly"),
                                                  SelectChoice("monthly", "Monthly")], default="weekly")
     weekday = SelectField("Weekday", coerce=int, default=0,

@@ -436,8 +436,10 @@ class DailyReach(BaseModel):
 
 class DailyStep(BaseModel):
     """Per agent, UTC day, channel and step: the `DialogStep` rows summed, for the
-    Slot paths report. (start) and (end) are slot id 0 here, because a unique index
-    treats two NULLs as different rows."""
+    Slot paths report. (start) and (end) are slot id NO_SLOT here, because a unique
+    index treats two NULLs as different rows."""
+
+    NO_SLOT = 0
 
     agent = ForeignKeyField(Agent, on_delete="CASCADE", index=False)
     day = DateField()
@@ -455,7 +457,7 @@ class Subscription(BaseModel):
     """An account's reports emailed on a schedule (schedules.py), for fixed filters."""
 
     account = ForeignKeyField(Account, on_delete="CASCADE")
-    kinds = TextField()  # JSON list of report_kinds keys
+    kinds = TextField()  # JSON list of reporting.kinds keys
     agents = TextField()  # JSON list of agent ids
     channels = TextField(default="[]")  # JSON list; empty means all
     frequency = CharField()  # schedules.FREQUENCIES
@@ -491,7 +493,7 @@ class ExportRequest(BaseModel):
     account = ForeignKeyField(Account, on_delete="CASCADE")
     date_from = DateField()
     date_to = DateField()
-    kind = CharField(default="stop-slots")  # a key of report_kinds.KINDS
+    kind = CharField(default="stop-slots")  # a key of reporting.kinds.KINDS
     channels = TextField(default="[]")  # a sorted JSON list; empty means all
     filters_key = CharField(index=True)  # equal for identical requests (export_queue.intake.filters_key)
     created_at = DateTimeField(default=utcnow)

@@ -4,14 +4,14 @@ import os
 import sys
 import tempfile
 
-import report_kinds
 from app import create_app
 from bench.run import FULL
 from models import Agent
+from reporting import kinds
 
 if __name__ == "__main__":
     app = create_app(instance_path=tempfile.mkdtemp())
     with app.app_context():
         agent = Agent.get_by_id(int(sys.argv[1]))
         path = os.path.join(tempfile.mkdtemp(), "report.csv")
-        report_kinds.build_report("stop-slots", agent, FULL, "UTC", path)
+        kinds.build_report("stop-slots", agent, FULL, "UTC", path)

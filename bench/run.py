@@ -31,15 +31,15 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-import report_kinds
-import reports
 from bench import generate
 from devtools import rasa_store
 from devtools.processes import Browserless, SmtpSink, Stack, free_port
+from reporting import kinds, periods
+from reporting.population import in_range
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FULL = reports.Filters(agent_ids=(1,), date_from=date(2026, 8, 3), date_to=date(2026, 10, 31))
-WEEK = reports.Filters(agent_ids=(1,), date_from=date(2026, 10, 1), date_to=date(2026, 10, 7))
+FULL = periods.Filters(agent_ids=(1,), date_from=date(2026, 8, 3), date_to=date(2026, 10, 31))
+WEEK = periods.Filters(agent_ids=(1,), date_from=date(2026, 10, 1), date_to=date(2026, 10, 7))
 REPEATS = 5
 
 
@@ -69,7 +69,7 @@ def percentile(values, fraction):
 
 def sqlite_cli_floor(database, filters, tz_name="UTC"):
     """The cheapest SQL that reads the same dialogs, timed by the sqlite3 CLI itself."""
-    start, end = reports.period_bounds(filters.date_from, filters.date_to, tz_name)
+    start, end = periods.period_bounds(filters.date_from, filters.date_to, tz_name)
     sql = (
         ".timer on\n"
         f"SELECT count(*) FROM dialog WHERE agent_id = 1 AND is_counted = 1"
@@ -84,7 +84,7 @@ def sqlite_cli_floor(database, filters, tz_name="UTC"):
 
 def pandas_report(database, filters):
     """What a user might write instead: load the events, find each dialog's stop slot."""
-    start, end = reports.period_bounds(filters.date_from, filters.date_to, "UTC")
+    start, end = periods.period_bounds(filters.date_from, filters.date_to, "UTC")
     with sqlite3.connect(database) as db:
         events = pd.read_sql_query(
             "SELECT e.id, e.dialog_id, e.sender, e.slot_id, e.timestamp FROM event e"
@@ -116,7 +116,7 @@ def bench_report(database, app):
         agent = models.Agent.get_by_id(1)
         for label, filters in (("full period (90 days)", FULL), ("one week", WEEK)):
             path = os.path.join(tempfile.mkdtemp(), "report.csv")
-            build, dialogs = timed(lambda: report_kinds.build_report("stop-slots", agent, filters, "UTC", path))
+            build, dialogs = timed(lambda: kinds.build_report("stop-slots", agent, filters, "UTC", path))
             floor = sqlite_cli_floor(database, filters)
             pandas_time, expected = timed(lambda: pandas_report(database, filters), repeats=1)
             assert csv_counts(path) == expected, f"{label}: the report differs from the pandas result"
@@ -143,9 +143,9 @@ def bench_report_family(database, app):
             floor = sqlite_cli_floor(database, FULL, tz_name)
             for kind, target in TARGETS.items():
                 path = os.path.join(tempfile.mkdtemp(), "report.csv")
-                build, dialogs = timed(lambda: report_kinds.build_report(kind, agent, FULL, tz_name, path))
+                build, dialogs = timed(lambda: kinds.build_report(kind, agent, FULL, tz_name, path))
                 rows.append(
-                    [f"{report_kinds.KINDS[kind].LABEL} build, full period (90 days), {tz_name}", f"{dialogs:,} dialogs",
+                    [f"{kinds.KINDS[kind].LABEL} build, full period (90 days), {tz_name}", f"{dialogs:,} dialogs",
                      f"{build * 1000:.0f} ms", f"sqlite3 CLI count: {floor * 1000:.0f} ms",
                      f"{ratio(build, floor)} floor (target ≤ {target}×)", "daily totals kept by ingestion"]
                 )
@@ -511,7 +511,7 @@ def bench_analytics(folder, database, requests, clients, population):
                 with concurrent.futures.ThreadPoolExecutor(clients) as pool:
                     times = list(pool.map(load, range(requests)))
                 rows.append(
-                    [f"Analytics page, {report_kinds.KINDS[view].LABEL} preview (90 days)",
+                    [f"Analytics page, {kinds.KINDS[view].LABEL} preview (90 days)",
                      f"{population:,} dialogs; {requests} requests, {clients} clients",
                      f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms", "",
                      "target: p95 < 300 ms", "gunicorn as in the container"]
@@ -607,8 +607,8 @@ def main():
                 account = models.Account(email="pages@example.com", is_admin=True)
                 account.set_password("bench password 1")
                 account.save()
-            bounds = reports.period_bounds(FULL.date_from, FULL.date_to, "UTC")
-            population = models.Dialog.select().where(reports.in_range(models.Dialog, 1, (), *bounds)).count()
+            bounds = periods.period_bounds(FULL.date_from, FULL.date_to, "UTC")
+            population = models.Dialog.select().where(in_range(models.Dialog, 1, (), *bounds)).count()
         return database, app, population
 
     sections = {

@@ -4,13 +4,13 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 from peewee import IntegrityError
 
-import reports
 from export_queue import subscriptions
 from export_queue.health import queue_health
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
-from localtime import to_local
 from models import Account, Agent, Grant, NewApiKey, db, utcnow
+from reporting import periods
+from reporting.localtime import to_local
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -115,7 +115,7 @@ def agent_page(agent_id):
     agent = found(Agent, agent_id)
     now, tz_name = utcnow(), current_app.config["TIMEZONE"]
     today = to_local(now, tz_name).date()
-    today_from_utc, _ = reports.period_bounds(today, today, tz_name)
+    today_from_utc, _ = periods.period_bounds(today, today, tz_name)
     return render_template(
         "admin/agent.html",
         agent=agent,

@@ -5,15 +5,14 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-import report_kinds
-import reports
 from blueprints.auth import login_required
 from export_queue import delivery, intake
 from export_queue.subscriptions import in_words, subscribe, subscription_summary
 from forms import FilterForm, SubscriptionForm
-from localtime import format_local
 from models import Agent, Channel, utcnow
-from report_kinds import slot_funnel, slot_paths, stop_slots
+from reporting import kinds, periods
+from reporting.kinds import slot_funnel, slot_paths, stop_slots
+from reporting.localtime import format_local
 
 bp = Blueprint("analytics", __name__)
 
@@ -72,7 +71,7 @@ def link_filters(args):
 
 
 def filters_from(form):
-    return reports.Filters(
+    return periods.Filters(
         agent_ids=tuple(sorted(form.agents.data)),
         date_from=form.date_from.data,
         date_to=form.date_to.data,
@@ -85,7 +84,7 @@ def preview(filters):
     tz = current_app.config["TIMEZONE"]
     result = []
     for agent in previewed_agents(filters):
-        counts = reports.sort_counts(stop_slots.stop_slot_counts(agent.id, filters, tz))
+        counts = stop_slots.sort_counts(stop_slots.stop_slot_counts(agent.id, filters, tz))
         total = sum(c.dialogs for c in counts)
         bars = [(c.label, c.dialogs) for c in counts[:PREVIEW_TOP]]
         rest = counts[PREVIEW_TOP:]
@@ -193,11 +192,11 @@ def view_of(form):
 def export_kind(action):
     """The report kind an EXPORT button asks for: `export` is Stop slots, `export:<kind>` another; None otherwise."""
     if action == "export":
-        return report_kinds.DEFAULT
+        return kinds.DEFAULT
     name, _, kind = action.partition(":")
     if name != "export":
         return None
-    if kind not in report_kinds.KINDS:
+    if kind not in kinds.KINDS:
         abort(400, f"There is no report called {kind!r}.")
     return kind
 
@@ -215,7 +214,7 @@ def queue_export(filters, kind):
         flash(
             Markup('The {} report will be sent to {}, one email per agent ({} {}). '
                    'Follow it, or download it once built, on <a href="{}">Exports</a>.').format(
-                report_kinds.KINDS[kind].LABEL, account.email, emails, "email" if emails == 1 else "emails",
+                kinds.KINDS[kind].LABEL, account.email, emails, "email" if emails == 1 else "emails",
                 url_for("exports.index"),
             ),
             "success",

@@ -5,12 +5,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
-import report_kinds
 from export_queue import intake, links, wording
 from export_queue.states import IN_FLIGHT
 from blueprints.analytics import queue_export
 from blueprints.auth import login_required
 from models import Agent, ExportRequest
+from reporting import kinds
 
 bp = Blueprint("exports", __name__)
 
@@ -35,7 +35,7 @@ def index():
         downloadable=links.is_downloadable,
         token=links.download_token,
         visible={agent.id for agent in g.account.visible_agents()},
-        kinds=report_kinds.KINDS,
+        kinds=kinds.KINDS,
         problem=wording.problem,
     )
 

@@ -5,11 +5,11 @@ import json
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from peewee import fn
 
-import report_kinds
 from blueprints.auth import login_required
 from export_queue.subscriptions import in_words, subscription_summary
 from forms import SubscriptionForm
 from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
+from reporting import kinds
 from schedules import describe, schedule_of
 
 bp = Blueprint("subscriptions", __name__)
@@ -28,7 +28,7 @@ def index():
             subscription=subscription,
             summary=describe(schedule_of(subscription), current_app.config["TIMEZONE"]) if subscription.is_paused
             else subscription_summary(subscription),
-            kinds=[report_kinds.KINDS[k].LABEL for k in json.loads(subscription.kinds) if k in report_kinds.KINDS],
+            kinds=[kinds.KINDS[k].LABEL for k in json.loads(subscription.kinds) if k in kinds.KINDS],
             agents=[names.get(agent_id, "(deleted agent)") for agent_id in json.loads(subscription.agents)],
             channels=json.loads(subscription.channels),
             last=last,

@@ -17,13 +17,13 @@ from flask import current_app
 from peewee import DatabaseError, InterfaceError
 
 import models
-import report_kinds
 from export_queue.emails import report_email
 from export_queue.intake import filters_of
 from export_queue.links import report_folder, report_path
 from export_queue.states import FAILED, QUEUED, SKIPPED, claim, lease_kept, mark_delivered, move, record
 from extensions import huey, in_app_context, mail
 from models import utcnow
+from reporting import kinds
 from webguard.request_log import log_event
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ def deliver(item, lease):
             time.sleep(config["EXPORT_BUILD_DELAY"])
             data_as_of = utcnow()
             request = item.request
-            dialogs = report_kinds.build_report(
+            dialogs = kinds.build_report(
                 request.kind, item.agent, filters_of(request), config["TIMEZONE"], path, request.account.csv_separator
             )
         with step(unexpected):

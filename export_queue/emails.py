@@ -4,11 +4,11 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from flask_mail import Message
 
-import report_kinds
 import schedules
 
 from export_queue.links import download_token
-from localtime import format_local
+from reporting import kinds
+from reporting.localtime import format_local
 
 
 def external_url(endpoint, **values):
@@ -20,7 +20,7 @@ def external_url(endpoint, **values):
 
 def email_subject(item):
     request = item.request
-    label = report_kinds.KINDS[request.kind].LABEL
+    label = kinds.KINDS[request.kind].LABEL
     return f"{label} report: {item.agent.name}, {request.date_from.isoformat()} \u2013 {request.date_to.isoformat()}"
 
 
@@ -42,7 +42,7 @@ def report_email(item, expires_at):
     tz = current_app.config["TIMEZONE"]
     context = dict(
         item=item,
-        kind=report_kinds.KINDS[item.request.kind],
+        kind=kinds.KINDS[item.request.kind],
         request=item.request,
         agent=item.agent,
         link=external_url("exports.download", token=download_token(item)),

@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 
 from peewee import fn
 
-import report_kinds
-import reports
 from export_queue.states import IN_FLIGHT, QUEUED
 from models import ExportItem, ExportRequest, db, hold_lock, utcnow
+from reporting import kinds, periods
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class Outcome:
 
 
 def filters_of(request):
-    return reports.Filters(
+    return periods.Filters(
         agent_ids=tuple(sorted(item.agent_id for item in request.items)),
         date_from=request.date_from,
         date_to=request.date_to,
@@ -31,7 +30,7 @@ def filters_of(request):
     )
 
 
-def filters_key(filters, kind=report_kinds.DEFAULT):
+def filters_key(filters, kind=kinds.DEFAULT):
     """A digest equal for two requests exactly when they ask for the same reports
     (fixed length, however many agents and channels were picked)."""
     agents = ",".join(str(i) for i in sorted(filters.agent_ids))
@@ -58,7 +57,7 @@ def in_flight_requests(account, scheduled=False):
     )
 
 
-def request_export(account, filters, max_pending, max_per_hour=None, kind=report_kinds.DEFAULT):
+def request_export(account, filters, max_pending, max_per_hour=None, kind=kinds.DEFAULT):
     """Record a person's export request (one item per agent) unless it would repeat or
     flood; requests of subscriptions count neither as repeats nor against the limits.
 

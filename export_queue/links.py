@@ -6,9 +6,9 @@ from datetime import timedelta
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-import report_kinds
 from export_queue.states import IN_FLIGHT, SENT
 from models import ExportItem, utcnow
+from reporting import kinds
 
 
 def report_folder(item):
@@ -18,9 +18,9 @@ def report_folder(item):
 
 def report_path(item, extension="csv"):
     """The item's file (the CSV, or the workbook: "xlsx"), under the name users see."""
-    name = report_kinds.file_name(item.request.kind, item.agent.slug, item.request.date_from, item.request.date_to)
+    name = kinds.file_name(item.request.kind, item.agent.slug, item.request.date_from, item.request.date_to)
     path = os.path.join(report_folder(item), name)
-    return report_kinds.xlsx_path(path) if extension == "xlsx" else path
+    return kinds.xlsx_path(path) if extension == "xlsx" else path
 
 
 def _serializer():

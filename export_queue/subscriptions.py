@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from peewee import IntegrityError
 
-import reports
 import schedules
 from export_queue.intake import filters_key, in_flight_requests, lock_account
-from localtime import format_local, to_local
 from models import Account, Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, db, utcnow
+from reporting import periods
+from reporting.localtime import format_local, to_local
 from webguard.request_log import log_event
 
 LATE_AFTER = timedelta(minutes=5)  # a run started this long after its due time says it was late
@@ -117,7 +117,7 @@ def _request(subscription, record, kind, agent_ids):
     if not agent_ids:
         return []
     channels = sorted(json.loads(subscription.channels))
-    filters = reports.Filters(tuple(agent_ids), record.first_day, record.last_day, tuple(channels))
+    filters = periods.Filters(tuple(agent_ids), record.first_day, record.last_day, tuple(channels))
     request = ExportRequest.create(account=subscription.account, date_from=record.first_day, date_to=record.last_day,
                                    kind=kind, channels=json.dumps(channels), filters_key=filters_key(filters, kind),
                                    subscription_run=record)

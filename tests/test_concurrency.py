@@ -14,10 +14,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-import reports
 from app import create_app
 from devtools.processes import ANALYST_PASSWORD, Browserless, Stack, free_port
-from report_kinds import stop_slots
+from reporting import periods
+from reporting.kinds import stop_slots
 from tests.conftest import SECRET
 from tests.test_report_family import computed as funnel_and_paths_of, recount as brute_force_of
 
@@ -131,7 +131,7 @@ def test_concurrent_batches_leave_every_summary_exact(tmp_path, backend):
         with app.app_context():
             today = date.today()
             (agent_id,), = stack.query("SELECT id FROM agent")
-            filters = reports.Filters((agent_id,), today - timedelta(days=2), today + timedelta(days=1))
+            filters = periods.Filters((agent_id,), today - timedelta(days=2), today + timedelta(days=1))
             report = {c.key: c.dialogs for c in stop_slots.stop_slot_counts(agent_id, filters, "UTC")}
             funnel_and_paths = funnel_and_paths_of(agent_id, filters, "UTC")
             brute_force = brute_force_of(agent_id, filters, "UTC")

@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from devtools.processes import ANALYST_PASSWORD, Browserless, SmtpSink, dialog_events, seeded_stack, wait_for
-from reports import guard_formula
+from reporting.files import guard_formula
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,10 @@ import pytest
 from peewee import ProgrammingError
 
 import ingestion
-import reports
 from export_queue import delivery, intake, links, upkeep
 from extensions import mail
 from models import Account, ExportItem, ExportRequest, Grant, utcnow
+from reporting import periods
 from tests.conftest import app_config, create_app, fresh_schema
 
 TODAY = date.today()
@@ -206,7 +206,7 @@ def test_send_again_is_refused_for_someone_elses_request(app, client, auth, data
 def test_revoked_access_fails_the_item_with_a_reason(app, people):
     with app.app_context():
         analyst = Account.get(Account.email == "analyst@example.com")
-        filters = reports.Filters((people["support"].id,), TODAY, TODAY)
+        filters = periods.Filters((people["support"].id,), TODAY, TODAY)
         outcome = intake.request_export(analyst, filters, max_pending=10)
         Grant.delete().execute()
         delivery.process_item(outcome.request.items[0].id)
@@ -348,7 +348,7 @@ def test_a_report_waiting_for_the_mail_server_downloads_and_the_page_says_why_in
     with app.app_context():
         for email in ("analyst@example.com", "admin@example.com"):
             account = Account.get(Account.email == email)
-            outcome = intake.request_export(account, reports.Filters((data["support"].id,), TODAY, TODAY), max_pending=10)
+            outcome = intake.request_export(account, periods.Filters((data["support"].id,), TODAY, TODAY), max_pending=10)
             delivery.process_item(outcome.request.items[0].id)
         assert [(i.state, i.error.split(":")[0]) for i in ExportItem.select()] == [
             ("queued", "The mail server could not be reached")] * 2, "built, the email waiting for a retry"
@@ -436,7 +436,7 @@ def test_a_report_built_before_workbooks_existed_is_built_again_with_both(app, d
 
     with app.app_context():
         account = Account.get(Account.email == "analyst@example.com")
-        item_id = intake.request_export(account, reports.Filters((data["support"].id,), TODAY, TODAY), max_pending=10).request.items[0].id
+        item_id = intake.request_export(account, periods.Filters((data["support"].id,), TODAY, TODAY), max_pending=10).request.items[0].id
         with monkeypatch.context() as patched:
             patched.setattr(delivery, "hand_over", unreachable)
             delivery.process_item(item_id)

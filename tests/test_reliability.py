@@ -15,12 +15,11 @@ import psycopg2
 import pytest
 
 import models
-import report_kinds
-import reports
 import tasks
 from export_queue import delivery, intake, links, states, upkeep
 from export_queue.health import queue_health
 from models import Account, ExportItem, ExportRequest, utcnow
+from reporting import kinds, periods
 from tests.conftest import app_config, create_app, make_account, make_agent
 
 LEASE = timedelta(seconds=60)
@@ -32,7 +31,7 @@ def item(app):
     with app.app_context():
         agent = make_agent("Support Bot")[0]
         account = make_account("admin@example.com", is_admin=True)
-        filters = reports.Filters((agent.id,), date(2026, 3, 1), date(2026, 3, 1))
+        filters = periods.Filters((agent.id,), date(2026, 3, 1), date(2026, 3, 1))
         outcome = intake.request_export(account, filters, max_pending=10)
         yield outcome.request.items[0]
 
@@ -131,7 +130,7 @@ def test_a_permanent_refusal_fails_at_once(item, monkeypatch):
 def test_queue_health(app, item):
     delivery.process_item(item.id)  # sent (suppressed in tests)
     account = Account.get()
-    late = intake.request_export(account, reports.Filters((item.agent_id,), date(2026, 3, 2), date(2026, 3, 2)), 10)
+    late = intake.request_export(account, periods.Filters((item.agent_id,), date(2026, 3, 2), date(2026, 3, 2)), 10)
     ExportRequest.update(created_at=utcnow() - timedelta(days=2)).where(ExportRequest.id == late.request.id).execute()
     health = queue_health()
     assert (health.queued, health.building, health.over_sla) == (1, 0, 1)
@@ -239,19 +238,19 @@ def test_recording_a_delivery_is_retried_after_a_real_interruption(app, item, mo
 
 
 def test_a_step_that_loses_its_database_connection_is_retried(app, item, monkeypatch):
-    build, sent = report_kinds.build_report, []
+    build, sent = kinds.build_report, []
 
     def build_then_lose_the_connection(*args):
         dialogs = build(*args)
         interrupt(app)
         return dialogs
 
-    monkeypatch.setattr(report_kinds, "build_report", build_then_lose_the_connection)
+    monkeypatch.setattr(kinds, "build_report", build_then_lose_the_connection)
     monkeypatch.setattr(flask_mail.Connection, "send", lambda connection, message: sent.append(message))
     delivery.process_item(item.id)
     retrying = state(item)
     assert retrying.state == "queued" and retrying.error.startswith("The database could not be reached or was busy: ")
-    monkeypatch.setattr(report_kinds, "build_report", build)
+    monkeypatch.setattr(kinds, "build_report", build)
     ExportItem.update(not_before=utcnow()).execute()
     delivery.process_item(item.id)
     assert state(item).state == "sent" and len(sent) == 1
@@ -368,7 +367,7 @@ def test_a_read_only_reports_folder_is_named(app, item, tiny_reports_folder):
 def test_a_very_long_agent_name_still_gets_its_report(item):
     agent = make_agent("顧客サポート" * 15)[0]  # 90 characters, 270 bytes in UTF-8
     assert len(agent.slug.encode()) <= 100 and agent.slug.startswith("顧客サポート")
-    filters = reports.Filters((agent.id,), date(2026, 3, 1), date(2026, 3, 1))
+    filters = periods.Filters((agent.id,), date(2026, 3, 1), date(2026, 3, 1))
     held = intake.request_export(Account.get(), filters, max_pending=10).request.items[0]
     delivery.process_item(held.id)
     assert state(held).state == "sent"

@@ -9,9 +9,9 @@ import pytest
 from peewee import JOIN
 
 import ingestion
-import reports
 from models import Dialog, Event, Slot
-from report_kinds import slot_funnel, slot_paths
+from reporting import periods
+from reporting.kinds import slot_funnel, slot_paths
 from tests.conftest import make_agent
 from tests.test_ingestion_equivalence import reference, stored
 
@@ -37,7 +37,7 @@ def agent(app):
 
 def recount(agent_id, filters, tz_name):
     """Funnel and steps by brute force over every raw event of the agent."""
-    start, end = reports.period_bounds(filters.date_from, filters.date_to, tz_name)
+    start, end = periods.period_bounds(filters.date_from, filters.date_to, tz_name)
     rows = (
         Event.select(Event.id, Event.sender, Event.timestamp, Dialog.id, Dialog.channel, Slot.key)
         .join(Dialog).switch(Event).join(Slot, JOIN.LEFT_OUTER)
@@ -97,14 +97,14 @@ def test_hand_made_edge_cases(app, agent):
     ]
     for batch in batches:
         ingestion.ingest_events(agent, batch)
-    filters = reports.Filters((agent.id,), DAY, DAY)
+    filters = periods.Filters((agent.id,), DAY, DAY)
     funnel, steps = computed(agent.id, filters, "UTC")
     assert (funnel, steps) == recount(agent.id, filters, "UTC")
     assert funnel["ask"] == (3, 5, 1)  # merged, back and late reached it; shown 2 + 2 + 1 (the re-sent one is not stored)
     assert steps[("ask", "pay")] == (2, 2) and steps[("pay", "ask")] == (1, 1)
     assert steps[("(start)", "(end)")] == (1, 1) and funnel[None] == (1, 0, 1)
     assert steps[("pay", "bye")] == (1, 1), "a tie is broken by arrival order"
-    web_only = reports.Filters((agent.id,), DAY, DAY, channels=("web",))
+    web_only = periods.Filters((agent.id,), DAY, DAY, channels=("web",))
     funnel, steps = computed(agent.id, web_only, "UTC")
     assert (funnel, steps) == recount(agent.id, web_only, "UTC")
     assert funnel["bye"] == (2, 2, 2), "late and tie stop there; the telegram dialog is left out"
@@ -125,10 +125,10 @@ def test_random_dialogs_in_a_non_utc_zone(app, agent):
     for start in range(0, len(events), 40):
         ingestion.ingest_events(agent, events[start : start + 40])
     ingestion.ingest_events(agent, events[:100])  # re-sent
-    week = reports.Filters((agent.id,), DAY - timedelta(days=3), DAY + timedelta(days=3))
+    week = periods.Filters((agent.id,), DAY - timedelta(days=3), DAY + timedelta(days=3))
     for filters, tz_name in (
-        (reports.Filters((agent.id,), DAY, DAY), "Europe/Berlin"),  # no whole UTC day in it
-        (reports.Filters((agent.id,), DAY, DAY + timedelta(days=1), ("tg",)), "Europe/Berlin"),
+        (periods.Filters((agent.id,), DAY, DAY), "Europe/Berlin"),  # no whole UTC day in it
+        (periods.Filters((agent.id,), DAY, DAY + timedelta(days=1), ("tg",)), "Europe/Berlin"),
         (week, "America/New_York"),
         (week, "Asia/Kolkata"),  # half-hour offset
         (week, "UTC"),  # whole days only
@@ -157,7 +157,7 @@ def test_daily_totals_kept_by_ingestion_equal_a_plain_count_of_the_events(app, a
 def test_rows_have_rates_and_shares(app, agent):
     ingestion.ingest_events(agent, [ev("a", "user", 0), ev("a", "bot", 1, "ask"), ev("a", "bot", 2, "pay"),
                                     ev("b", "user", 0), ev("b", "bot", 1, "ask"), ev("c", "user", 0)])
-    filters = reports.Filters((agent.id,), DAY, DAY)
+    filters = periods.Filters((agent.id,), DAY, DAY)
     rows, counted = slot_funnel.build(agent.id, filters, "UTC")
     assert counted == 3
     assert rows == [

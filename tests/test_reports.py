@@ -11,13 +11,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 import ingestion
-import report_kinds
-import reports
 from models import Dialog, Event
+from reporting import files, kinds, periods
+from reporting.kinds import stop_slots
 from tests.conftest import make_agent
 
 DAY = date(2026, 3, 1)
-ALL_DAY = reports.Filters(agent_ids=(), date_from=DAY, date_to=DAY)
+ALL_DAY = periods.Filters(agent_ids=(), date_from=DAY, date_to=DAY)
 
 TRICKY_SLOTS = [
     ingestion.SlotIn("greet", "Greeting", "message", "Hello!\nI'm the bot.\r\n\nSecond paragraph, with a comma"),
@@ -58,8 +58,8 @@ def agent(app):
 
 
 def build(app, agent, tmp_path, filters=ALL_DAY, tz="UTC"):
-    path = str(tmp_path / "out" / report_kinds.file_name("stop-slots", agent.slug, filters.date_from, filters.date_to))
-    dialogs = report_kinds.build_report("stop-slots", agent, filters, tz, path)
+    path = str(tmp_path / "out" / kinds.file_name("stop-slots", agent.slug, filters.date_from, filters.date_to))
+    dialogs = kinds.build_report("stop-slots", agent, filters, tz, path)
     return dialogs, read_csv(path)
 
 
@@ -75,7 +75,7 @@ def test_report_counts_only_dialogs_with_a_user_message(app, agent, tmp_path):
     dialogs, rows = build(app, agent, tmp_path)
     assert dialogs == 4
     assert rows == [
-        list(reports.HEADER),
+        list(files.HEADER),
         ["greet", "Greeting", "message", "Hello!\nI'm the bot.\r\n\nSecond paragraph, with a comma", "2", "50.00"],
         ["", "(no slot)", "", "", "1", "25.00"],
         ["quote", 'Say "cheese"', "question", 'He said "hi", twice ""', "1", "25.00"],
@@ -95,7 +95,7 @@ def test_tricky_texts_round_trip_and_formulas_are_defused(app, agent, tmp_path):
 def test_raw_csv_quoting_is_rfc_4180(app, agent, tmp_path):
     load(agent, [ev("a", "user", 0, "quote")])
     path = tmp_path / "q.csv"
-    report_kinds.build_report("stop-slots", agent, ALL_DAY, "UTC", str(path))
+    kinds.build_report("stop-slots", agent, ALL_DAY, "UTC", str(path))
     assert path.read_bytes() == (
         "\ufeffSlot ID,Slot name,Slot type,Bot text,Dialogs,Share (%)\r\n"
         'quote,"Say ""cheese""",question,"He said ""hi"", twice """"",1,100.00\r\n'
@@ -132,12 +132,12 @@ def test_empty_report_is_the_header_only(app, agent, tmp_path):
     load(agent, [ev("a", "bot", 0, "greet")])  # not counted
     dialogs, rows = build(app, agent, tmp_path)
     assert dialogs == 0
-    assert rows == [list(reports.HEADER)]
+    assert rows == [list(files.HEADER)]
 
 
 def test_channel_filter(app, agent, tmp_path):
     load(agent, [ev("a", "user", 0, "greet", channel="web")], [ev("b", "user", 0, "ru", channel="telegram")])
-    filters = reports.Filters(agent_ids=(), date_from=DAY, date_to=DAY, channels=("telegram",))
+    filters = periods.Filters(agent_ids=(), date_from=DAY, date_to=DAY, channels=("telegram",))
     _, rows = build(app, agent, tmp_path, filters)
     assert [row[0] for row in rows[1:]] == ["ru"]
 
@@ -163,8 +163,8 @@ def test_period_is_by_start_in_the_instance_time_zone(app, agent, tmp_path):
 
 
 def test_shares_sum_to_100_up_to_rounding():
-    counts = [reports.StopSlotCount(f"k{i}", f"n{i}", "t", "", n) for i, n in enumerate([1, 1, 1, 3, 7])]
-    shares = [float(row[5]) for row in reports.report_rows(counts)]
+    counts = [stop_slots.StopSlotCount(f"k{i}", f"n{i}", "t", "", n) for i, n in enumerate([1, 1, 1, 3, 7])]
+    shares = [float(row[5]) for row in stop_slots.report_rows(counts)]
     assert shares == [53.85, 23.08, 7.69, 7.69, 7.69]
     assert abs(sum(shares) - 100) <= 0.01 * len(shares)
 
@@ -179,11 +179,11 @@ def test_shares_sum_to_100_up_to_rounding():
     ],
 )
 def test_guard_formula(text, expected):
-    assert reports.guard_formula(text) == expected
+    assert files.guard_formula(text) == expected
 
 
 def test_file_name():
-    assert report_kinds.file_name("stop-slots", "support-bot", date(2026, 3, 1), date(2026, 3, 7)) == (
+    assert kinds.file_name("stop-slots", "support-bot", date(2026, 3, 1), date(2026, 3, 7)) == (
         "stop-slots_support-bot_2026-03-01_2026-03-07.csv"
     )
 
@@ -220,7 +220,7 @@ def test_summaries_equal_a_straightforward_recount(app, agent, tmp_path):
 
 
 def test_period_bounds_are_utc():
-    start, end = reports.period_bounds(date(2026, 7, 1), date(2026, 7, 2), "America/New_York")
+    start, end = periods.period_bounds(date(2026, 7, 1), date(2026, 7, 2), "America/New_York")
     assert (start, end) == (datetime(2026, 7, 1, 4, 0), datetime(2026, 7, 3, 4, 0))
     assert start.tzinfo is None and datetime.now(timezone.utc).tzinfo is not None
 
@@ -248,9 +248,9 @@ def formulas_libreoffice_finds(csv_path, separator, tmp_path):
 @pytest.mark.e2e
 @pytest.mark.parametrize("separator", [",", ";"])
 def test_no_cell_becomes_a_formula_in_libreoffice(tmp_path, separator):
-    counts = [reports.StopSlotCount(f"k{i}", text, text, text, i + 1) for i, text in enumerate(HOSTILE)]
+    counts = [stop_slots.StopSlotCount(f"k{i}", text, text, text, i + 1) for i, text in enumerate(HOSTILE)]
     path = tmp_path / "report.csv"
-    reports.write_csv(str(path), reports.report_rows(counts))
+    files.write_csv(str(path), stop_slots.report_rows(counts))
     assert formulas_libreoffice_finds(path, separator, tmp_path) == []
 
     unguarded = tmp_path / "unguarded.csv"
@@ -274,22 +274,22 @@ def test_the_workbook_holds_what_the_csv_holds_typed_and_nothing_runs(tmp_path):
         ["k", "x" * 300, "; =HYPERLINK(\"http://x\")", "'quoted", 7, Decimal("62.50")],
     ]
     csv_path, xlsx_path = tmp_path / "r.csv", tmp_path / "r.xlsx"
-    reports.write_csv(str(csv_path), rows)
-    reports.write_xlsx(str(xlsx_path), rows)
+    files.write_csv(str(csv_path), rows)
+    files.write_xlsx(str(xlsx_path), rows)
     sheet = openpyxl.load_workbook(xlsx_path).active
     cells = [[cell for cell in row] for row in sheet.iter_rows()]
     written = read_csv_cells(csv_path)
-    assert [c.value for c in cells[0]] == written[0] == list(reports.HEADER)
+    assert [c.value for c in cells[0]] == written[0] == list(files.HEADER)
     for typed, in_csv, given in zip(cells[1:], written[1:], rows):
         for cell, text, value in zip(typed, in_csv, given):
             if isinstance(value, str):
                 assert cell.data_type == "s" and (cell.value or "") == value, "text as given, never a formula"
-                assert text == reports.guard_formula(cell.value or "")
+                assert text == files.guard_formula(cell.value or "")
             else:
                 assert cell.data_type == "n" and cell.value == float(text) == float(value)
     assert len(cells) == len(rows) + 1
     assert sheet.freeze_panes == "A2"
     assert cells[1][5].number_format == "0.00"
     widths = {letter: sheet.column_dimensions[letter].width for letter in "ABCDEF"}
-    assert widths["B"] == pytest.approx(reports.XLSX_WIDEST + 2, abs=1) and widths["A"] >= len("=SUM(A1:A2)") and widths["F"] >= len("Share (%)")
+    assert widths["B"] == pytest.approx(files.XLSX_WIDEST + 2, abs=1) and widths["A"] >= len("=SUM(A1:A2)") and widths["F"] >= len("Share (%)")
     assert cells[2][1].alignment.wrap_text, "a multi-line text wraps in its cell"

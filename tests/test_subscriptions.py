@@ -352,14 +352,14 @@ def test_a_mail_outage_with_scheduled_emails_waiting_never_blocks_a_persons_expo
 def test_a_run_waits_while_the_accounts_scheduled_emails_are_at_their_limit(app, subscription, people):
     """Limit 4: the 2-kind subscription starts, the 3-kind one waits; a person's exports in
     flight do not count; when the first run's emails are out, the next sweep starts it, late."""
-    import reports
+    from reporting import periods
     from export_queue import intake
 
     with app.app_context():
         analyst = subscription.account
         subscribe_daily(analyst, people["support"])
         for day in range(1, 6):
-            filters = reports.Filters((people["support"].id,), DUE.date().replace(day=day), DUE.date().replace(day=day))
+            filters = periods.Filters((people["support"].id,), DUE.date().replace(day=day), DUE.date().replace(day=day))
             assert intake.request_export(analyst, filters, max_pending=10).status == "queued"
         assert len(deliver(DUE, max_pending=4)) == 2
         assert [run.subscription_id for run in SubscriptionRun.select()] == [subscription.id]
@@ -395,13 +395,13 @@ def test_an_account_has_at_most_so_many_subscriptions(app, client, auth, people)
 def test_concurrent_subscribing_never_passes_the_limit(app, people):
     """Eight requests at once for an account one short of its limit: one subscription
     more, not eight (PostgreSQL: the account's lock; SQLite: one writer at a time)."""
-    import reports
+    from reporting import periods
 
     results, barrier = [], threading.Barrier(8)
     with app.app_context():
         analyst = Account.get(Account.email == "analyst@example.com")
         subscribe_daily(analyst, people["support"], count=4)
-    filters = reports.Filters((people["support"].id,), DUE.date(), DUE.date())
+    filters = periods.Filters((people["support"].id,), DUE.date(), DUE.date())
     settings = dict(kinds=json.dumps(ALL_KINDS), frequency="daily", weekday=0, day=1, at="09:00", skip_empty=False)
 
     def person():

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 from peewee import Value, fn
 
-import daily_totals
-import reports
 from models import DailyStep, DialogStep
+from reporting import daily_sums, files, population
 
 KEY = "slot-paths"
 LABEL = "Slot paths"
@@ -34,21 +33,21 @@ def steps(agent_id, filters, tz_name):
     one query summing the daily totals of the steps, and the per-dialog steps of
     the partial days at the period's edges."""
     found = list(
-        daily_totals.sums_in_period(
+        daily_sums.sums_in_period(
             agent_id, filters, tz_name,
             per_dialog=DialogStep.select(
                 DialogStep.from_slot.alias("from_slot"), DialogStep.to_slot.alias("to_slot"),
                 Value(1).alias("dialogs"), DialogStep.transitions.alias("transitions"),
             ),
             daily=DailyStep.select(
-                fn.NULLIF(DailyStep.from_slot, daily_totals.NO_SLOT).alias("from_slot"),
-                fn.NULLIF(DailyStep.to_slot, daily_totals.NO_SLOT).alias("to_slot"),
+                fn.NULLIF(DailyStep.from_slot, DailyStep.NO_SLOT).alias("from_slot"),
+                fn.NULLIF(DailyStep.to_slot, DailyStep.NO_SLOT).alias("to_slot"),
                 DailyStep.dialogs.alias("dialogs"), DailyStep.transitions.alias("transitions"),
             ),
             keys=("from_slot", "to_slot"), counts=("dialogs", "transitions"),
         )
     )
-    slots = reports.slots_by_id({slot_id for from_slot, to_slot, _, _ in found for slot_id in (from_slot, to_slot)})
+    slots = population.slots_by_id({slot_id for from_slot, to_slot, _, _ in found for slot_id in (from_slot, to_slot)})
 
     def named(slot_id, missing):
         slot = slots.get(slot_id)
@@ -71,7 +70,7 @@ def shares(found):
     out_of = collections.Counter()
     for step in found:
         out_of[step.from_key] += step.transitions
-    return {step: reports.share_percent(step.transitions, out_of[step.from_key]) for step in found}
+    return {step: files.share_percent(step.transitions, out_of[step.from_key]) for step in found}
 
 
 def rows(found):

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from peewee import Value
 
-import daily_totals
-import reports
 from models import DailyReach, DialogSlot
-from report_kinds import stop_slots
+from reporting import daily_sums, files, population
+from reporting.kinds import stop_slots
 
 KEY = "slot-funnel"
 LABEL = "Slot funnel"
@@ -31,12 +30,12 @@ class FunnelStep:
 
     @property
     def label(self):
-        return self.name if self.key is not None else reports.NO_SLOT
+        return self.name if self.key is not None else stop_slots.NO_SLOT
 
 
 def reached_slots(agent_id, filters, tz_name):
     """(slot id, dialogs that reached it, times shown) for the population."""
-    return daily_totals.sums_in_period(
+    return daily_sums.sums_in_period(
         agent_id, filters, tz_name,
         per_dialog=DialogSlot.select(DialogSlot.slot.alias("slot"), Value(1).alias("reached"), DialogSlot.times_shown.alias("shown")),
         daily=DailyReach.select(DailyReach.slot.alias("slot"), DailyReach.reached.alias("reached"), DailyReach.times_shown.alias("shown")),
@@ -53,7 +52,7 @@ def funnel(agent_id, filters, tz_name):
     reach = {slot_id: (reached, times) for slot_id, reached, times in reached_slots(agent_id, filters, tz_name)}
     stops = {c.key: c for c in stop_slots.stop_slot_counts(agent_id, filters, tz_name)}
     steps = []
-    for slot in reports.slots_by_id(reach).values():
+    for slot in population.slots_by_id(reach).values():
         reached, times = reach[slot.id]
         stop = stops.get(slot.key)
         steps.append(FunnelStep(slot.key, slot.name, slot.type, slot.text, reached, int(times), stop.dialogs if stop else 0))
@@ -68,7 +67,7 @@ def rows(steps, counted):
     return [
         [
             s.key or "", s.label, s.type or "", s.text or "",
-            s.reached, s.times_shown, s.stopped, exit_rate(s), reports.share_percent(s.reached, counted),
+            s.reached, s.times_shown, s.stopped, exit_rate(s), files.share_percent(s.reached, counted),
         ]
         for s in steps
     ]
@@ -80,7 +79,7 @@ def counted(steps):
 
 
 def exit_rate(step):
-    return reports.share_percent(step.stopped, step.reached)
+    return files.share_percent(step.stopped, step.reached)
 
 
 def build(agent_id, filters, tz_name):

@@ -4,8 +4,8 @@ and `build(agent_id, filters, tz) -> (rows, counted dialogs)`. A new kind is one
 new module and one line here; the queue, the CSV writer and the email are shared."""
 import os
 
-import reports
-from report_kinds import slot_funnel, slot_paths, stop_slots
+from reporting import files
+from reporting.kinds import slot_funnel, slot_paths, stop_slots
 
 KINDS = {kind.KEY: kind for kind in (stop_slots, slot_funnel, slot_paths)}
 DEFAULT = stop_slots.KEY
@@ -25,8 +25,8 @@ def build_report(kind_key, agent, filters, tz_name, path, separator=","):
     (`xlsx_path`). Returns the number of counted dialogs in it (0: an empty report)."""
     kind = KINDS[kind_key]
     rows, counted = kind.build(agent.id, filters, tz_name)
-    reports.write_xlsx(xlsx_path(path), rows, kind.HEADER)
-    reports.write_csv(path, rows, kind.HEADER, separator)  # last: the item counts as built once its CSV exists
+    files.write_xlsx(xlsx_path(path), rows, kind.HEADER)
+    files.write_csv(path, rows, kind.HEADER, separator)  # last: the item counts as built once its CSV exists
     return counted
 
 

@@ -1,9 +1,6 @@
-"""What every report kind shares: the filters, the population of counted dialogs
-in a period, the Stop slots rows, and the files (CSV and Excel workbook).
-
-Everything after the queries is pure: `report_rows` turns stop-slot counts into
-rows of plain values (texts as they are, counts as ints, percentages as Decimals),
-and `write_csv` and `write_xlsx` write such rows the way spreadsheets read them.
+"""The files of a report: a CSV and an Excel workbook, written the way spreadsheets
+read them, from rows of plain values (texts as they are, counts as ints,
+percentages as Decimals, see `share_percent`) that every report kind builds.
 """
 import contextlib
 import csv
@@ -11,99 +8,16 @@ import io
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 import xlsxwriter
 
-from models import Slot
-
-HEADER = ("Slot ID", "Slot name", "Slot type", "Bot text", "Dialogs", "Share (%)")
-NO_SLOT = "(no slot)"
+HEADER = ("Slot ID", "Slot name", "Slot type", "Bot text", "Dialogs", "Share (%)")  # the Stop slots report's columns: the writers' default
 # OWASP CSV injection: a cell starting with one of these may run as a formula, also
 # in their full-width forms, and also behind characters a person does not see.
 FORMULA_TRIGGERS = "=+-@\t\r\n\uff1d\uff0b\uff0d\uff20"
 INVISIBLE = " \u00a0\u2007\u202f\u3000\u200b\u200c\u200d\u2060\ufeff"
 STARTS_A_FORMULA = re.compile(f"(^|;)(?=[{INVISIBLE}]*[{re.escape(FORMULA_TRIGGERS)}])")
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What the user picked on the Analytics tab; the same for preview and export."""
-
-    agent_ids: tuple
-    date_from: date
-    date_to: date
-    channels: tuple = field(default=())  # empty means all channels
-
-
-@dataclass(frozen=True)
-class StopSlotCount:
-    key: str | None  # None: the dialogs named no slot at all
-    name: str | None
-    type: str | None
-    text: str | None
-    dialogs: int
-
-    @property
-    def label(self):
-        return self.name if self.key is not None else NO_SLOT
-
-
-def period_bounds(date_from, date_to, tz_name):
-    """The UTC instants [start, end) of the inclusive local dates From..To."""
-    tz = ZoneInfo(tz_name)
-
-    def local_midnight_utc(day):
-        return datetime.combine(day, time.min, tz).astimezone(timezone.utc).replace(tzinfo=None)
-
-    return local_midnight_utc(date_from), local_midnight_utc(date_to + timedelta(days=1))
-
-
-def period_parts(filters, tz_name):
-    """The period's UTC range split into ((first day, day after the last) of the whole
-    UTC days in it, or None) and the [start, end) ranges of the at most two partial
-    days left at its edges. The daily totals serve the whole days and the per-dialog
-    rows the edges, so any time zone (half-hour offsets and DST days too) stays exact."""
-    start, end = period_bounds(filters.date_from, filters.date_to, tz_name)
-    first_day = start.date() if start.time() == time.min else start.date() + timedelta(days=1)
-    last_day = end.date()
-    if first_day >= last_day:
-        return None, [(start, end)]
-
-    def midnight(day):
-        return datetime.combine(day, time.min)
-
-    edges = [(a, b) for a, b in ((start, midnight(first_day)), (midnight(last_day), end)) if a < b]
-    return (first_day, last_day), edges
-
-
-def in_range(model, agent_id, channels, start, end):
-    """Rows of `model` (Dialog, or a per-dialog summary with the same filter fields)
-    of the agent's counted dialogs that started in [start, end), on the `channels`
-    (all when empty): the one population every report kind counts."""
-    condition = (
-        (model.agent == agent_id)
-        & (model.is_counted == True)  # noqa: E712 (peewee expression)
-        & (model.started_at >= start)
-        & (model.started_at < end)
-    )
-    if channels:
-        condition &= model.channel.in_(list(channels))
-    return condition
-
-
-def slots_by_id(slot_ids):
-    """The slots of these ids (None, for "no slot", is left out), by id."""
-    wanted = [slot_id for slot_id in slot_ids if slot_id is not None]
-    return {slot.id: slot for slot in Slot.select().where(Slot.id.in_(wanted))} if wanted else {}
-
-
-def sort_counts(counts):
-    """Most dialogs first, then by slot name, as the report and the chart show them."""
-    return sorted(counts, key=lambda c: (-c.dialogs, c.label, c.key or ""))
 
 
 def share_percent(dialogs, total):
@@ -116,15 +30,6 @@ def guard_formula(text):
     cell's start and, because Excel in locales whose list separator is `;` splits
     a cell there, the start of each `;`-separated part."""
     return STARTS_A_FORMULA.sub(lambda match: match.group(1) + "'", text)
-
-
-def report_rows(counts):
-    """The rows (without header) for an agent's stop-slot counts."""
-    total = sum(c.dialogs for c in counts)
-    return [
-        [c.key or "", c.label, c.type or "", c.text or "", c.dialogs, share_percent(c.dialogs, total)]
-        for c in sort_counts(counts)
-    ]
 
 
 def csv_cell(value, decimal_comma=False):
