@@ -10,12 +10,12 @@ from peewee import IntegrityError, SqliteDatabase
 import importers
 import migrations
 from export_queue.health import queue_health
-from importers import ImportFailed, rasa_store
+from importers import ImportFailed, cursor, rasa_store
 from importers.csv_log import CsvLog, parse_mapping, parse_sender_values, parse_timezone
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
 from forms import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from models import Account, Agent, Grant, ImportCursor, db, utcnow
+from models import Account, Agent, Grant, db
 from names import CONTROL_MESSAGE, has_control
 
 UNREAD_NAMED = 10  # files named in the error when some could not be read
@@ -173,16 +173,13 @@ def import_rasa(source, agent_name):
         run_import(agent, importing(lambda: TrackerFiles(source)))
         return
     key = rasa_store.source_key(source)
-    cursor = ImportCursor.get_or_none((ImportCursor.agent == agent) & (ImportCursor.source == key))
-    store = importing(lambda: rasa_store.TrackerStore(source, after=cursor.last_row if cursor else 0))
+    stopped = cursor.stopped_at(agent, key)
+    store = importing(lambda: rasa_store.TrackerStore(source, after=stopped))
     if store.recreated:
-        click.echo(f"{key} ends at row {store.last}, before row {cursor.last_row} where the last run stopped: "
+        click.echo(f"{key} ends at row {store.last}, before row {stopped} where the last run stopped: "
                    "it was recreated, so it is read from its first row (events already stored are skipped as such).")
     run_import(agent, store)
-    ImportCursor.insert(agent=agent, source=key, last_row=store.last, updated_at=utcnow()).on_conflict(
-        conflict_target=[ImportCursor.agent, ImportCursor.source],
-        update={ImportCursor.last_row: store.last, ImportCursor.updated_at: utcnow()},
-    ).execute()
+    cursor.advance(agent, key, store.last)
     click.echo(f"Read {store.total} rows of {key} (after row {store.after}); the next run starts after row {store.last}.")
 
 
