@@ -37,7 +37,7 @@ from importers.csv_log import FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, pa
 from importers.jobs import KINDS as IMPORT_KINDS
 from names import CONTROL_MESSAGE, has_control
 from reporting.kinds import KINDS as REPORT_KINDS
-from schedules import Schedule, schedule_of
+from subscriptions.schedules import Schedule, schedule_of
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200  # hashing is deliberately slow: bound the work one request can ask for

@@ -454,13 +454,13 @@ class DailyStep(BaseModel):
 
 
 class Subscription(BaseModel):
-    """An account's reports emailed on a schedule (schedules.py), for fixed filters."""
+    """An account's reports emailed on a schedule (subscriptions/schedules.py), for fixed filters."""
 
     account = ForeignKeyField(Account, on_delete="CASCADE")
     kinds = TextField()  # JSON list of reporting.kinds keys
     agents = TextField()  # JSON list of agent ids
     channels = TextField(default="[]")  # JSON list; empty means all
-    frequency = CharField()  # schedules.FREQUENCIES
+    frequency = CharField()  # subscriptions.schedules.FREQUENCIES
     weekday = IntegerField(default=0)  # weekly: 0 = Monday
     day = IntegerField(default=1)  # monthly: 1–28
     at = CharField()  # local time of day, HH:MM in TIMEZONE

@@ -4,13 +4,13 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 from peewee import IntegrityError
 
-from export_queue import subscriptions
 from export_queue.health import queue_health
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
 from models import Account, Agent, Grant, NewApiKey, db, utcnow
 from reporting import periods
 from reporting.localtime import to_local
+from subscriptions.lists import due_within, failed_runs
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -166,6 +166,6 @@ def queue():
     return render_template(
         "admin/queue.html",
         health=queue_health(),
-        due_soon=subscriptions.due_within(now, current_app.config["TIMEZONE"]),
-        failed_runs=subscriptions.failed_runs(since=now - timedelta(days=7)),
+        due_soon=due_within(now, current_app.config["TIMEZONE"]),
+        failed_runs=failed_runs(since=now - timedelta(days=7)),
     )

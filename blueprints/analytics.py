@@ -7,12 +7,13 @@ from markupsafe import Markup
 
 from blueprints.auth import login_required
 from export_queue import delivery, intake
-from export_queue.subscriptions import in_words, subscribe, subscription_summary
 from forms import FilterForm, SubscriptionForm
 from models import Agent, Channel, utcnow
 from reporting import kinds, periods
 from reporting.kinds import slot_funnel, slot_paths, stop_slots
 from reporting.localtime import format_local
+from subscriptions.sweep import subscribe
+from subscriptions.wording import in_words, subscription_summary
 
 bp = Blueprint("analytics", __name__)
 
@@ -163,7 +164,7 @@ def index():
         "analytics/index.html",
         form=form,
         subscription_form=subscription_form,
-        subscription_when=in_words(subscription_form.schedule(), utcnow()) if not subscription_form.errors else "",
+        subscription_when=in_words(subscription_form.schedule(), utcnow(), current_app.config["TIMEZONE"]) if not subscription_form.errors else "",
         valid=valid,
         view=view,
         preview=PREVIEWS[view](filters_from(form), form) if valid and form.agents.data else None,
@@ -181,7 +182,7 @@ def subscribe_to(filters, subscription_form):
         subscription_form.form_errors.append(
             f"You have {most} subscriptions, the most one account may have. Delete one on Subscriptions to make room.")
         return False
-    flash(f"Subscribed. {subscription_summary(subscription)}.", "success")
+    flash(f"Subscribed. {subscription_summary(subscription, current_app.config['TIMEZONE'])}.", "success")
     return True
 
 

@@ -6,11 +6,11 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from peewee import fn
 
 from blueprints.auth import login_required
-from export_queue.subscriptions import in_words, subscription_summary
 from forms import SubscriptionForm
 from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
 from reporting import kinds
-from schedules import describe, schedule_of
+from subscriptions.schedules import describe, schedule_of
+from subscriptions.wording import in_words, subscription_summary
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -27,7 +27,7 @@ def index():
         rows.append(dict(
             subscription=subscription,
             summary=describe(schedule_of(subscription), current_app.config["TIMEZONE"]) if subscription.is_paused
-            else subscription_summary(subscription),
+            else subscription_summary(subscription, current_app.config["TIMEZONE"]),
             kinds=[kinds.KINDS[k].LABEL for k in json.loads(subscription.kinds) if k in kinds.KINDS],
             agents=[names.get(agent_id, "(deleted agent)") for agent_id in json.loads(subscription.agents)],
             channels=json.loads(subscription.channels),
@@ -44,7 +44,7 @@ def when():
     """What the subscription form would make, in words, for the form's script to show."""
     form = SubscriptionForm(request.args, meta={"csrf": False})
     valid = all(field.validate(form) for field in (form.frequency, form.weekday, form.day, form.at))
-    return in_words(form.schedule(), utcnow()) if valid else "", {"Content-Type": "text/plain; charset=utf-8"}
+    return in_words(form.schedule(), utcnow(), current_app.config["TIMEZONE"]) if valid else "", {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def outcome_of(run):
@@ -84,7 +84,8 @@ def edit(subscription_id):
     form = SubscriptionForm(meta={"csrf": False}) if request.method == "POST" else SubscriptionForm.of(subscription)
     if request.method == "POST" and form.validate():
         Subscription.update(starts_at=utcnow(), **form.settings()).where(Subscription.id == subscription.id).execute()
-        flash(f"Subscription changed. {subscription_summary(Subscription.get_by_id(subscription.id))}.", "success")
+        summary = subscription_summary(Subscription.get_by_id(subscription.id), current_app.config["TIMEZONE"])
+        flash(f"Subscription changed. {summary}.", "success")
         return redirect(url_for("subscriptions.index"))
     return render_template("subscriptions/edit.html", subscription=subscription, form=form), 400 if request.method == "POST" else 200
 

@@ -4,11 +4,10 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from flask_mail import Message
 
-import schedules
-
 from export_queue.links import download_token
 from reporting import kinds
 from reporting.localtime import format_local
+from subscriptions import schedules
 
 
 def external_url(endpoint, **values):

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from schedules import Run, Schedule, describe, latest_run, local_instant, next_run
+from subscriptions.schedules import Run, Schedule, describe, latest_run, local_instant, next_run
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 DAILY_9 = Schedule("daily", time(9, 0))

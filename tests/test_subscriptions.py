@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 from peewee import IntegrityError
 
-from export_queue import subscriptions
 from models import Account, ExportRequest, Grant, Subscription, SubscriptionRun, db
+from subscriptions import sweep
 from tests.conftest import csrf_token
 
 TZ = "Europe/Berlin"
@@ -28,7 +28,7 @@ def subscription(app, people):
 
 
 def deliver(now, max_pending=60):
-    return subscriptions.deliver_due(now, TZ, max_pending)
+    return sweep.deliver_due(now, TZ, max_pending)
 
 
 def test_a_due_period_becomes_one_request_per_kind_once(app, subscription):
@@ -110,7 +110,7 @@ def subscribe(client, **fields):
 
 def test_email_me_regularly_makes_a_subscription_and_says_when_it_first_comes(app, client, auth, people, monkeypatch):
     auth.login("analyst@example.com")
-    monkeypatch.setattr("export_queue.subscriptions.utcnow", lambda: datetime(2026, 12, 2, 12, 0))  # a Wednesday
+    monkeypatch.setattr("subscriptions.wording.utcnow", lambda: datetime(2026, 12, 2, 12, 0))  # a Wednesday
     response = subscribe(client, skip_empty="y")
     assert response.status_code == 302 and response.headers["Location"].endswith("/subscriptions")
     page = client.get("/subscriptions").get_data(as_text=True)
@@ -237,7 +237,7 @@ def test_an_edited_subscription_sends_its_next_period_though_it_starts_where_a_s
         Subscription.update(frequency=before, weekday=0, starts_at=datetime(2026, 5, 31)).execute()
         assert len(deliver(sent)) == 2
     monkeypatch.setattr("blueprints.subscriptions.utcnow", lambda: edited)
-    monkeypatch.setattr("export_queue.subscriptions.utcnow", lambda: edited)
+    monkeypatch.setattr("subscriptions.wording.utcnow", lambda: edited)
     auth.login("analyst@example.com")
     form = {"kinds": ["stop-slots"], "weekday": "0", "day": "1", "at": "09:00", **after}
     assert auth.post(f"/subscriptions/{subscription.id}/edit", form, form_page="/subscriptions").status_code == 302
@@ -275,12 +275,12 @@ def test_upgrading_makes_a_run_unique_per_whole_period(app, runner, subscription
 
 
 def test_admins_see_what_is_due_in_the_next_24_hours_and_what_failed(app, client, auth, people, subscription, monkeypatch):
-    import export_queue.subscriptions as module
+    from subscriptions.lists import due_within
 
     monkeypatch.setattr("blueprints.admin.utcnow", lambda: DUE + timedelta(hours=1))
     with app.app_context():
-        assert [(due, s.id) for due, s in module.due_within(DUE - timedelta(hours=2), TZ)] == [(DUE, subscription.id)]
-        assert module.due_within(DUE - timedelta(hours=25), TZ) == []
+        assert [(due, s.id) for due, s in due_within(DUE - timedelta(hours=2), TZ)] == [(DUE, subscription.id)]
+        assert due_within(DUE - timedelta(hours=25), TZ) == []
         Subscription.update(agents=json.dumps([people["sales"].id])).execute()
         deliver(DUE)
     auth.login("admin@example.com")
@@ -407,7 +407,7 @@ def test_concurrent_subscribing_never_passes_the_limit(app, people):
     def person():
         with app.app_context(), db.connection_context():
             barrier.wait()
-            results.append(subscriptions.subscribe(analyst, filters, settings, max_per_account=5) is not None)
+            results.append(sweep.subscribe(analyst, filters, settings, max_per_account=5) is not None)
 
     threads = [threading.Thread(target=person) for _ in range(8)]
     for thread in threads:

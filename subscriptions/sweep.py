@@ -16,26 +16,17 @@ import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from peewee import IntegrityError
 
-import schedules
 from export_queue.intake import filters_key, in_flight_requests, lock_account
-from models import Account, Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, db, utcnow
+from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, db
 from reporting import periods
-from reporting.localtime import format_local, to_local
+from reporting.localtime import format_local
+from subscriptions import schedules
+from subscriptions.lists import active_subscriptions
 from webguard.request_log import log_event
 
 LATE_AFTER = timedelta(minutes=5)  # a run started this long after its due time says it was late
-
-
-def in_words(schedule, after, first=True):
-    """E.g. 'Every Monday at 09:00 Europe/Berlin, covering the previous Monday–Sunday;
-    first on 7 December 2026 at 09:00': the schedule and its first (or next) email after `after`."""
-    tz_name = current_app.config["TIMEZONE"]
-    upcoming = schedules.next_run(schedule, ZoneInfo(tz_name), after)
-    local = to_local(upcoming.due, tz_name)
-    return f"{schedules.describe(schedule, tz_name)}; {'first' if first else 'next'} on {local:%-d %B %Y at %H:%M}"
 
 
 def subscribe(account, filters, settings, max_per_account):
@@ -47,22 +38,6 @@ def subscribe(account, filters, settings, max_per_account):
             return None
         return Subscription.create(account=account, agents=json.dumps(list(filters.agent_ids)),
                                    channels=json.dumps(list(filters.channels)), **settings)
-
-
-def subscription_summary(subscription, now=None):
-    """The subscription in words, with its next email ('first' until it has sent one)."""
-    ran = SubscriptionRun.select().where(SubscriptionRun.subscription == subscription).exists()
-    return in_words(schedules.schedule_of(subscription), max(now or utcnow(), subscription.starts_at), first=not ran)
-
-
-def active_subscriptions():
-    """Subscriptions that send: not paused, and their account not disabled."""
-    return (
-        Subscription.select(Subscription, Account)
-        .join(Account)
-        .where(~Subscription.is_paused & ~Account.is_disabled)
-        .order_by(Subscription.id)
-    )
 
 
 def due_runs(now, tz_name):
@@ -123,29 +98,6 @@ def _request(subscription, record, kind, agent_ids):
                                    subscription_run=record)
     ExportItem.insert_many([dict(request=request, agent=agent_id) for agent_id in agent_ids]).execute()
     return list(request.items)
-
-
-def due_within(now, tz_name, window=timedelta(hours=24)):
-    """(due time, subscription) of the active subscriptions due by `now + window`, soonest first."""
-    tz = ZoneInfo(tz_name)
-    upcoming = []
-    for subscription in active_subscriptions():
-        run = schedules.next_run(schedules.schedule_of(subscription), tz, max(now, subscription.starts_at))
-        if run.due <= now + window:
-            upcoming.append((run.due, subscription))
-    return sorted(upcoming, key=lambda pair: (pair[0], pair[1].id))
-
-
-def failed_runs(since):
-    """Runs since `since` that sent nothing for an agent: a failed item, or agents left out."""
-    failed = ExportItem.select(ExportItem.request).where(ExportItem.state == "failed")
-    with_failures = ExportRequest.select(ExportRequest.subscription_run).where(ExportRequest.id.in_(failed))
-    return list(
-        SubscriptionRun.select(SubscriptionRun, Subscription, Account).join(Subscription).join(Account)
-        .where((SubscriptionRun.started_at >= since)
-               & (SubscriptionRun.id.in_(with_failures) | SubscriptionRun.note.contains("Left out")))
-        .order_by(SubscriptionRun.started_at.desc())
-    )
 
 
 def deliver_due(now, tz_name, max_pending):
