@@ -1,8 +1,8 @@
 """A subscription in words for the pages: its schedule, and when its first (or next) email comes."""
 from zoneinfo import ZoneInfo
 
-from reporting.localtime import to_local
 from models import SubscriptionRun, utcnow
+from reporting.localtime import to_local
 from subscriptions import schedules
 
 
