@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import commands
+import database
 import migrations
 import models
 from extensions import csrf, init_queue, mail
@@ -103,7 +104,7 @@ def create_app(test_config=None, instance_path=None):
     _resolve_paths(app)
     _check_settings(app)
 
-    models.init_app(app)
+    database.init_app(app)
     request_log.init_app(app)
     _check_schema()
     redaction.init_app(app)
@@ -201,10 +202,10 @@ def _check_schema():
     if command is not None and command.info_name != "run":
         return
     try:
-        with models.connection():
+        with database.connection():
             found = migrations.current_version()
     except (DatabaseError, InterfaceError) as exc:
-        if not models.is_transient(exc):
+        if not database.is_transient(exc):
             raise ConfigError(f"Could not read the database's schema version (check FLASK_DATABASE_URL): {exc}") from exc
         logging.getLogger("slotlens").warning("could not check the database's schema version: %s", exc)
         return

@@ -15,7 +15,8 @@ from importers.csv_log import CsvLog, parse_mapping, parse_sender_values, parse_
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
 from forms import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from models import Account, Agent, Grant, db
+from database import db
+from models import Account, Agent, Grant
 from names import CONTROL_MESSAGE, has_control
 
 UNREAD_NAMED = 10  # files named in the error when some could not be read

@@ -14,7 +14,9 @@ from datetime import datetime
 
 from peewee import EXCLUDED, SQL, fn
 
-from models import DailyReach, DailyStep, DialogSlot, DialogStep, Statement, chunks, db, insert_rows
+from database import db
+from database.bulk import Statement, chunks, insert_rows
+from models import DailyReach, DailyStep, DialogSlot, DialogStep
 
 REACH_KEY = (DailyReach.agent, DailyReach.day, DailyReach.channel, DailyReach.slot)
 REACH_COUNTS = (DailyReach.reached, DailyReach.times_shown)
@@ -93,7 +95,7 @@ def _adding(model, key_fields, count_fields):
     """An upsert adding counts to the row of a key, creating it at 0 if missing."""
     update = {f: f + getattr(EXCLUDED, f.column_name) for f in count_fields}
     return Statement(
-        lambda: model.insert({f: None for f in (*key_fields, *count_fields)}).on_conflict(
+        lambda values: model.insert_from(values, (*key_fields, *count_fields)).on_conflict(
             conflict_target=key_fields, update=update
         )
     )

@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFProtect
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
-import models
+import database
 
 mail = Mail()
 csrf = CSRFProtect()
@@ -46,7 +46,7 @@ def in_app_context(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        with huey.flask_app.app_context(), models.connection():
+        with huey.flask_app.app_context(), database.connection():
             return func(*args, **kwargs)
 
     return wrapper

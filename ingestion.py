@@ -16,10 +16,9 @@ from peewee import EXCLUDED, SQL, Case, Value, fn
 
 import daily_totals
 from dialog_summaries import Summary, extend, summarize
-from models import (
-    AgentTraffic, Channel, Dialog, DialogSlot, DialogStep, Event, Slot, Statement, among, append_rows, chunks, db, hold_lock,
-    insert_rows, insert_rows_returning, update_rows, utcnow,
-)
+from database import db
+from database.bulk import Statement, among, append_rows, chunks, hold_lock, insert_rows, insert_rows_returning, update_rows
+from models import AgentTraffic, Channel, Dialog, DialogSlot, DialogStep, Event, Slot, utcnow
 from names import CONTROL_MESSAGE, has_control
 
 SENDERS = ("user", "bot", "system")
@@ -215,7 +214,7 @@ def valid_slots(slots, limits):
 def inserting_new(model, fields, returned=()):
     """A `Statement` inserting rows (tuples of values for `fields`) and skipping
     those a unique index already holds; with RETURNING `returned`, if given."""
-    return Statement(lambda: model.insert({field: None for field in fields}).on_conflict_ignore().returning(*returned))
+    return Statement(lambda values: model.insert_from(values, fields).on_conflict_ignore().returning(*returned))
 
 
 NEW_CHANNELS = inserting_new(Channel, (Channel.agent, Channel.name))
@@ -228,8 +227,8 @@ NEW_DIALOGS = inserting_new(
 SUMMARY_UPDATE = Statement(lambda: Dialog.update({Dialog.is_counted: None, Dialog.stop_slot: None}).where(Dialog.id == 0))
 TIMES_SHOWN_UPDATE = Statement(lambda: DialogSlot.update({DialogSlot.times_shown: 0}).where(DialogSlot.id == 0))
 TRANSITIONS_UPDATE = Statement(lambda: DialogStep.update({DialogStep.transitions: 0}).where(DialogStep.id == 0))
-TRAFFIC_COUNT = Statement(lambda: AgentTraffic.insert(
-    {AgentTraffic.agent: None, AgentTraffic.quarter: None, AgentTraffic.events: None, AgentTraffic.last_received_at: None}
+TRAFFIC_COUNT = Statement(lambda values: AgentTraffic.insert_from(
+    values, (AgentTraffic.agent, AgentTraffic.quarter, AgentTraffic.events, AgentTraffic.last_received_at)
 ).on_conflict(
     conflict_target=[AgentTraffic.agent, AgentTraffic.quarter],
     update={AgentTraffic.events: AgentTraffic.events + EXCLUDED.events, AgentTraffic.last_received_at: EXCLUDED.last_received_at},
@@ -271,9 +270,9 @@ def describe_slots(agent, slots):
     # literals, not parameters: insert_rows binds only the rows' values
     fill_type = Case(None, [(Slot.type == SQL("'unknown'"), SQL("excluded.type"))], Slot.type)
     fill_text = Case(None, [(Slot.text == SQL("''"), SQL("excluded.text"))], Slot.text)
-    query = Slot.insert({Slot.agent: None, Slot.key: None, Slot.name: None, Slot.type: None, Slot.text: None}).on_conflict(
+    query = Statement(lambda values: Slot.insert_from(values, (Slot.agent, Slot.key, Slot.name, Slot.type, Slot.text)).on_conflict(
         conflict_target=[Slot.agent, Slot.key], update={Slot.type: fill_type, Slot.text: fill_text}
-    )
+    ).returning())
     insert_rows(query, [(agent.id, s.key, s.name, s.type, s.text) for s in slots])
 
 

@@ -10,7 +10,9 @@ from datetime import timedelta
 from peewee import BigIntegerField, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 from playhouse.migrate import SchemaMigrator, SqliteMigrator, migrate
 
-from models import MODELS, db, hold_lock
+from database import db
+from database.bulk import hold_lock
+from models import MODELS
 
 
 class SchemaVersion(Model):

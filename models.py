@@ -1,4 +1,4 @@
-"""Every table of Slotlens, and the database connection they share.
+"""Every table of Slotlens (their connection is `database.db`).
 
 Times are stored as naive UTC datetimes; conversion to the instance time zone
 happens only at the edges (forms, pages, emails).
@@ -8,15 +8,11 @@ events: per dialog (`Dialog`: start, counted flag, stop slot; `DialogSlot` and
 `DialogStep`: the slots it reached and the steps of its path), and per day
 (`DailyReach`, `DailyStep`: those rows summed; see daily_totals.py).
 """
-import csv
 import hashlib
-import io
 import json
 import re
 import secrets
-import sqlite3
 import unicodedata
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from peewee import (
@@ -24,157 +20,19 @@ from peewee import (
     BooleanField,
     Case,
     CharField,
-    DatabaseProxy,
     DateField,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
     Model,
-    SQL,
-    PostgresqlDatabase,
     TextField,
-    Value,
     fn,
 )
-import psycopg2
-from playhouse.db_url import connect
-from psycopg2.extras import execute_batch, execute_values
 from werkzeug.security import check_password_hash, generate_password_hash
 
-db = DatabaseProxy()
+from database import db
 
-SQLITE_PRAGMAS = {
-    "journal_mode": "wal",
-    "foreign_keys": 1,
-    "synchronous": "normal",
-    "cache_size": -64 * 1024,  # 64 MiB
-}
-SQLITE_BUSY_TIMEOUT = 15  # seconds a writer waits for another writer
 MAX_SLUG_BYTES = 100
-CHUNK = 500  # ids per IN list or UPDATE, well under every backend's parameter limit
-
-
-def chunks(rows, size=CHUNK):
-    """`rows` in lists of at most `size`."""
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-class Statement:
-    """A one-row INSERT (a peewee query whose values are placeholders) that the
-    ingestion path runs for every batch: peewee builds its SQL once per backend,
-    as building it takes longer than SQLite takes to insert a few hundred rows."""
-
-    def __init__(self, build):
-        self.build = build
-        self.built = {}
-
-    def sql(self):
-        backend = type(db.obj)
-        if backend not in self.built:
-            self.built[backend] = self.build().sql()[0]
-        return self.built[backend]
-
-
-def among(field, values):
-    """`field IN values` with the values as one parameter (a JSON array that SQLite
-    unpacks, an array on PostgreSQL): peewee builds an IN list value by value, which
-    takes longer than running the query for a thousand ids."""
-    values = list(values)
-    if isinstance(db.obj, PostgresqlDatabase):
-        return field == fn.ANY(Value(values, converter=list, unpack=False))
-    return field.in_(SQL("(SELECT value FROM json_each(?))", [json.dumps(values)]))
-
-
-def insert_rows(query, rows):
-    """Run a one-row INSERT (a peewee query whose values are placeholders, or a
-    `Statement`) for every row of `rows` in as few round trips as the backend
-    allows; returns the number of rows it inserted or updated.
-
-    Peewee would build SQL for every value, and psycopg2's executemany makes one
-    round trip per row; so the SQL is built once, and on PostgreSQL the rows go as
-    one multi-row VALUES (psycopg2's `execute_values`), in their order.
-    """
-    if not rows:
-        return 0
-    sql = query.sql() if isinstance(query, Statement) else query.returning().sql()[0]  # not read back
-    cursor = db.cursor()
-    if isinstance(db.obj, PostgresqlDatabase):
-        execute_values(cursor, ONE_ROW_OF_VALUES.sub("VALUES %s", sql, count=1), rows, page_size=len(rows))
-    else:
-        cursor.executemany(sql, rows)
-    return cursor.rowcount
-
-
-LOCKS = {"channels": 1, "schema": 2, "account": 3}  # advisory lock namespaces (`hold_lock`)
-
-
-def hold_lock(namespace, key):
-    """Hold a PostgreSQL advisory lock on (namespace, key) until the transaction
-    ends, for writers that must not check and act at the same time (a cap, the
-    schema). SQLite needs nothing: `BEGIN IMMEDIATE` already serialises its writers."""
-    if isinstance(db.obj, PostgresqlDatabase):
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (LOCKS[namespace], key))
-
-
-def update_rows(statement, rows):
-    """Run a one-row UPDATE `Statement` for every row of values (its SET values, then
-    its WHERE values): executemany on SQLite, psycopg2's pages of statements on PostgreSQL."""
-    if not rows:
-        return
-    if isinstance(db.obj, PostgresqlDatabase):
-        execute_batch(db.cursor(), statement.sql(), rows, page_size=CHUNK)
-    else:
-        db.cursor().executemany(statement.sql(), rows)
-
-
-def append_rows(fields, rows):
-    """Insert rows (tuples of values for `fields`, all of one model) that no unique
-    index can refuse, such as a new dialog's path rows: executemany on SQLite, and
-    on PostgreSQL its bulk path, COPY, several times faster than any INSERT.
-
-    COPY reads CSV here, where an empty unquoted value is NULL: no text value of
-    such rows may be empty.
-    """
-    if not isinstance(db.obj, PostgresqlDatabase):
-        return insert_rows(_inserting(fields), rows)
-    table = fields[0].model._meta.table_name
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    buffer.seek(0)
-    columns = ", ".join(field.column_name for field in fields)
-    db.cursor().copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
-    return len(rows)
-
-
-_INSERTS = {}  # (table, *columns) -> Statement; keyed by names, as peewee fields compare into expressions
-
-
-def _inserting(fields):
-    """The one-row INSERT `Statement` of these fields (all of one model), made once."""
-    key = (fields[0].model._meta.table_name, *(field.column_name for field in fields))
-    if key not in _INSERTS:
-        _INSERTS[key] = Statement(lambda: fields[0].model.insert({field: None for field in fields}))
-    return _INSERTS[key]
-
-
-def insert_rows_returning(statement, rows):
-    """`insert_rows` for a `Statement` with a RETURNING clause: the returned tuples
-    of the rows it inserted (rows skipped by ON CONFLICT DO NOTHING are not
-    returned), in chunks of multi-row VALUES on both backends."""
-    sql = statement.sql()
-    cursor = db.cursor()
-    if isinstance(db.obj, PostgresqlDatabase):
-        return execute_values(cursor, ONE_ROW_OF_VALUES.sub("VALUES %s", sql, count=1), rows, page_size=CHUNK, fetch=True)
-    values = ONE_ROW_OF_VALUES.search(sql)
-    returned = []
-    for part in chunks(rows):
-        many = sql[: values.start(1)] + ", ".join([values.group(1)] * len(part)) + sql[values.end(1) :]
-        returned += cursor.execute(many, [value for row in part for value in row])
-    return returned
-
-
-ONE_ROW_OF_VALUES = re.compile(r"VALUES (\((?:(?:%s|\?), )*(?:%s|\?)\))")  # psycopg2 or sqlite3 placeholders
 
 
 def utcnow():
@@ -624,81 +482,3 @@ def unique_slug(name):
         n += 1
         slug = f"{base}-{n}"
     return slug
-
-
-def open_database(url):
-    """Connect to `url` (a playhouse.db_url URL) with the settings each backend needs."""
-    if url.startswith("sqlite:"):
-        # IMMEDIATE: a write transaction takes the write lock when it begins, so two
-        # writers queue on the busy timeout instead of failing with "database is locked".
-        return connect(url, pragmas=SQLITE_PRAGMAS, timeout=SQLITE_BUSY_TIMEOUT, lock_type="IMMEDIATE")
-    return connect(url)
-
-
-SERVER_ANSWERED = "FATAL:"  # libpq's prefix for the server's refusal of a connection
-SERVER_NOT_NOW = ("starting up", "shutting down", "in recovery mode", "too many clients", "connection slots")
-SQLITE_BUSY_OR_LOCKED = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (primary result codes)
-TRANSIENT_SQLSTATES = {
-    "40001",  # serialization_failure
-    "40P01",  # deadlock_detected
-    "53300",  # too_many_connections
-    "57P01",  # admin_shutdown: pg_terminate_backend, a server restart
-    "57P02",  # crash_shutdown
-    "57P03",  # cannot_connect_now: the server is starting
-}
-
-
-def is_transient(error):
-    """Whether trying again may succeed: the connection was refused or lost, the
-    database was busy or locked, or a transaction lost a serialization conflict or
-    deadlock. Anything else (a programming error, a constraint, a missing column)
-    fails the same way every time, so retrying it only hides it.
-
-    Decided by the driver's codes (SQLite result codes, PostgreSQL SQLSTATE); peewee
-    keeps the driver's exception as `orig` (of `orig`, when it wrapped a failed
-    connect in a failed query). psycopg2 gives a failed connect no SQLSTATE, so there
-    libpq's message tells whether the server answered: a server that refused the
-    login (no such database or role, a wrong password) refuses it every time.
-    """
-    cause = error
-    while getattr(cause, "orig", None) is not None:
-        cause = cause.orig
-    if isinstance(cause, sqlite3.Error):
-        return (getattr(cause, "sqlite_errorcode", 0) & 0xFF) in SQLITE_BUSY_OR_LOCKED
-    if isinstance(cause, psycopg2.Error):
-        if cause.pgcode is None:
-            if not isinstance(cause, (psycopg2.OperationalError, psycopg2.InterfaceError)):
-                return False
-            message = str(cause)
-            if SERVER_ANSWERED in message:
-                return any(words in message for words in SERVER_NOT_NOW)
-            return True  # no answer from the server: refused, closed, timed out
-        return cause.pgcode.startswith("08") or cause.pgcode in TRANSIENT_SQLSTATES  # 08: connection exception
-    return False
-
-
-@contextmanager
-def connection():
-    """Use this thread's connection, opening it (and closing it after) if needed.
-
-    Nested uses share one connection: a task run inline by a request (Huey's
-    immediate mode) must not close the connection the request is still using.
-    """
-    opened = db.connect(reuse_if_open=True)
-    try:
-        yield
-    finally:
-        if opened:
-            db.close()
-
-
-def init_app(app):
-    """Bind the models to DATABASE_URL; a request connects at its first query
-    (peewee's autoconnect), so a page that needs no data works without the
-    database, and the connection is closed when the request ends."""
-    db.initialize(open_database(app.config["DATABASE_URL"]))
-
-    @app.teardown_request
-    def _close(exc):
-        if not db.is_closed():
-            db.close()

@@ -14,9 +14,11 @@ import numpy as np
 from peewee import fn
 
 import daily_totals
+import database
 import ingestion
 import migrations
 import models
+from database import bulk
 
 SEED = 20261126
 END = datetime(2026, 11, 1)
@@ -54,10 +56,10 @@ def ensure_database(folder, big_dialogs, log=print):
 
 
 def build(path, big_dialogs, log):
-    models.db.initialize(models.open_database(f"sqlite:///{path}"))
+    database.db.initialize(database.open_database(f"sqlite:///{path}"))
     migrations.upgrade()
     rng = np.random.default_rng(SEED)
-    with models.db.connection_context():
+    with database.db.connection_context():
         for name, dialogs, slots in agent_specs(big_dialogs):
             log(f"  generating {name}: {dialogs:,} dialogs, {slots} slots")
             agent, _ = models.Agent.create_with_key(name)
@@ -69,10 +71,10 @@ def build(path, big_dialogs, log):
         log("  computing the slot paths of every dialog, and their daily totals")
         ingestion.backfill_paths()
         daily_totals.rebuild()
-        models.db.execute_sql("ANALYZE")
-        models.db.execute_sql("CREATE TABLE bench_version (version INTEGER)")
-        models.db.execute_sql("INSERT INTO bench_version VALUES (?)", (VERSION,))
-    models.db.close()
+        database.db.execute_sql("ANALYZE")
+        database.db.execute_sql("CREATE TABLE bench_version (version INTEGER)")
+        database.db.execute_sql("INSERT INTO bench_version VALUES (?)", (VERSION,))
+    database.db.close()
 
 
 def _write_agent(agent, dialogs, slot_ids, rng):
@@ -105,8 +107,8 @@ def _write_agent(agent, dialogs, slot_ids, rng):
         timestamps.tolist(),
         range(len(dialog_of)),
     )
-    cursor = models.db.cursor()
-    with models.db.atomic():
+    cursor = database.db.cursor()
+    with database.db.atomic():
         cursor.executemany(
             "INSERT INTO dialog (agent_id, external_id, channel, started_at, is_counted) VALUES (?, ?, ?, ?, ?)", dialog_rows
         )
@@ -118,6 +120,6 @@ def _write_agent(agent, dialogs, slot_ids, rng):
             "INSERT OR IGNORE INTO channel (agent_id, name) VALUES (?, ?)", [(agent.id, c) for c in CHANNELS]
         )
     ids = list(range(first_id, first_id + dialogs))
-    with models.db.atomic():
-        for part in models.chunks(ids):
+    with database.db.atomic():
+        for part in bulk.chunks(ids):
             ingestion.refresh_dialog_summaries(part)

@@ -7,7 +7,8 @@ from peewee import IntegrityError
 from export_queue.health import queue_health
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
-from models import Account, Agent, Grant, NewApiKey, db, utcnow
+from database import db
+from models import Account, Agent, Grant, NewApiKey, utcnow
 from reporting import periods
 from reporting.localtime import to_local
 from subscriptions.lists import due_within, failed_runs

@@ -13,7 +13,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from forms import LoginForm, PasswordChangeForm, ReportFilesForm
 from names import has_control
-from models import Account, LoginFailure, db, utcnow
+from database import db
+from models import Account, LoginFailure, utcnow
 
 bp = Blueprint("auth", __name__)
 ADDRESS_WIDE = 5  # an address, or an account across addresses, may fail this many times the per-pair limit

@@ -8,7 +8,7 @@ from peewee import DatabaseError, InterfaceError
 from werkzeug.exceptions import InternalServerError, ServiceUnavailable
 
 import tasks
-from models import db, is_transient
+from database import db, is_transient
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("slotlens")

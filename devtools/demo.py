@@ -7,7 +7,9 @@ import random
 from datetime import timedelta
 
 import ingestion
-from models import Account, Agent, Grant, chunks, db, utcnow
+from database import db
+from database.bulk import chunks
+from models import Account, Agent, Grant, utcnow
 
 DEMO_ADMIN = ("demo@slotlens.local", "slotlens-demo")
 DEMO_ANALYST = ("analyst@slotlens.local", "slotlens-analyst")

@@ -16,7 +16,7 @@ from datetime import timedelta
 from flask import current_app
 from peewee import DatabaseError, InterfaceError
 
-import models
+import database
 from export_queue.emails import report_email
 from export_queue.intake import filters_of
 from export_queue.links import report_folder, report_path
@@ -51,8 +51,8 @@ def step(explain):
         raise
     except DATABASE_ERRORS as exc:
         reason, transient = database_failure(exc)
-        if transient and not models.db.is_closed():
-            models.db.close()  # a lost connection stays unusable; the next query opens a new one
+        if transient and not database.db.is_closed():
+            database.db.close()  # a lost connection stays unusable; the next query opens a new one
         raise StepFailed(reason, transient) from exc
     except Exception as exc:
         reason, transient = explain(exc)
@@ -66,7 +66,7 @@ def unexpected(exc):
 def database_failure(exc):
     """A lost connection or a busy database is retried; any other database error
     (a bug, a constraint, a database not upgraded) fails the same way every time."""
-    if models.is_transient(exc):
+    if database.is_transient(exc):
         return f"The database could not be reached or was busy: {exc}", True
     return f"The database refused this step ({type(exc).__name__}); the worker's log has the details.", False
 
@@ -223,14 +223,14 @@ def written_after_send(item, write):
     delay = 0.1
     while True:
         try:
-            with models.connection():
+            with database.connection():
                 return write()
         except DATABASE_ERRORS as exc:
-            if not models.is_transient(exc):
+            if not database.is_transient(exc):
                 raise
             log_event("record_delivery_retry", level=logging.WARNING, item=item.id, error=exc)
-            if not models.db.is_closed():
-                models.db.close()
+            if not database.db.is_closed():
+                database.db.close()
             time.sleep(delay)
             delay = min(delay * 2, RECORD_RETRY_MAX_DELAY)
 

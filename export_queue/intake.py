@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from peewee import fn
 
 from export_queue.states import IN_FLIGHT, QUEUED
-from models import ExportItem, ExportRequest, db, hold_lock, utcnow
+from database import db
+from database.bulk import hold_lock
+from models import ExportItem, ExportRequest, utcnow
 from reporting import kinds, periods
 
 

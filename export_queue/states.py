@@ -10,7 +10,7 @@ and, while an item is being built, by the claim token of the worker holding it
 no stalled worker and no late error can ever take a sent item back to `queued` or
 send it again.
 """
-from claims import IllegalTransition, Lifecycle  # IllegalTransition: callers name it here too
+from database.claims import IllegalTransition, Lifecycle  # IllegalTransition: callers name it here too
 from models import ExportItem, utcnow
 
 QUEUED, BUILDING, SENT, FAILED, EXPIRED, SKIPPED = "queued", "building", "sent", "failed", "expired", "skipped"

@@ -7,7 +7,8 @@ from flask import current_app
 from peewee import fn
 
 from export_queue.states import IN_FLIGHT, QUEUED, SENT, expire, lease_lapsed
-from models import ExportItem, ExportRequest, chunks, utcnow
+from database.bulk import chunks
+from models import ExportItem, ExportRequest, utcnow
 
 
 def expire_links(now=None):

@@ -17,12 +17,13 @@ from datetime import timedelta
 from peewee import DatabaseError, InterfaceError
 
 import importers
-from claims import Lifecycle
+from database import is_transient
+from database.claims import Lifecycle
 from extensions import huey, in_app_context
 from importers.csv_log import CsvLog, parse_timezone
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
-from models import ImportJob, is_transient, utcnow
+from models import ImportJob, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 from peewee import IntegrityError
 
 from export_queue.intake import filters_key, in_flight_requests, lock_account
-from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, db
+from database import db
+from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun
 from reporting import periods
 from reporting.localtime import format_local
 from subscriptions import schedules

@@ -16,7 +16,8 @@ import redis
 import migrations
 from app import create_app
 from migrations import SchemaVersion
-from models import MODELS, Account, Agent, Grant, db
+from database import db
+from models import MODELS, Account, Agent, Grant
 from devtools.processes import postgres_database
 
 POSTGRES_URL = os.environ.get("SLOTLENS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

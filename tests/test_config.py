@@ -10,8 +10,8 @@ import traceback
 
 import pytest
 
+import database
 import migrations
-import models
 import tasks
 from app import ConfigError, create_app
 from devtools.processes import BIN, ROOT, Stack, free_port
@@ -114,10 +114,10 @@ def test_a_database_that_is_down_gives_503_not_500_and_names_no_host(tmp_path, s
 
 def test_a_database_error_that_waiting_cannot_fix_is_a_500_with_its_traceback_logged(tmp_path, slotlens_log):
     app = create_app(settings(tmp_path, TESTING=True, WTF_CSRF_ENABLED=False), instance_path=str(tmp_path))
-    with app.app_context(), models.connection():
+    with app.app_context(), database.connection():
         migrations.upgrade()
-        models.db.execute_sql("ALTER TABLE account DROP COLUMN csv_separator")
-        models.db.execute_sql("ALTER TABLE agent DROP COLUMN created_at")
+        database.db.execute_sql("ALTER TABLE account DROP COLUMN csv_separator")
+        database.db.execute_sql("ALTER TABLE agent DROP COLUMN created_at")
     client = app.test_client()
     page = client.post("/login", data={"email": "a@example.com", "password": "x" * 12})
     assert page.status_code == 500 and "cannot reach its database" not in page.get_data(as_text=True)
@@ -130,7 +130,7 @@ def test_a_database_error_that_waiting_cannot_fix_is_a_500_with_its_traceback_lo
 
 def test_an_old_schema_stops_start_up_except_for_flask_commands(tmp_path):
     app = create_app(settings(tmp_path), instance_path=str(tmp_path))
-    with app.app_context(), models.connection():
+    with app.app_context(), database.connection():
         migrations.upgrade()
         migrations.SchemaVersion.update(version=migrations.LATEST - 1).execute()
     with pytest.raises(ConfigError, match=re.escape(
@@ -147,7 +147,7 @@ def test_an_old_schema_stops_start_up_except_for_flask_commands(tmp_path):
 
 def test_a_newer_schema_stops_start_up(tmp_path):
     app = create_app(settings(tmp_path), instance_path=str(tmp_path))
-    with app.app_context(), models.connection():
+    with app.app_context(), database.connection():
         migrations.upgrade()
         migrations.SchemaVersion.update(version=migrations.LATEST + 1).execute()
     with pytest.raises(ConfigError, match=re.escape(

@@ -285,6 +285,7 @@ def test_a_lost_database_connection_runs_an_import_again_and_any_other_database_
     """A lost connection or a busy database leaves the job, and its file, for the sweep to
     run again; a database error that retrying cannot fix ends the job at once, named
     plainly, and goes to the worker's log (Huey logs the task's traceback)."""
+    import database
     import importers
     import models
     import peewee
@@ -302,7 +303,7 @@ def test_a_lost_database_connection_runs_an_import_again_and_any_other_database_
         job = stored_job(app, "interrupted")
         monkeypatch.setattr(importers, "write_events", interrupted)
         jobs.run(job.id, app.config)
-        models.db.close()
+        database.db.close()
         waiting = ImportJob.get_by_id(job.id)
         assert (waiting.state, waiting.error, os.path.exists(job.path)) == ("running", None, True)
         monkeypatch.setattr(importers, "write_events", write)
@@ -313,7 +314,7 @@ def test_a_lost_database_connection_runs_an_import_again_and_any_other_database_
         assert ImportJob.get_by_id(job.id).state == "done" and Event.select().count() == 17
 
         def broken(*args, **kwargs):
-            models.db.execute_sql("SELECT no_such_column FROM event")
+            database.db.execute_sql("SELECT no_such_column FROM event")
 
         monkeypatch.setattr(importers, "write_events", broken)
         job = stored_job(app, "broken")

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 import pytest
 
 import ingestion
-from models import DailyReach, DailyStep, Dialog, DialogSlot, DialogStep, Event, Slot, db
+from database import db
+from models import DailyReach, DailyStep, Dialog, DialogSlot, DialogStep, Event, Slot
 from tests.conftest import make_agent
 
 SLOT_KEYS = ["greet", "ask_name", "ask_size", "pay", "bye", "help"]

@@ -15,7 +15,8 @@ import pytest
 import ingestion
 import migrations
 from migrations import SchemaVersion
-from models import MODELS, Channel, Slot, db
+from database import db
+from models import MODELS, Channel, Slot
 from tests.conftest import event, make_agent, postgres_available
 
 pytestmark = pytest.mark.postgres

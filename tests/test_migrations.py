@@ -6,7 +6,8 @@ from datetime import datetime
 import pytest
 
 import migrations
-from models import Account, Agent, ExportItem, ExportRequest, LoginFailure, db
+from database import db
+from models import Account, Agent, ExportItem, ExportRequest, LoginFailure
 
 SCHEMA_V1 = "tests/data/schema_v1.sqlite.sql"  # what the first release created (sqlite3 .schema)
 

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import ingestion
 import migrations
-from models import Agent, AgentTraffic, DialogSlot, DialogStep, db
+from database import db
+from models import Agent, AgentTraffic, DialogSlot, DialogStep
 
 
 def path_rows():

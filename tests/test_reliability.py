@@ -14,7 +14,7 @@ import flask_mail
 import psycopg2
 import pytest
 
-import models
+import database
 import tasks
 from export_queue import delivery, intake, links, states, upkeep
 from export_queue.health import queue_health
@@ -200,7 +200,7 @@ def test_a_late_error_cannot_requeue_a_delivered_item(app, item, monkeypatch):
 def test_a_server_that_refuses_the_login_is_not_retried(postgres_url, change, transient):
     with pytest.raises(psycopg2.OperationalError) as refused:
         psycopg2.connect(postgres_url, connect_timeout=3, **change)
-    assert models.is_transient(refused.value) is transient
+    assert database.is_transient(refused.value) is transient
 
 
 def interrupt(app):
@@ -211,10 +211,10 @@ def interrupt(app):
     if url.startswith("postgres"):
         admin = psycopg2.connect(url)
         admin.autocommit = True
-        admin.cursor().execute("SELECT pg_terminate_backend(%s, 5000)", (models.db.connection().get_backend_pid(),))
+        admin.cursor().execute("SELECT pg_terminate_backend(%s, 5000)", (database.db.connection().get_backend_pid(),))
         admin.close()
         return
-    models.db.execute_sql("PRAGMA busy_timeout = 50")
+    database.db.execute_sql("PRAGMA busy_timeout = 50")
     holder = sqlite3.connect(url[len("sqlite:///"):], check_same_thread=False, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     threading.Timer(1.0, lambda: (holder.rollback(), holder.close())).start()
@@ -263,7 +263,7 @@ def logged_traceback(caplog, words):
 def test_a_database_that_was_not_upgraded_fails_the_item_at_once(app, item, caplog):
     """"no such column" (SQLite) or "column … does not exist" (PostgreSQL) comes back
     every time: the item fails at once, named for what failed, its traceback logged."""
-    models.db.execute_sql("ALTER TABLE account DROP COLUMN csv_separator")
+    database.db.execute_sql("ALTER TABLE account DROP COLUMN csv_separator")
     delivery.process_item(item.id)
     failed = state(item)
     assert (failed.state, failed.attempts) == ("failed", 1), failed.error
@@ -274,9 +274,9 @@ def test_a_database_that_was_not_upgraded_fails_the_item_at_once(app, item, capl
 def refuse_sent_items(app):
     """A constraint that refuses to record any item as sent: an IntegrityError every time."""
     if app.config["DATABASE_URL"].startswith("postgres"):
-        models.db.execute_sql("ALTER TABLE export_item ADD CONSTRAINT never_sent CHECK (state <> 'sent') NOT VALID")
+        database.db.execute_sql("ALTER TABLE export_item ADD CONSTRAINT never_sent CHECK (state <> 'sent') NOT VALID")
     else:
-        models.db.execute_sql(
+        database.db.execute_sql(
             "CREATE TRIGGER never_sent BEFORE UPDATE ON export_item WHEN NEW.state = 'sent'"
             " BEGIN SELECT RAISE(ABORT, 'never sent'); END"
         )

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 from peewee import IntegrityError
 
-from models import Account, ExportRequest, Grant, Subscription, SubscriptionRun, db
+from database import db
+from models import Account, ExportRequest, Grant, Subscription, SubscriptionRun
 from subscriptions import sweep
 from tests.conftest import csrf_token
 

@@ -12,7 +12,7 @@ import secrets
 import threading
 from contextlib import contextmanager
 
-import models
+import database
 from models import utcnow
 
 
@@ -94,7 +94,7 @@ class Lifecycle:
         done = threading.Event()
 
         def renew():
-            with models.connection():
+            with database.connection():
                 while not done.wait(lease.total_seconds() / 3):
                     if not self.record(row, lease_until=utcnow() + lease):
                         return
