@@ -226,6 +226,8 @@ def run_import(agent, source):
     unread = getattr(source, "unread", ())
     if unread:  # exit non-zero, for cron to notice; skipped events in files that were read do not count
         named = ", ".join(unread[:UNREAD_NAMED]) + (f" and {len(unread) - UNREAD_NAMED} more" if len(unread) > UNREAD_NAMED else "")
+        if len(unread) == len(source.files):
+            raise click.ClickException(f"{named} could not be read; nothing was imported.")
         raise click.ClickException(f"{len(unread)} of {len(source.files)} files could not be read ({named}); the rest was imported.")
 
 

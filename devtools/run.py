@@ -6,9 +6,11 @@ a local mail catcher whose emails the Outbox page shows. Ctrl-C stops all.
 """
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 from app import write_secret_key
 
@@ -25,12 +27,36 @@ def flask(*args):
     return [sys.executable, "-m", "flask", "--app", "app", *args]
 
 
+def taken(port):
+    """Whether something already listens on HOST:port (another program, or another `make run`)."""
+    with socket.socket() as probe:
+        return probe.connect_ex((HOST, int(port))) == 0
+
+
+def answers(url, process, timeout=30):
+    """Wait until `url` answers; False if `process` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def main():
     env = dict(os.environ)
     env.setdefault("FLASK_BASE_URL", f"http://{HOST}:{PORT}")
+    mail_catcher = not env.get("FLASK_MAIL_SERVER")
+    for port, setting in ((PORT, "SLOTLENS_PORT"), (MAIL_PORT, "SLOTLENS_MAIL_PORT")):
+        if (setting == "SLOTLENS_PORT" or mail_catcher) and taken(port):
+            print(f"Port {port} on {HOST} is taken (another program, or another `make run`?).\n"
+                  f"Pick a free one: {setting}={int(port) + 1} make run", file=sys.stderr)
+            return 1
     write_secret_key(INSTANCE)
     commands = {}
-    if not env.get("FLASK_MAIL_SERVER"):
+    if mail_catcher:
         outbox = os.path.join(INSTANCE, "outbox")
         env.update(FLASK_MAIL_SERVER=HOST, FLASK_MAIL_PORT=MAIL_PORT, FLASK_MAIL_CATCHER_DIR=outbox)
         commands["mail catcher"] = [sys.executable, "-m", "devtools.mailcatcher", outbox, "--host", HOST, "--port", MAIL_PORT]
@@ -48,7 +74,10 @@ def main():
     processes = {name: subprocess.Popen(cmd, env=env, cwd=HERE) for name, cmd in commands.items()}
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    time.sleep(1.5)
+    if not answers(f"http://{HOST}:{PORT}/login", processes["web"]):
+        stop(processes)
+        print(f"The web server did not start on {HOST}:{PORT}; its output above says why.", file=sys.stderr)
+        return 1
     print(f"\n  Slotlens is running at {env['FLASK_BASE_URL']}\n  {demo.stdout.strip()}", flush=True)
     if "mail catcher" in processes:
         print(f"  Emails are caught locally: open {env['FLASK_BASE_URL']}/outbox", flush=True)

@@ -41,6 +41,9 @@ JOBS = Lifecycle(
 )
 
 
+UNREADABLE = "The file could not be read as a Rasa tracker (the reason is below); nothing was imported from it."
+
+
 class ClaimLost(Exception):
     """Another worker took the job over (this one stalled past its lease)."""
 
@@ -94,7 +97,10 @@ def _import(job, config, lease):
         _finish(job, FAILED, error="The import stopped on an unexpected error; the worker's log has the details.")
         raise
     else:
-        _finish(job, DONE, done=source.total, **_counts(outcome))
+        if getattr(source, "unread", ()):  # the upload is one tracker file; the reasons say why it could not be read
+            _finish(job, FAILED, done=source.total, error=UNREADABLE, **_counts(outcome))
+        else:
+            _finish(job, DONE, done=source.total, **_counts(outcome))
 
 
 @huey.task()

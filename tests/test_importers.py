@@ -189,7 +189,7 @@ def test_a_truncated_tracker_given_alone_exits_non_zero_and_skipped_events_do_no
     (tmp_path / "broken.json").write_bytes(Path(PIZZA).read_bytes()[:500])
     broken = runner.invoke(args=["import-rasa", str(tmp_path / "broken.json"), "--agent", "Support Bot"])
     assert broken.exit_code == 1 and "broken.json: is not valid JSON" in broken.output, broken.output
-    assert "Error: 1 of 1 files could not be read (broken.json); the rest was imported." in broken.output
+    assert "Error: broken.json could not be read; nothing was imported." in broken.output
     odd = load(GREETING)
     odd["events"].insert(3, {"event": "teleport", "timestamp": 1772366401.0})
     (tmp_path / "odd.json").write_text(json.dumps(odd))
