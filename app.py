@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import commands
 import database
-import migrations
+from database import migrations
 import models
 from extensions import csrf, init_queue, mail
 from reporting.localtime import format_local, relative

@@ -8,14 +8,13 @@ from flask.cli import with_appcontext
 from peewee import IntegrityError, SqliteDatabase
 
 import importers
-import migrations
 from export_queue.health import queue_health
 from importers import ImportFailed, cursor, rasa_store
 from importers.csv_log import CsvLog, parse_mapping, parse_sender_values, parse_timezone
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
 from forms import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from database import db
+from database import db, migrations
 from models import Account, Agent, Grant
 from names import CONTROL_MESSAGE, has_control
 

@@ -16,7 +16,7 @@ from peewee import fn
 import daily_totals
 import database
 import ingestion
-import migrations
+from database import migrations
 import models
 from database import bulk
 

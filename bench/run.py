@@ -426,7 +426,7 @@ def bench_upkeep(folder, dialogs):
         return timed_call
 
     with app.app_context():
-        import migrations
+        from database import migrations
         import models
 
         migrations.upgrade()

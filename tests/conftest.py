@@ -13,10 +13,9 @@ import psycopg2
 import pytest
 import redis
 
-import migrations
 from app import create_app
-from migrations import SchemaVersion
-from database import db
+from database import db, migrations
+from database.migrations import SchemaVersion
 from models import MODELS, Account, Agent, Grant
 from devtools.processes import postgres_database
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-import migrations
+from database import migrations
 from models import Account, Agent, Dialog, Event, Grant
 
 

@@ -11,7 +11,7 @@ import traceback
 import pytest
 
 import database
-import migrations
+from database import migrations
 import tasks
 from app import ConfigError, create_app
 from devtools.processes import BIN, ROOT, Stack, free_port

@@ -13,9 +13,8 @@ import time
 import pytest
 
 import ingestion
-import migrations
-from migrations import SchemaVersion
-from database import db
+from database import db, migrations
+from database.migrations import SchemaVersion
 from models import MODELS, Channel, Slot
 from tests.conftest import event, make_agent, postgres_available
 

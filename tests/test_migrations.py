@@ -5,8 +5,7 @@ from datetime import datetime
 
 import pytest
 
-import migrations
-from database import db
+from database import db, migrations
 from models import Account, Agent, ExportItem, ExportRequest, LoginFailure
 
 SCHEMA_V1 = "tests/data/schema_v1.sqlite.sql"  # what the first release created (sqlite3 .schema)

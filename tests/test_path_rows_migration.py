@@ -6,8 +6,8 @@ gives import jobs a claim."""
 from datetime import datetime, timedelta
 
 import ingestion
-import migrations
-from database import db
+from database import db, migrations
+from database.migrations import v07_add_slot_paths, v09_add_imports, v11_free_path_rows_of_slot_checks
 from models import Agent, AgentTraffic, DialogSlot, DialogStep
 
 
@@ -30,17 +30,17 @@ def test_upgrading_to_version_11_keeps_every_path_row_without_slot_checks(app, r
             ingestion.EventIn(dialog, "web", sender, slot, None, datetime(2026, 3, 1, 10, minute))
             for dialog in ("d1", "d2") for minute, (sender, slot) in enumerate([("user", None), ("bot", "a"), ("bot", "b")])
         ])
-        kept, indexes = path_rows(), {table: index_names(table) for table in migrations.PATH_REFERENCES}
+        kept, indexes = path_rows(), {table: index_names(table) for table in v11_free_path_rows_of_slot_checks.PATH_REFERENCES}
         db.execute_sql("CREATE TABLE kept_slot AS SELECT * FROM dialog_slot")
         db.execute_sql("CREATE TABLE kept_step AS SELECT * FROM dialog_step")
         db.drop_tables([DialogSlot, DialogStep])
-        db.create_tables(migrations.path_tables(version=8))
+        db.create_tables(v07_add_slot_paths.path_tables(version=8))
         db.execute_sql("INSERT INTO dialog_slot SELECT * FROM kept_slot")
         db.execute_sql("INSERT INTO dialog_step SELECT * FROM kept_step")
         db.execute_sql("DROP TABLE kept_slot")
         db.execute_sql("DROP TABLE kept_step")
         if app.config["DATABASE_URL"].startswith("postgres"):  # the rows came back with their ids
-            for table in migrations.PATH_REFERENCES:
+            for table in v11_free_path_rows_of_slot_checks.PATH_REFERENCES:
                 db.execute_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
         assert references("dialog_step") == ["agent_id", "dialog_id", "from_slot_id", "to_slot_id"], "a version 10 table"
         db.execute_sql("DROP TABLE agent_traffic")  # made by version 12
@@ -52,7 +52,7 @@ def test_upgrading_to_version_11_keeps_every_path_row_without_slot_checks(app, r
         assert migrations.current_version() == migrations.LATEST
         assert path_rows() == kept and len(kept[0]) == 4 and len(kept[1]) == 6
         assert references("dialog_slot") == references("dialog_step") == ["dialog_id"]
-        assert {table: index_names(table) for table in migrations.PATH_REFERENCES} == indexes
+        assert {table: index_names(table) for table in v11_free_path_rows_of_slot_checks.PATH_REFERENCES} == indexes
         ingestion.ingest_events(Agent.get(), [ingestion.EventIn("d1", "web", "bot", "c", None, datetime(2026, 3, 1, 11))])
         assert DialogStep.select().where(DialogStep.to_slot.is_null()).count() == 2, "the tables still take new rows"
 
@@ -85,7 +85,7 @@ def test_upgrading_to_version_18_gives_import_jobs_a_claim(app, runner, people):
 
     with app.app_context():
         db.drop_tables([ImportJob])
-        version_17_job = migrations.import_tables()[1]
+        version_17_job = v09_add_imports.import_tables()[1]
         db.create_tables([version_17_job])
         now = utcnow()
         for state, minutes_ago in (("running", 10), ("running", 1), ("done", 10)):

@@ -252,7 +252,8 @@ def test_an_edited_subscription_sends_its_next_period_though_it_starts_where_a_s
 
 def test_upgrading_makes_a_run_unique_per_whole_period(app, runner, subscription):
     """A database whose runs are unique per first day alone gets the index a new database has."""
-    import migrations
+    from database import migrations
+    from database.migrations import v15_index_runs_by_whole_period
 
     def period_indexes():
         return [(index.name, tuple(index.columns), index.unique)
@@ -263,7 +264,7 @@ def test_upgrading_makes_a_run_unique_per_whole_period(app, runner, subscription
         for name, _, _ in new:
             db.execute_sql(f'DROP INDEX "{name}"')
         db.execute_sql('CREATE UNIQUE INDEX "subscriptionrun_subscription_id_first_day" ON subscription_run (subscription_id, first_day)')
-        migrations.SchemaVersion.update(version=migrations.MIGRATIONS.index(migrations.index_runs_by_whole_period) + 1).execute()
+        migrations.SchemaVersion.update(version=migrations.MIGRATIONS.index(v15_index_runs_by_whole_period) + 1).execute()
     assert runner.invoke(args=["upgrade-db"]).exit_code == 0
     with app.app_context():
         assert period_indexes() == new and [index[1:] for index in new] == [(("subscription_id", "first_day", "last_day"), True)]
