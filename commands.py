@@ -15,8 +15,8 @@ from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
 from forms import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from database import db, migrations
+from ingest.rules import CONTROL_MESSAGE, has_control
 from models import Account, Agent, Grant
-from names import CONTROL_MESSAGE, has_control
 
 UNREAD_NAMED = 10  # files named in the error when some could not be read
 

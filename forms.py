@@ -35,7 +35,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from importers.csv_log import FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, parse_sender_values, parse_timezone
 from importers.jobs import KINDS as IMPORT_KINDS
-from names import CONTROL_MESSAGE, has_control
+from ingest.rules import CONTROL_MESSAGE, has_control
 from reporting.kinds import KINDS as REPORT_KINDS
 from subscriptions.schedules import Schedule, schedule_of
 

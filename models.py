@@ -6,7 +6,7 @@ happens only at the edges (forms, pages, emails).
 Ingestion keeps summaries in the events' transaction, so that no report scans
 events: per dialog (`Dialog`: start, counted flag, stop slot; `DialogSlot` and
 `DialogStep`: the slots it reached and the steps of its path), and per day
-(`DailyReach`, `DailyStep`: those rows summed; see daily_totals.py).
+(`DailyReach`, `DailyStep`: those rows summed; see ingest/daily_totals.py).
 """
 import hashlib
 import json
@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from peewee import (
     BigIntegerField,
     BooleanField,
-    Case,
     CharField,
     DateField,
     DateTimeField,
@@ -112,17 +111,6 @@ class Agent(BaseModel):
     @classmethod
     def by_api_key(cls, api_key):
         return cls.get_or_none(cls.api_key_hash == cls.hash_api_key(api_key))
-
-    def traffic(self, since):
-        """(events in all, events since `since` (UTC), when the latest batch came or None)."""
-        in_range = fn.SUM(Case(None, [(AgentTraffic.quarter >= since, AgentTraffic.events)], 0))
-        total, recent, last = (
-            AgentTraffic.select(fn.SUM(AgentTraffic.events), in_range, fn.MAX(AgentTraffic.last_received_at))
-            .where(AgentTraffic.agent == self.id)
-            .tuples()
-            .get()
-        )
-        return int(total or 0), int(recent or 0), last
 
 
 class NewApiKey(BaseModel):
@@ -401,11 +389,6 @@ class AgentTraffic(BaseModel):
 
     class Meta:
         indexes = ((("agent", "quarter"), True),)
-
-    @staticmethod
-    def quarter_of(moment):
-        """The start of the quarter hour `moment` falls in."""
-        return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
 class ImportCursor(BaseModel):

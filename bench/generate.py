@@ -13,12 +13,10 @@ from datetime import datetime, timedelta
 import numpy as np
 from peewee import fn
 
-import daily_totals
 import database
-import ingestion
-from database import migrations
 import models
-from database import bulk
+from database import bulk, migrations
+from ingest import daily_totals, paths, rules, writer
 
 SEED = 20261126
 END = datetime(2026, 11, 1)
@@ -63,13 +61,13 @@ def build(path, big_dialogs, log):
         for name, dialogs, slots in agent_specs(big_dialogs):
             log(f"  generating {name}: {dialogs:,} dialogs, {slots} slots")
             agent, _ = models.Agent.create_with_key(name)
-            ingestion.upsert_slots(
-                agent, [ingestion.SlotIn(f"s{i:03d}", f"Step {i}", "message", f"Bot text {i},\nline 2") for i in range(slots)]
+            writer.upsert_slots(
+                agent, [rules.SlotIn(f"s{i:03d}", f"Step {i}", "message", f"Bot text {i},\nline 2") for i in range(slots)]
             )
             slot_ids = np.array([s.id for s in models.Slot.select(models.Slot.id).where(models.Slot.agent == agent).order_by(models.Slot.key)])
             _write_agent(agent, dialogs, slot_ids, rng)
         log("  computing the slot paths of every dialog, and their daily totals")
-        ingestion.backfill_paths()
+        paths.backfill_paths()
         daily_totals.rebuild()
         database.db.execute_sql("ANALYZE")
         database.db.execute_sql("CREATE TABLE bench_version (version INTEGER)")
@@ -122,4 +120,4 @@ def _write_agent(agent, dialogs, slot_ids, rng):
     ids = list(range(first_id, first_id + dialogs))
     with database.db.atomic():
         for part in bulk.chunks(ids):
-            ingestion.refresh_dialog_summaries(part)
+            paths.refresh_dialog_summaries(part)

@@ -215,11 +215,10 @@ def schema_floor(folder, events):
     events, the slot and step rows of the paths), prepared beforehand and written
     with nothing but executemany, foreign keys checked as Slotlens has them: what
     the schema costs on this disk, whatever the code around it."""
-    import dialog_summaries
-    import ingestion
+    from ingest import rules, summaries
 
     stack = fresh_stack(folder, free_port())
-    parsed, _ = ingestion.validate_events(events, ingestion.Limits(batch=len(events)))
+    parsed, _ = rules.validate_events(events, rules.Limits(batch=len(events)))
     by_dialog = {}
     for e in parsed:
         by_dialog.setdefault(e.dialog_id, {}).setdefault(e.fingerprint, e)
@@ -227,7 +226,7 @@ def schema_floor(folder, events):
     slot_ids = {key: n for n, key in enumerate(keys, start=1)}
     dialogs, slots, steps = [], [], []
     for pk, (ext, kept) in enumerate(by_dialog.items(), start=1):
-        s = dialog_summaries.summarize(list(kept.values()), slot_ids)
+        s = summaries.summarize(list(kept.values()), slot_ids)
         copied = (s.is_counted, str(s.started_at), s.channel)  # as text, the form SQLite stores
         dialogs.append((pk, ext, s.channel, str(s.started_at), s.is_counted, s.stop_slot))
         slots += [(pk, slot, *copied, n) for slot, n in s.reached.items()]
@@ -405,14 +404,13 @@ def bench_upkeep(folder, dialogs):
     """What the report family's rows cost ingestion: the share of `ingest_events` time
     (in-process, batches of 1,000) spent on the per-dialog slot and step rows and on
     the daily totals."""
-    import daily_totals
-    import ingestion
     from app import create_app
+    from ingest import daily_totals, paths, rules, writer
 
     app = create_app({"DATABASE_URL": f"sqlite:///{folder}/upkeep.db", "SECRET_KEY": "x" * 40,
                       "QUEUE_URL": f"sqlite:///{folder}/queue.db"}, instance_path=folder)
     spent = collections.Counter()
-    patched = [(ingestion, "refresh_paths"), (ingestion, "_insert_paths"), (ingestion, "_extend_paths"), (daily_totals, "contributions"),
+    patched = [(paths, "refresh_paths"), (writer, "_insert_paths"), (writer, "_extend_paths"), (daily_totals, "contributions"),
                (daily_totals, "apply_change")]
     originals = [getattr(module, name) for module, name in patched]
 
@@ -432,21 +430,21 @@ def bench_upkeep(folder, dialogs):
         migrations.upgrade()
         agent, _ = models.Agent.create_with_key("Upkeep Bot")
         raw = ingestion_events(dialogs)
-        batches = [ingestion.validate_events(raw[i : i + 1000], ingestion.Limits())[0] for i in range(0, len(raw), 1000)]
+        batches = [rules.validate_events(raw[i : i + 1000], rules.Limits())[0] for i in range(0, len(raw), 1000)]
         for (module, name), function in zip(patched, originals):
             setattr(module, name, timing(name, function))
         try:
             started = time.perf_counter()
             for batch in batches:
-                ingestion.ingest_events(agent, batch)
+                writer.ingest_events(agent, batch)
             total = time.perf_counter() - started
         finally:
             for (module, name), function in zip(patched, originals):
                 setattr(module, name, function)
-    paths, daily = spent["refresh_paths"] + spent["_insert_paths"] + spent["_extend_paths"], spent["contributions"] + spent["apply_change"]
+    path_rows, daily = spent["refresh_paths"] + spent["_insert_paths"] + spent["_extend_paths"], spent["contributions"] + spent["apply_change"]
     return [["Ingestion, cost of the report family's rows", f"{len(raw):,} events",
-             f"{(paths + daily) / total:.0%} of ingest_events time", "",
-             f"slot and step rows {paths / total:.0%}, daily totals {daily / total:.0%}",
+             f"{(path_rows + daily) / total:.0%} of ingest_events time", "",
+             f"slot and step rows {path_rows / total:.0%}, daily totals {daily / total:.0%}",
              f"in-process, {len(raw) / total:,.0f} events/s in all"]]
 
 

@@ -8,6 +8,7 @@ from export_queue.health import queue_health
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
 from database import db
+from ingest import traffic
 from models import Account, Agent, Grant, NewApiKey, utcnow
 from reporting import periods
 from reporting.localtime import to_local
@@ -121,7 +122,7 @@ def agent_page(agent_id):
         "admin/agent.html",
         agent=agent,
         api_key=NewApiKey.take(agent, g.account),
-        traffic=agent.traffic(since=today_from_utc),
+        traffic=traffic.received(agent, since=today_from_utc),
         base_url=current_app.config["BASE_URL"],  # never the request's Host: a forged one would aim the commands elsewhere
         now=now.replace(microsecond=0),
     )

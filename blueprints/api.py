@@ -8,8 +8,7 @@ import json
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-import event_decoding
-import ingestion
+from ingest import decoding, rules, writer
 from models import Agent
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -30,7 +29,7 @@ def api_error(exc):
 @bp.errorhandler(HTTPException)
 def http_error(exc):
     """413 (body too large), 405 and the like, in the API's JSON shape."""
-    return jsonify([ingestion.error(None, None, exc.description)]), exc.code
+    return jsonify([rules.error(None, None, exc.description)]), exc.code
 
 
 def authenticated_agent():
@@ -38,7 +37,7 @@ def authenticated_agent():
     scheme, _, key = header.partition(" ")
     agent = Agent.by_api_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
     if agent is None:
-        raise ApiError(401, [ingestion.error(None, None, "missing or wrong API key (Authorization: Bearer <key>)")])
+        raise ApiError(401, [rules.error(None, None, "missing or wrong API key (Authorization: Bearer <key>)")])
     return agent
 
 
@@ -89,7 +88,7 @@ def parse_json(raw):
         message = "the JSON is nested too deeply"
     except ValueError as exc:
         message = f"the body is not valid JSON: {exc}"
-    raise ApiError(400, [ingestion.error(None, None, message)])
+    raise ApiError(400, [rules.error(None, None, message)])
 
 
 def validated(validate, raw, limits):
@@ -107,22 +106,22 @@ def request_body():
 @bp.route("/slots", methods=("PUT",))
 def put_slots():
     agent = authenticated_agent()
-    slots = validated(ingestion.validate_slots, request_body(), ingestion.Limits.from_config(current_app.config))
-    created, updated = ingestion.upsert_slots(agent, slots)
+    slots = validated(rules.validate_slots, request_body(), rules.Limits.from_config(current_app.config))
+    created, updated = writer.upsert_slots(agent, slots)
     return jsonify(created=created, updated=updated)
 
 
 @bp.route("/events", methods=("POST",))
 def post_events():
-    """Most batches take the fast path (`event_decoding`); one it does not accept is
+    """Most batches take the fast path (`ingest.decoding`); one it does not accept is
     parsed again carefully, which says what is wrong."""
     agent = authenticated_agent()
-    raw, limits = request_body(), ingestion.Limits.from_config(current_app.config)
-    events = event_decoding.decode_batch(raw, limits)
+    raw, limits = request_body(), rules.Limits.from_config(current_app.config)
+    events = decoding.decode_batch(raw, limits)
     if events is None:
-        events = validated(ingestion.validate_events, raw, limits)
+        events = validated(rules.validate_events, raw, limits)
     try:
-        new, duplicates = ingestion.ingest_events(agent, events, current_app.config["API_MAX_CHANNELS"])
-    except ingestion.IngestError as exc:
+        new, duplicates = writer.ingest_events(agent, events, current_app.config["API_MAX_CHANNELS"])
+    except rules.IngestError as exc:
         raise ApiError(400, exc.errors) from None
     return jsonify(received=len(events), stored=new, duplicates=duplicates)

@@ -12,8 +12,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from forms import LoginForm, PasswordChangeForm, ReportFilesForm
-from names import has_control
 from database import db
+from ingest.rules import has_control
 from models import Account, LoginFailure, utcnow
 
 bp = Blueprint("auth", __name__)

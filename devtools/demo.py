@@ -6,9 +6,9 @@ Generated with a fixed seed and stored through the real ingestion path.
 import random
 from datetime import timedelta
 
-import ingestion
 from database import db
 from database.bulk import chunks
+from ingest import rules, writer
 from models import Account, Agent, Grant, utcnow
 
 DEMO_ADMIN = ("demo@slotlens.local", "slotlens-demo")
@@ -68,10 +68,10 @@ def load():
         analyst = _account(*DEMO_ANALYST, is_admin=False)
     for index, (name, (channels, dialogs, script)) in enumerate(SCRIPTS.items()):
         agent, _ = Agent.create_with_key(name)
-        ingestion.upsert_slots(agent, [ingestion.SlotIn(k, n, t, text) for k, n, t, text, _ in script])
+        writer.upsert_slots(agent, [rules.SlotIn(k, n, t, text) for k, n, t, text, _ in script])
         events = [e for d in range(dialogs) for e in _dialog_events(rng, f"{agent.slug}-{d}", channels, script, now)]
         for part in chunks(events, 10000):
-            ingestion.ingest_events(agent, part)
+            writer.ingest_events(agent, part)
         if index < 2:
             Grant.create(account=analyst, agent=agent)
     return (
@@ -93,19 +93,19 @@ def _dialog_events(rng, dialog_id, channels, script, now):
     at = now - timedelta(days=rng.uniform(0, DAYS))
     kind = rng.random()
     if kind < 0.05:  # the bot greeted, the user never answered: not counted
-        return [ingestion.EventIn(dialog_id, channel, "bot", script[0][0], script[0][3], at)]
+        return [rules.EventIn(dialog_id, channel, "bot", script[0][0], script[0][3], at)]
     if kind < 0.08:  # the user wrote, the bot never reached a slot
         return [
-            ingestion.EventIn(dialog_id, channel, "user", None, "hello?", at),
-            ingestion.EventIn(dialog_id, channel, "system", None, "session closed", at + timedelta(seconds=30)),
+            rules.EventIn(dialog_id, channel, "user", None, "hello?", at),
+            rules.EventIn(dialog_id, channel, "system", None, "session closed", at + timedelta(seconds=30)),
         ]
     events = []
 
     def exchange(key, text):
         nonlocal at
-        events.append(ingestion.EventIn(dialog_id, channel, "bot", key, text, at))
+        events.append(rules.EventIn(dialog_id, channel, "bot", key, text, at))
         at += timedelta(seconds=rng.randint(2, 90))
-        events.append(ingestion.EventIn(dialog_id, channel, "user", None, "…", at))
+        events.append(rules.EventIn(dialog_id, channel, "user", None, "…", at))
         at += timedelta(seconds=rng.randint(1, 5))
 
     for step, (key, _, kind, text, stop_chance) in enumerate(script):

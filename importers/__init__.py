@@ -1,8 +1,8 @@
 """Getting history in without writing code: every importer turns its source into
 events shaped like the API's, and `write_events` takes them from there.
 
-So an import is validated by the API's rules (`ingestion.validate_events`), written
-by its write path (`ingestion.ingest_events`: all or nothing per batch, idempotent,
+So an import is validated by the API's rules (`ingest.rules.validate_events`), written
+by its write path (`ingest.writer.ingest_events`: all or nothing per batch, idempotent,
 summaries kept exact), and ends with what it imported and what it skipped and why.
 
 A source is an iterable of `Item`s with `done` and `total` (its own units of
@@ -15,8 +15,7 @@ that could not be read at all, which make the import incomplete.
 import json
 from dataclasses import dataclass, field, replace
 
-import event_decoding
-import ingestion
+from ingest import decoding, rules, writer
 
 BATCH = 1000
 SKIPS_KEPT = 50  # reasons kept for the summary; the count covers all of them
@@ -84,7 +83,7 @@ def write_events(agent, source, config, on_progress=None, batch_size=BATCH):
     16 % slower (the GIL), so it is one thread.
     """
     outcome = Outcome()
-    limits, catalogue = ingestion.Limits.from_config(config), getattr(source, "slot_catalogue", {})
+    limits, catalogue = rules.Limits.from_config(config), getattr(source, "slot_catalogue", {})
     for batch in _validated_batches(source, limits, batch_size, outcome.skip):
         _write_batch(agent, batch, catalogue, limits, config["API_MAX_CHANNELS"], outcome)
         if on_progress:
@@ -97,12 +96,12 @@ def _validated_batches(source, limits, batch_size, skip):
     `batch_size` items read (it may be empty, so progress moves however many are
     refused), and the rest. An item that is not valid goes to `skip(where, reason)`
     at once, so memory does not grow with the items refused. JSON lines and payloads
-    are checked a run at a time (`event_decoding`), and one by one only in a run
+    are checked a run at a time (`ingest.decoding`), and one by one only in a run
     where one is bad, to say which."""
     batch, lines, payloads = [], [], []
 
     def take(where, payload):
-        events, errors = ingestion.validate_events([payload], limits)
+        events, errors = rules.validate_events([payload], limits)
         if errors:
             skip(where, describe(errors))
         else:
@@ -125,9 +124,9 @@ def _validated_batches(source, limits, batch_size, skip):
 
     def take_pending():
         if lines:
-            take_run(lines, event_decoding.decode_lines, take_line)
+            take_run(lines, decoding.decode_lines, take_line)
         if payloads:
-            take_run(payloads, event_decoding.decode_items, take)
+            take_run(payloads, decoding.decode_items, take)
 
     for read, item in enumerate(source, start=1):
         if item.line is not None:
@@ -164,14 +163,14 @@ def _write_batch(agent, batch, catalogue, limits, max_channels, outcome):
     """Store a batch; events the database rejects (a dialog on another channel, a
     channel past the agent's cap) are skipped with their reasons, and the rest of
     the batch stored. What the source says about a slot is kept only where the
-    API would take it (`ingestion.valid_slots`); the slot is created by its key
+    API would take it (`ingest.rules.valid_slots`); the slot is created by its key
     otherwise."""
     while batch:
         events = [event for _, event in batch]
-        known = ingestion.valid_slots(_described_slots(catalogue, events), limits)
+        known = rules.valid_slots(_described_slots(catalogue, events), limits)
         try:
-            new, duplicates = ingestion.ingest_events(agent, events, max_channels, described=known)
-        except ingestion.IngestError as exc:
+            new, duplicates = writer.ingest_events(agent, events, max_channels, described=known)
+        except rules.IngestError as exc:
             bad = {e["index"] for e in exc.errors}
             for e in exc.errors:
                 outcome.skip(batch[e["index"]][0], describe([e]))

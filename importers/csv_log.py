@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from importers import ImportFailed, Item
-from ingestion import SENDERS
+from ingest.rules import SENDERS
 
 FIELDS = ("dialog_id", "timestamp", "sender", "channel", "slot", "text")
 REQUIRED = ("dialog_id", "timestamp", "sender")

@@ -11,8 +11,8 @@ import math
 import os
 from datetime import datetime, timezone
 
-from ingestion import SlotIn
 from importers import ImportFailed, Item
+from ingest.rules import SlotIn
 
 BOOKKEEPING = {"action_listen", "action_session_start", "action_restart"}
 # Rasa's other event types: nothing in them says where a dialog went.

@@ -276,15 +276,15 @@ def test_new_events_today_count_from_local_midnight_in_every_time_zone(app, clie
     from datetime import datetime, timedelta
 
     import blueprints.admin
-    import ingestion
+    from ingest import rules, traffic, writer
 
     app.config["TIMEZONE"] = zone
     local_midnight = datetime(2026, 11, 29, *midnight)  # UTC
     with app.app_context():
         agent = Agent.get(Agent.name == "Support Bot")
         for arrived, dialog, count in ((-10, "late", 2), (5, "early", 3)):  # minutes from local midnight
-            monkeypatch.setattr(ingestion, "utcnow", lambda: local_midnight + timedelta(minutes=arrived))
-            ingestion.ingest_events(agent, [ingestion.EventIn(dialog, "web", "user", None, None, datetime(2026, 11, 29, 12, n)) for n in range(count)])
+            monkeypatch.setattr(traffic, "utcnow", lambda: local_midnight + timedelta(minutes=arrived))
+            writer.ingest_events(agent, [rules.EventIn(dialog, "web", "user", None, None, datetime(2026, 11, 29, 12, n)) for n in range(count)])
     monkeypatch.setattr(blueprints.admin, "utcnow", lambda: local_midnight + timedelta(minutes=10))
     auth.login("admin@example.com")
     page = client.get(f"/admin/agents/{agent.id}").get_data(as_text=True)

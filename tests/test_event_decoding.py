@@ -1,4 +1,4 @@
-"""The fast path in (`event_decoding`) accepts exactly what the careful path
+"""The fast path in (`ingest.decoding`) accepts exactly what the careful path
 accepts, with the same events; whatever it does not take, the careful path
 judges. Random mutations of valid batches probe every rule."""
 import json
@@ -6,11 +6,10 @@ import random
 
 import pytest
 
-import event_decoding
-import ingestion
 from blueprints.api import ApiError, parse_json
+from ingest import decoding, rules
 
-LIMITS = ingestion.Limits(batch=50, name=40, text=200)
+LIMITS = rules.Limits(batch=50, name=40, text=200)
 VALID = {"dialog_id": "d-1", "channel": "web", "sender": "bot", "slot": "ask_size", "text": "Which size?",
          "timestamp": "2026-05-01T14:03:00+02:00"}
 
@@ -48,7 +47,7 @@ MUTATIONS = [
 def careful(raw):
     """What the careful path makes of a body: (events, errors)."""
     try:
-        return ingestion.validate_events(parse_json(raw), LIMITS)
+        return rules.validate_events(parse_json(raw), LIMITS)
     except ApiError as exc:
         return [], exc.errors
 
@@ -68,7 +67,7 @@ def test_fast_path_accepts_what_the_careful_path_accepts(seed):
     rng = random.Random(seed)
     batch = random_batch(rng)
     raw = json.dumps(batch, ensure_ascii=rng.random() < 0.5).encode()
-    fast = event_decoding.decode_batch(raw, LIMITS)
+    fast = decoding.decode_batch(raw, LIMITS)
     events, errors = careful(raw)
     if fast is not None:
         assert errors == [] and fast == events
@@ -88,7 +87,7 @@ def test_fast_path_accepts_what_the_careful_path_accepts(seed):
 ])
 def test_bodies_the_careful_path_rejects_never_pass_the_fast_path(raw):
     assert careful(raw)[1], "the careful path rejects it"
-    assert event_decoding.decode_batch(raw, LIMITS) is None
+    assert decoding.decode_batch(raw, LIMITS) is None
 
 
 def line(**changes):
@@ -102,12 +101,12 @@ def line(**changes):
     [line(), b"not json"],
 ])
 def test_json_lines_are_one_event_each_or_judged_one_by_one(lines):
-    assert event_decoding.decode_lines(lines, LIMITS) is None
+    assert decoding.decode_lines(lines, LIMITS) is None
 
 
 def test_plain_json_lines_take_the_fast_path():
     lines = [line(dialog_id=f"d{n}") + b"\r\n" for n in range(3)]
-    assert [e.dialog_id for e in event_decoding.decode_lines(lines, LIMITS)] == ["d0", "d1", "d2"]
+    assert [e.dialog_id for e in decoding.decode_lines(lines, LIMITS)] == ["d0", "d1", "d2"]
 
 
 @pytest.mark.parametrize("seed", range(300))
@@ -115,8 +114,8 @@ def test_importers_payloads_take_the_fast_path_only_where_the_careful_path_accep
     """`decode_items`: the payloads an importer builds (dicts) against `validate_events`."""
     rng = random.Random(seed)
     batch = random_batch(rng)
-    fast = event_decoding.decode_items(batch, LIMITS)
-    events, errors = ingestion.validate_events(batch, LIMITS)
+    fast = decoding.decode_items(batch, LIMITS)
+    events, errors = rules.validate_events(batch, LIMITS)
     if fast is not None:
         assert errors == [] and fast == events
     if not errors:

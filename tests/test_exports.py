@@ -10,9 +10,9 @@ from datetime import date, datetime, timedelta
 import pytest
 from peewee import ProgrammingError
 
-import ingestion
 from export_queue import delivery, intake, links, upkeep
 from extensions import mail
+from ingest import rules, writer
 from models import Account, ExportItem, ExportRequest, Grant, utcnow
 from reporting import periods
 from tests.conftest import app_config, create_app, fresh_schema
@@ -22,14 +22,14 @@ TODAY = date.today()
 
 def seed_dialogs(agent, n, slot="greet", channel="web", day=None):
     when = datetime.combine(day or TODAY, datetime.min.time()) + timedelta(hours=12)
-    events = [ingestion.EventIn(f"{agent.slug}-{slot}-{i}", channel, "user", slot, "hi", when) for i in range(n)]
-    ingestion.ingest_events(agent, events)
+    events = [rules.EventIn(f"{agent.slug}-{slot}-{i}", channel, "user", slot, "hi", when) for i in range(n)]
+    writer.ingest_events(agent, events)
 
 
 @pytest.fixture
 def data(app, people):
     with app.app_context():
-        ingestion.upsert_slots(people["support"], [ingestion.SlotIn("greet", "Greeting", "message", "Hi,\nthere")])
+        writer.upsert_slots(people["support"], [rules.SlotIn("greet", "Greeting", "message", "Hi,\nthere")])
         seed_dialogs(people["support"], 3)
         seed_dialogs(people["support"], 1, slot="bye")
     return people

@@ -156,7 +156,8 @@ def test_a_folder_of_trackers(app, runner, people):
 
 
 def test_the_teams_own_slot_names_are_kept(app, runner, people):
-    from ingestion import SlotIn, upsert_slots
+    from ingest.rules import SlotIn
+    from ingest.writer import upsert_slots
 
     with app.app_context():
         upsert_slots(people["support"], [SlotIn("utter_greet", "Greeting", "message", "Hi!")])

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import ingestion
 from database import db
+from ingest import paths, rules, writer
 from models import DailyReach, DailyStep, Dialog, DialogSlot, DialogStep, Event, Slot
 from tests.conftest import make_agent
 
@@ -121,7 +121,7 @@ def random_stream(rng, dialogs, events, ties=True):
         sender = rng.choice(["user", "bot", "bot", "system"])
         slot = rng.choice(SLOT_KEYS + [None]) if sender != "user" else None
         text = rng.choice([None, "", "hi", f"message {n % 5}"])
-        stream.append(ingestion.EventIn(f"dialog-{d}", channel[d], sender, slot, text, instant))
+        stream.append(rules.EventIn(f"dialog-{d}", channel[d], sender, slot, text, instant))
         if stream and rng.random() < 0.15:
             stream.append(rng.choice(stream))  # re-sent
     return stream
@@ -150,7 +150,7 @@ def test_random_streams_leave_the_tables_the_reference_computes(app, agent, seed
     stream = random_stream(rng, dialogs=[5, 60, 400][seed], events=1000)
     sent = []
     for batch in batches_of(rng, stream):
-        ingestion.ingest_events(agent, batch)
+        writer.ingest_events(agent, batch)
         sent += batch
     assert stored() == reference(sent)
 
@@ -162,11 +162,11 @@ def test_live_traffic_goes_on_from_the_stored_paths(app, agent, monkeypatch):
     rng = random.Random(11)
     stream = sorted(random_stream(rng, dialogs=40, events=1200, ties=False), key=lambda e: e.timestamp)
     recomputed = []
-    refresh = ingestion.refresh_paths
-    monkeypatch.setattr(ingestion, "refresh_paths", lambda ids: (recomputed.extend(ids), refresh(ids)))
+    refresh = paths.refresh_paths
+    monkeypatch.setattr(paths, "refresh_paths", lambda ids: (recomputed.extend(ids), refresh(ids)))
     sent = []
     for batch in batches_of(rng, stream):
-        ingestion.ingest_events(agent, batch)
+        writer.ingest_events(agent, batch)
         sent += batch
     assert stored() == reference(sent)
     assert 0 < len(recomputed) < len(sent) / 10, "most batches take the append path, re-sent ones the exact one"
@@ -176,12 +176,12 @@ def test_one_batch_and_many_batches_leave_the_same_tables(app, agent):
     """The same events in one batch (every dialog created by it) and one by one
     (every dialog refreshed from its stored events): identical summaries."""
     stream = random_stream(random.Random(9), dialogs=20, events=300)
-    ingestion.ingest_events(agent, stream)
+    writer.ingest_events(agent, stream)
     at_once = stored()
     for model in (DailyReach, DailyStep, DialogSlot, DialogStep, Event, Dialog):
         model.delete().execute()
     for event in stream:
-        ingestion.ingest_events(agent, [event])
+        writer.ingest_events(agent, [event])
     assert stored() == at_once == reference(stream)
 
 
@@ -195,7 +195,7 @@ def test_concurrent_writers_leave_the_tables_the_reference_computes(app, agent, 
     def write(batches):
         with db.connection_context():
             for batch in batches:
-                ingestion.ingest_events(agent, batch)
+                writer.ingest_events(agent, batch)
 
     with ThreadPoolExecutor(len(shares)) as writers:
         list(writers.map(write, shares))  # raises a writer's error, if any

@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-import ingestion
 from devtools.processes import Stack, free_port
 from importers import Item, write_events
+from ingest import rules, writer
 from models import Channel, Event, ExportRequest, Slot
 from tests.conftest import event
 
@@ -90,12 +90,12 @@ def test_an_import_beyond_the_channel_cap_writes_each_batch_once(app, runner, pe
     lines = [event(f"d{i}", "user", "2026-01-01T00:00:00+00:00", channel=f"ch{i:03d}") for i in range(300)]
     (tmp_path / "events.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     writes = []
-    insert_rows = ingestion.insert_rows
-    monkeypatch.setattr(ingestion, "insert_rows", lambda query, rows: writes.append(query) or insert_rows(query, rows))
+    insert_rows = writer.insert_rows
+    monkeypatch.setattr(writer, "insert_rows", lambda query, rows: writes.append(query) or insert_rows(query, rows))
     result = runner.invoke(args=["import-events", str(tmp_path / "events.jsonl"), "--agent", "Support Bot"])
     assert "Imported 3 new events" in result.output and "297 lines skipped" in result.output
     assert "line 4: channel: this agent may have at most 3 channels (API_MAX_CHANNELS); 'ch003' would be one more" in result.output
-    assert writes.count(ingestion.NEW_EVENTS) == 1
+    assert writes.count(writer.NEW_EVENTS) == 1
     with app.app_context():
         assert sorted(c.name for c in Channel.select()) == ["ch000", "ch001", "ch002"]
 
@@ -130,17 +130,17 @@ def test_an_account_may_ask_for_so_many_exports_an_hour(app, client, auth, peopl
 @pytest.mark.parametrize("control", ["\n", "\r", "\t", "\x1b", "\u2028"])
 def test_names_with_control_characters_are_refused(field, control):
     item = {**event("d1", "user", "2026-01-01T00:00:00+00:00", slot="s", channel="web"), field: f"a{control}b"}
-    _, errors = ingestion.validate_events([item], ingestion.Limits())
+    _, errors = rules.validate_events([item], rules.Limits())
     assert {"index": 0, "field": field,
             "message": "must not contain control characters (line breaks, tabs and the like)"} in errors
 
 
 def test_texts_may_have_line_breaks_but_slot_names_may_not():
-    limits = ingestion.Limits()
-    _, errors = ingestion.validate_events([event("d1", "bot", "2026-01-01T00:00:00+00:00", text="two\nlines")], limits)
+    limits = rules.Limits()
+    _, errors = rules.validate_events([event("d1", "bot", "2026-01-01T00:00:00+00:00", text="two\nlines")], limits)
     assert errors == []
     slot = {"key": "k", "name": "Ask\nagain", "type": "question", "text": "Line one\nline two"}
-    _, errors = ingestion.validate_slots([slot], limits)
+    _, errors = rules.validate_slots([slot], limits)
     assert [e["field"] for e in errors] == ["name"]
 
 
@@ -188,7 +188,7 @@ class DescribingSource:
 ])
 def test_what_an_importer_says_about_a_slot_is_held_to_the_same_rules(app, people, broken):
     """A slot description that breaks a rule is left out; the slot is created by its key, the events stored."""
-    catalogue = {"ask": ingestion.SlotIn(**{**SLOT, **broken}), "bye": ingestion.SlotIn("bye", "Bye", "message", "")}
+    catalogue = {"ask": rules.SlotIn(**{**SLOT, **broken}), "bye": rules.SlotIn("bye", "Bye", "message", "")}
     events = [event("d1", "bot", "2026-01-01T00:00:00+00:00", slot=key) for key in ("ask", "bye")]
     with app.app_context():
         outcome = write_events(people["support"], DescribingSource(catalogue, events), app.config)

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-import ingestion
 from database import db, migrations
 from database.migrations import SchemaVersion
+from ingest import rules, writer
 from models import MODELS, Channel, Slot
 from tests.conftest import event, make_agent, postgres_available
 
@@ -82,7 +82,7 @@ def waiting_on_a_lock():
 
 def events_on(channel, dialog, slots=()):
     payload = [event(dialog, "user", T0, channel=channel)] + [event(dialog, "bot", T0, slot=s, channel=channel) for s in slots]
-    return ingestion.validate_events(payload, ingestion.Limits())[0]
+    return rules.validate_events(payload, rules.Limits())[0]
 
 
 def test_two_batches_never_both_take_the_last_channel(app):
@@ -91,12 +91,12 @@ def test_two_batches_never_both_take_the_last_channel(app):
 
     first, second = one_after_another(
         app,
-        lambda: ingestion.ingest_events(agent, events_on("web", "d1"), max_channels=1),
-        lambda: ingestion.ingest_events(agent, events_on("telegram", "d2"), max_channels=1),
+        lambda: writer.ingest_events(agent, events_on("web", "d1"), max_channels=1),
+        lambda: writer.ingest_events(agent, events_on("telegram", "d2"), max_channels=1),
     )
     assert first.result == (1, 0)
-    assert isinstance(second.error, ingestion.IngestError), f"the second batch passed the cap: {second.result}"
-    assert second.error.errors == [ingestion.error(
+    assert isinstance(second.error, rules.IngestError), f"the second batch passed the cap: {second.result}"
+    assert second.error.errors == [rules.error(
         0, "channel", "this agent may have at most 1 channels (API_MAX_CHANNELS); 'telegram' would be one more"
     )]
     with app.app_context():
@@ -108,13 +108,13 @@ def test_a_slot_list_and_a_batch_creating_its_slots_never_deadlock(app):
     own order, or the two can each hold a slot the other waits for."""
     with app.app_context():
         agent, _ = make_agent("Support Bot")
-    catalogue = [ingestion.SlotIn("b", "Bye", "message", "Bye!"), ingestion.SlotIn("a", "Ask", "question", "Why?")]
+    catalogue = [rules.SlotIn("b", "Bye", "message", "Bye!"), rules.SlotIn("a", "Ask", "question", "Why?")]
 
     first, second = one_after_another(
         app,
-        lambda: ingestion.ingest_events(agent, events_on("web", "d1", slots=["a"])),
-        lambda: ingestion.upsert_slots(agent, catalogue),
-        first_then=lambda: ingestion.ingest_events(agent, events_on("web", "d2", slots=["b"])),
+        lambda: writer.ingest_events(agent, events_on("web", "d1", slots=["a"])),
+        lambda: writer.upsert_slots(agent, catalogue),
+        first_then=lambda: writer.ingest_events(agent, events_on("web", "d2", slots=["b"])),
     )
     assert (first.error, second.error) == (None, None)
     with app.app_context():

@@ -72,15 +72,15 @@ def test_backup_is_a_working_copy(app, runner, tmp_path, people):
 
 def test_upgrading_computes_the_paths_of_stored_dialogs(app, runner):
     """A database from before the report family gets its slot and step rows from the events."""
-    import ingestion
+    from ingest import rules, writer
     from models import DailyReach, DailyStep, DialogSlot, DialogStep
 
     with app.app_context():
         agent = Agent.create_with_key("Bot")[0]
-        events = [ingestion.EventIn("d", "web", "user", None, None, datetime(2026, 3, 1, 10)),
-                  ingestion.EventIn("d", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),
-                  ingestion.EventIn("d", "web", "bot", "b", None, datetime(2026, 3, 1, 12))]
-        ingestion.ingest_events(agent, events)
+        events = [rules.EventIn("d", "web", "user", None, None, datetime(2026, 3, 1, 10)),
+                  rules.EventIn("d", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),
+                  rules.EventIn("d", "web", "bot", "b", None, datetime(2026, 3, 1, 12))]
+        writer.ingest_events(agent, events)
         kept = sorted(((s.from_slot, s.to_slot, s.transitions) for s in DialogStep.select()), key=str)
         totals = daily_rows()
         db.drop_tables([DialogSlot, DialogStep, DailyReach, DailyStep])

@@ -5,9 +5,9 @@ indexes as a new database has them; version 12 counts the stored events; version
 gives import jobs a claim."""
 from datetime import datetime, timedelta
 
-import ingestion
 from database import db, migrations
 from database.migrations import v07_add_slot_paths, v09_add_imports, v11_free_path_rows_of_slot_checks
+from ingest import rules, traffic, writer
 from models import Agent, AgentTraffic, DialogSlot, DialogStep
 
 
@@ -26,8 +26,8 @@ def index_names(table):
 def test_upgrading_to_version_11_keeps_every_path_row_without_slot_checks(app, runner):
     with app.app_context():
         agent = Agent.create_with_key("Bot")[0]
-        ingestion.ingest_events(agent, [
-            ingestion.EventIn(dialog, "web", sender, slot, None, datetime(2026, 3, 1, 10, minute))
+        writer.ingest_events(agent, [
+            rules.EventIn(dialog, "web", sender, slot, None, datetime(2026, 3, 1, 10, minute))
             for dialog in ("d1", "d2") for minute, (sender, slot) in enumerate([("user", None), ("bot", "a"), ("bot", "b")])
         ])
         kept, indexes = path_rows(), {table: index_names(table) for table in v11_free_path_rows_of_slot_checks.PATH_REFERENCES}
@@ -53,7 +53,7 @@ def test_upgrading_to_version_11_keeps_every_path_row_without_slot_checks(app, r
         assert path_rows() == kept and len(kept[0]) == 4 and len(kept[1]) == 6
         assert references("dialog_slot") == references("dialog_step") == ["dialog_id"]
         assert {table: index_names(table) for table in v11_free_path_rows_of_slot_checks.PATH_REFERENCES} == indexes
-        ingestion.ingest_events(Agent.get(), [ingestion.EventIn("d1", "web", "bot", "c", None, datetime(2026, 3, 1, 11))])
+        writer.ingest_events(Agent.get(), [rules.EventIn("d1", "web", "bot", "c", None, datetime(2026, 3, 1, 11))])
         assert DialogStep.select().where(DialogStep.to_slot.is_null()).count() == 2, "the tables still take new rows"
 
 
@@ -61,11 +61,11 @@ def test_upgrading_to_version_12_counts_the_stored_events_of_each_agent(app, run
     with app.app_context():
         agent = Agent.create_with_key("Bot")[0]
         Agent.create_with_key("Quiet Bot")
-        ingestion.ingest_events(agent, [
-            ingestion.EventIn("d1", "web", "user", None, None, datetime(2026, 3, 1, 10)),
-            ingestion.EventIn("d1", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),
-            ingestion.EventIn("d2", "web", "user", None, None, datetime(2026, 3, 2, 9, 30)),
-            ingestion.EventIn("d2", "web", "bot", "a", None, datetime(2026, 3, 2, 8)),  # the day's latest stands for received
+        writer.ingest_events(agent, [
+            rules.EventIn("d1", "web", "user", None, None, datetime(2026, 3, 1, 10)),
+            rules.EventIn("d1", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),
+            rules.EventIn("d2", "web", "user", None, None, datetime(2026, 3, 2, 9, 30)),
+            rules.EventIn("d2", "web", "bot", "a", None, datetime(2026, 3, 2, 8)),  # the day's latest stands for received
         ])
         db.drop_tables([AgentTraffic])
         migrations.SchemaVersion.update(version=11).execute()
@@ -73,8 +73,8 @@ def test_upgrading_to_version_12_counts_the_stored_events_of_each_agent(app, run
     assert runner.invoke(args=["upgrade-db"]).exit_code == 0
 
     with app.app_context():
-        assert agent.traffic(since=datetime(2026, 3, 2)) == (4, 2, datetime(2026, 3, 2, 9, 30))
-        assert Agent.get(Agent.name == "Quiet Bot").traffic(since=datetime(2026, 3, 2)) == (0, 0, None)
+        assert traffic.received(agent, since=datetime(2026, 3, 2)) == (4, 2, datetime(2026, 3, 2, 9, 30))
+        assert traffic.received(Agent.get(Agent.name == "Quiet Bot"), since=datetime(2026, 3, 2)) == (0, 0, None)
 
 
 def test_upgrading_to_version_18_gives_import_jobs_a_claim(app, runner, people):

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from peewee import JOIN
 
-import ingestion
+from ingest import rules, writer
 from models import Dialog, Event, Slot
 from reporting import periods
 from reporting.kinds import slot_funnel, slot_paths
@@ -16,7 +16,7 @@ from tests.conftest import make_agent
 from tests.test_ingestion_equivalence import reference, stored
 
 DAY = date(2026, 3, 1)
-SLOTS = [ingestion.SlotIn(k, k.title(), "message", f"Text of {k}") for k in ("ask", "pay", "bye", "help")]
+SLOTS = [rules.SlotIn(k, k.title(), "message", f"Text of {k}") for k in ("ask", "pay", "bye", "help")]
 
 
 def at(minutes, day=DAY):
@@ -24,14 +24,14 @@ def at(minutes, day=DAY):
 
 
 def ev(dialog, sender, minutes, slot=None, channel="web", day=DAY):
-    return ingestion.EventIn(dialog, channel, sender, slot, None, at(minutes, day))
+    return rules.EventIn(dialog, channel, sender, slot, None, at(minutes, day))
 
 
 @pytest.fixture
 def agent(app):
     with app.app_context():
         agent = make_agent("Support Bot")[0]
-        ingestion.upsert_slots(agent, SLOTS)
+        writer.upsert_slots(agent, SLOTS)
         yield agent
 
 
@@ -96,7 +96,7 @@ def test_hand_made_edge_cases(app, agent):
         [ev("telegram", "user", 0, channel="tg"), ev("telegram", "bot", 1, "bye", channel="tg")],
     ]
     for batch in batches:
-        ingestion.ingest_events(agent, batch)
+        writer.ingest_events(agent, batch)
     filters = periods.Filters((agent.id,), DAY, DAY)
     funnel, steps = computed(agent.id, filters, "UTC")
     assert (funnel, steps) == recount(agent.id, filters, "UTC")
@@ -120,11 +120,11 @@ def test_random_dialogs_in_a_non_utc_zone(app, agent):
         for _ in range(rng.randint(1, 7)):
             sender = rng.choice(["user", "bot", "bot", "system"])
             slot = rng.choice(keys + [None, None]) if sender != "user" or rng.random() < 0.1 else None
-            events.append(ingestion.EventIn(f"d{n}", channel, sender, slot, None, at(rng.randint(-700, 700), day)))
+            events.append(rules.EventIn(f"d{n}", channel, sender, slot, None, at(rng.randint(-700, 700), day)))
     rng.shuffle(events)
     for start in range(0, len(events), 40):
-        ingestion.ingest_events(agent, events[start : start + 40])
-    ingestion.ingest_events(agent, events[:100])  # re-sent
+        writer.ingest_events(agent, events[start : start + 40])
+    writer.ingest_events(agent, events[:100])  # re-sent
     week = periods.Filters((agent.id,), DAY - timedelta(days=3), DAY + timedelta(days=3))
     for filters, tz_name in (
         (periods.Filters((agent.id,), DAY, DAY), "Europe/Berlin"),  # no whole UTC day in it
@@ -143,19 +143,19 @@ def test_daily_totals_kept_by_ingestion_equal_a_plain_count_of_the_events(app, a
     rng = random.Random(17)
     keys = [s.key for s in SLOTS]
     events = [
-        ingestion.EventIn(f"d{rng.randint(0, 60)}", "web", rng.choice(["user", "bot", "bot"]), rng.choice(keys + [None]),
+        rules.EventIn(f"d{rng.randint(0, 60)}", "web", rng.choice(["user", "bot", "bot"]), rng.choice(keys + [None]),
                           None, at(rng.randint(-3000, 3000)))
         for _ in range(600)
     ]
     for start in range(0, len(events), 25):
-        ingestion.ingest_events(agent, events[start : start + 25])
+        writer.ingest_events(agent, events[start : start + 25])
     kept, expected = stored(), reference(events)
     assert kept["reach_totals"] == expected["reach_totals"] and kept["reach_totals"]
     assert kept["step_totals"] == expected["step_totals"] and kept["step_totals"]
 
 
 def test_rows_have_rates_and_shares(app, agent):
-    ingestion.ingest_events(agent, [ev("a", "user", 0), ev("a", "bot", 1, "ask"), ev("a", "bot", 2, "pay"),
+    writer.ingest_events(agent, [ev("a", "user", 0), ev("a", "bot", 1, "ask"), ev("a", "bot", 2, "pay"),
                                     ev("b", "user", 0), ev("b", "bot", 1, "ask"), ev("c", "user", 0)])
     filters = periods.Filters((agent.id,), DAY, DAY)
     rows, counted = slot_funnel.build(agent.id, filters, "UTC")

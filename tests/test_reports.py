@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-import ingestion
+from ingest import rules, writer
 from models import Dialog, Event
 from reporting import files, kinds, periods
 from reporting.kinds import stop_slots
@@ -20,11 +20,11 @@ DAY = date(2026, 3, 1)
 ALL_DAY = periods.Filters(agent_ids=(), date_from=DAY, date_to=DAY)
 
 TRICKY_SLOTS = [
-    ingestion.SlotIn("greet", "Greeting", "message", "Hello!\nI'm the bot.\r\n\nSecond paragraph, with a comma"),
-    ingestion.SlotIn("quote", 'Say "cheese"', "question", 'He said "hi", twice ""'),
-    ingestion.SlotIn("ru", "Приветствие", "message", "Здравствуйте! 你好 👋🏽"),
-    ingestion.SlotIn("formula", "=HYPERLINK(\"http://x\")", "message", "+SUM(A1:A2)"),
-    ingestion.SlotIn("minus", "-1 point", "@type", "\tindented"),
+    rules.SlotIn("greet", "Greeting", "message", "Hello!\nI'm the bot.\r\n\nSecond paragraph, with a comma"),
+    rules.SlotIn("quote", 'Say "cheese"', "question", 'He said "hi", twice ""'),
+    rules.SlotIn("ru", "Приветствие", "message", "Здравствуйте! 你好 👋🏽"),
+    rules.SlotIn("formula", "=HYPERLINK(\"http://x\")", "message", "+SUM(A1:A2)"),
+    rules.SlotIn("minus", "-1 point", "@type", "\tindented"),
 ]
 
 
@@ -33,13 +33,13 @@ def at(minutes, day=DAY):
 
 
 def ev(dialog, sender, minutes, slot=None, channel="web", day=DAY):
-    return ingestion.EventIn(dialog, channel, sender, slot, None, at(minutes, day))
+    return rules.EventIn(dialog, channel, sender, slot, None, at(minutes, day))
 
 
 def load(agent, *batches, slots=TRICKY_SLOTS):
-    ingestion.upsert_slots(agent, slots)
+    writer.upsert_slots(agent, slots)
     for batch in batches:
-        ingestion.ingest_events(agent, batch)
+        writer.ingest_events(agent, batch)
 
 
 def read_csv(path):
@@ -103,7 +103,7 @@ def test_raw_csv_quoting_is_rfc_4180(app, agent, tmp_path):
 
 
 def test_sort_is_by_dialogs_then_slot_name(app, agent, tmp_path):
-    slots = [ingestion.SlotIn(k, n, "message", "") for k, n in [("k1", "Beta"), ("k2", "Alpha"), ("k3", "Gamma")]]
+    slots = [rules.SlotIn(k, n, "message", "") for k, n in [("k1", "Beta"), ("k2", "Alpha"), ("k3", "Gamma")]]
     batches = [[ev(f"{key}-{i}", "user", 0, key)] for key, n in [("k1", 1), ("k2", 1), ("k3", 2)] for i in range(n)]
     load(agent, *batches, slots=slots)
     _, rows = build(app, agent, tmp_path)
@@ -145,7 +145,7 @@ def test_channel_filter(app, agent, tmp_path):
 def test_period_is_by_start_in_the_instance_time_zone(app, agent, tmp_path):
     # Berlin is UTC+1 in March: local 1 March runs from 28 Feb 23:00 to 1 March 23:00 UTC.
     def starting(dialog, utc):
-        return [ingestion.EventIn(dialog, "web", "user", "greet", None, utc)]
+        return [rules.EventIn(dialog, "web", "user", "greet", None, utc)]
 
     load(
         agent,
@@ -155,7 +155,7 @@ def test_period_is_by_start_in_the_instance_time_zone(app, agent, tmp_path):
         starting("after", datetime(2026, 3, 1, 23, 0)),
     )
     # a dialog that started inside the day and went on past it still belongs to it
-    ingestion.ingest_events(agent, [ingestion.EventIn("last-minute", "web", "bot", "ru", None, datetime(2026, 3, 2, 9, 0))])
+    writer.ingest_events(agent, [rules.EventIn("last-minute", "web", "bot", "ru", None, datetime(2026, 3, 2, 9, 0))])
     dialogs, rows = build(app, agent, tmp_path, tz="Europe/Berlin")
     assert dialogs == 2
     assert {row[0]: row[4] for row in rows[1:]} == {"greet": "1", "ru": "1"}

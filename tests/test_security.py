@@ -9,11 +9,11 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-import ingestion
 from app import ConfigError
 from devtools.processes import ANALYST_PASSWORD, Browserless, Stack, free_port, wait_for
 from export_queue import links
 from extensions import mail
+from ingest import rules, writer
 from models import Account, Agent, ExportItem, ExportRequest, Grant, LoginFailure
 from tests.conftest import PASSWORD, Auth, app_config, create_app, csrf_token, make_account, make_agent
 
@@ -30,8 +30,8 @@ def database_url(tmp_path):
 
 def seed(agent, slot, channel="web"):
     when = datetime.combine(TODAY, datetime.min.time()) + timedelta(hours=12)
-    ingestion.upsert_slots(agent, [ingestion.SlotIn(slot, slot.upper(), "message", f"{slot} text")])
-    ingestion.ingest_events(agent, [ingestion.EventIn(f"{slot}-{i}", channel, "user", slot, None, when) for i in range(3)])
+    writer.upsert_slots(agent, [rules.SlotIn(slot, slot.upper(), "message", f"{slot} text")])
+    writer.ingest_events(agent, [rules.EventIn(f"{slot}-{i}", channel, "user", slot, None, when) for i in range(3)])
 
 
 def export_fields(agent_id):
@@ -183,9 +183,9 @@ def test_user_strings_are_escaped_in_pages_and_emails(app, payload):
     with app.app_context():
         agent = make_agent(f"Bot {payload}")[0]
         make_account("admin@example.com", is_admin=True)
-        ingestion.upsert_slots(agent, [ingestion.SlotIn("s", f"Slot {payload}", f"type {payload}", payload)])
+        writer.upsert_slots(agent, [rules.SlotIn("s", f"Slot {payload}", f"type {payload}", payload)])
         when = datetime.combine(TODAY, datetime.min.time()) + timedelta(hours=12)
-        ingestion.ingest_events(agent, [ingestion.EventIn("d", f"ch {payload}", "user", "s", payload, when)])
+        writer.ingest_events(agent, [rules.EventIn("d", f"ch {payload}", "user", "s", payload, when)])
     admin = client_as(app, "admin")
     with mail.record_messages() as outbox:
         post(admin, "/analytics", export_fields(agent.id) | {"channels": [f"ch {payload}"]})

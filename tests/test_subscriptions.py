@@ -169,8 +169,8 @@ def test_the_email_names_the_subscription_and_links_to_it(app, subscription):
 
 
 def test_skip_empty_leaves_out_an_empty_agents_email_only(app, subscription, people):
-    import ingestion
     from extensions import mail
+    from ingest import rules, writer
     from models import ExportItem
     from tasks import process_export_item
 
@@ -178,7 +178,7 @@ def test_skip_empty_leaves_out_an_empty_agents_email_only(app, subscription, peo
         Subscription.update(skip_empty=True, kinds=json.dumps(["stop-slots"]),
                             agents=json.dumps([people["support"].id, people["sales"].id])).execute()
         Grant.create(account=subscription.account, agent=people["sales"])
-        ingestion.ingest_events(people["sales"], [ingestion.EventIn("d", "web", "user", None, "hi", datetime(2026, 11, 30, 12))])
+        writer.ingest_events(people["sales"], [rules.EventIn("d", "web", "user", None, "hi", datetime(2026, 11, 30, 12))])
         with mail.record_messages() as outbox:
             for item in deliver(DUE):
                 process_export_item(item.id)

@@ -8,7 +8,7 @@ import uuid
 
 from flask import g, request
 
-from names import CONTROL, has_control
+from ingest.rules import CONTROL, has_control
 from webguard.redaction import redact
 
 log = logging.getLogger("slotlens")

@@ -1,214 +1,23 @@
-"""Getting dialog events and slot catalogues in: validation, then one transaction.
+"""Writing a validated batch (`ingest.rules`) in one transaction.
 
-Validation is pure (it only looks at the payload) so that the API and the
-`import-events` command reject exactly the same things with the same words.
 Writing is all or nothing, and idempotent: an event that was already stored
 (same dialog, sender, slot, text and instant) is skipped, so a re-sent batch
-changes nothing.
+changes nothing. The dialogs a batch touches have their summary and path rows
+(`ingest.summaries`, `ingest.paths`), the daily totals (`ingest.daily_totals`)
+and the agent's traffic count (`ingest.traffic`) brought up to date with it.
 """
-import hashlib
-import re
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime
 
-from peewee import EXCLUDED, SQL, Case, Value, fn
+from peewee import SQL, Case, fn
 
-import daily_totals
-from dialog_summaries import Summary, extend, summarize
 from database import db
 from database.bulk import Statement, among, append_rows, chunks, hold_lock, insert_rows, insert_rows_returning, update_rows
-from models import AgentTraffic, Channel, Dialog, DialogSlot, DialogStep, Event, Slot, utcnow
-from names import CONTROL_MESSAGE, has_control
-
-SENDERS = ("user", "bot", "system")
-EARLIEST = datetime(1970, 1, 1)
-LATEST = datetime(2100, 1, 1)
-
-# field -> (required, which length limit applies: "name" or "text")
-EVENT_FIELDS = {
-    "dialog_id": (True, "name"),
-    "channel": (True, "name"),
-    "sender": (True, "name"),
-    "slot": (False, "name"),
-    "text": (False, "text"),
-    "timestamp": (True, "name"),
-}
-# The columns of the per-dialog path rows, in the models' order: peewee writes a
-# one-row INSERT's columns in that order, and the rows' values must follow it.
-SLOT_ROW = (
-    DialogSlot.dialog, DialogSlot.agent, DialogSlot.slot,
-    DialogSlot.is_counted, DialogSlot.started_at, DialogSlot.channel, DialogSlot.times_shown,
-)
-STEP_ROW = (
-    DialogStep.dialog, DialogStep.agent, DialogStep.from_slot, DialogStep.to_slot,
-    DialogStep.is_counted, DialogStep.started_at, DialogStep.channel, DialogStep.transitions,
-)
-SLOT_FIELDS = {
-    "key": (True, "name"),
-    "name": (True, "name"),
-    "type": (True, "name"),
-    "text": (False, "text"),
-}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How much one request may carry (settings API_MAX_BATCH, API_MAX_NAME_LENGTH, API_MAX_TEXT_LENGTH)."""
-
-    batch: int = 10_000
-    name: int = 200  # ids, keys, names, types, channels
-    text: int = 20_000  # bot and message texts
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(config["API_MAX_BATCH"], config["API_MAX_NAME_LENGTH"], config["API_MAX_TEXT_LENGTH"])
-
-
-@dataclass(frozen=True)
-class EventIn:
-    dialog_id: str
-    channel: str
-    sender: str
-    slot: str | None
-    text: str | None
-    timestamp: datetime  # naive UTC
-
-    @property
-    def fingerprint(self):
-        """A 64-bit digest of what makes this event itself within its dialog."""
-        parts = (self.sender, self.slot or "", "\0" if self.text is None else self.text, self.timestamp.isoformat())
-        digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
-
-
-@dataclass(frozen=True)
-class SlotIn:
-    key: str
-    name: str
-    type: str
-    text: str
-
-
-class IngestError(Exception):
-    """The batch was rejected; `errors` says what is wrong where."""
-
-    def __init__(self, errors):
-        super().__init__(f"{len(errors)} error(s)")
-        self.errors = errors
-
-
-def error(index, field, message):
-    return {"index": index, "field": field, "message": message}
-
-
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL breaks PostgreSQL text; lone surrogates break UTF-8
-
-
-def _unstorable(text):
-    """Why `text` cannot be stored as given (NUL, lone surrogate), or None."""
-    found = UNSTORABLE.search(text)
-    if found is None:
-        return None
-    return "must not contain NUL characters" if found.group() == "\x00" else "must be valid Unicode (it has a lone surrogate)"
-
-
-def _check_fields(index, item, spec, limits):
-    """Type, presence, length and unknown-field checks shared by events and slots."""
-    if not isinstance(item, dict):
-        return [error(index, None, "must be a JSON object")]
-    errors = [error(index, name, "unknown field") for name in item if name not in spec]
-    for name, (required, limit) in spec.items():
-        value = item.get(name)
-        max_length = getattr(limits, limit)
-        if value is None:
-            if required:
-                errors.append(error(index, name, "is required"))
-        elif not isinstance(value, str):
-            errors.append(error(index, name, "must be a string"))
-        elif required and not value.strip():
-            errors.append(error(index, name, "must not be empty"))
-        elif len(value) > max_length:
-            errors.append(error(index, name, f"must be at most {max_length} characters"))
-        elif reason := _unstorable(value):
-            errors.append(error(index, name, reason))
-        elif limit == "name" and has_control(value):
-            errors.append(error(index, name, CONTROL_MESSAGE))
-    return errors
-
-
-def parse_timestamp(value):
-    """ISO 8601 with an offset -> naive UTC datetime; ValueError with a reason otherwise."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("must be an ISO 8601 date and time, e.g. 2026-05-01T14:03:00+02:00") from None
-    if parsed.tzinfo is None:
-        raise ValueError("must include a UTC offset, e.g. +00:00 or Z")
-    try:
-        utc = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    except OverflowError:
-        utc = None
-    if utc is None or not EARLIEST <= utc < LATEST:
-        raise ValueError("must be between 1970 and 2100")
-    return utc
-
-
-def _check_batch(payload, limits, what):
-    if not isinstance(payload, list):
-        return [error(None, None, f"the body must be a JSON list of {what}")]
-    if len(payload) > limits.batch:
-        return [error(None, None, f"at most {limits.batch} {what} per request; split the batch")]
-    return []
-
-
-def validate_events(payload, limits):
-    """Check a batch of events; returns (events, errors) and events only if no errors."""
-    errors = _check_batch(payload, limits, "events")
-    if errors:
-        return [], errors
-    events = []
-    for index, item in enumerate(payload):
-        item_errors = _check_fields(index, item, EVENT_FIELDS, limits)
-        bad = {err["field"] for err in item_errors}
-        if isinstance(item, dict):
-            if "sender" not in bad and item["sender"] not in SENDERS:
-                item_errors.append(error(index, "sender", "must be one of: " + ", ".join(SENDERS)))
-            if "timestamp" not in bad:
-                try:
-                    timestamp = parse_timestamp(item["timestamp"])
-                except ValueError as exc:
-                    item_errors.append(error(index, "timestamp", str(exc)))
-        if item_errors:
-            errors.extend(item_errors)
-        else:
-            slot = item.get("slot") or None
-            events.append(EventIn(item["dialog_id"], item["channel"], item["sender"], slot, item.get("text"), timestamp))
-    return ([] if errors else events), errors
-
-
-def validate_slots(payload, limits):
-    """Check a slot catalogue; returns (slots, errors) and slots only if no errors."""
-    errors = _check_batch(payload, limits, "slots")
-    if errors:
-        return [], errors
-    slots, seen = [], set()
-    for index, item in enumerate(payload):
-        item_errors = _check_fields(index, item, SLOT_FIELDS, limits)
-        if not item_errors and item["key"] in seen:
-            item_errors.append(error(index, "key", f"slot {item['key']!r} appears twice in this list"))
-        if item_errors:
-            errors.extend(item_errors)
-        else:
-            seen.add(item["key"])
-            slots.append(SlotIn(item["key"], item["name"], item["type"], item.get("text") or ""))
-    return ([] if errors else slots), errors
-
-
-def valid_slots(slots, limits):
-    """The slots (`SlotIn`) that pass the checks of a slot list (`validate_slots`):
-    a slot enters the catalogue by the same rules whichever way it comes in."""
-    return [slot for slot in slots if not _check_fields(None, asdict(slot), SLOT_FIELDS, limits)]
+from ingest import daily_totals, paths, traffic
+from ingest.rules import IngestError, error
+from ingest.summaries import Summary, extend, summarize
+from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot
 
 
 def inserting_new(model, fields, returned=()):
@@ -227,12 +36,6 @@ NEW_DIALOGS = inserting_new(
 SUMMARY_UPDATE = Statement(lambda: Dialog.update({Dialog.is_counted: None, Dialog.stop_slot: None}).where(Dialog.id == 0))
 TIMES_SHOWN_UPDATE = Statement(lambda: DialogSlot.update({DialogSlot.times_shown: 0}).where(DialogSlot.id == 0))
 TRANSITIONS_UPDATE = Statement(lambda: DialogStep.update({DialogStep.transitions: 0}).where(DialogStep.id == 0))
-TRAFFIC_COUNT = Statement(lambda values: AgentTraffic.insert_from(
-    values, (AgentTraffic.agent, AgentTraffic.quarter, AgentTraffic.events, AgentTraffic.last_received_at)
-).on_conflict(
-    conflict_target=[AgentTraffic.agent, AgentTraffic.quarter],
-    update={AgentTraffic.events: AgentTraffic.events + EXCLUDED.events, AgentTraffic.last_received_at: EXCLUDED.last_received_at},
-).returning())
 NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint))
 
 
@@ -285,7 +88,7 @@ def ingest_events(agent, events, max_channels=None, described=()):
     is what an importer knows about the batch's slots (`describe_slots`).
 
     Dialogs the batch creates have all their events in it: their summaries are
-    computed in Python and inserted with them (`dialog_summaries.summarize`).
+    computed in Python and inserted with them (`ingest.summaries.summarize`).
     Stored dialogs whose new events all come after their stored ones go on from
     their stored summary (`extend`), only the changed rows written. Any other
     stored dialog is recomputed from all its events in SQL, so events may arrive
@@ -316,21 +119,14 @@ def ingest_events(agent, events, max_channels=None, described=()):
         refreshed = sorted(pk for pk in stored if pk not in was)
         before = daily_totals.contributions(refreshed)
         for part in chunks(refreshed):
-            refresh_dialog_summaries(part)
-            refresh_paths(part)
+            paths.refresh_dialog_summaries(part)
+            paths.refresh_paths(part)
         after = daily_totals.contributions(refreshed)
         _insert_paths(agent, {dialog_ids[ext]: summary for ext, summary in created.items()}, after)
         _extend_paths(agent, {pk: (old, extend(old, stored[pk], slot_ids)) for pk, old in was.items()}, before, after)
         daily_totals.apply_change(before, after)
-        _count_traffic(agent, new)
+        traffic.count(agent, new)
     return new, len(events) - new
-
-
-def _count_traffic(agent, new):
-    """Add a batch's new events to the agent's count of this quarter hour, and note when
-    it came (last of the batch's writes, so that every writer takes this row's lock last)."""
-    now = utcnow()
-    insert_rows(TRAFFIC_COUNT, [(agent.id, AgentTraffic.quarter_of(now), new, now)])
 
 
 def _appended_to(stored):
@@ -405,8 +201,8 @@ def _insert_paths(agent, summaries, totals):
         step_rows += steps
         if summary.is_counted:
             daily_totals.add_rows(totals, agent.id, summary, summary.reached, summary.steps)
-    append_rows(SLOT_ROW, slot_rows)
-    append_rows(STEP_ROW, step_rows)
+    append_rows(paths.SLOT_ROW, slot_rows)
+    append_rows(paths.STEP_ROW, step_rows)
 
 
 def _extend_paths(agent, changes, before, after):
@@ -440,8 +236,8 @@ def _extend_paths(agent, changes, before, after):
     update_rows(SUMMARY_UPDATE, [(new.is_counted, new.stop_slot, pk) for pk, (_, new) in sorted(changes.items())])
     update_rows(TIMES_SHOWN_UPDATE, slot_updates)
     update_rows(TRANSITIONS_UPDATE, step_updates)
-    append_rows(SLOT_ROW, slot_rows)
-    append_rows(STEP_ROW, step_rows)
+    append_rows(paths.SLOT_ROW, slot_rows)
+    append_rows(paths.STEP_ROW, step_rows)
 
 
 def _row_changes(old, new):
@@ -558,76 +354,3 @@ def _ensure_dialogs(agent, events, fingerprints, slot_ids):
         raise IngestError(errors)
     ids = {ext: pk for ext, (pk, _) in stored.items()}
     return ids, batch, {ext: summaries[ext] for ext in inserted}
-
-
-def refresh_dialog_summaries(dialog_ids):
-    """Recompute start, counted flag and stop slot of these dialogs from their events.
-
-    The stop slot is the slot of the latest slot-naming event, by timestamp and
-    then arrival order (the event id), so events may arrive in any order.
-    """
-    e = Event.alias()
-    started_at = e.select(fn.MIN(e.timestamp)).where(e.dialog == Dialog.id)
-    is_counted = fn.EXISTS(e.select(SQL("1")).where((e.dialog == Dialog.id) & (e.sender == "user")))
-    stop_slot = (
-        e.select(e.slot)
-        .where((e.dialog == Dialog.id) & e.slot.is_null(False))
-        .order_by(e.timestamp.desc(), e.id.desc())
-        .limit(1)
-    )
-    (
-        Dialog.update(started_at=started_at, is_counted=is_counted, stop_slot=stop_slot)
-        .where(Dialog.id.in_(dialog_ids))
-        .execute()
-    )
-
-
-def refresh_paths(dialog_ids):
-    """Recompute the slots these dialogs reached and the steps of their paths from
-    their events (after their summaries, whose filter fields the rows copy).
-
-    A path is the slot-naming events in order (timestamp, then arrival), repeats
-    merged; it runs from (start) to (end), which a missing slot stands for.
-    """
-    DialogSlot.delete().where(DialogSlot.dialog.in_(dialog_ids)).execute()
-    DialogStep.delete().where(DialogStep.dialog.in_(dialog_ids)).execute()
-    copied = (Dialog.is_counted, Dialog.started_at, Dialog.channel)
-    reached = (
-        Event.select(Event.dialog, Dialog.agent, Event.slot, *copied, fn.COUNT(SQL("*")))
-        .join(Dialog)
-        .where(Event.dialog.in_(dialog_ids) & Event.slot.is_null(False))
-        .group_by(Event.dialog, Dialog.agent, Event.slot, *copied)
-    )
-    DialogSlot.insert_from(reached, SLOT_ROW).execute()
-
-    previous = fn.LAG(Event.slot).over(partition_by=[Event.dialog], order_by=[Event.timestamp, Event.id])
-    sequence = (
-        Event.select(
-            Event.dialog.alias("dialog_id"), Dialog.agent.alias("agent_id"), previous.alias("from_slot"),
-            Event.slot.alias("to_slot"), *(field.alias(field.name) for field in copied),
-        )
-        .join(Dialog)
-        .where(Event.dialog.in_(dialog_ids) & Event.slot.is_null(False))
-        .cte("sequence")
-    )
-    moves = sequence.c.from_slot.is_null() | (sequence.c.from_slot != sequence.c.to_slot)
-    grouped = [
-        sequence.c.dialog_id, sequence.c.agent_id, sequence.c.from_slot, sequence.c.to_slot,
-        *(getattr(sequence.c, f.name) for f in copied),
-    ]
-    steps = sequence.select_from(*grouped, fn.COUNT(SQL("*"))).where(moves).group_by(*grouped)
-    DialogStep.insert_from(steps, STEP_ROW).execute()
-    endings = Dialog.select(Dialog.id, Dialog.agent, Dialog.stop_slot, Value(None), *copied, Value(1)).where(
-        Dialog.id.in_(dialog_ids)
-    )
-    DialogStep.insert_from(endings, STEP_ROW).execute()
-
-
-def backfill_paths(chunk=5000):
-    """Compute the slot and step rows of every stored dialog (an upgrade, or data
-    written without the ingestion path), a chunk of dialogs per transaction.
-    `daily_totals.rebuild()` then sums them per day."""
-    ids = [dialog_id for (dialog_id,) in Dialog.select(Dialog.id).order_by(Dialog.id).tuples()]
-    for start in range(0, len(ids), chunk):
-        with db.atomic():
-            refresh_paths(ids[start : start + chunk])

@@ -69,7 +69,7 @@ def contributions(dialog_ids):
 
 def add_rows(totals, agent_id, summary, slots, steps):
     """Add what the rows of the given slots and steps of a counted dialog summarised
-    in Python (`dialog_summaries.Summary`) contribute to `totals`, as
+    in Python (`ingest.summaries.Summary`) contribute to `totals`, as
     `contributions` would read them from the stored rows."""
     day, channel = summary.started_at.date(), summary.channel
     for slot in slots:

@@ -4,7 +4,7 @@
 types, unknown fields and bad senders on the way; what it cannot check (lengths,
 blank or unstorable text, control characters, timestamps, duplicate keys) is
 checked over whole columns at once. Anything unusual answers None, and the
-careful path (`json` + `ingestion.validate_events`) then takes the same bytes
+careful path (`json` + `ingest.rules.validate_events`) then takes the same bytes
 and says exactly what is wrong where, so both paths accept exactly the same
 batches and every error message comes from one place. The importers' payloads
 (dicts) take the same way, through `msgspec.convert` instead of the decoder.
@@ -15,8 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from ingestion import EARLIEST, LATEST, UNSTORABLE, EventIn
-from names import CONTROL
+from ingest.rules import CONTROL, EARLIEST, LATEST, UNSTORABLE, EventIn
 
 
 class EventStruct(msgspec.Struct, forbid_unknown_fields=True):

@@ -5,7 +5,7 @@ creates a dialog holds all its events, and a batch whose events for a stored
 dialog all come after the stored ones only appends to its path: both are
 computed here in Python and written with plain INSERTs. Any other batch (events
 arriving out of order, or re-sent) has its dialogs recomputed from all their
-events in SQL (`ingestion.refresh_dialog_summaries`, `refresh_paths`). Both
+events in SQL (`ingest.paths.refresh_dialog_summaries`, `refresh_paths`). Both
 follow the same rules, which the equivalence tests hold them to:
 
 - the start is the earliest event; a dialog is counted when the user spoke;
