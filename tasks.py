@@ -17,7 +17,7 @@ from export_queue.delivery import process_export_item
 from extensions import huey, in_app_context
 from importers import jobs as import_jobs
 from importers.jobs import run_import
-from subscriptions import sweep
+from subscriptions.sweep import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _enqueue_stalled_imports():
 def _deliver_due_subscriptions():
     """Every worker looks; the database lets one start each due period."""
     config = huey.flask_app.config
-    for item in sweep.deliver_due(models.utcnow(), config["TIMEZONE"], config["SCHEDULED_MAX_PENDING"]):
+    for item in deliver_due(models.utcnow(), config["TIMEZONE"], config["SCHEDULED_MAX_PENDING"]):
         process_export_item(item.id)
 
 
