@@ -125,6 +125,28 @@ def test_a_malformed_event_is_skipped_with_its_reason(event, reason):
     assert rows == [("s", "user", None, "a", "rest"), ("event 2", reason), ("s", "user", None, "b", "rest")]
 
 
+def test_a_session_waiting_for_its_channel_keeps_memory_flat_and_comes_out_whole():
+    """Its waiting events beyond WAITING_IN_MEMORY go to a temporary file: 60,000 bot
+    events before the first user event took 23 MB before (all held as payloads), and
+    come out in order, on the user event's channel, all the same."""
+    import tracemalloc
+
+    def events(user_at):
+        for n in range(1, 60_002):
+            yield (f"event {n}", ev("user", n, text="hi", input_channel="rest") if n == user_at else ev("bot", n, text="Pizza?"), True)
+
+    tracemalloc.start()
+    try:
+        assert list(rasa.map_sender("s", events(user_at=None), {})) == []  # still open: held back, as before
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000, f"{peak / 1e6:.0f} MB"
+    items = list(rasa.map_sender("s", events(user_at=60_001), {}))
+    assert [i.where for i in items] == [f"event {n}" for n in range(1, 60_002)]
+    assert {i.payload["channel"] for i in items} == {"rest"} and items[1234].payload["timestamp"] == "2026-03-01T10:20:35+00:00"
+
+
 # --- whole trackers ---------------------------------------------------------------
 
 def stored(agent):
@@ -196,6 +218,60 @@ def test_a_truncated_tracker_given_alone_exits_non_zero_and_skipped_events_do_no
     (tmp_path / "odd.json").write_text(json.dumps(odd))
     skipped = runner.invoke(args=["import-rasa", str(tmp_path / "odd.json"), "--agent", "Support Bot"])
     assert skipped.exit_code == 0 and "1 events skipped" in skipped.output, skipped.output
+
+
+def test_a_tracker_file_is_read_an_event_at_a_time_and_its_faults_placed_as_json_places_them(tmp_path):
+    """The file is parsed in a stream (ijson); a fault is named at the line and column
+    where `json` puts it, in the parser's words but never quoting the file (yajl's own
+    message quotes the text around the fault, an end user's words)."""
+    def json_places(content):
+        with pytest.raises(json.JSONDecodeError) as fault:
+            json.loads(content.decode())
+        return fault.value.lineno, fault.value.colno
+
+    faults = [b'{"sender_id": "s",\n "events": [{"event": "user", "text": "secret", "x": ?}]}',
+              '{"sender_id": "s",\n "events": [{"text": "sécrét"} {"text": "secret"}]}'.encode(),
+              b'{"sender_id": "s", "events": [{"text": "secret"}]} {}', b""]
+    truncated = b'{"sender_id": "s", "events": [{"text": "secr'  # json names where the string began; this, the end
+    for content, (line, column) in [*((c, json_places(c)) for c in faults), (truncated, (1, len(truncated) + 1))]:
+        (tmp_path / "t.json").write_bytes(content)
+        [item] = rasa.TrackerFiles(str(tmp_path / "t.json"))
+        assert item.reason.startswith(f"is not valid JSON (line {line}, column {column}: ") and "secr" not in item.reason
+        assert item.reason.endswith("); is the file complete?")
+    for number in (b"NaN", b"-Infinity", b"1e400", b"123456789012345678901234567890"):  # Python's json took them
+        (tmp_path / "t.json").write_bytes(b'{"sender_id": "s", "events": [{"timestamp": %s}]}' % number)
+        [item] = rasa.TrackerFiles(str(tmp_path / "t.json"))
+        assert item.reason.startswith("is not valid JSON (line 1, column "), item.reason
+    (tmp_path / "t.json").write_bytes(b'{"sender_id": "s", "events": [{"a": nope, "text": "\xff secret"}]}')
+    [item] = rasa.TrackerFiles(str(tmp_path / "t.json"))
+    assert "secret" not in item.reason and "(line 1, column 38: invalid string in json text)" in item.reason
+    shapes = {
+        b'{"events": [{"event": "user", "timestamp": 1772359200, "text": "hi"}], "sender_id": "late"}': "late",
+        b'[{"sender_id": "s", "events": []}]': "has no `events` list; is it a tracker from GET /conversations/<sender_id>/tracker?",
+        b'{"sender_id": "s", "events": {"item": {"event": "user", "timestamp": 1}}}': "has no `events` list; is it a tracker",
+        b'{"sender_id": "s", "events": [], "events": []}': "has more than one `events` field",
+        b'{"sender_id": ["s"], "events": []}': "has no `sender_id`",
+        b'{"sender_id": "", "events": []}': "has no `sender_id`",
+    }
+    for content, expected in shapes.items():
+        (tmp_path / "t.json").write_bytes(content)
+        [item] = rasa.TrackerFiles(str(tmp_path / "t.json"))
+        assert (item.payload["dialog_id"] if item.payload else item.reason).startswith(expected)
+
+
+def test_a_tracker_file_changed_between_its_two_readings_is_named_as_unread(tmp_path, monkeypatch):
+    (tmp_path / "t.json").write_text(json.dumps(load(GREETING)))
+    check = rasa._read_tracker
+
+    def checked_then_cut(path):
+        sender_id = check(path)
+        Path(path).write_bytes(Path(GREETING).read_bytes()[:400])
+        return sender_id
+
+    monkeypatch.setattr(rasa, "_read_tracker", checked_then_cut)
+    source = rasa.TrackerFiles(str(tmp_path / "t.json"))
+    assert [item.reason for item in source][-1] == "changed while it was being imported; import it again"
+    assert source.unread == ["t.json"]
 
 
 def test_a_tracker_file_that_cannot_be_opened_is_named_and_the_rest_imported(app, runner, people, tmp_path):
