@@ -8,12 +8,14 @@ from flask.cli import with_appcontext
 from peewee import IntegrityError, SqliteDatabase
 
 import importers
+from access import api_keys, passwords
+from access.logins import MAX_EMAIL_LENGTH
+from access.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from export_queue.health import queue_health
 from importers import ImportFailed, cursor, rasa_store
 from importers.csv_log import CsvLog, parse_mapping, parse_sender_values, parse_timezone
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
-from forms import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from database import db, migrations
 from ingest.rules import CONTROL_MESSAGE, has_control
 from models import Account, Agent, Grant
@@ -95,7 +97,7 @@ def create_user(email, password, admin):
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise click.ClickException(f"The password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.")
     account = Account(email=email, is_admin=admin)
-    account.set_password(password)
+    passwords.assign(account, password)
     try:
         account.save()
     except IntegrityError:
@@ -115,7 +117,7 @@ def create_agent(name):
         raise click.ClickException(f"The agent name {CONTROL_MESSAGE}.")
     try:
         with db.atomic():
-            agent, api_key = Agent.create_with_key(name)
+            agent, api_key = api_keys.create_agent(name)
     except IntegrityError:
         raise click.ClickException(f"An agent named {name!r} already exists.") from None
     click.echo(f"Created agent {agent.name!r}. API key (shown only now): {api_key}")
@@ -127,7 +129,7 @@ def create_agent(name):
 def rotate_key(agent):
     """Give AGENT a new API key; the old one stops working at once."""
     agent = find_agent(agent)
-    api_key = agent.rotate_api_key()
+    api_key = api_keys.rotate(agent)
     click.echo(f"New API key for {agent.name!r} (shown only now; the old key no longer works): {api_key}")
 
 

@@ -8,12 +8,8 @@ events: per dialog (`Dialog`: start, counted flag, stop slot; `DialogSlot` and
 `DialogStep`: the slots it reached and the steps of its path), and per day
 (`DailyReach`, `DailyStep`: those rows summed; see ingest/daily_totals.py).
 """
-import hashlib
 import json
-import re
-import secrets
-import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from peewee import (
     BigIntegerField,
@@ -25,13 +21,9 @@ from peewee import (
     IntegerField,
     Model,
     TextField,
-    fn,
 )
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from database import db
-
-MAX_SLUG_BYTES = 100
 
 
 def utcnow():
@@ -56,28 +48,6 @@ class Account(BaseModel):
     # "," as SPEC has it, or ";" with a decimal comma, as Excel reads CSV where the list separator is ";"
     csv_separator = CharField(max_length=1, default=",")
 
-    def end_sessions(self):
-        """Log the account out everywhere (log-out, password change, disabled by an admin)."""
-        Account.update(session_version=Account.session_version + 1).where(Account.id == self.id).execute()
-        self.session_version = Account.get_by_id(self.id).session_version
-
-    def set_password(self, password):
-        self.password_hash = generate_password_hash(password)
-
-    def check_password(self, password):
-        return check_password_hash(self.password_hash, password)
-
-    def visible_agents(self):
-        """Agents this account may see and export: granted ones, or all for admins."""
-        query = Agent.select().order_by(Agent.name)
-        if not self.is_admin:
-            query = query.join(Grant).where(Grant.account == self)
-        return query
-
-    def can_see(self, agent_id):
-        """Checked again wherever an agent's data leaves: a build, a download."""
-        return self.visible_agents().where(Agent.id == agent_id).exists()
-
 
 class Agent(BaseModel):
     name = CharField(unique=True)
@@ -85,75 +55,15 @@ class Agent(BaseModel):
     api_key_hash = CharField(unique=True)
     created_at = DateTimeField(default=utcnow)
 
-    @staticmethod
-    def hash_api_key(api_key):
-        """API keys are random 256-bit strings, so a plain SHA-256 is a safe lookup hash."""
-        return hashlib.sha256(api_key.encode()).hexdigest()
-
-    @staticmethod
-    def new_api_key():
-        return "sl_" + secrets.token_urlsafe(32)
-
-    @classmethod
-    def create_with_key(cls, name):
-        """Create an agent and return it with its API key, which is shown only now."""
-        api_key = cls.new_api_key()
-        agent = cls.create(name=name, slug=unique_slug(name), api_key_hash=cls.hash_api_key(api_key))
-        return agent, api_key
-
-    def rotate_api_key(self):
-        """Replace the API key; returns the new one, shown only now."""
-        api_key = self.new_api_key()
-        self.api_key_hash = self.hash_api_key(api_key)
-        self.save(only=[Agent.api_key_hash])
-        return api_key
-
-    @classmethod
-    def by_api_key(cls, api_key):
-        return cls.get_or_none(cls.api_key_hash == cls.hash_api_key(api_key))
-
 
 class NewApiKey(BaseModel):
     """A new API key waiting to be shown once, on its agent's page, to the admin who
-    made it. Kept here, not in the session cookie, which Flask signs but does not
-    encrypt; the page that shows it deletes it, and after `SHOWN_FOR` or a newer key
-    it is never shown."""
-
-    SHOWN_FOR = timedelta(minutes=10)
+    made it (access/api_keys.py)."""
 
     agent = ForeignKeyField(Agent, on_delete="CASCADE", unique=True)
     account = ForeignKeyField(Account, on_delete="CASCADE")
     api_key = CharField()
     created_at = DateTimeField(default=utcnow)
-
-    @classmethod
-    def hold(cls, agent, account, api_key):
-        """Keep `api_key` for `agent`'s page, replacing one not shown yet."""
-        with db.atomic():
-            cls.forget_expired()
-            cls.delete().where(cls.agent == agent.id).execute()
-            cls.create(agent=agent.id, account=account.id, api_key=api_key)
-
-    @classmethod
-    def take(cls, agent, account):
-        """The key waiting for `agent`'s page and this account, once (two tabs at once
-        cannot both get it: the delete decides), or None. A key replaced since (the
-        `rotate-key` command) is not shown."""
-        cls.forget_expired()
-        waiting = cls.get_or_none((cls.agent == agent.id) & (cls.account == account.id))
-        if waiting is None or cls.delete().where(cls.id == waiting.id).execute() != 1:
-            return None
-        return waiting.api_key if Agent.hash_api_key(waiting.api_key) == agent.api_key_hash else None
-
-    @classmethod
-    def expired(cls):
-        return cls.created_at <= utcnow() - cls.SHOWN_FOR
-
-    @classmethod
-    def forget_expired(cls):
-        """Delete the keys no page will show any more (the worker's sweep, every minute),
-        so that an unseen key is not kept, nor copied into backups."""
-        return cls.delete().where(cls.expired()).execute()
 
 
 class Grant(BaseModel):
@@ -446,7 +356,7 @@ class LoginFailure(BaseModel):
 
     email = CharField()
     address = CharField()
-    device = CharField(null=True)  # the nonce of the attempt's device cookie (blueprints/auth.py), if it had one
+    device = CharField(null=True)  # the nonce of the attempt's device cookie (access/logins.py), if it had one
     at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -454,14 +364,3 @@ class LoginFailure(BaseModel):
 
 
 MODELS = [Account, Agent, NewApiKey, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure]
-
-
-def unique_slug(name):
-    """A file-name-safe slug for `name` (letters of any script kept), unique among agents."""
-    base = re.sub(r"[\W_]+", "-", unicodedata.normalize("NFKC", name).lower()).strip("-") or "agent"
-    base = base.encode()[:MAX_SLUG_BYTES].decode(errors="ignore").rstrip("-")  # file names are bounded in bytes
-    slug, n = base, 1
-    while Agent.select().where(Agent.slug == slug).exists():
-        n += 1
-        slug = f"{base}-{n}"
-    return slug

@@ -12,6 +12,7 @@ from datetime import timedelta
 from huey import crontab
 
 import models
+from access import api_keys
 from export_queue import upkeep
 from export_queue.delivery import process_export_item
 from extensions import huey, in_app_context
@@ -63,7 +64,7 @@ def sweep():
     show, recover lost queue messages and stalled imports, and start the scheduled
     reports that are due."""
     upkeep.expire_links()
-    models.NewApiKey.forget_expired()
+    api_keys.forget_expired()
     _enqueue_orphans(grace=timedelta(seconds=huey.flask_app.config["EXPORT_LEASE"]))
     _enqueue_stalled_imports()
     _deliver_due_subscriptions()

@@ -15,6 +15,7 @@ from peewee import fn
 
 import database
 import models
+from access import api_keys
 from database import bulk, migrations
 from ingest import daily_totals, paths, rules, writer
 
@@ -60,7 +61,7 @@ def build(path, big_dialogs, log):
     with database.db.connection_context():
         for name, dialogs, slots in agent_specs(big_dialogs):
             log(f"  generating {name}: {dialogs:,} dialogs, {slots} slots")
-            agent, _ = models.Agent.create_with_key(name)
+            agent, _ = api_keys.create_agent(name)
             writer.upsert_slots(
                 agent, [rules.SlotIn(f"s{i:03d}", f"Step {i}", "message", f"Bot text {i},\nline 2") for i in range(slots)]
             )

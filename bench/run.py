@@ -424,11 +424,11 @@ def bench_upkeep(folder, dialogs):
         return timed_call
 
     with app.app_context():
+        from access import api_keys
         from database import migrations
-        import models
 
         migrations.upgrade()
-        agent, _ = models.Agent.create_with_key("Upkeep Bot")
+        agent, _ = api_keys.create_agent("Upkeep Bot")
         raw = ingestion_events(dialogs)
         batches = [rules.validate_events(raw[i : i + 1000], rules.Limits())[0] for i in range(0, len(raw), 1000)]
         for (module, name), function in zip(patched, originals):
@@ -600,10 +600,11 @@ def main():
                           "QUEUE_URL": f"sqlite:///{work}/queue.db"}, instance_path=work)
         with app.app_context():
             import models
+            from access import passwords
 
             if not models.Account.select().where(models.Account.email == "pages@example.com").exists():
                 account = models.Account(email="pages@example.com", is_admin=True)
-                account.set_password("bench password 1")
+                passwords.assign(account, "bench password 1")
                 account.save()
             bounds = periods.period_bounds(FULL.date_from, FULL.date_to, "UTC")
             population = models.Dialog.select().where(in_range(models.Dialog, 1, (), *bounds)).count()

@@ -4,12 +4,13 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 from peewee import IntegrityError
 
+from access import api_keys, passwords, sessions
 from export_queue.health import queue_health
 from blueprints.auth import admin_required
 from forms import AccountForm, AgentForm, GrantForm
 from database import db
 from ingest import traffic
-from models import Account, Agent, Grant, NewApiKey, utcnow
+from models import Account, Agent, Grant, utcnow
 from reporting import periods
 from reporting.localtime import to_local
 from subscriptions.lists import due_within, failed_runs
@@ -59,7 +60,7 @@ def create_account():
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
         account = Account(email=email, is_admin=form.is_admin.data)
-        account.set_password(form.password.data)
+        passwords.assign(account, form.password.data)
         try:
             with db.atomic():
                 account.save()
@@ -82,7 +83,7 @@ def set_account_disabled(account_id, action):
     account.is_disabled = action == "disable"
     account.save(only=[Account.is_disabled])  # a whole-row save would undo a password change made meanwhile
     if account.is_disabled:
-        account.end_sessions()
+        sessions.end_all(account)
     flash(f"Account {account.email} {action}d.", "success")
     return redirect(url_for("admin.index"))
 
@@ -95,7 +96,7 @@ def create_agent():
         name = form.name.data.strip()
         try:
             with db.atomic():
-                agent, api_key = Agent.create_with_key(name)
+                agent, api_key = api_keys.create_agent(name)
         except IntegrityError:
             form.name.errors.append("An agent with this name already exists.")
         else:
@@ -105,8 +106,8 @@ def create_agent():
 
 def show_key_once(agent, api_key):
     """Redirect to the agent's page, which shows the key once: it waits server-side
-    (`NewApiKey`), so reloading the page sends nothing again and shows it no more."""
-    NewApiKey.hold(agent, g.account, api_key)
+    (`api_keys.hold`), so reloading the page sends nothing again and shows it no more."""
+    api_keys.hold(agent, g.account, api_key)
     return redirect(url_for("admin.agent_page", agent_id=agent.id))
 
 
@@ -121,7 +122,7 @@ def agent_page(agent_id):
     return render_template(
         "admin/agent.html",
         agent=agent,
-        api_key=NewApiKey.take(agent, g.account),
+        api_key=api_keys.take(agent, g.account),
         traffic=traffic.received(agent, since=today_from_utc),
         base_url=current_app.config["BASE_URL"],  # never the request's Host: a forged one would aim the commands elsewhere
         now=now.replace(microsecond=0),
@@ -134,7 +135,7 @@ def rotate_key(agent_id):
     """A new API key (shown once); the old one stops working at once."""
     agent = found(Agent, agent_id)
     flash(f"{agent.name} has a new API key. The old key no longer works: update the bot's settings now.", "success")
-    return show_key_once(agent, agent.rotate_api_key())
+    return show_key_once(agent, api_keys.rotate(agent))
 
 
 @bp.route("/grants", methods=("POST",))

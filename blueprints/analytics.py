@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
+from access.visibility import visible_agents
 from blueprints.auth import login_required
 from export_queue import delivery, intake
 from forms import FilterForm, SubscriptionForm
@@ -41,7 +42,7 @@ def date_presets(day):
 def filter_form(formdata=None):
     """The filter form with the choices this account may pick from."""
     form = FilterForm(formdata, meta={"csrf": request.method == "POST"})
-    agents = list(g.account.visible_agents())
+    agents = list(visible_agents(g.account))
     form.agents.choices = [(a.id, a.name) for a in agents]
     channel_names = (
         Channel.select(Channel.name).where(Channel.agent.in_([a.id for a in agents])).distinct().order_by(Channel.name)
@@ -67,7 +68,7 @@ def link_filters(args):
     filled.setdefault("date_from", (today() - timedelta(days=29)).isoformat())
     filled.setdefault("date_to", today().isoformat())
     if not any(name in args for name in FILTER_FIELDS):
-        filled.setlist("agents", [str(agent.id) for agent in g.account.visible_agents()])
+        filled.setlist("agents", [str(agent.id) for agent in visible_agents(g.account)])
     return filled
 
 

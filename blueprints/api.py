@@ -8,8 +8,8 @@ import json
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from access import api_keys
 from ingest import decoding, rules, writer
-from models import Agent
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -35,7 +35,7 @@ def http_error(exc):
 def authenticated_agent():
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
-    agent = Agent.by_api_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+    agent = api_keys.agent_for(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
     if agent is None:
         raise ApiError(401, [rules.error(None, None, "missing or wrong API key (Authorization: Bearer <key>)")])
     return agent

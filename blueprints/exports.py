@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
+from access.visibility import can_see, visible_agents
 from export_queue import intake, links, wording
 from export_queue.states import IN_FLIGHT
 from blueprints.analytics import queue_export
@@ -34,7 +35,7 @@ def index():
         position=intake.queue_position,
         downloadable=links.is_downloadable,
         token=links.download_token,
-        visible={agent.id for agent in g.account.visible_agents()},
+        visible={agent.id for agent in visible_agents(g.account)},
         kinds=kinds.KINDS,
         problem=wording.problem,
     )
@@ -64,7 +65,7 @@ def download(token, extension):
         return redirect(url_for("auth.login", next=request.path))
     if item.request.account_id != g.account.id:
         abort(403, "This report was sent to another account. Request your own on the Analytics tab.")
-    if not g.account.can_see(item.agent_id):
+    if not can_see(g.account, item.agent_id):
         abort(403, "You no longer have access to this agent, so its reports cannot be downloaded. Ask an admin.")
     path = links.report_path(item, extension)
     if not links.is_downloadable(item) or not os.path.exists(path):
@@ -83,7 +84,7 @@ def send_again(request_id):
     agent_ids = set(filters.agent_ids)
     if request.form.get("agent"):
         agent_ids &= {request.form.get("agent", type=int)}
-    visible = {a.id for a in g.account.visible_agents().where(Agent.id.in_(list(agent_ids)))}
+    visible = {a.id for a in visible_agents(g.account).where(Agent.id.in_(list(agent_ids)))}
     if not visible:
         abort(404)
     queue_export(dataclasses.replace(filters, agent_ids=tuple(sorted(visible))), original.kind)

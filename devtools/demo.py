@@ -6,10 +6,11 @@ Generated with a fixed seed and stored through the real ingestion path.
 import random
 from datetime import timedelta
 
+from access import api_keys, passwords
 from database import db
 from database.bulk import chunks
 from ingest import rules, writer
-from models import Account, Agent, Grant, utcnow
+from models import Account, Grant, utcnow
 
 DEMO_ADMIN = ("demo@slotlens.local", "slotlens-demo")
 DEMO_ANALYST = ("analyst@slotlens.local", "slotlens-analyst")
@@ -67,7 +68,7 @@ def load():
         admin = _account(*DEMO_ADMIN, is_admin=True)
         analyst = _account(*DEMO_ANALYST, is_admin=False)
     for index, (name, (channels, dialogs, script)) in enumerate(SCRIPTS.items()):
-        agent, _ = Agent.create_with_key(name)
+        agent, _ = api_keys.create_agent(name)
         writer.upsert_slots(agent, [rules.SlotIn(k, n, t, text) for k, n, t, text, _ in script])
         events = [e for d in range(dialogs) for e in _dialog_events(rng, f"{agent.slug}-{d}", channels, script, now)]
         for part in chunks(events, 10000):
@@ -82,7 +83,7 @@ def load():
 
 def _account(email, password, is_admin):
     account = Account(email=email, is_admin=is_admin)
-    account.set_password(password)
+    passwords.assign(account, password)
     account.save()
     return account
 

@@ -17,6 +17,7 @@ from flask import current_app
 from peewee import DatabaseError, InterfaceError
 
 import database
+from access.visibility import can_see
 from export_queue.emails import report_email
 from export_queue.intake import filters_of
 from export_queue.links import report_folder, report_path
@@ -145,7 +146,7 @@ def deliver(item, lease):
     """Build the report (unless built before), send its email, record it as sent."""
     config = current_app.config
     with step(unexpected):
-        allowed = item.request.account.can_see(item.agent_id)
+        allowed = can_see(item.request.account, item.agent_id)
     if not allowed:
         move(item, FAILED, error="This account no longer has access to this agent.")
         return

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import IntegrityError
 
+from access.visibility import visible_agents
 from export_queue.intake import filters_key, in_flight_requests, lock_account
 from database import db
 from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun
@@ -64,7 +65,7 @@ def start_run(subscription, run, now, tz_name, max_pending):
     (`max_pending`; a run always may start when none is in flight)."""
     account, kinds = subscription.account, json.loads(subscription.kinds)
     wanted = json.loads(subscription.agents)
-    visible = {agent.id for agent in account.visible_agents().where(Agent.id.in_(wanted))}
+    visible = {agent.id for agent in visible_agents(account).where(Agent.id.in_(wanted))}
     notes = []
     if now - run.due > LATE_AFTER:
         notes.append(f"Late: no worker was running at the due time ({format_local(run.due, tz_name)}), "

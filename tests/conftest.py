@@ -13,10 +13,11 @@ import psycopg2
 import pytest
 import redis
 
+from access import api_keys, passwords
 from app import create_app
 from database import db, migrations
 from database.migrations import SchemaVersion
-from models import MODELS, Account, Agent, Grant
+from models import MODELS, Account, Grant
 from devtools.processes import postgres_database
 
 POSTGRES_URL = os.environ.get("SLOTLENS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -163,7 +164,7 @@ def auth(client):
 
 def make_account(email, is_admin=False, agents=()):
     account = Account(email=email, is_admin=is_admin)
-    account.set_password(PASSWORD)
+    passwords.assign(account, PASSWORD)
     account.save()
     for agent in agents:
         Grant.create(account=account, agent=agent)
@@ -172,7 +173,7 @@ def make_account(email, is_admin=False, agents=()):
 
 def make_agent(name):
     """An agent and its API key."""
-    return Agent.create_with_key(name)
+    return api_keys.create_agent(name)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from access import api_keys, passwords
 import blueprints.auth
 import tasks
 from models import Account, Agent, LoginFailure
@@ -152,8 +153,8 @@ def test_an_admin_disables_and_enables_an_account(app, client, auth, people):
 
 def test_an_unknown_email_costs_a_password_check_too(client, auth, people, monkeypatch):
     checked = []
-    real = blueprints.auth.check_password_hash
-    monkeypatch.setattr(blueprints.auth, "check_password_hash", lambda *args: checked.append(1) or real(*args))
+    real = passwords.check_password_hash
+    monkeypatch.setattr(passwords, "check_password_hash", lambda *args: checked.append(1) or real(*args))
     assert "Wrong email or password." in auth.login("nobody-here@example.com").get_data(as_text=True)
     assert checked == [1], "a missing account answers no faster than a wrong password"
 
@@ -265,7 +266,7 @@ def test_an_admins_disable_racing_the_users_own_form_holds(app, client, auth, pe
     with app.app_context():
         analyst = Account.get_by_id(analyst_id)
         assert analyst.is_disabled
-        assert analyst.check_password("a new long password"), "the admin's save put the old password back"
+        assert passwords.matches(analyst, "a new long password"), "the admin's save put the old password back"
     assert user.get("/analytics").status_code == 302, "disabled: logged out"
 
 
@@ -326,8 +327,8 @@ def test_a_new_api_key_waits_server_side_for_one_showing_on_its_agents_page(app,
     assert shown_key(client, created.location) is None, "a key replaced since is not shown"
 
     auth.post(created.location + "/rotate-key", {}, form_page=created.location)
-    later = models.utcnow() + models.NewApiKey.SHOWN_FOR + timedelta(seconds=1)
-    monkeypatch.setattr(models, "utcnow", lambda: later)
+    later = models.utcnow() + api_keys.SHOWN_FOR + timedelta(seconds=1)
+    monkeypatch.setattr(api_keys, "utcnow", lambda: later)
     tasks.sweep.call_local()
     with app.app_context():
         assert models.NewApiKey.select().count() == 0, "an unseen key is not kept past its time, though no page asked for it"

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from access import api_keys, passwords
 from database import migrations
 from models import Account, Agent, Dialog, Event, Grant
 
@@ -18,7 +19,7 @@ def test_create_user(app, runner):
     assert result.exit_code == 0 and result.output == "Created admin account ann@example.com.\n"
     with app.app_context():
         account = Account.get(Account.email == "ann@example.com")
-        assert account.is_admin and account.check_password("long enough pw")
+        assert account.is_admin and passwords.matches(account, "long enough pw")
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ def test_create_agent_prints_a_working_key(app, runner):
     assert result.exit_code == 0
     key = result.output.strip().rsplit(" ", 1)[1]
     with app.app_context():
-        assert Agent.by_api_key(key).name == "Support Bot"
+        assert api_keys.agent_for(key).name == "Support Bot"
     again = runner.invoke(args=["create-agent", "Support Bot"])
     assert again.exit_code == 1 and "already exists" in again.output
 

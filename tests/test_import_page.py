@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from access import api_keys
 from app import create_app
 from devtools.processes import Stack, wait_for
 from models import Account, Agent, Dialog, Event, ImportJob
@@ -180,7 +181,7 @@ class WorkerStack:
         self.processes.cli("init-db")
         with self.app.app_context():
             self.account = Account.create(email="admin@example.com", password_hash="x", is_admin=True)
-            self.agent = Agent.create_with_key("Bot")[0]
+            self.agent = api_keys.create_agent("Bot")[0]
         os.makedirs(self.processes.env["FLASK_IMPORTS_DIR"], exist_ok=True)
 
     def queue(self, kind, name, content, options=None):

@@ -5,8 +5,9 @@ from datetime import datetime
 
 import pytest
 
+from access import api_keys
 from database import db, migrations
-from models import Account, Agent, ExportItem, ExportRequest, LoginFailure
+from models import Account, ExportItem, ExportRequest, LoginFailure
 
 SCHEMA_V1 = "tests/data/schema_v1.sqlite.sql"  # what the first release created (sqlite3 .schema)
 
@@ -76,7 +77,7 @@ def test_upgrading_computes_the_paths_of_stored_dialogs(app, runner):
     from models import DailyReach, DailyStep, DialogSlot, DialogStep
 
     with app.app_context():
-        agent = Agent.create_with_key("Bot")[0]
+        agent = api_keys.create_agent("Bot")[0]
         events = [rules.EventIn("d", "web", "user", None, None, datetime(2026, 3, 1, 10)),
                   rules.EventIn("d", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),
                   rules.EventIn("d", "web", "bot", "b", None, datetime(2026, 3, 1, 12))]

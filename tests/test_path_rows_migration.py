@@ -5,6 +5,7 @@ indexes as a new database has them; version 12 counts the stored events; version
 gives import jobs a claim."""
 from datetime import datetime, timedelta
 
+from access import api_keys
 from database import db, migrations
 from database.migrations import v07_add_slot_paths, v09_add_imports, v11_free_path_rows_of_slot_checks
 from ingest import rules, traffic, writer
@@ -25,7 +26,7 @@ def index_names(table):
 
 def test_upgrading_to_version_11_keeps_every_path_row_without_slot_checks(app, runner):
     with app.app_context():
-        agent = Agent.create_with_key("Bot")[0]
+        agent = api_keys.create_agent("Bot")[0]
         writer.ingest_events(agent, [
             rules.EventIn(dialog, "web", sender, slot, None, datetime(2026, 3, 1, 10, minute))
             for dialog in ("d1", "d2") for minute, (sender, slot) in enumerate([("user", None), ("bot", "a"), ("bot", "b")])
@@ -59,8 +60,8 @@ def test_upgrading_to_version_11_keeps_every_path_row_without_slot_checks(app, r
 
 def test_upgrading_to_version_12_counts_the_stored_events_of_each_agent(app, runner):
     with app.app_context():
-        agent = Agent.create_with_key("Bot")[0]
-        Agent.create_with_key("Quiet Bot")
+        agent = api_keys.create_agent("Bot")[0]
+        api_keys.create_agent("Quiet Bot")
         writer.ingest_events(agent, [
             rules.EventIn("d1", "web", "user", None, None, datetime(2026, 3, 1, 10)),
             rules.EventIn("d1", "web", "bot", "a", None, datetime(2026, 3, 1, 11)),

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from access import passwords
 from app import create_app
 from models import Account, Grant
 from tests.conftest import POSTGRES_URL, REDIS_URL, postgres_available, redis_available
@@ -34,7 +35,7 @@ def scaled(tmp_path):
         with app.app_context():
             for n in range(ACCOUNTS):
                 account = Account(email=f"user{n}@example.com")
-                account.set_password(ANALYST_PASSWORD)
+                passwords.assign(account, ANALYST_PASSWORD)
                 account.save()
                 Grant.create(account=account, agent=1)
         try:

@@ -9,12 +9,13 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from access import api_keys, passwords
 from app import ConfigError
 from devtools.processes import ANALYST_PASSWORD, Browserless, Stack, free_port, wait_for
 from export_queue import links
 from extensions import mail
 from ingest import rules, writer
-from models import Account, Agent, ExportItem, ExportRequest, Grant, LoginFailure
+from models import Account, ExportItem, ExportRequest, Grant, LoginFailure
 from tests.conftest import PASSWORD, Auth, app_config, create_app, csrf_token, make_account, make_agent
 
 TODAY = date.today()
@@ -414,7 +415,7 @@ def test_a_new_password_revokes_every_device_cookie(app, people):
     post(thiefs_browser, "/logout", {})
     with app.app_context():
         owner = Account.get(Account.email == "admin@example.com")
-        owner.set_password("a brand new passphrase")
+        passwords.assign(owner, "a brand new passphrase")
         owner.save(only=[Account.password_hash])
     strangers = app.test_client()
     for n in range(5 * app.config["LOGIN_MAX_FAILURES"]):
@@ -439,7 +440,7 @@ def test_rotate_key(app, runner, people):
     assert client.post("/api/v1/events", json=[], headers={"Authorization": f"Bearer {people['support_key']}"}).status_code == 401
     assert client.post("/api/v1/events", json=[], headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
     with app.app_context():
-        assert Agent.by_api_key(new_key).name == "Support Bot"
+        assert api_keys.agent_for(new_key).name == "Support Bot"
 
 
 TOKEN = "eyJpdGVtIjoxLCJhY2NvdW50IjoyfQ.Zx9-abc_DEF123Zx9-abc_DEF123Zx9-abc_DEF123Zx9"  # a real one's shape
