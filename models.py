@@ -278,7 +278,8 @@ class ExportItem(BaseModel):
     data_as_of = DateTimeField(null=True)
     sent_at = DateTimeField(null=True)
     expires_at = DateTimeField(null=True)
-    error = TextField(null=True)
+    error = TextField(null=True)  # the technical reason, for admins
+    error_kind = CharField(null=True)  # export_queue.failures.FailureKind: what people are told
 
     @property
     def is_retrying(self):

@@ -19,6 +19,7 @@ from peewee import DatabaseError, InterfaceError
 import database
 from access.visibility import can_see
 from export_queue.emails import report_email
+from export_queue.failures import Failure, FailureKind
 from export_queue.intake import filters_of
 from export_queue.links import report_folder, report_path
 from export_queue.states import FAILED, QUEUED, SKIPPED, claim, lease_kept, mark_delivered, move, record
@@ -35,12 +36,11 @@ PERMANENT_FILE_ERRORS = {errno.ENAMETOOLONG}  # retrying cannot fix these
 
 
 class StepFailed(Exception):
-    """A step of delivery failed; `reason` is for people, `transient` says whether to retry."""
+    """A step of delivery failed, as `failure` (a Failure) tells."""
 
-    def __init__(self, reason, transient):
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient
+    def __init__(self, failure):
+        super().__init__(failure.reason)
+        self.failure = failure
 
 
 @contextmanager
@@ -51,25 +51,25 @@ def step(explain):
     except StepFailed:
         raise
     except DATABASE_ERRORS as exc:
-        reason, transient = database_failure(exc)
-        if transient and not database.db.is_closed():
+        failure = database_failure(exc)
+        if failure.transient and not database.db.is_closed():
             database.db.close()  # a lost connection stays unusable; the next query opens a new one
-        raise StepFailed(reason, transient) from exc
+        raise StepFailed(failure) from exc
     except Exception as exc:
-        reason, transient = explain(exc)
-        raise StepFailed(reason, transient) from exc
+        raise StepFailed(explain(exc)) from exc
 
 
 def unexpected(exc):
-    return f"{type(exc).__name__}: {exc}", False
+    return Failure(FailureKind.UNEXPECTED, f"{type(exc).__name__}: {exc}", False)
 
 
 def database_failure(exc):
     """A lost connection or a busy database is retried; any other database error
     (a bug, a constraint, a database not upgraded) fails the same way every time."""
     if database.is_transient(exc):
-        return f"The database could not be reached or was busy: {exc}", True
-    return f"The database refused this step ({type(exc).__name__}); the worker's log has the details.", False
+        return Failure(FailureKind.DATABASE_UNREACHABLE, f"The database could not be reached or was busy: {exc}", True)
+    return Failure(FailureKind.DATABASE_REFUSED,
+                   f"The database refused this step ({type(exc).__name__}); the worker's log has the details.", False)
 
 
 def build_failure(folder):
@@ -78,7 +78,8 @@ def build_failure(folder):
     def explain(exc):
         if isinstance(exc, OSError):
             cause = exc.strerror or str(exc)
-            return f"The report could not be written to {folder}: {cause}", exc.errno not in PERMANENT_FILE_ERRORS
+            return Failure(FailureKind.REPORT_NOT_WRITTEN, f"The report could not be written to {folder}: {cause}",
+                           exc.errno not in PERMANENT_FILE_ERRORS)
         return unexpected(exc)
 
     return explain
@@ -94,7 +95,7 @@ def is_transient(exc):
 
 
 def describe(exc):
-    """A reason a person can act on, for the Exports page."""
+    """The mail server's failure in its own words and codes, for admins and the log."""
     if isinstance(exc, smtplib.SMTPResponseException):
         message = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
         return f"The mail server answered {exc.smtp_code}: {message}"
@@ -103,11 +104,24 @@ def describe(exc):
         return f"The mail server refused the recipient ({code}: {message.decode(errors='replace')})"
     if isinstance(exc, OSError):
         return f"The mail server could not be reached: {exc}"
-    return unexpected(exc)[0]
+    return unexpected(exc).reason
+
+
+def mail_kind(exc):
+    """What the Exports page tells people about the mail server's failure."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        if exc.smtp_code < 0:  # smtplib's own code for a reply it could not read: no answer at all
+            return FailureKind.UNEXPECTED
+        return FailureKind.MAIL_DEFERRED if 400 <= exc.smtp_code < 500 else FailureKind.MAIL_REJECTED
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return FailureKind.MAIL_RECIPIENT_REFUSED
+    if isinstance(exc, OSError):
+        return FailureKind.MAIL_UNREACHABLE
+    return FailureKind.UNEXPECTED
 
 
 def mail_failure(exc):
-    return describe(exc), is_transient(exc)
+    return Failure(mail_kind(exc), describe(exc), is_transient(exc))
 
 
 def process_item(item_id):
@@ -121,15 +135,16 @@ def process_item(item_id):
     with lease_kept(item, lease):
         try:
             deliver(item, lease)
-        except StepFailed as failure:
+        except StepFailed as stopped:
+            failure = stopped.failure
             if failure.transient:
-                retry_later(item, failure.reason)
+                retry_later(item, failure)
             else:
-                log.error("export item %s failed: %s", item.id, failure.reason, exc_info=failure.__cause__)
-                move(item, FAILED, error=failure.reason)
+                log.error("export item %s failed: %s", item.id, failure.reason, exc_info=stopped.__cause__)
+                fail(item, failure)
         except Exception as exc:
             log.exception("export item %s failed", item.id)
-            move(item, FAILED, error=unexpected(exc)[0])
+            fail(item, unexpected(exc))
     log_event(
         "export_item",
         item=item.id,
@@ -148,7 +163,7 @@ def deliver(item, lease):
     with step(unexpected):
         allowed = can_see(item.request.account, item.agent_id)
     if not allowed:
-        move(item, FAILED, error="This account no longer has access to this agent.")
+        fail(item, Failure(FailureKind.NO_ACCESS, "This account no longer has access to this agent.", False))
         return
     path = report_path(item)
     if item.data_as_of is None or not all(os.path.exists(built) for built in (path, report_path(item, "xlsx"))):
@@ -173,7 +188,13 @@ def deliver(item, lease):
     expires_at = sent_at + timedelta(seconds=config["REPORT_LINK_TTL"])
     with step(mail_failure):
         hand_over(report_email(item, expires_at))
-    record_delivery(item, sent_at=sent_at, expires_at=expires_at, error=None)
+    record_delivery(item, sent_at=sent_at, expires_at=expires_at, error=None, error_kind=None)
+
+
+def fail(item, failure):
+    """The item will not be sent: record why, as its kind (the Exports page words it
+    for people) and its reason (for admins)."""
+    return move(item, FAILED, error=failure.reason, error_kind=failure.kind)
 
 
 def skips_empty(request):
@@ -214,9 +235,10 @@ def record_delivery(item, **changes):
         if not written_after_send(item, lambda: mark_delivered(item, **changes)):
             log.warning("export item %s was already recorded as delivered or failed", item.id)
     except DATABASE_ERRORS as exc:
-        reason = f"The email was sent, but recording it failed: {database_failure(exc)[0]}"
-        log.error("export item %s: %s", item.id, reason, exc_info=exc)
-        written_after_send(item, lambda: move(item, FAILED, error=reason))
+        failure = Failure(FailureKind.SENT_NOT_RECORDED,
+                          f"The email was sent, but recording it failed: {database_failure(exc).reason}", False)
+        log.error("export item %s: %s", item.id, failure.reason, exc_info=exc)
+        written_after_send(item, lambda: fail(item, failure))
 
 
 def written_after_send(item, write):
@@ -241,8 +263,9 @@ def retry_delay(attempts, first_delay):
     return min(first_delay * 2 ** max(attempts - 1, 0), 15 * 60)
 
 
-def retry_later(item, reason):
+def retry_later(item, failure):
     """Put the item back for a later attempt, or fail it once retrying has lasted long enough."""
+    reason = failure.reason
     config = current_app.config
     now = utcnow()
     failing_since = item.failing_since or now
@@ -250,11 +273,11 @@ def retry_later(item, reason):
     if now >= give_up_at:
         minutes = config["EXPORT_RETRY_FOR"] / 60
         log.error("export item %s failed after retrying for %.0f min: %s", item.id, minutes, reason)
-        move(item, FAILED, error=f"{reason} (gave up after {minutes:.0f} min of retries)")
+        fail(item, failure._replace(reason=f"{reason} (gave up after {minutes:.0f} min of retries)"))
         return
     not_before = min(now + timedelta(seconds=retry_delay(item.attempts, config["EXPORT_RETRY_DELAY"])), give_up_at)
     log.warning("export item %s: %s; retrying at %s", item.id, reason, not_before)
-    if move(item, QUEUED, not_before=not_before, failing_since=failing_since, error=reason):
+    if move(item, QUEUED, not_before=not_before, failing_since=failing_since, error=reason, error_kind=failure.kind):
         process_export_item.schedule(args=(item.id,), delay=max((not_before - now).total_seconds(), 0))
 
 

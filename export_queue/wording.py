@@ -1,27 +1,24 @@
 """What the Exports page tells a person about an email that is not sent yet, or
-will not be: a sentence they can act on. The reason the worker recorded (with
-the mail server's own words, paths and codes) is shown to admins only."""
-import re
+will not be: a sentence they can act on, one per kind of failure the worker
+recorded. The reason itself (with the mail server's own words, paths and codes)
+is shown to admins only."""
+from export_queue.failures import FailureKind
 
-ANSWERED = re.compile(r"The mail server answered (\d)")
+SENTENCES = {
+    FailureKind.MAIL_UNREACHABLE: "We could not reach the mail server.",
+    FailureKind.MAIL_RECIPIENT_REFUSED: "The mail server refused your email address.",
+    FailureKind.MAIL_DEFERRED: "The mail server did not take the email for now.",
+    FailureKind.MAIL_REJECTED: "The mail server rejected the email.",
+    FailureKind.REPORT_NOT_WRITTEN: "The report file could not be saved on the server.",
+    FailureKind.DATABASE_UNREACHABLE: "The server could not reach its database.",
+    FailureKind.SENT_NOT_RECORDED: "The email was sent, but the server could not record it; an admin must look into it.",
+    FailureKind.DATABASE_REFUSED: "The server's database refused this report; an admin must look into it.",
+    FailureKind.NO_ACCESS: "You no longer have access to this agent.",
+    FailureKind.UNEXPECTED: "Something went wrong on the server.",
+}
 
 
-def problem(error):
-    """A sentence for people about a reason `export_queue.delivery` recorded."""
-    if error.startswith("The mail server could not be reached"):
-        return "We could not reach the mail server."
-    if error.startswith("The mail server refused the recipient"):
-        return "The mail server refused your email address."
-    if answered := ANSWERED.match(error):
-        return "The mail server did not take the email for now." if answered.group(1) == "4" else "The mail server rejected the email."
-    if error.startswith("The report could not be written"):
-        return "The report file could not be saved on the server."
-    if error.startswith("The database could not be reached"):
-        return "The server could not reach its database."
-    if error.startswith("The email was sent, but recording it failed"):
-        return "The email was sent, but the server could not record it; an admin must look into it."
-    if error.startswith("The database refused"):
-        return "The server's database refused this report; an admin must look into it."
-    if error.startswith("This account no longer has access"):
-        return "You no longer have access to this agent."
-    return "Something went wrong on the server."
+def problem(kind):
+    """A sentence for people about the kind of failure `export_queue.delivery` recorded;
+    the general one for an item with none."""
+    return SENTENCES.get(kind, SENTENCES[FailureKind.UNEXPECTED])

@@ -11,9 +11,10 @@ import pytest
 from peewee import ProgrammingError
 
 from export_queue import delivery, intake, links, upkeep
+from export_queue.failures import FailureKind
 from extensions import mail
 from ingest import rules, writer
-from models import Account, ExportItem, ExportRequest, Grant, utcnow
+from models import Account, ExportItem, ExportRequest, Grant, db, utcnow
 from reporting import periods
 from tests.conftest import app_config, create_app, fresh_schema
 
@@ -366,28 +367,72 @@ def test_a_report_waiting_for_the_mail_server_downloads_and_the_page_says_why_in
     assert "Technical detail" in page and "Connection refused" in page
 
 
-@pytest.mark.parametrize("reason, words", [
-    (delivery.describe(ConnectionRefusedError(111, "Connection refused")), "We could not reach the mail server."),
-    (delivery.describe(delivery.smtplib.SMTPResponseException(451, b"4.3.0 Try later")),
+@pytest.mark.parametrize("kind, words", [
+    (delivery.mail_failure(ConnectionRefusedError(111, "Connection refused")).kind, "We could not reach the mail server."),
+    (delivery.mail_failure(delivery.smtplib.SMTPResponseException(451, b"4.3.0 Try later")).kind,
      "The mail server did not take the email for now."),
-    (delivery.describe(delivery.smtplib.SMTPResponseException(554, b"5.6.0 Message rejected")),
+    (delivery.mail_failure(delivery.smtplib.SMTPResponseException(554, b"5.6.0 Message rejected")).kind,
      "The mail server rejected the email."),
-    (delivery.describe(delivery.smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"5.1.1 No such user")})),
+    (delivery.mail_failure(delivery.smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"5.1.1 No such user")})).kind,
      "The mail server refused your email address."),
-    (delivery.build_failure("/srv/reports/7")(OSError(28, "No space left on device"))[0],
+    (delivery.build_failure("/srv/reports/7")(OSError(28, "No space left on device")).kind,
      "The report file could not be saved on the server."),
-    ("This account no longer has access to this agent.", "You no longer have access to this agent."),
-    ("The database could not be reached or was busy: database is locked", "The server could not reach its database."),
-    (delivery.database_failure(ProgrammingError("column account.csv_separator does not exist"))[0],
+    (FailureKind.NO_ACCESS, "You no longer have access to this agent."),
+    (FailureKind.DATABASE_UNREACHABLE, "The server could not reach its database."),
+    (delivery.database_failure(ProgrammingError("column account.csv_separator does not exist")).kind,
      "The server's database refused this report; an admin must look into it."),
-    ("The email was sent, but recording it failed: The database refused this step (IntegrityError); the worker's log has the details.",
-     "The email was sent, but the server could not record it; an admin must look into it."),
-    ("KeyError: 'x'", "Something went wrong on the server."),
+    (FailureKind.SENT_NOT_RECORDED, "The email was sent, but the server could not record it; an admin must look into it."),
+    (delivery.mail_failure(KeyError("x")).kind, "Something went wrong on the server."),
+    (None, "Something went wrong on the server."),
 ])
-def test_each_reason_the_worker_records_has_words_for_people(reason, words):
+def test_each_kind_of_failure_the_worker_records_has_words_for_people(kind, words):
     from export_queue import wording
 
-    assert wording.problem(reason) == words
+    assert wording.problem(kind) == words
+
+
+def test_items_that_failed_before_version_19_keep_their_words(app, runner, people):
+    """Before version 19 the page read the first words of the reason; upgrading gives
+    each item the kind those words meant, so the page says what it said."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from database import migrations
+    from export_queue import wording
+
+    before = {
+        "The mail server could not be reached: [Errno 111] Connection refused": "We could not reach the mail server.",
+        "The mail server answered 451: 4.3.0 Try later": "The mail server did not take the email for now.",
+        "The mail server answered 554: 5.6.0 Message rejected (gave up after 60 min of retries)": "The mail server rejected the email.",
+        "The mail server answered -1: garbled": "Something went wrong on the server.",
+        "The mail server refused the recipient (550: 5.1.1 No such user)": "The mail server refused your email address.",
+        "The report could not be written to /srv/reports/7: No space left on device": "The report file could not be saved on the server.",
+        "This account no longer has access to this agent.": "You no longer have access to this agent.",
+        "The database could not be reached or was busy: database is locked": "The server could not reach its database.",
+        "The database refused this step (ProgrammingError); the worker's log has the details.":
+            "The server's database refused this report; an admin must look into it.",
+        "The email was sent, but recording it failed: The database refused this step (IntegrityError); the worker's log has the details.":
+            "The email was sent, but the server could not record it; an admin must look into it.",
+        "KeyError: 'x'": "Something went wrong on the server.",
+    }
+    with app.app_context():
+        analyst = Account.get(Account.email == "analyst@example.com")
+        request = ExportRequest.create(account=analyst, date_from=TODAY, date_to=TODAY, filters_key="k")
+        for error in before:
+            ExportItem.create(request=request, agent=people["support"], state="failed", error=error)
+        ExportItem.create(request=request, agent=people["support"], state="queued", error="The mail server answered 421: busy")
+        ExportItem.create(request=request, agent=people["support"], state="skipped",
+                          error="Empty, and its subscription skips empty reports: no email.")
+        migrate(SchemaMigrator.from_database(db.obj).drop_column("export_item", "error_kind"))
+        migrations.SchemaVersion.update(version=18).execute()
+
+    assert runner.invoke(args=["upgrade-db"]).exit_code == 0
+
+    with app.app_context():
+        assert migrations.current_version() == migrations.LATEST
+        items = list(ExportItem.select().order_by(ExportItem.id))
+        assert {item.error: wording.problem(item.error_kind) for item in items[:-2]} == before
+        assert items[-2].is_retrying and items[-2].error_kind == FailureKind.MAIL_DEFERRED
+        assert items[-1].error_kind is None, "a skipped item did not fail"
 
 
 @pytest.mark.parametrize("kind", ["stop-slots", "slot-funnel", "slot-paths"])

@@ -184,7 +184,7 @@ def test_a_late_error_cannot_requeue_a_delivered_item(app, item, monkeypatch):
 
     held = states.claim(item.id, LEASE)
     states.mark_delivered(held, sent_at=utcnow(), expires_at=utcnow() + LEASE)
-    delivery.retry_later(held, "The mail server could not be reached: connection reset")
+    delivery.retry_later(held, delivery.mail_failure(ConnectionResetError("connection reset")))
     assert state(item).state == "sent" and state(item).error is None
 
 

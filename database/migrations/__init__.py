@@ -29,6 +29,7 @@ from database.migrations import (
     v16_count_traffic_by_quarter_hour,
     v17_add_new_api_keys,
     v18_add_import_claims,
+    v19_add_export_failure_kinds,
 )
 from models import MODELS
 
@@ -59,6 +60,7 @@ MIGRATIONS = [
     v16_count_traffic_by_quarter_hour,
     v17_add_new_api_keys,
     v18_add_import_claims,
+    v19_add_export_failure_kinds,
 ]  # MIGRATIONS[n - 1].apply upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 
