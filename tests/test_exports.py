@@ -10,11 +10,12 @@ from datetime import date, datetime, timedelta
 import pytest
 from peewee import ProgrammingError
 
+from database import db
 from export_queue import delivery, intake, links, upkeep
 from export_queue.failures import FailureKind
 from extensions import mail
 from ingest import rules, writer
-from models import Account, ExportItem, ExportRequest, Grant, db, utcnow
+from models import Account, ExportItem, ExportRequest, Grant, utcnow
 from reporting import periods
 from tests.conftest import app_config, create_app, fresh_schema
 
