@@ -1,21 +1,53 @@
 """Admin pages: accounts, agents (with their API key shown once) and grants."""
 from datetime import timedelta
 
+import email_validator
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
+from flask_wtf import FlaskForm
 from peewee import IntegrityError
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from access import api_keys, passwords, sessions
 from export_queue.health import queue_health
-from blueprints.auth import admin_required
-from forms import AccountForm, AgentForm, GrantForm
+from blueprints.fields import EMAIL_BOUND, NEW_PASSWORD
+from blueprints.guards import admin_required
 from database import db
 from ingest import traffic
+from ingest.rules import CONTROL_MESSAGE, has_control
 from models import Account, Agent, Grant, utcnow
 from reporting import periods
 from reporting.localtime import to_local
 from subscriptions.lists import due_within, failed_runs
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# A self-hosted tool's accounts may live on a local domain (the demo's is slotlens.local):
+# whether mail arrives there is found out by sending, not by the form (email-validator
+# documents removing names from this list to allow them).
+for _name in ("local", "localhost"):
+    if _name in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+        email_validator.SPECIAL_USE_DOMAIN_NAMES.remove(_name)
+
+
+class AccountForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND, Email(granular_message=True)])
+    password = PasswordField("Password", validators=NEW_PASSWORD)
+    is_admin = BooleanField("Admin")
+
+
+class AgentForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+
+    def validate_name(self, field):
+        if has_control(field.data):
+            raise ValidationError(f"The name {CONTROL_MESSAGE}.")
+
+
+class GrantForm(FlaskForm):
+    account = SelectField("Account", coerce=int)
+    agent = SelectField("Agent", coerce=int)
+
 
 
 def page(**forms):

@@ -1,18 +1,21 @@
 """The Analytics tab: filters, a preview of the three reports, and the EXPORT panel."""
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from markupsafe import Markup
+from flask_wtf import FlaskForm
+from wtforms import DateField, RadioField, StringField
+from wtforms.fields import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from access.visibility import visible_agents
-from blueprints.auth import login_required
-from export_queue import delivery, intake
-from forms import FilterForm, SubscriptionForm
+from blueprints.export_requests import queue_export
+from blueprints.fields import CheckboxesField
+from blueprints.guards import login_required
+from blueprints.subscription_form import SubscriptionForm
 from models import Agent, Channel, utcnow
 from reporting import kinds, periods
 from reporting.kinds import slot_funnel, slot_paths, stop_slots
-from reporting.localtime import format_local
 from subscriptions.sweep import subscribe
 from subscriptions.wording import in_words, subscription_summary
 
@@ -21,6 +24,47 @@ bp = Blueprint("analytics", __name__)
 PREVIEW_TOP = 10  # slots shown in each agent's chart
 FUNNEL_WORST = 3  # highest exit rates marked in the funnel preview
 PATHS_TOP = 15  # steps shown in the paths preview
+
+
+class FilterForm(FlaskForm):
+    """The Analytics filters; the same form previews and requests the export."""
+
+    agents = CheckboxesField("Agents", coerce=int)
+    date_from = DateField("From", validators=[InputRequired(message="Pick a start date.")])
+    date_to = DateField("To", validators=[InputRequired(message="Pick an end date.")])
+    channels = CheckboxesField("Channels")
+    view = RadioField(
+        "Preview",
+        choices=[SelectChoice("stop-slots", "Stops"), SelectChoice("slot-funnel", "Funnel"), SelectChoice("slot-paths", "Paths")],
+        default="stop-slots",
+        validate_choice=False,  # an unknown view shows the default one
+    )
+    focus = StringField("Focus on slot", validators=[Optional(), Length(max=255)])
+
+    def validate_agents(self, field):
+        if not field.data:
+            raise ValidationError("Pick at least one agent.")
+
+    def validate_channels(self, field):
+        most = current_app.config["FILTER_MAX_CHANNELS"]
+        if len(field.data or ()) > most:
+            raise ValidationError(f"Pick at most {most} channels, or none for all of them.")
+
+    def validate_date_from(self, field):
+        within_supported_dates(field)
+
+    def validate_date_to(self, field):
+        within_supported_dates(field)
+        if self.date_from.data and field.data and field.data < self.date_from.data:
+            raise ValidationError("To must be on or after From.")
+
+
+EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(2100, 12, 31)  # the events' range, with room for time zones
+
+
+def within_supported_dates(field):
+    if field.data and not EARLIEST_DATE <= field.data <= LATEST_DATE:
+        raise ValidationError(f"Pick a date between {EARLIEST_DATE} and {LATEST_DATE}.")
 
 
 def today():
@@ -201,44 +245,6 @@ def export_kind(action):
     if kind not in kinds.KINDS:
         abort(400, f"There is no report called {kind!r}.")
     return kind
-
-
-def queue_export(filters, kind):
-    """Record an export request and queue it, then say what happened (used by Send again too)."""
-    account = g.account
-    config = current_app.config
-    outcome = intake.request_export(
-        account, filters, config["EXPORT_MAX_PENDING"], config["EXPORT_MAX_PER_HOUR"], kind=kind
-    )
-    if outcome.status == "queued":
-        delivery.enqueue(outcome.request.items)
-        emails = len(filters.agent_ids)
-        flash(
-            Markup('The {} report will be sent to {}, one email per agent ({} {}). '
-                   'Follow it, or download it once built, on <a href="{}">Exports</a>.').format(
-                kinds.KINDS[kind].LABEL, account.email, emails, "email" if emails == 1 else "emails",
-                url_for("exports.index"),
-            ),
-            "success",
-        )
-    elif outcome.status == "duplicate":
-        flash(
-            f"The same export (request #{outcome.request.id}) is already on its way to {account.email}; "
-            "it was not queued again.",
-            "info",
-        )
-    elif outcome.status == "quota":
-        flash(
-            f"You have asked for {config['EXPORT_MAX_PER_HOUR']} exports in the last hour, the most allowed. "
-            f"You can ask again from {format_local(outcome.retry_at, config['TIMEZONE'])}.",
-            "error",
-        )
-    else:
-        flash(
-            f"You already have {config['EXPORT_MAX_PENDING']} exports waiting. "
-            "Wait until one of them is sent, then try again.",
-            "error",
-        )
 
 
 def query_args(filters):

@@ -1,44 +1,48 @@
-"""Logging in and out, changing one's password, and the `login_required` /
-`admin_required` guards."""
-import functools
+"""Logging in and out, and the account page: the password and how report files are written."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, RadioField
+from wtforms.fields import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, InputRequired
 
 from access import logins, passwords, sessions
-from forms import LoginForm, PasswordChangeForm, ReportFilesForm
+from blueprints.fields import EMAIL_BOUND, NEW_PASSWORD, PASSWORD_BOUND
+from blueprints.guards import login_required
 from ingest.rules import has_control
 from models import Account
 
 bp = Blueprint("auth", __name__)
 
 
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND])
+    password = PasswordField("Password", validators=[DataRequired(), PASSWORD_BOUND])
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired(), PASSWORD_BOUND])
+    new = PasswordField("New password", validators=NEW_PASSWORD)
+    repeat = PasswordField("New password again", validators=[EqualTo("new", message="The two new passwords differ.")])
+
+
+CSV_SEPARATORS = {
+    ",": "Comma, decimal point: as the report has always been (LibreOffice, Google Sheets, Excel in English)",
+    ";": "Semicolon, decimal comma: for Excel where numbers are written 3,5 (German, French, Spanish, …)",
+}
+
+
+class ReportFilesForm(FlaskForm):
+    csv_separator = RadioField(
+        "CSV files", choices=[SelectChoice(value, label) for value, label in CSV_SEPARATORS.items()], validators=[InputRequired()]
+    )
+
+
+
 @bp.before_app_request
 def load_account():
     g.account = sessions.signed_in_account()
-
-
-def login_required(view):
-    """Send anonymous visitors to the login page, then back to where they were going."""
-
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        if g.account is None:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def admin_required(view):
-    @functools.wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not g.account.is_admin:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def safe_next(target):

@@ -8,8 +8,8 @@ from flask import Blueprint, abort, g, redirect, render_template, request, send_
 from access.visibility import can_see, visible_agents
 from export_queue import intake, links, wording
 from export_queue.states import IN_FLIGHT
-from blueprints.analytics import queue_export
-from blueprints.auth import login_required
+from blueprints.export_requests import queue_export
+from blueprints.guards import login_required
 from models import Agent, ExportRequest
 from reporting import kinds
 

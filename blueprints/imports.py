@@ -9,19 +9,59 @@ import os
 import secrets
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms import RadioField, SelectField, StringField
 from wtforms.fields import SelectChoice
+from wtforms.validators import Length, Optional
 
-from blueprints.auth import admin_required
+from blueprints.guards import admin_required
 from extensions import csrf
-from forms import ImportForm
 from importers import ImportFailed
+from importers.csv_log import FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, parse_sender_values, parse_timezone
 from importers.jobs import KINDS, delete_upload, open_source, run_import
 from models import Agent, ImportJob
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/import")
 
 RECENT_JOBS = 20
+
+
+class ImportForm(FlaskForm):
+    """Admin → Import: a file, its kind, and for a CSV log how its columns map onto events."""
+
+    agent = SelectField("Agent", coerce=int)
+    kind = RadioField("What the file holds", choices=[SelectChoice(k, f"{name} ({hint})") for k, (name, hint) in KINDS.items()], default="events")
+    upload = FileField("File", validators=[FileRequired("Choose the file to import.")])
+    dialog_id = StringField("Dialog id column", validators=[Optional(), Length(max=200)])
+    timestamp = StringField("Timestamp column", validators=[Optional(), Length(max=200)])
+    sender = StringField("Sender column", validators=[Optional(), Length(max=200)])
+    channel = StringField("Channel column (optional)", validators=[Optional(), Length(max=200)])
+    slot = StringField("Slot column (optional)", validators=[Optional(), Length(max=200)])
+    text = StringField("Text column (optional)", validators=[Optional(), Length(max=200)])
+    sender_values = StringField("Sender values (optional)", validators=[Optional(), Length(max=500)],
+                                description="How the file names senders, e.g. user=client,bot=operator")
+    timezone = StringField("Time zone of times without an offset", validators=[Optional(), Length(max=100)])
+
+    def csv_options(self):
+        """The CSV mapping as import-csv's options take it; ValidationError beside the field at fault."""
+        given = {name: (getattr(self, name).data or "").strip() for name in CSV_FIELDS}
+        mapping = {name: column for name, column in given.items() if column}
+        for name in CSV_REQUIRED:
+            if name not in mapping:
+                getattr(self, name).errors.append("Name the column that holds this (its header).")
+        options = {"mapping": mapping, "sender_values": {}, "timezone": (self.timezone.data or "").strip()}
+        try:
+            options["sender_values"] = parse_sender_values(self.sender_values.data)
+        except ValueError as exc:
+            self.sender_values.errors.append(str(exc).removeprefix("--sender-values: "))
+        try:
+            parse_timezone(options["timezone"])
+        except ValueError as exc:
+            self.timezone.errors.append(str(exc).removeprefix("--timezone: "))
+        has_errors = any(getattr(self, name).errors for name in (*CSV_FIELDS, "sender_values", "timezone"))
+        return None if has_errors else options
 
 
 def page(form, status=200):

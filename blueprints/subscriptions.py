@@ -5,8 +5,8 @@ import json
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from peewee import fn
 
-from blueprints.auth import login_required
-from forms import SubscriptionForm
+from blueprints.guards import login_required
+from blueprints.subscription_form import SubscriptionForm
 from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
 from reporting import kinds
 from subscriptions.schedules import describe, schedule_of

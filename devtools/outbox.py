@@ -4,7 +4,7 @@ Registered only when MAIL_CATCHER_DIR is set, so production never loads it.
 """
 from flask import Blueprint, current_app, g, render_template
 
-from blueprints.auth import login_required
+from blueprints.guards import login_required
 from devtools import mailcatcher
 
 bp = Blueprint("outbox", __name__)

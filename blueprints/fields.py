@@ -1,0 +1,49 @@
+"""Form pieces more than one blueprint's forms use: bounded text, the password rules,
+and checkboxes for a multiple choice."""
+from wtforms import SelectMultipleField
+from wtforms.fields import SelectChoice
+from wtforms.validators import DataRequired, Length, StopValidation, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from access.logins import MAX_EMAIL_LENGTH
+from access.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+
+def bounded(max_length, message):
+    """Like Length(max=…), but a value over the limit is not shown back in the form."""
+
+    def check(form, field):
+        if field.data and len(field.data) > max_length:
+            field.raw_data, field.data = [""], ""
+            raise StopValidation(message)
+
+    return check
+
+
+EMAIL_BOUND = bounded(MAX_EMAIL_LENGTH, f"An email address has at most {MAX_EMAIL_LENGTH} characters.")
+PASSWORD_BOUND = bounded(MAX_PASSWORD_LENGTH, f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+NEW_PASSWORD = [
+    DataRequired(),
+    PASSWORD_BOUND,
+    Length(min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+]
+
+
+class CheckboxesField(SelectMultipleField):
+    """A multiple choice shown as a list of checkboxes, each with its own label.
+
+    A value sent twice counts once, and checking the values against the choices
+    takes one pass (WTForms' own check compares every value with every choice).
+    """
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(list(dict.fromkeys(valuelist)))
+
+    def pre_validate(self, form):
+        allowed = {choice.value if isinstance(choice, SelectChoice) else choice[0] for choice in self.choices}
+        unknown = next((value for value in self.data or () if value not in allowed), None)
+        if unknown is not None:
+            raise ValidationError(f"'{unknown}' is not a valid choice for this field.")
