@@ -363,55 +363,50 @@ def test_login_is_throttled_per_account_across_addresses(app, people):
     assert attempt("10.0.1.1", PASSWORD).status_code == 429, "a new address does not reopen the account"
 
 
+def admin_login_attempt(client, address, password):
+    """The admin's log-in from `address`, in `client`'s browser."""
+    return client.post(
+        "/login",
+        data={"email": "admin@example.com", "password": password, "csrf_token": csrf_token(client)},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
 def test_strangers_cannot_lock_the_owner_out_of_a_browser_that_logged_in_before(app, people):
     """OWASP's device cookie: 50 wrong passwords from 5 addresses lock the account for
     everyone else, not for the browser its owner logged in from before."""
 
-    def attempt(client, address, password):
-        return client.post(
-            "/login",
-            data={"email": "admin@example.com", "password": password, "csrf_token": csrf_token(client)},
-            environ_base={"REMOTE_ADDR": address},
-        )
-
     owners_browser = app.test_client()
-    assert attempt(owners_browser, "192.0.2.1", PASSWORD).status_code == 302
+    assert admin_login_attempt(owners_browser, "192.0.2.1", PASSWORD).status_code == 302
     post(owners_browser, "/logout", {})
     cookie = owners_browser.get_cookie("slotlens_device", path="/login")
     assert cookie.http_only and cookie.value.count(".") == 2, "signed (itsdangerous), for the login page only"
     strangers = app.test_client()
     for n in range(5 * app.config["LOGIN_MAX_FAILURES"]):
-        assert "Wrong email or password." in attempt(strangers, f"203.0.113.{n % 5}", "wrong guess!").get_data(as_text=True)
-    assert attempt(app.test_client(), "198.51.100.7", PASSWORD).status_code == 429, "the account is locked"
-    assert attempt(owners_browser, "198.51.100.8", PASSWORD).status_code == 302, "not for the owner's browser"
+        assert "Wrong email or password." in admin_login_attempt(strangers, f"203.0.113.{n % 5}", "wrong guess!").get_data(as_text=True)
+    assert admin_login_attempt(app.test_client(), "198.51.100.7", PASSWORD).status_code == 429, "the account is locked"
+    assert admin_login_attempt(owners_browser, "198.51.100.8", PASSWORD).status_code == 302, "not for the owner's browser"
 
     post(owners_browser, "/logout", {})
     forged = app.test_client()
     forged.set_cookie("slotlens_device", cookie.value[:-2] + "xx", path="/login")
-    assert attempt(forged, "198.51.100.9", PASSWORD).status_code == 429, "a tampered cookie is no cookie"
+    assert admin_login_attempt(forged, "198.51.100.9", PASSWORD).status_code == 429, "a tampered cookie is no cookie"
     analysts = app.test_client()
     assert Auth(analysts).login("analyst@example.com").status_code == 302
-    assert attempt(analysts, "198.51.100.10", PASSWORD).status_code == 429, "another account's cookie does not count"
+    assert admin_login_attempt(analysts, "198.51.100.10", PASSWORD).status_code == 429, "another account's cookie does not count"
 
     stolen = app.test_client()
     stolen.set_cookie("slotlens_device", owners_browser.get_cookie("slotlens_device", path="/login").value, path="/login")
     for n in range(app.config["LOGIN_MAX_FAILURES"]):  # from as many addresses: each pair stays under its limit
-        assert attempt(stolen, f"198.51.100.{20 + n}", "wrong guess!").status_code == 200
-    assert attempt(owners_browser, "198.51.100.8", PASSWORD).status_code == 429, "a device that guesses is held too"
+        assert admin_login_attempt(stolen, f"198.51.100.{20 + n}", "wrong guess!").status_code == 200
+    assert admin_login_attempt(owners_browser, "198.51.100.8", PASSWORD).status_code == 429, "a device that guesses is held too"
 
 
 def test_a_new_password_revokes_every_device_cookie(app, people):
     """Whoever logged in with the old password (perhaps a thief) keeps no way past the lockout."""
 
-    def attempt(client, address, password):
-        return client.post(
-            "/login",
-            data={"email": "admin@example.com", "password": password, "csrf_token": csrf_token(client)},
-            environ_base={"REMOTE_ADDR": address},
-        )
-
     thiefs_browser = app.test_client()
-    assert attempt(thiefs_browser, "192.0.2.1", PASSWORD).status_code == 302
+    assert admin_login_attempt(thiefs_browser, "192.0.2.1", PASSWORD).status_code == 302
     post(thiefs_browser, "/logout", {})
     with app.app_context():
         owner = Account.get(Account.email == "admin@example.com")
@@ -419,8 +414,8 @@ def test_a_new_password_revokes_every_device_cookie(app, people):
         owner.save(only=[Account.password_hash])
     strangers = app.test_client()
     for n in range(5 * app.config["LOGIN_MAX_FAILURES"]):
-        attempt(strangers, f"203.0.113.{n % 5}", "wrong guess!")
-    assert attempt(thiefs_browser, "198.51.100.8", "a brand new passphrase").status_code == 429
+        admin_login_attempt(strangers, f"203.0.113.{n % 5}", "wrong guess!")
+    assert admin_login_attempt(thiefs_browser, "198.51.100.8", "a brand new passphrase").status_code == 429
 
 
 def test_logout_clears_the_session(client, people):

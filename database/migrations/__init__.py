@@ -6,31 +6,14 @@ what is missing. Each version's migration is a module of its own here
 never calls application code, so that it still means the same thing after the
 models and the ingestion path change.
 """
+import importlib
+import pkgutil
+
 from peewee import IntegerField, Model
 from playhouse.migrate import SchemaMigrator
 
 from database import db
 from database.bulk import hold_lock
-from database.migrations import (
-    v02_add_claims_retries_and_login_throttling,
-    v03_index_dialogs_by_stop_slot,
-    v04_add_session_versions_and_disabled_accounts,
-    v05_store_channel_lists_as_json,
-    v06_add_report_kinds,
-    v07_add_slot_paths,
-    v08_add_daily_totals,
-    v09_add_imports,
-    v10_add_subscriptions,
-    v11_free_path_rows_of_slot_checks,
-    v12_add_agent_traffic,
-    v13_add_csv_separators,
-    v14_add_login_device_cookies,
-    v15_index_runs_by_whole_period,
-    v16_count_traffic_by_quarter_hour,
-    v17_add_new_api_keys,
-    v18_add_import_claims,
-    v19_add_export_failure_kinds,
-)
 from models import MODELS
 
 
@@ -42,26 +25,16 @@ class SchemaVersion(Model):
         table_name = "schema_version"
 
 
-MIGRATIONS = [
-    v02_add_claims_retries_and_login_throttling,
-    v03_index_dialogs_by_stop_slot,
-    v04_add_session_versions_and_disabled_accounts,
-    v05_store_channel_lists_as_json,
-    v06_add_report_kinds,
-    v07_add_slot_paths,
-    v08_add_daily_totals,
-    v09_add_imports,
-    v10_add_subscriptions,
-    v11_free_path_rows_of_slot_checks,
-    v12_add_agent_traffic,
-    v13_add_csv_separators,
-    v14_add_login_device_cookies,
-    v15_index_runs_by_whole_period,
-    v16_count_traffic_by_quarter_hour,
-    v17_add_new_api_keys,
-    v18_add_import_claims,
-    v19_add_export_failure_kinds,
-]  # MIGRATIONS[n - 1].apply upgrades version n to n + 1
+def _migrations():
+    """The `vNN_*` modules here in version order; a gap in the numbers is a mistake, caught at import."""
+    names = sorted(module.name for module in pkgutil.iter_modules(__path__) if module.name[:1] == "v" and module.name[1:3].isdigit())
+    numbers = [int(name[1:3]) for name in names]
+    if numbers != list(range(2, len(names) + 2)):
+        raise RuntimeError(f"migration modules must be numbered v02, v03, … without gaps: {names}")
+    return [importlib.import_module(f"{__name__}.{name}") for name in names]
+
+
+MIGRATIONS = _migrations()  # MIGRATIONS[n - 1].apply upgrades version n to n + 1
 LATEST = len(MIGRATIONS) + 1
 
 
