@@ -1,20 +1,17 @@
 """The Analytics tab: filters, a preview of the three reports, and the EXPORT panel."""
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
-from wtforms import DateField, RadioField, StringField
+from wtforms import RadioField, StringField
 from wtforms.fields import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import Length, Optional
 
-from access.visibility import visible_agents
 from blueprints.export_requests import queue_export
-from blueprints.fields import CheckboxesField
+from blueprints.filter_form import PeriodFilterForm, filter_form, filters_from, link_filters, query_args, today
 from blueprints.guards import login_required
 from blueprints.subscription_form import SubscriptionForm
-from models import Agent, Channel, utcnow
-from reporting import kinds, periods
+from models import Agent, utcnow
+from reporting import kinds
 from reporting.kinds import slot_funnel, slot_paths, stop_slots
 from subscriptions.sweep import subscribe
 from subscriptions.wording import in_words, subscription_summary
@@ -26,13 +23,9 @@ FUNNEL_WORST = 3  # highest exit rates marked in the funnel preview
 PATHS_TOP = 15  # steps shown in the paths preview
 
 
-class FilterForm(FlaskForm):
-    """The Analytics filters; the same form previews and requests the export."""
+class FilterForm(PeriodFilterForm):
+    """The Analytics filters and its view; the same form previews and requests the export."""
 
-    agents = CheckboxesField("Agents", coerce=int)
-    date_from = DateField("From", validators=[InputRequired(message="Pick a start date.")])
-    date_to = DateField("To", validators=[InputRequired(message="Pick an end date.")])
-    channels = CheckboxesField("Channels")
     view = RadioField(
         "Preview",
         choices=[SelectChoice("stop-slots", "Stops"), SelectChoice("slot-funnel", "Funnel"), SelectChoice("slot-paths", "Paths")],
@@ -40,35 +33,6 @@ class FilterForm(FlaskForm):
         validate_choice=False,  # an unknown view shows the default one
     )
     focus = StringField("Focus on slot", validators=[Optional(), Length(max=255)])
-
-    def validate_agents(self, field):
-        if not field.data:
-            raise ValidationError("Pick at least one agent.")
-
-    def validate_channels(self, field):
-        most = current_app.config["FILTER_MAX_CHANNELS"]
-        if len(field.data or ()) > most:
-            raise ValidationError(f"Pick at most {most} channels, or none for all of them.")
-
-    def validate_date_from(self, field):
-        within_supported_dates(field)
-
-    def validate_date_to(self, field):
-        within_supported_dates(field)
-        if self.date_from.data and field.data and field.data < self.date_from.data:
-            raise ValidationError("To must be on or after From.")
-
-
-EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(2100, 12, 31)  # the events' range, with room for time zones
-
-
-def within_supported_dates(field):
-    if field.data and not EARLIEST_DATE <= field.data <= LATEST_DATE:
-        raise ValidationError(f"Pick a date between {EARLIEST_DATE} and {LATEST_DATE}.")
-
-
-def today():
-    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
 
 
 def date_presets(day):
@@ -81,48 +45,6 @@ def date_presets(day):
         ("This month", first_of_month, day),
         ("Last month", last_month_end.replace(day=1), last_month_end),
     ]
-
-
-def filter_form(formdata=None):
-    """The filter form with the choices this account may pick from."""
-    form = FilterForm(formdata, meta={"csrf": request.method == "POST"})
-    agents = list(visible_agents(g.account))
-    form.agents.choices = [(a.id, a.name) for a in agents]
-    channel_names = (
-        Channel.select(Channel.name).where(Channel.agent.in_([a.id for a in agents])).distinct().order_by(Channel.name)
-    )
-    form.channels.choices = [(c.name, c.name) for c in channel_names]
-    if not formdata:
-        form.agents.data = form.agents.data or [a.id for a in agents]
-        form.date_from.data = form.date_from.data or today() - timedelta(days=29)
-        form.date_to.data = form.date_to.data or today()
-    return form
-
-
-FILTER_FIELDS = ("agents", "date_from", "date_to", "channels")
-
-
-def link_filters(args):
-    """The filters of a link (a bookmark, a redirect, `?agents=1`, `?view=slot-funnel`):
-    a missing period is the default one, and a link naming no filter at all shows
-    every agent, as the page does when opened plainly."""
-    if not args:
-        return None
-    filled = args.copy()
-    filled.setdefault("date_from", (today() - timedelta(days=29)).isoformat())
-    filled.setdefault("date_to", today().isoformat())
-    if not any(name in args for name in FILTER_FIELDS):
-        filled.setlist("agents", [str(agent.id) for agent in visible_agents(g.account)])
-    return filled
-
-
-def filters_from(form):
-    return periods.Filters(
-        agent_ids=tuple(sorted(form.agents.data)),
-        date_from=form.date_from.data,
-        date_to=form.date_to.data,
-        channels=tuple(sorted(form.channels.data or ())),
-    )
 
 
 def preview(filters):
@@ -193,7 +115,7 @@ PREVIEWS = {
 @login_required
 def index():
     formdata = request.form if request.method == "POST" else link_filters(request.args)
-    form = filter_form(formdata)
+    form = filter_form(FilterForm, formdata)
     valid = form.validate() if formdata is not None else True
     action = request.form.get("action", "") if request.method == "POST" else ""
     subscription_form = SubscriptionForm(request.form if action == "subscribe" else None, meta={"csrf": False})
@@ -246,12 +168,3 @@ def export_kind(action):
         abort(400, f"There is no report called {kind!r}.")
     return kind
 
-
-def query_args(filters):
-    """The filters as query parameters, so a link or redirect re-opens the same view."""
-    return dict(
-        agents=list(filters.agent_ids),
-        date_from=filters.date_from.isoformat(),
-        date_to=filters.date_to.isoformat(),
-        channels=list(filters.channels),
-    )

@@ -116,18 +116,9 @@ def dialog_page(filters, tz_name, selector, newer_than=None, older_than=None, si
     after; dialogs that arrive meanwhile do not shift it."""
     model, dialog_id, condition = source(filters, tz_name, selector)
     total = model.select(fn.COUNT(dialog_id)).where(condition).scalar()
-    started = model.started_at
-    if older_than is not None:
-        condition &= (started < older_than[0]) | ((started == older_than[0]) & (dialog_id < older_than[1]))
-    if newer_than is not None:
-        condition &= (started > newer_than[0]) | ((started == newer_than[0]) & (dialog_id > newer_than[1]))
-    order = [started.asc(), dialog_id.asc()] if newer_than is not None else [started.desc(), dialog_id.desc()]
-    keys = list(model.select(dialog_id, started).where(condition).order_by(*order).limit(size + 1).tuples())
-    more = len(keys) > size
-    keys = keys[:size]
-    if newer_than is not None:
-        keys.reverse()
-    rows = rows_of([key[0] for key in keys])
+    ids = page_ids(source(filters, tz_name, selector), newer_than, older_than, size + 1)
+    more = len(ids) > size
+    rows = rows_of(ids[:size] if newer_than is None else ids[-size:])
     has_newer = more if newer_than is not None else older_than is not None
     has_older = more if newer_than is None else True
     return Page(
@@ -136,6 +127,27 @@ def dialog_page(filters, tz_name, selector, newer_than=None, older_than=None, si
         newer=(rows[0].started_at, rows[0].id) if rows and has_newer else None,
         older=(rows[-1].started_at, rows[-1].id) if rows and has_older else None,
     )
+
+
+def neighbours(filters, tz_name, selector, keyset):
+    """The ids of the dialogs just newer and just older than `keyset` in the list (None at its ends)."""
+    found = source(filters, tz_name, selector)
+    newer, older = page_ids(found, keyset, None, 1), page_ids(found, None, keyset, 1)
+    return (newer[0] if newer else None), (older[0] if older else None)
+
+
+def page_ids(found, newer_than, older_than, limit):
+    """Up to `limit` dialog ids of a `source` past a keyset, newest first: the nearest
+    ones newer than `newer_than`, or else older than `older_than` (or the newest)."""
+    model, dialog_id, condition = found
+    started = model.started_at
+    if older_than is not None:
+        condition &= (started < older_than[0]) | ((started == older_than[0]) & (dialog_id < older_than[1]))
+    if newer_than is not None:
+        condition &= (started > newer_than[0]) | ((started == newer_than[0]) & (dialog_id > newer_than[1]))
+    order = [started.asc(), dialog_id.asc()] if newer_than is not None else [started.desc(), dialog_id.desc()]
+    ids = [row[0] for row in model.select(dialog_id).where(condition).order_by(*order).limit(limit).tuples()]
+    return ids[::-1] if newer_than is not None else ids
 
 
 def rows_of(ids):
@@ -156,3 +168,31 @@ def rows_of(ids):
     )
     found = {row[0]: DialogRow(*row) for row in query}
     return [found[i] for i in ids]
+
+
+def in_words(selector, slot_name):
+    """The selector as the list's heading says it; `slot_name(key)` names a slot key."""
+    def named(key):
+        return {NONE: "no slot", START: "(start)", END: "(end)"}.get(key) or slot_name(key)
+
+    if selector.stop_slot is not None:
+        return "Dialogs that named no slot" if selector.stop_slot == NONE else f"Dialogs that stopped at {named(selector.stop_slot)}"
+    if selector.reached is not None:
+        return "Dialogs that named no slot" if selector.reached == NONE else f"Dialogs that reached {named(selector.reached)}"
+    if selector.from_slot is not None:
+        return f"Dialogs that went from {named(selector.from_slot)} to {named(selector.to_slot)}"
+    return "Counted dialogs"
+
+
+def keyset_text(keyset):
+    """A keyset (started_at, id) as it goes into a link."""
+    return f"{keyset[0].isoformat()}~{keyset[1]}"
+
+
+def parse_keyset(text):
+    """The keyset of a link, or `SelectorError` for one no page gave out."""
+    started, _, dialog_id = (text or "").partition("~")
+    try:
+        return datetime.fromisoformat(started), int(dialog_id)
+    except ValueError:
+        raise SelectorError("That page link is damaged; open the list again from its first page.") from None

@@ -1,0 +1,69 @@
+"""The dialogs behind a number: `/dialogs` lists the dialogs a preview number counts,
+with the Analytics filters and at most one selector in its URL."""
+from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+
+from access.visibility import visible_agents
+from blueprints.filter_form import PeriodFilterForm, filter_form, filters_from, link_filters, query_args
+from blueprints.guards import login_required
+from models import Agent, Slot
+from reporting import dialog_lists
+
+bp = Blueprint("dialogs", __name__)
+
+SELECTOR_FIELDS = ("stop_slot", "reached", "from_slot", "to_slot")
+
+
+def requested_filters():
+    """The filters of the URL; a 404 for an agent the account may not see (as for one
+    that does not exist, so nothing about it leaks), a 400 for filters in error."""
+    visible = {agent.id for agent in visible_agents(g.account)}
+    if any(not value.isdigit() or int(value) not in visible for value in request.args.getlist("agents")):
+        abort(404)
+    formdata = link_filters(request.args)
+    form = filter_form(PeriodFilterForm, formdata)
+    if formdata is not None and not form.validate():
+        abort(400, " ".join(error for errors in form.errors.values() for error in errors))
+    return filters_from(form)
+
+
+def slot_namer(agent_ids):
+    """`key -> name` for the slots of these agents (the first agent's name when they differ)."""
+    def name(key):
+        slot = Slot.select(Slot.name).where(Slot.agent.in_(list(agent_ids)), Slot.key == key).order_by(Slot.agent).first()
+        return slot.name if slot else key
+
+    return name
+
+
+def period_words(filters):
+    start, end = filters.date_from, filters.date_to
+    if start == end:
+        return f"{end.day} {end:%B %Y}"
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}–{end.day} {end:%B %Y}"
+    return f"{start.day} {start:%B %Y} – {end.day} {end:%B %Y}"
+
+
+@bp.route("/dialogs")
+@login_required
+def index():
+    filters = requested_filters()
+    try:
+        selector = dialog_lists.parse_selector(request.args)
+        older = dialog_lists.parse_keyset(request.args["older"]) if "older" in request.args else None
+        newer = dialog_lists.parse_keyset(request.args["newer"]) if "newer" in request.args else None
+        page = dialog_lists.dialog_page(filters, current_app.config["TIMEZONE"], selector, newer_than=newer, older_than=older)
+    except dialog_lists.SelectorError as error:
+        abort(400, str(error))
+    link = dict(query_args(filters), **{name: request.args[name] for name in SELECTOR_FIELDS if name in request.args})
+    agents = Agent.select(Agent.name).where(Agent.id.in_(list(filters.agent_ids))).order_by(Agent.name)
+    return render_template(
+        "dialogs/list.html",
+        page=page,
+        heading=dialog_lists.in_words(selector, slot_namer(filters.agent_ids)),
+        scope=f"{', '.join(agent.name for agent in agents)}, {period_words(filters)}",
+        newer_url=url_for("dialogs.index", **link, newer=dialog_lists.keyset_text(page.newer)) if page.newer else None,
+        older_url=url_for("dialogs.index", **link, older=dialog_lists.keyset_text(page.older)) if page.older else None,
+        analytics_url=url_for("analytics.index", **query_args(filters)),
+        channels=filters.channels,
+    )
