@@ -1,12 +1,13 @@
 """The dialogs behind a number: `/dialogs` lists the dialogs a preview number counts,
-with the Analytics filters and at most one selector in its URL."""
+with the Analytics filters and at most one selector in its URL; `/dialogs/<id>` shows
+one of them, its events in path order."""
 from flask import Blueprint, abort, current_app, g, render_template, request, url_for
 
-from access.visibility import visible_agents
-from blueprints.filter_form import PeriodFilterForm, filter_form, filters_from, link_filters, query_args
+from access.visibility import can_see, visible_agents
+from blueprints.filter_form import FILTER_FIELDS, PeriodFilterForm, filter_form, filters_from, link_filters, query_args
 from blueprints.guards import login_required
-from models import Agent, Slot
-from reporting import dialog_lists
+from models import Agent, Dialog, Slot
+from reporting import dialog_lists, transcripts
 
 bp = Blueprint("dialogs", __name__)
 
@@ -66,4 +67,39 @@ def index():
         older_url=url_for("dialogs.index", **link, older=dialog_lists.keyset_text(page.older)) if page.older else None,
         analytics_url=url_for("analytics.index", **query_args(filters)),
         channels=filters.channels,
+        link=link,
+    )
+
+
+@bp.route("/dialogs/<int:dialog_id>")
+@login_required
+def transcript(dialog_id):
+    """One dialog's events; with the list's filters in the URL, `Previous` and `Next` walk that list."""
+    dialog = Dialog.get_or_none(Dialog.id == dialog_id)
+    if dialog is None or not can_see(g.account, dialog.agent_id):
+        abort(404)
+    try:
+        selector = dialog_lists.parse_selector(request.args)
+    except dialog_lists.SelectorError as error:
+        abort(400, str(error))
+    link, previous_url, next_url = {}, None, None
+    if any(name in request.args for name in FILTER_FIELDS):
+        filters = requested_filters()
+        link = dict(query_args(filters), **{name: request.args[name] for name in SELECTOR_FIELDS if name in request.args})
+        try:
+            newer, older = dialog_lists.neighbours(filters, current_app.config["TIMEZONE"], selector, (dialog.started_at, dialog.id))
+        except dialog_lists.SelectorError as error:
+            abort(400, str(error))
+        previous_url = url_for("dialogs.transcript", dialog_id=newer, _anchor="here", **link) if newer else None
+        next_url = url_for("dialogs.transcript", dialog_id=older, _anchor="here", **link) if older else None
+    found = transcripts.lines(dialog.id)
+    return render_template(
+        "dialogs/transcript.html",
+        dialog=dialog,
+        agent=Agent.get_by_id(dialog.agent_id),
+        lines=found,
+        marked=transcripts.highlighted(found, selector),
+        previous_url=previous_url,
+        next_url=next_url,
+        list_url=url_for("dialogs.index", **link),
     )

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from ingest import writer
 from models import Dialog
-from reporting import dialog_lists, periods
+from reporting import dialog_lists, periods, transcripts
 from reporting.dialog_lists import NONE, Selector, SelectorError, parse_selector
 from reporting.kinds import slot_funnel, slot_paths, stop_slots
 from tests.conftest import make_agent
@@ -162,3 +162,21 @@ def test_a_page_keeps_its_place_when_new_dialogs_arrive(app):
     again = dialog_lists.dialog_page(filters, "UTC", Selector(), older_than=first.older, size=5)
     assert [r.id for r in again.rows] == [r.id for r in second.rows]
     assert again.total > second.total
+
+
+@pytest.mark.parametrize(
+    "selector, marked",
+    [
+        (Selector(reached="b"), {2, 3, 5}),
+        (Selector(stop_slot="b"), {5}),
+        (Selector(stop_slot=NONE), set()),
+        (Selector(from_slot="a", to_slot="b"), {1, 2, 4, 5}),
+        (Selector(from_slot="(start)", to_slot="a"), {1}),
+        (Selector(from_slot="b", to_slot="(end)"), {5}),
+        (Selector(), set()),
+    ],
+)
+def test_a_transcript_marks_the_lines_its_selector_points_at(selector, marked):
+    slots = [None, "a", "b", "b", "a", "b", None]  # path a, b, b, a, b: merged a → b → a → b
+    found = [transcripts.Line(None, "bot", key, key, "") for key in slots]
+    assert transcripts.highlighted(found, selector) == marked

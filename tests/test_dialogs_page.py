@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from ingest import rules, writer
+from models import Dialog
 
 DAY = datetime(2026, 3, 10, 9, 0)
 LIST = "/dialogs?agents={agent}&date_from=2026-03-10&date_to=2026-03-10"
@@ -23,7 +24,7 @@ def dialogs(agent, count, stop="ask_order", channel="web"):
 
 
 def dialog_ids(html):
-    return re.findall(r'<td data-label="Dialog ID">([^<]+)</td>', html)
+    return re.findall(r'<td data-label="Dialog ID"><a href="[^"]+">([^<]+)</a></td>', html)
 
 
 @pytest.fixture
@@ -98,3 +99,50 @@ def test_the_navigation_leads_to_the_list(analyst, client):
     html = client.get("/dialogs").get_data(as_text=True)
     assert '<a href="/dialogs" aria-current="page">Dialogs</a>' in html
     assert "Counted dialogs" in html
+
+
+def transcript_links(html):
+    return [link.replace("&amp;", "&") for link in re.findall(r'<a href="(/dialogs/\d+[^"]*)">', html)]
+
+
+def test_a_transcript_shows_events_in_path_order_and_marks_the_selector(analyst, client):
+    support = analyst["support"]
+    events = [
+        rules.EventIn("made-up-1", "web", "bot", "ask_order", "Your order number?", DAY + timedelta(seconds=2)),
+        rules.EventIn("made-up-1", "web", "user", None, "<script>alert(1)</script>\nsecond line", DAY + timedelta(seconds=3)),
+        rules.EventIn("made-up-1", "web", "bot", "greet", "שלום 👋", DAY),
+        rules.EventIn("made-up-1", "web", "system", None, "", DAY + timedelta(seconds=2)),
+    ]
+    writer.ingest_events(support, events)
+    html = client.get(LIST.format(agent=support.id) + "&from_slot=greet&to_slot=ask_order").get_data(as_text=True)
+    [link] = transcript_links(html)
+    assert link.endswith("#here") and "from_slot=greet" in link
+    page = client.get(link).get_data(as_text=True)
+    texts = re.findall(r'<p class="text">(.*?)</p>', page, re.S)
+    assert texts == ["שלום 👋", "Your order number?", '<span class="muted">(no text)</span>',
+                     "&lt;script&gt;alert(1)&lt;/script&gt;\nsecond line"]
+    assert page.count('class="line bot marked"') == 2 and 'id="here"' in page
+    assert '<span class="slot" title="greet">greet</span>' in page and "2026-03-10 09:00 UTC" in page
+
+
+def test_previous_and_next_walk_the_list(analyst, client):
+    support = analyst["support"]
+    dialogs(support, 3)
+    html = client.get(LIST.format(agent=support.id) + "&stop_slot=ask_order").get_data(as_text=True)
+    newest, middle, oldest = transcript_links(html)
+    page = client.get(middle).get_data(as_text=True)
+    assert re.search(r'href="([^"]+)" rel="prev">Previous', page).group(1).replace("&amp;", "&") == newest
+    assert re.search(r'href="([^"]+)" rel="next">Next', page).group(1).replace("&amp;", "&") == oldest
+    assert 'rel="prev"' not in client.get(newest).get_data(as_text=True)
+    assert 'rel="next"' not in client.get(oldest).get_data(as_text=True)
+
+
+def test_another_agents_dialog_or_a_guessed_id_is_a_404(analyst, client):
+    dialogs(analyst["sales"], 1)
+    foreign = Dialog.get().id
+    assert client.get(f"/dialogs/{foreign}").status_code == 404
+    assert client.get(f"/dialogs/{foreign + 1000}").status_code == 404
+    dialogs(analyst["support"], 1)
+    own = Dialog.select().order_by(Dialog.id.desc()).get().id
+    assert client.get(f"/dialogs/{own}?agents={analyst['sales'].id}").status_code == 404
+    assert client.get(f"/dialogs/{own}").status_code == 200
