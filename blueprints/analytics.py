@@ -58,7 +58,8 @@ def preview(filters):
         rest = counts[PREVIEW_TOP:]
         if rest:
             bars.append((f"Other slots ({len(rest)})", sum(c.dialogs for c in rest)))
-        result.append(dict(agent=agent, total=total, bars=bars, slots=len(counts)))
+        keys = [c.key for c in counts[:PREVIEW_TOP]]  # the bars' slots; the "Other" bar has none
+        result.append(dict(agent=agent, total=total, bars=bars, keys=keys, slots=len(counts)))
     return result
 
 
@@ -135,6 +136,7 @@ def index():
         valid=valid,
         view=view,
         preview=PREVIEWS[view](filters_from(form), form) if valid and form.agents.data else None,
+        list_args=query_args(filters_from(form)) if valid and form.agents.data else None,
         presets=date_presets(today()),
         timezone=current_app.config["TIMEZONE"],
     )

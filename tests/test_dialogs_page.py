@@ -146,3 +146,19 @@ def test_another_agents_dialog_or_a_guessed_id_is_a_404(analyst, client):
     own = Dialog.select().order_by(Dialog.id.desc()).get().id
     assert client.get(f"/dialogs/{own}?agents={analyst['sales'].id}").status_code == 404
     assert client.get(f"/dialogs/{own}").status_code == 200
+
+
+@pytest.mark.parametrize("view", ["stop-slots", "slot-funnel", "slot-paths"])
+def test_every_preview_number_opens_its_dialogs(analyst, client, view):
+    support = analyst["support"]
+    dialogs(support, 4, stop="ask_order")
+    dialogs(support, 2, stop="greet", channel="tg")
+    writer.ingest_events(support, [rules.EventIn("no-slot", "web", "user", None, "hello", DAY)])
+    html = client.get(f"/analytics?agents={support.id}&date_from=2026-03-10&date_to=2026-03-10&view={view}").get_data(as_text=True)
+    links = re.findall(r'<a href="(/dialogs\?[^"]+)" aria-label="(\d+) ([^"]+)">(\d+)</a>', html)
+    assert len(links) == {"stop-slots": 3, "slot-funnel": 6, "slot-paths": 5}[view]
+    for url, number, words, shown in links:
+        listed = client.get(url.replace("&amp;", "&")).get_data(as_text=True)
+        dialogs_number = re.search(r"by (\d+) dialogs", words)
+        assert f"{dialogs_number.group(1) if dialogs_number else number} dialogs" in listed, (url, words)
+        assert number == shown and "dialogs" in words
