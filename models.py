@@ -113,6 +113,7 @@ class Dialog(BaseModel):
         indexes = (
             (("agent", "external_id"), True),
             (("agent", "is_counted", "stop_slot", "started_at", "channel"), False),
+            (("agent", "is_counted", "started_at", "id", "channel"), False),  # the list of all counted dialogs
         )
 
 
@@ -151,7 +152,10 @@ class DialogSlot(BaseModel):
     times_shown = IntegerField()
 
     class Meta:
-        indexes = ((("agent", "is_counted", "started_at", "slot", "channel", "times_shown"), False),)
+        indexes = (
+            (("agent", "is_counted", "started_at", "slot", "channel", "times_shown"), False),
+            (("agent", "slot", "is_counted", "started_at", "dialog", "channel"), False),  # a slot's dialog list
+        )
 
 
 class DialogStep(BaseModel):
@@ -170,7 +174,10 @@ class DialogStep(BaseModel):
     transitions = IntegerField()
 
     class Meta:
-        indexes = ((("agent", "is_counted", "started_at", "from_slot", "to_slot", "channel", "transitions"), False),)
+        indexes = (
+            (("agent", "is_counted", "started_at", "from_slot", "to_slot", "channel", "transitions"), False),
+            (("agent", "from_slot", "to_slot", "is_counted", "started_at", "dialog", "channel"), False),  # a step's dialog list
+        )
 
 
 class DailyReach(BaseModel):
@@ -251,6 +258,7 @@ class ExportRequest(BaseModel):
     date_to = DateField()
     kind = CharField(default="stop-slots")  # a key of reporting.kinds.KINDS
     channels = TextField(default="[]")  # a sorted JSON list; empty means all
+    selector = TextField(default="{}")  # a dialog list's selector, as JSON (reporting.periods.Selector); {} for reports
     filters_key = CharField(index=True)  # equal for identical requests (export_queue.intake.filters_key)
     created_at = DateTimeField(default=utcnow)
     subscription_run = ForeignKeyField(SubscriptionRun, null=True, on_delete="SET NULL")  # set when scheduled

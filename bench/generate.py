@@ -24,7 +24,7 @@ END = datetime(2026, 11, 1)
 DAYS = 90
 CHANNELS = ["web", "telegram", "whatsapp", "app"]
 SENDERS = np.array(["user", "bot", "system"])
-VERSION = 6  # bump when the data shape changes, so cached databases are rebuilt
+VERSION = 7  # bump when the data shape changes, so cached databases are rebuilt
 
 
 def agent_specs(big_dialogs):

@@ -166,7 +166,7 @@ def export_kind(action):
     name, _, kind = action.partition(":")
     if name != "export":
         return None
-    if kind not in kinds.KINDS:
+    if kind not in kinds.REPORTS:
         abort(400, f"There is no report called {kind!r}.")
     return kind
 

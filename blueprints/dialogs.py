@@ -1,39 +1,31 @@
 """The dialogs behind a number: `/dialogs` lists the dialogs a preview number counts,
 with the Analytics filters and at most one selector in its URL; `/dialogs/<id>` shows
-one of them, its events in path order."""
-from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+one of them, its events in path order; `Export transcripts` emails the list's."""
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from access.visibility import can_see, visible_agents
+from blueprints.export_requests import queue_export
 from blueprints.filter_form import FILTER_FIELDS, PeriodFilterForm, filter_form, filters_from, link_filters, query_args
 from blueprints.guards import login_required
-from models import Agent, Dialog, Slot
-from reporting import dialog_lists, transcripts
+from models import Agent, Dialog
+from reporting import dialog_lists, kinds, transcripts
 
 bp = Blueprint("dialogs", __name__)
 
 SELECTOR_FIELDS = ("stop_slot", "reached", "from_slot", "to_slot")
 
 
-def requested_filters():
-    """The filters of the URL; a 404 for an agent the account may not see (as for one
-    that does not exist, so nothing about it leaks), a 400 for filters in error."""
+def requested_filters(args):
+    """The filters of the URL (or a form's `args`); a 404 for an agent the account may not
+    see (as for one that does not exist, so nothing about it leaks), a 400 for filters in error."""
     visible = {agent.id for agent in visible_agents(g.account)}
-    if any(not value.isdigit() or int(value) not in visible for value in request.args.getlist("agents")):
+    if any(not value.isdigit() or int(value) not in visible for value in args.getlist("agents")):
         abort(404)
-    formdata = link_filters(request.args)
+    formdata = link_filters(args)
     form = filter_form(PeriodFilterForm, formdata)
     if formdata is not None and not form.validate():
         abort(400, " ".join(error for errors in form.errors.values() for error in errors))
     return filters_from(form)
-
-
-def slot_namer(agent_ids):
-    """`key -> name` for the slots of these agents (the first agent's name when they differ)."""
-    def name(key):
-        slot = Slot.select(Slot.name).where(Slot.agent.in_(list(agent_ids)), Slot.key == key).order_by(Slot.agent).first()
-        return slot.name if slot else key
-
-    return name
 
 
 def period_words(filters):
@@ -48,7 +40,7 @@ def period_words(filters):
 @bp.route("/dialogs")
 @login_required
 def index():
-    filters = requested_filters()
+    filters = requested_filters(request.args)
     try:
         selector = dialog_lists.parse_selector(request.args)
         older = dialog_lists.parse_keyset(request.args["older"]) if "older" in request.args else None
@@ -61,7 +53,7 @@ def index():
     return render_template(
         "dialogs/list.html",
         page=page,
-        heading=dialog_lists.in_words(selector, slot_namer(filters.agent_ids)),
+        heading=dialog_lists.in_words(selector, dialog_lists.slot_namer(filters.agent_ids)),
         scope=f"{', '.join(agent.name for agent in agents)}, {period_words(filters)}",
         newer_url=url_for("dialogs.index", **link, newer=dialog_lists.keyset_text(page.newer)) if page.newer else None,
         older_url=url_for("dialogs.index", **link, older=dialog_lists.keyset_text(page.older)) if page.older else None,
@@ -69,6 +61,21 @@ def index():
         channels=filters.channels,
         link=link,
     )
+
+
+@bp.route("/dialogs/export", methods=("POST",))
+@login_required
+def export():
+    """Export transcripts: queue kind `transcripts` for the list in the form, back to the list."""
+    filters = requested_filters(request.form)
+    try:
+        selector = dialog_lists.parse_selector(request.form)
+        dialog_lists.source(filters, current_app.config["TIMEZONE"], selector)  # an unknown slot key is said now
+    except dialog_lists.SelectorError as error:
+        abort(400, str(error))
+    queue_export(filters, kinds.KINDS["transcripts"].KEY, selector)
+    link = dict(query_args(filters), **{name: request.form[name] for name in SELECTOR_FIELDS if name in request.form})
+    return redirect(url_for("dialogs.index", **link))
 
 
 @bp.route("/dialogs/<int:dialog_id>")
@@ -84,7 +91,7 @@ def transcript(dialog_id):
         abort(400, str(error))
     link, previous_url, next_url = {}, None, None
     if any(name in request.args for name in FILTER_FIELDS):
-        filters = requested_filters()
+        filters = requested_filters(request.args)
         link = dict(query_args(filters), **{name: request.args[name] for name in SELECTOR_FIELDS if name in request.args})
         try:
             newer, older = dialog_lists.neighbours(filters, current_app.config["TIMEZONE"], selector, (dialog.started_at, dialog.id))

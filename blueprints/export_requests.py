@@ -4,24 +4,25 @@ from flask import current_app, flash, g, url_for
 from markupsafe import Markup
 
 from export_queue import delivery, intake
-from reporting import kinds
+from reporting import dialog_lists, kinds
 from reporting.localtime import format_local
 
 
-def queue_export(filters, kind):
-    """Record an export request and queue it, then say what happened (used by Send again too)."""
+def queue_export(filters, kind, selector=dialog_lists.Selector()):
+    """Record an export request and queue it, then say what happened (used by Send again
+    and the dialog lists' Export transcripts too)."""
     account = g.account
     config = current_app.config
     outcome = intake.request_export(
-        account, filters, config["EXPORT_MAX_PENDING"], config["EXPORT_MAX_PER_HOUR"], kind=kind
+        account, filters, config["EXPORT_MAX_PENDING"], config["EXPORT_MAX_PER_HOUR"], kind=kind, selector=selector
     )
     if outcome.status == "queued":
         delivery.enqueue(outcome.request.items)
         emails = len(filters.agent_ids)
         flash(
-            Markup('The {} report will be sent to {}, one email per agent ({} {}). '
+            Markup('{} will be sent to {}, one email per agent ({} {}). '
                    'Follow it, or download it once built, on <a href="{}">Exports</a>.').format(
-                kinds.KINDS[kind].LABEL, account.email, emails, "email" if emails == 1 else "emails",
+                what_is_sent(kind), account.email, emails, "email" if emails == 1 else "emails",
                 url_for("exports.index"),
             ),
             "success",
@@ -44,3 +45,8 @@ def queue_export(filters, kind):
             "Wait until one of them is sent, then try again.",
             "error",
         )
+
+
+def what_is_sent(kind):
+    """'The Stop slots report', or 'The transcripts'."""
+    return "The transcripts" if kind == kinds.KINDS["transcripts"].KEY else f"The {kinds.KINDS[kind].LABEL} report"

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 
 from access.visibility import can_see, visible_agents
-from export_queue import intake, links, wording
+from export_queue import emails, intake, links, wording
 from export_queue.states import IN_FLIGHT
 from blueprints.export_requests import queue_export
 from blueprints.guards import login_required
@@ -38,6 +38,8 @@ def index():
         visible={agent.id for agent in visible_agents(g.account)},
         kinds=kinds.KINDS,
         problem=wording.problem,
+        selection=emails.selection,
+        has_workbook=lambda item: os.path.exists(links.report_path(item, "xlsx")),
     )
 
 
@@ -87,5 +89,5 @@ def send_again(request_id):
     visible = {a.id for a in visible_agents(g.account).where(Agent.id.in_(list(agent_ids)))}
     if not visible:
         abort(404)
-    queue_export(dataclasses.replace(filters, agent_ids=tuple(sorted(visible))), original.kind)
+    queue_export(dataclasses.replace(filters, agent_ids=tuple(sorted(visible))), original.kind, intake.selector_of(original))
     return redirect(url_for("exports.index"))

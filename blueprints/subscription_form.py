@@ -10,7 +10,7 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, NumberRange, ValidationError
 
 from blueprints.fields import CheckboxesField
-from reporting.kinds import KINDS as REPORT_KINDS
+from reporting.kinds import REPORTS as REPORT_KINDS
 from subscriptions.schedules import Schedule, schedule_of
 
 

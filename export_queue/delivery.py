@@ -20,7 +20,7 @@ import database
 from access.visibility import can_see
 from export_queue.emails import report_email
 from export_queue.failures import Failure, FailureKind
-from export_queue.intake import filters_of
+from export_queue.intake import filters_of, selector_of
 from export_queue.links import report_folder, report_path
 from export_queue.states import FAILED, QUEUED, SKIPPED, claim, lease_kept, mark_delivered, move, record
 from extensions import huey, in_app_context, mail
@@ -166,14 +166,13 @@ def deliver(item, lease):
         fail(item, Failure(FailureKind.NO_ACCESS, "This account no longer has access to this agent.", False))
         return
     path = report_path(item)
-    if item.data_as_of is None or not all(os.path.exists(built) for built in (path, report_path(item, "xlsx"))):
+    if not is_built(item):
         with step(build_failure(report_folder(item))):
             time.sleep(config["EXPORT_BUILD_DELAY"])
             data_as_of = utcnow()
             request = item.request
-            dialogs = kinds.build_report(
-                request.kind, item.agent, filters_of(request), config["TIMEZONE"], path, request.account.csv_separator
-            )
+            dialogs = kinds.build_report(request.kind, item.agent, filters_of(request), config["TIMEZONE"], path,
+                                         request.account.csv_separator, selector_of(request))
         with step(unexpected):
             record(item, dialogs=dialogs, data_as_of=data_as_of)
     with step(unexpected):
@@ -189,6 +188,15 @@ def deliver(item, lease):
     with step(mail_failure):
         hand_over(report_email(item, expires_at))
     record_delivery(item, sent_at=sent_at, expires_at=expires_at, error=None, error_kind=None)
+
+
+def is_built(item):
+    """Built by an earlier attempt: its CSV (written last) is there, and its workbook,
+    which only transcripts too long for a workbook have not (and reports built before
+    workbooks existed, which are built again)."""
+    if item.data_as_of is None or not os.path.exists(report_path(item)):
+        return False
+    return item.request.kind == kinds.KINDS["transcripts"].KEY or os.path.exists(report_path(item, "xlsx"))
 
 
 def fail(item, failure):

@@ -1,11 +1,13 @@
 """The email that carries one agent's report link."""
+import os
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_mail import Message
 
-from export_queue.links import download_token
-from reporting import kinds
+from export_queue.intake import selector_of
+from export_queue.links import download_token, report_path
+from reporting import dialog_lists, files, kinds
 from reporting.localtime import format_local
 from subscriptions import schedules
 
@@ -19,8 +21,17 @@ def external_url(endpoint, **values):
 
 def email_subject(item):
     request = item.request
-    label = kinds.KINDS[request.kind].LABEL
-    return f"{label} report: {item.agent.name}, {request.date_from.isoformat()} \u2013 {request.date_to.isoformat()}"
+    subject = kinds.KINDS[request.kind].SUBJECT
+    return f"{subject}: {item.agent.name}, {request.date_from.isoformat()} \u2013 {request.date_to.isoformat()}"
+
+
+def selection(item):
+    """Which dialogs a transcripts export holds, in words ('dialogs that stopped at Ask
+    order number'); None for a report."""
+    if item.request.kind != kinds.KINDS["transcripts"].KEY:
+        return None
+    words = dialog_lists.in_words(selector_of(item.request), dialog_lists.slot_namer([item.agent_id]))
+    return words[0].lower() + words[1:]
 
 
 def scheduled_by(request):
@@ -45,7 +56,10 @@ def report_email(item, expires_at):
         request=item.request,
         agent=item.agent,
         link=external_url("exports.download", token=download_token(item)),
-        xlsx_link=external_url("exports.download", token=download_token(item), extension="xlsx"),
+        xlsx_link=external_url("exports.download", token=download_token(item), extension="xlsx")
+        if os.path.exists(report_path(item, "xlsx")) else None,
+        xlsx_max_rows=f"{files.XLSX_MAX_ROWS:,}",
+        selection=selection(item),
         expires=format_local(expires_at, tz),
         data_as_of=format_local(item.data_as_of, tz),
         channels=", ".join(item.request.channel_list) or "all channels",

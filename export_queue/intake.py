@@ -11,7 +11,7 @@ from export_queue.states import IN_FLIGHT, QUEUED
 from database import db
 from database.bulk import hold_lock
 from models import ExportItem, ExportRequest, utcnow
-from reporting import kinds, periods
+from reporting import dialog_lists, kinds, periods
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,20 @@ def filters_of(request):
     )
 
 
-def filters_key(filters, kind=kinds.DEFAULT):
+def selector_of(request):
+    """The dialog list a transcripts request was asked from (no selector for reports)."""
+    return dialog_lists.selector_from_json(request.selector)
+
+
+def filters_key(filters, kind=kinds.DEFAULT, selector=dialog_lists.Selector()):
     """A digest equal for two requests exactly when they ask for the same reports
     (fixed length, however many agents and channels were picked)."""
     agents = ",".join(str(i) for i in sorted(filters.agent_ids))
     channels = json.dumps(sorted(filters.channels))
-    return hashlib.sha256(f"{kind}|{agents}|{filters.date_from}|{filters.date_to}|{channels}".encode()).hexdigest()
+    chosen = f"{kind}|{agents}|{filters.date_from}|{filters.date_to}|{channels}"
+    if selector != dialog_lists.Selector():  # reports: the digest as before selectors existed
+        chosen += f"|{dialog_lists.selector_json(selector)}"
+    return hashlib.sha256(chosen.encode()).hexdigest()
 
 
 def lock_account(account):
@@ -59,15 +67,16 @@ def in_flight_requests(account, scheduled=False):
     )
 
 
-def request_export(account, filters, max_pending, max_per_hour=None, kind=kinds.DEFAULT):
+def request_export(account, filters, max_pending, max_per_hour=None, kind=kinds.DEFAULT, selector=dialog_lists.Selector()):
     """Record a person's export request (one item per agent) unless it would repeat or
     flood; requests of subscriptions count neither as repeats nor against the limits.
+    `selector` picks the dialogs of a transcripts request.
 
     The caller enqueues the items of a queued outcome after the transaction.
     """
     with db.atomic():
         lock_account(account)
-        key = filters_key(filters, kind)
+        key = filters_key(filters, kind, selector)
         in_flight = list(in_flight_requests(account))
         duplicate = next((r for r in in_flight if r.filters_key == key), None)
         if duplicate:
@@ -88,6 +97,7 @@ def request_export(account, filters, max_pending, max_per_hour=None, kind=kinds.
             date_to=filters.date_to,
             kind=kind,
             channels=json.dumps(sorted(filters.channels)),
+            selector=dialog_lists.selector_json(selector),
             filters_key=key,
         )
         ExportItem.insert_many([dict(request=request, agent=agent_id) for agent_id in sorted(filters.agent_ids)]).execute()

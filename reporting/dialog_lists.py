@@ -7,7 +7,9 @@ funnel `Stopped`), `reached` (funnel `Reached`) or a `from_slot`/`to_slot` step
 (`Dialog`'s stop slot, `DialogSlot`, `DialogStep`), so that the list's total is the
 number by construction, in one set-based query, whatever the period's edges.
 """
+import dataclasses
 import functools
+import json
 import operator
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +36,15 @@ class Selector:
     reached: str | None = None
     from_slot: str | None = None
     to_slot: str | None = None
+
+
+def selector_json(selector):
+    """The selector as an export request keeps it: JSON of the keys given ({} for none)."""
+    return json.dumps({name: key for name, key in dataclasses.asdict(selector).items() if key is not None}, sort_keys=True)
+
+
+def selector_from_json(text):
+    return Selector(**json.loads(text))
 
 
 def parse_selector(args):
@@ -114,11 +125,12 @@ def dialog_page(filters, tz_name, selector, newer_than=None, older_than=None, si
     """The total and one page (newest first) of the population's dialogs matching the
     selector. `older_than`/`newer_than` is the keyset (started_at, id) the page starts
     after; dialogs that arrive meanwhile do not shift it."""
-    model, dialog_id, condition = source(filters, tz_name, selector)
+    found = source(filters, tz_name, selector)
+    model, dialog_id, condition = found
     total = model.select(fn.COUNT(dialog_id)).where(condition).scalar()
-    ids = page_ids(source(filters, tz_name, selector), newer_than, older_than, size + 1)
-    more = len(ids) > size
-    rows = rows_of(ids[:size] if newer_than is None else ids[-size:])
+    keys = page_keys(found, newer_than, older_than, size + 1)
+    more = len(keys) > size
+    rows = rows_of([dialog for _, dialog in (keys[:size] if newer_than is None else keys[-size:])])
     has_newer = more if newer_than is not None else older_than is not None
     has_older = more if newer_than is None else True
     return Page(
@@ -132,13 +144,23 @@ def dialog_page(filters, tz_name, selector, newer_than=None, older_than=None, si
 def neighbours(filters, tz_name, selector, keyset):
     """The ids of the dialogs just newer and just older than `keyset` in the list (None at its ends)."""
     found = source(filters, tz_name, selector)
-    newer, older = page_ids(found, keyset, None, 1), page_ids(found, None, keyset, 1)
-    return (newer[0] if newer else None), (older[0] if older else None)
+    newer, older = page_keys(found, keyset, None, 1), page_keys(found, None, keyset, 1)
+    return (newer[0][1] if newer else None), (older[0][1] if older else None)
 
 
-def page_ids(found, newer_than, older_than, limit):
-    """Up to `limit` dialog ids of a `source` past a keyset, newest first: the nearest
-    ones newer than `newer_than`, or else older than `older_than` (or the newest)."""
+def oldest_first(filters, tz_name, selector, batch):
+    """Lists of up to `batch` dialog ids, the whole list oldest first, each list one
+    keyset query: an export walks any number of dialogs in flat memory."""
+    found = source(filters, tz_name, selector)
+    after = (datetime.min, 0)
+    while keys := page_keys(found, after, None, batch)[::-1]:
+        yield [dialog for _, dialog in keys]
+        after = keys[-1]
+
+
+def page_keys(found, newer_than, older_than, limit):
+    """Up to `limit` keysets (started_at, id) of a `source` past a keyset, newest first:
+    the nearest ones newer than `newer_than`, or else older than `older_than` (or the newest)."""
     model, dialog_id, condition = found
     started = model.started_at
     if older_than is not None:
@@ -146,8 +168,8 @@ def page_ids(found, newer_than, older_than, limit):
     if newer_than is not None:
         condition &= (started > newer_than[0]) | ((started == newer_than[0]) & (dialog_id > newer_than[1]))
     order = [started.asc(), dialog_id.asc()] if newer_than is not None else [started.desc(), dialog_id.desc()]
-    ids = [row[0] for row in model.select(dialog_id).where(condition).order_by(*order).limit(limit).tuples()]
-    return ids[::-1] if newer_than is not None else ids
+    keys = list(model.select(started, dialog_id).where(condition).order_by(*order).limit(limit).tuples())
+    return keys[::-1] if newer_than is not None else keys
 
 
 def rows_of(ids):
@@ -168,6 +190,15 @@ def rows_of(ids):
     )
     found = {row[0]: DialogRow(*row) for row in query}
     return [found[i] for i in ids]
+
+
+def slot_namer(agent_ids):
+    """`key -> name` for the slots of these agents (the first agent's name when they differ)."""
+    def name(key):
+        slot = Slot.select(Slot.name).where(Slot.agent.in_(list(agent_ids)), Slot.key == key).order_by(Slot.agent).first()
+        return slot.name if slot else key
+
+    return name
 
 
 def in_words(selector, slot_name):

@@ -1,13 +1,18 @@
 """The report family: each kind is one module with its KEY (file names, URLs),
-LABEL (button, subject), CSV HEADER, one-sentence EXPLANATION for the email,
-and `build(agent_id, filters, tz) -> (rows, counted dialogs)`. A new kind is one
-new module and one line here; the queue, the CSV writer and the email are shared."""
+LABEL (button), SUBJECT (the email's, before the agent's name), CSV HEADER and a
+one-sentence EXPLANATION for the email. A report (`REPORTS`: the EXPORT panel's
+buttons, the subscriptions' choices) has `build(agent_id, filters, tz) -> (rows,
+counted dialogs)`; a new one is one new module and one line here. The queue, the
+files and the email are shared with `transcripts`, the dialogs of a list, which is
+streamed instead (`Rows`).
+"""
 import os
 
 from reporting import files
-from reporting.kinds import slot_funnel, slot_paths, stop_slots
+from reporting.kinds import slot_funnel, slot_paths, stop_slots, transcripts
 
-KINDS = {kind.KEY: kind for kind in (stop_slots, slot_funnel, slot_paths)}
+REPORTS = {kind.KEY: kind for kind in (stop_slots, slot_funnel, slot_paths)}
+KINDS = {**REPORTS, transcripts.KEY: transcripts}
 DEFAULT = stop_slots.KEY
 
 
@@ -19,14 +24,20 @@ def file_name(kind_key, agent_slug, date_from, date_to):
     return f"{prefix}{agent_slug.encode()[:budget].decode(errors='ignore')}{suffix}"
 
 
-def build_report(kind_key, agent, filters, tz_name, path, separator=","):
+def build_report(kind_key, agent, filters, tz_name, path, separator=",", selector=None):
     """Compute one agent's report of this kind from the data as it is now and write
     it to `path` (the CSV, with this separator) and beside it as an Excel workbook
-    (`xlsx_path`). Returns the number of counted dialogs in it (0: an empty report)."""
-    kind = KINDS[kind_key]
+    (`xlsx_path`; for transcripts only up to files.XLSX_MAX_ROWS rows). `selector`
+    picks the dialogs of transcripts. Returns the number of counted dialogs in it
+    (0: an empty report). The CSV is written last: the item counts as built once it exists."""
+    if kind_key == transcripts.KEY:
+        rows = transcripts.Rows(agent.id, filters, tz_name, selector)
+        files.write_streamed(path, xlsx_path(path), rows, transcripts.HEADER, separator)
+        return rows.dialogs
+    kind = REPORTS[kind_key]
     rows, counted = kind.build(agent.id, filters, tz_name)
     files.write_xlsx(xlsx_path(path), rows, kind.HEADER)
-    files.write_csv(path, rows, kind.HEADER, separator)  # last: the item counts as built once its CSV exists
+    files.write_csv(path, rows, kind.HEADER, separator)
     return counted
 
 

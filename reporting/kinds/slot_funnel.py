@@ -14,6 +14,7 @@ from reporting.kinds import stop_slots
 
 KEY = "slot-funnel"
 LABEL = "Slot funnel"
+SUBJECT = "Slot funnel report"
 HEADER = ("Slot ID", "Slot name", "Slot type", "Bot text", "Reached", "Times shown", "Stopped", "Exit rate (%)", "Reach (%)")
 EXPLANATION = "Exit rate = dialogs that stopped at a slot ÷ dialogs that reached it; reach = dialogs that reached it ÷ counted dialogs."
 

@@ -13,6 +13,7 @@ from reporting import daily_sums, files, population
 
 KEY = "slot-paths"
 LABEL = "Slot paths"
+SUBJECT = "Slot paths report"
 HEADER = ("From slot ID", "From slot name", "To slot ID", "To slot name", "Dialogs", "Transitions", "Share of from (%)")
 EXPLANATION = "Each row is a step from one slot to the next; share of from = its transitions ÷ all steps out of the from-slot."
 START, END = "(start)", "(end)"

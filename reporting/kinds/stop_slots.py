@@ -8,6 +8,7 @@ from reporting import daily_sums, files, population
 
 KEY = "stop-slots"
 LABEL = "Stop slots"
+SUBJECT = "Stop slots report"
 HEADER = files.HEADER
 EXPLANATION = "Each counted dialog is counted once, at the slot where it stopped; share = its dialogs ÷ all counted dialogs."
 NO_SLOT = "(no slot)"
