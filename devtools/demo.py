@@ -17,6 +17,9 @@ DEMO_ANALYST = ("analyst@slotlens.local", "slotlens-analyst")
 DAYS = 60
 SEED = 20261126
 
+# What the made-up users answer, in turn (no random draw, so the demo's numbers stay as they were).
+DEMO_REPLIES = ["Hi! I'd like to book a table", "For two, please", "Tomorrow at 7 pm?", "Can I bring a dog?",
+                "My name is Alex Example", "alex@example.com", "Yes, that's right", "Thanks!"]
 # (key, name, type, bot text, chance that a dialog stops here)
 SCRIPTS = {
     "Support Bot": (
@@ -106,7 +109,7 @@ def _dialog_events(rng, dialog_id, channels, script, now):
         nonlocal at
         events.append(rules.EventIn(dialog_id, channel, "bot", key, text, at))
         at += timedelta(seconds=rng.randint(2, 90))
-        events.append(rules.EventIn(dialog_id, channel, "user", None, "…", at))
+        events.append(rules.EventIn(dialog_id, channel, "user", None, DEMO_REPLIES[len(events) // 2 % len(DEMO_REPLIES)], at))
         at += timedelta(seconds=rng.randint(1, 5))
 
     for step, (key, _, kind, text, stop_chance) in enumerate(script):

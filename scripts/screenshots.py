@@ -61,6 +61,12 @@ def take(out):
             page.get_by_role("button", name="Log in").click()
             page.get_by_text("Stop slots preview").wait_for()
             shot("analytics")
+            page.locator(".agent-preview td.num a").first.click()
+            page.get_by_role("button", name="Export transcripts").wait_for()
+            shot("dialogs", full_page=False)
+            page.locator("td[data-label='Dialog ID'] a").first.click()
+            page.locator("li.line.marked").first.wait_for()
+            shot("transcript")
             for view, name in (("slot-funnel", "Slot funnel"), ("slot-paths", "Slot paths")):
                 today = datetime.now(timezone.utc).date()
                 period = f"date_from={today - timedelta(days=29)}&date_to={today}"

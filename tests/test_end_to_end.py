@@ -324,3 +324,45 @@ def test_workers_killed_while_building_a_scheduled_report_send_it_once_after_res
         assert len(smtp.messages) == 2 and len(subscription_runs(stack)) == 1
     finally:
         stack.stop()
+
+
+@pytest.mark.browser
+def test_browser_from_a_number_to_its_dialogs_and_their_transcripts_by_email(stack, smtp, page, tmp_path):
+    """Stop slots preview → `2` dialogs that stopped at Ask order → a transcript → Next →
+    back to the list → Export transcripts → the email → the CSV, all through the worker."""
+    page.goto(stack.base_url + "/analytics")
+    page.get_by_label("Email").fill("analyst@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Sales Bot", exact=True).uncheck()
+    page.get_by_role("button", name="Show", exact=True).click()
+
+    page.get_by_role("link", name="2 dialogs that stopped at Ask order").first.click()
+    page.get_by_role("heading", name="Dialogs that stopped at Ask order").wait_for()
+    assert page.get_by_text("2 dialogs", exact=False).first.is_visible()
+    listed = page.locator("td[data-label='Dialog ID'] a").all_inner_texts()
+    assert sorted(listed) == ["a-0", "a-1"]
+
+    page.get_by_role("link", name=listed[0]).click()
+    page.get_by_role("heading", name=f"Dialog {listed[0]}").wait_for()
+    marked = page.locator("li.line.marked")
+    assert marked.count() == 1 and "Ask order" in marked.inner_text() and marked.get_attribute("id") == "here"
+    page.get_by_role("link", name="Next").click()
+    page.get_by_role("heading", name=f"Dialog {listed[1]}").wait_for()
+    assert page.get_by_role("link", name="Next").count() == 0, "the list's last dialog"
+    page.get_by_role("link", name="Back to the list").click()
+    page.get_by_role("heading", name="Dialogs that stopped at Ask order").wait_for()
+
+    page.get_by_role("button", name="Export transcripts").click()
+    page.get_by_text("The transcripts will be sent to analyst@example.com").wait_for()
+    (message,) = smtp.wait_for_messages(1)
+    assert message["Subject"] == f"Transcripts: Support Bot, {TODAY - timedelta(days=29)} \u2013 {TODAY}"
+    assert "The transcripts of the 2 dialogs that stopped at Ask order." in message.get_body(("plain",)).get_content()
+    download = open_download(page, link_in(message))
+    assert download.suggested_filename == f"transcripts_support-bot_{TODAY - timedelta(days=29)}_{TODAY}.csv"
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    rows = parse_csv(path.read_bytes())
+    assert rows[0] == ["Dialog ID", "Channel", "Started", "Time", "Sender", "Slot ID", "Slot name", "Text"]
+    assert sorted({row[0] for row in rows[1:]}) == ["a-0", "a-1"] and len(rows) == 1 + 4
+    assert {(row[4], row[5], row[6], row[7]) for row in rows[1:]} == {("bot", "ask", "Ask order", ""), ("user", "", "", "ok")}
