@@ -519,7 +519,166 @@ def bench_analytics(folder, database, requests, clients, population):
     return rows
 
 
-# 5. Memory -------------------------------------------------------------------------
+# 5. Dialog lists -------------------------------------------------------------------
+
+
+def captured_statements(function):
+    """Run `function()` and return what it returned and the SQL statements it sent
+    (parameters written in), to give the same statements to the sqlite3 CLI."""
+    from database import db
+
+    statements, execute = [], db.obj.execute_sql
+
+    def recording(sql, params=None, *args, **kwargs):
+        statements.append(sql_literal(sql, params or ()))
+        return execute(sql, params, *args, **kwargs)
+
+    db.obj.execute_sql = recording
+    try:
+        return function(), statements
+    finally:
+        db.obj.execute_sql = execute
+
+
+def sql_literal(sql, params):
+    """`sql` with its `?` parameters written in as SQLite reads them."""
+    def literal(value):
+        if isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, (int, float)):
+            return str(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    parts = sql.split("?")  # peewee passes every value as a parameter: no "?" of a literal here
+    assert len(parts) == len(params) + 1, sql
+    return parts[0] + "".join(literal(param) + part for param, part in zip(params, parts[1:]))
+
+
+def sqlite_cli_time(database, statements):
+    """Median over REPEATS of the sqlite3 CLI's own time for running these statements."""
+    script = ".timer on\n" + "".join(statement + ";\n" for statement in statements)
+    runs = []
+    for _ in range(REPEATS):
+        output = subprocess.run(["sqlite3", database], input=script, capture_output=True, text=True, check=True).stdout
+        runs.append(sum(float(t) for t in re.findall(r"Run Time: real ([\d.]+)", output)))
+    return statistics.median(runs)
+
+
+def list_selectors(database):
+    """Selectors for the big agent as its previews link them: its commonest stop slot,
+    a slot reached by about a tenth of dialogs, its commonest step, "named no slot", and none."""
+    with sqlite3.connect(database) as db:
+        stop = db.execute("SELECT s.key FROM dialog d JOIN slot s ON s.id = d.stop_slot_id WHERE d.agent_id = 1 "
+                          "AND d.is_counted GROUP BY s.key ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+        reached = db.execute("SELECT s.key FROM daily_reach r JOIN slot s ON s.id = r.slot_id WHERE r.agent_id = 1 "
+                             "GROUP BY s.key ORDER BY abs(sum(r.reached) - 90000) LIMIT 1").fetchone()[0]
+        step = db.execute("SELECT a.key, b.key FROM daily_step t JOIN slot a ON a.id = t.from_slot "
+                          "JOIN slot b ON b.id = t.to_slot WHERE t.agent_id = 1 GROUP BY a.key, b.key "
+                          "ORDER BY sum(t.dialogs) DESC LIMIT 1").fetchone()
+    return [
+        (f"stopped at {stop}", {"stop_slot": stop}),
+        (f"reached {reached}", {"reached": reached}),
+        (f"step {step[0]} → {step[1]}", {"from_slot": step[0], "to_slot": step[1]}),
+        ("named no slot", {"stop_slot": "(none)"}),
+        ("all counted dialogs", {}),
+    ]
+
+
+def bench_dialog_lists(database, app, folder, requests, clients):
+    """The first page of each selector's list and a transcript, for the big agent over
+    90 days: in-process against the same statements in the sqlite3 CLI, then as pages
+    served by gunicorn to `clients` at once."""
+    from models import Dialog
+    from reporting import dialog_lists, transcripts
+
+    rows, urls = [], []
+    base = f"/dialogs?agents=1&date_from={FULL.date_from}&date_to={FULL.date_to}"
+    with app.app_context():
+        for words, args in list_selectors(database):
+            selector = dialog_lists.Selector(**args)
+            (page, statements) = captured_statements(lambda: dialog_lists.dialog_page(FULL, "UTC", selector))
+            took, _ = timed(lambda: dialog_lists.dialog_page(FULL, "UTC", selector))
+            floor = sqlite_cli_time(database, statements)
+            rows.append([f"Dialog list, first page: {words}", f"{page.total:,} dialogs", f"{took * 1000:.0f} ms",
+                         f"sqlite3 CLI, the same {len(statements)} statements: {floor * 1000:.0f} ms",
+                         f"{ratio(took, floor)} floor (target ≤ 3×)", "total and 50 rows"])
+            urls.append((words, base + "".join(f"&{k}={v}" for k, v in args.items())))
+        dialog = Dialog.select().where(Dialog.agent == 1).order_by(Dialog.id.desc()).get()
+        lines, statements = captured_statements(lambda: transcripts.lines(dialog.id))
+        took, _ = timed(lambda: transcripts.lines(dialog.id))
+        floor = sqlite_cli_time(database, statements)
+        rows.append(["Transcript", f"{len(lines)} events", f"{took * 1000:.1f} ms",
+                     f"sqlite3 CLI, the same statement: {floor * 1000:.1f} ms", f"{ratio(took, floor)} floor (target ≤ 3×)", ""])
+        urls.append(("a transcript", f"/dialogs/{dialog.id}"))
+    return rows + served_pages(folder, database, urls, requests, clients)
+
+
+def served_pages(folder, database, urls, requests, clients):
+    """Median and p95 of each page, served by gunicorn as the container runs it, `clients` at once."""
+    rows = []
+    with SmtpSink() as smtp:
+        stack = Stack(folder, smtp.port)
+        stack.database = database
+        stack.env["FLASK_DATABASE_URL"] = f"sqlite:///{database}"
+        stack.start_gunicorn()
+        try:
+            browsers = [Browserless(stack.base_url) for _ in range(clients)]
+            for b in browsers:
+                b.login("pages@example.com", "bench password 1")
+            for words, url in urls:
+                def load(i):
+                    started = time.perf_counter()
+                    status, body, _ = browsers[i % clients].get(url)
+                    assert status == 200 and b"Big Bot" in body, (url, status)
+                    return time.perf_counter() - started
+
+                with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+                    times = list(pool.map(load, range(requests)))
+                rows.append([f"Dialogs page, {words}", f"{requests} requests, {clients} clients",
+                             f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms", "",
+                             "target: p95 < 300 ms", "gunicorn as in the container"])
+        finally:
+            stack.stop()
+    return rows
+
+
+def bench_list_indexes(folder, dialogs):
+    """What the dialog lists' indexes (schema version 20) cost ingestion: the same
+    events through `ingest_events` (in-process, batches of 1,000) into a database with
+    them and into one without."""
+    from app import create_app
+    from database import db, migrations
+    from ingest import rules, writer
+
+    raw = ingestion_events(dialogs)
+    batches = [rules.validate_events(raw[i : i + 1000], rules.Limits())[0] for i in range(0, len(raw), 1000)]
+    took = {}
+    for indexed in (True, False):
+        path = os.path.join(folder, f"indexes-{indexed}")
+        os.makedirs(path, exist_ok=True)
+        app = create_app({"DATABASE_URL": f"sqlite:///{path}/lists.db", "SECRET_KEY": "x" * 40,
+                          "QUEUE_URL": f"sqlite:///{path}/queue.db"}, instance_path=path)
+        with app.app_context():
+            from access import api_keys
+            from database.migrations.v20_index_dialog_lists_and_add_export_selectors import LIST_INDEXES
+
+            migrations.upgrade()
+            if not indexed:
+                for table, columns in LIST_INDEXES.items():
+                    (name,) = [index.name for index in db.get_indexes(table) if tuple(index.columns) == columns]
+                    db.execute_sql(f'DROP INDEX "{name}"')
+            agent, _ = api_keys.create_agent("Lists Bot")
+            started = time.perf_counter()
+            for batch in batches:
+                writer.ingest_events(agent, batch)
+            took[indexed] = time.perf_counter() - started
+    n = len(raw)
+    return [["Ingestion, cost of the dialog lists' indexes", f"{n:,} events",
+             f"{n / took[True]:,.0f} events/s with them", f"{n / took[False]:,.0f} events/s without",
+             f"{took[True] / took[False] - 1:+.0%} time", "in-process ingest_events, batches of 1,000"]]
+
+
+# 6. Memory -------------------------------------------------------------------------
 
 
 def peak_rss_mb(command, env):
@@ -618,6 +777,8 @@ def main():
         "import from Rasa": lambda: bench_rasa_import(work, sizes["rasa"]),
         "click to email": lambda: bench_click_to_email(os.path.join(work, "email"), sizes["email_dialogs"], sizes["exports"]),
         "analytics page": lambda: bench_analytics(os.path.join(work, "pages"), big()[0], sizes["page_requests"], 8, big()[2]),
+        "dialog lists": lambda: bench_dialog_lists(big()[0], big()[1], os.path.join(work, "lists"), sizes["page_requests"], 8),
+        "dialog list indexes": lambda: bench_list_indexes(os.path.join(work, "list-indexes"), sizes["ingest"]),
         "memory": lambda: bench_memory(work, big()[0]),
         "import at scale": lambda: bench_import_at_scale(os.path.join(work, "history"), sizes["history"]),
     }
