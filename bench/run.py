@@ -487,7 +487,20 @@ VIEWS = ("stop-slots", "slot-funnel", "slot-paths")
 def bench_analytics(folder, database, requests, clients, population):
     """Each preview of the Analytics page for the big agent over 90 days, served by
     gunicorn as the container runs it, with `clients` loading it at once."""
-    rows = []
+    urls = [(view, f"/analytics?agents=1&date_from={FULL.date_from}&date_to={FULL.date_to}&view={view}") for view in VIEWS]
+    return [
+        [f"Analytics page, {kinds.KINDS[view].LABEL} preview (90 days)",
+         f"{population:,} dialogs; {requests} requests, {clients} clients",
+         f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms", "",
+         "target: p95 < 300 ms", "gunicorn as in the container"]
+        for view, times in served_pages(folder, database, urls, requests, clients).items()
+    ]
+
+
+def served_pages(folder, database, urls, requests, clients):
+    """{name: each request's seconds} for each (name, url), served by gunicorn on the
+    big agent's database as the container runs it, `clients` loading the page at once."""
+    timings = {}
     with SmtpSink() as smtp:
         stack = Stack(folder, smtp.port)
         stack.database = database
@@ -497,26 +510,18 @@ def bench_analytics(folder, database, requests, clients, population):
             browsers = [Browserless(stack.base_url) for _ in range(clients)]
             for b in browsers:
                 b.login("pages@example.com", "bench password 1")
-            for view in VIEWS:
-                query = f"/analytics?agents=1&date_from={FULL.date_from}&date_to={FULL.date_to}&view={view}"
-
+            for name, url in urls:
                 def load(i):
                     started = time.perf_counter()
-                    status, body, _ = browsers[i % clients].get(query)
-                    assert status == 200 and b"Big Bot" in body and b"Fix the filters" not in body
+                    status, body, _ = browsers[i % clients].get(url)
+                    assert status == 200 and b"Big Bot" in body and b"Fix the filters" not in body, (url, status)
                     return time.perf_counter() - started
 
                 with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-                    times = list(pool.map(load, range(requests)))
-                rows.append(
-                    [f"Analytics page, {kinds.KINDS[view].LABEL} preview (90 days)",
-                     f"{population:,} dialogs; {requests} requests, {clients} clients",
-                     f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms", "",
-                     "target: p95 < 300 ms", "gunicorn as in the container"]
-                )
+                    timings[name] = list(pool.map(load, range(requests)))
         finally:
             stack.stop()
-    return rows
+    return timings
 
 
 # 5. Dialog lists -------------------------------------------------------------------
@@ -610,36 +615,12 @@ def bench_dialog_lists(database, app, folder, requests, clients):
         rows.append(["Transcript", f"{len(lines)} events", f"{took * 1000:.1f} ms",
                      f"sqlite3 CLI, the same statement: {floor * 1000:.1f} ms", f"{ratio(took, floor)} floor (target ≤ 3×)", ""])
         urls.append(("a transcript", f"/dialogs/{dialog.id}"))
-    return rows + served_pages(folder, database, urls, requests, clients)
-
-
-def served_pages(folder, database, urls, requests, clients):
-    """Median and p95 of each page, served by gunicorn as the container runs it, `clients` at once."""
-    rows = []
-    with SmtpSink() as smtp:
-        stack = Stack(folder, smtp.port)
-        stack.database = database
-        stack.env["FLASK_DATABASE_URL"] = f"sqlite:///{database}"
-        stack.start_gunicorn()
-        try:
-            browsers = [Browserless(stack.base_url) for _ in range(clients)]
-            for b in browsers:
-                b.login("pages@example.com", "bench password 1")
-            for words, url in urls:
-                def load(i):
-                    started = time.perf_counter()
-                    status, body, _ = browsers[i % clients].get(url)
-                    assert status == 200 and b"Big Bot" in body, (url, status)
-                    return time.perf_counter() - started
-
-                with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-                    times = list(pool.map(load, range(requests)))
-                rows.append([f"Dialogs page, {words}", f"{requests} requests, {clients} clients",
-                             f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms", "",
-                             "target: p95 < 300 ms", "gunicorn as in the container"])
-        finally:
-            stack.stop()
-    return rows
+    return rows + [
+        [f"Dialogs page, {words}", f"{requests} requests, {clients} clients",
+         f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 0.95) * 1000:.0f} ms", "",
+         "target: p95 < 300 ms", "gunicorn as in the container"]
+        for words, times in served_pages(folder, database, urls, requests, clients).items()
+    ]
 
 
 def bench_list_indexes(folder, dialogs):
