@@ -54,6 +54,8 @@ class Agent(BaseModel):
     slug = CharField(unique=True)
     api_key_hash = CharField(unique=True)
     created_at = DateTimeField(default=utcnow)
+    mask_personal_data = BooleanField(default=True)  # event texts masked before they are written (privacy.masking)
+    also_mask = TextField(default="")  # the team's own expressions, one a line, masked as [masked]
 
 
 class NewApiKey(BaseModel):
@@ -108,6 +110,7 @@ class Dialog(BaseModel):
     started_at = DateTimeField()  # earliest event
     is_counted = BooleanField(default=False)  # has an event from the bot user
     stop_slot = ForeignKeyField(Slot, null=True, index=False)
+    texts_removed = CharField(null=True)  # why its texts are gone: "expired" (TRANSCRIPT_DAYS) or "erased"
 
     class Meta:
         indexes = (
@@ -372,4 +375,23 @@ class LoginFailure(BaseModel):
         indexes = ((("email", "address", "at"), False), (("address", "at"), False), (("device", "at"), False))
 
 
-MODELS = [Account, Agent, NewApiKey, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure]
+
+class AuditEntry(BaseModel):
+    """Who read which transcript, or exported which dialogs (Admin → Audit). Written
+    once and never changed by the app; names are copied so that an entry outlives
+    what it names."""
+
+    at = DateTimeField(default=utcnow)
+    account = ForeignKeyField(Account, null=True, on_delete="SET NULL", index=False)
+    account_email = CharField()
+    agent = ForeignKeyField(Agent, null=True, on_delete="SET NULL", index=False)
+    agent_name = CharField()
+    action = CharField()  # "transcript" (read one) or "export" (asked for transcripts)
+    dialog_external_id = CharField(null=True)  # the transcript read; an erased dialog's becomes its erased-… id
+    filters = TextField(default="")  # an export's list: its query string
+    address = CharField(default="")  # the client's address
+
+    class Meta:
+        indexes = ((("at",), False), (("account", "at"), False), (("agent", "at"), False))
+
+MODELS = [Account, Agent, NewApiKey, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure, AuditEntry]

@@ -42,16 +42,25 @@ def ensure_database(folder, big_dialogs, log=print):
     if os.path.exists(path):
         with sqlite3.connect(path) as db:
             try:
-                if db.execute("SELECT version FROM bench_version").fetchone() == (VERSION,):
-                    return path
+                reusable = db.execute("SELECT version FROM bench_version").fetchone() == (VERSION,)
             except sqlite3.OperationalError:
-                pass
+                reusable = False
+        if reusable:
+            upgrade_schema(path)  # a schema change since does not change the data; its migration applies
+            return path
         os.remove(path)
     os.makedirs(folder, exist_ok=True)
     started = time.perf_counter()
     build(path, big_dialogs, log)
     log(f"  generated {path} in {time.perf_counter() - started:.0f} s")
     return path
+
+
+def upgrade_schema(path):
+    database.db.initialize(database.open_database(f"sqlite:///{path}"))
+    with database.db.connection_context():
+        migrations.upgrade()
+    database.db.close()
 
 
 def build(path, big_dialogs, log):

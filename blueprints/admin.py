@@ -5,7 +5,7 @@ import email_validator
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from peewee import IntegrityError
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from access import api_keys, passwords, sessions
@@ -16,6 +16,7 @@ from database import db
 from ingest import traffic
 from ingest.rules import CONTROL_MESSAGE, has_control
 from models import Account, Agent, Grant, utcnow
+from privacy.masking import MAX_ALSO_MASK, compile_also_mask
 from reporting import periods
 from reporting.localtime import to_local
 from subscriptions.lists import due_within, failed_runs
@@ -42,6 +43,20 @@ class AgentForm(FlaskForm):
     def validate_name(self, field):
         if has_control(field.data):
             raise ValidationError(f"The name {CONTROL_MESSAGE}.")
+
+
+class PrivacyForm(FlaskForm):
+    """An agent's masking of personal data (SPEC "Personal data")."""
+
+    mask_personal_data = BooleanField("Mask personal data")
+    also_mask = TextAreaField("Also mask", validators=[Length(max=4000)],
+                              description=f"Regular expressions (RE2), one a line, up to {MAX_ALSO_MASK}: each match becomes [masked].")
+
+    def validate_also_mask(self, field):
+        try:
+            compile_also_mask(field.data or "")
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
 
 
 class GrantForm(FlaskForm):
@@ -145,8 +160,9 @@ def show_key_once(agent, api_key):
 
 @bp.route("/agents/<int:agent_id>")
 @admin_required
-def agent_page(agent_id):
-    """Onboarding a bot: its key (once), ready commands for this server, and whether data arrives."""
+def agent_page(agent_id, privacy_form=None):
+    """Onboarding a bot: its key (once), ready commands for this server, whether data
+    arrives, and how its texts are masked."""
     agent = found(Agent, agent_id)
     now, tz_name = utcnow(), current_app.config["TIMEZONE"]
     today = to_local(now, tz_name).date()
@@ -158,7 +174,24 @@ def agent_page(agent_id):
         traffic=traffic.received(agent, since=today_from_utc),
         base_url=current_app.config["BASE_URL"],  # never the request's Host: a forged one would aim the commands elsewhere
         now=now.replace(microsecond=0),
+        privacy_form=privacy_form or PrivacyForm(obj=agent),
     )
+
+
+@bp.route("/agents/<int:agent_id>/privacy", methods=("POST",))
+@admin_required
+def set_privacy(agent_id):
+    """Mask personal data on or off, and the team's own expressions; from the next event on."""
+    agent = found(Agent, agent_id)
+    form = PrivacyForm()
+    if not form.validate_on_submit():
+        return agent_page(agent_id, privacy_form=form), 400
+    agent.mask_personal_data = form.mask_personal_data.data
+    agent.also_mask = "\n".join(line.strip() for line in (form.also_mask.data or "").splitlines() if line.strip())
+    agent.save(only=[Agent.mask_personal_data, Agent.also_mask])
+    flash(f"Saved. {agent.name}'s texts are {'masked' if agent.mask_personal_data else 'not masked'} from the next event on; "
+          "texts already stored do not change.", "success")
+    return redirect(url_for("admin.agent_page", agent_id=agent.id, _anchor="privacy"))
 
 
 @bp.route("/agents/<int:agent_id>/rotate-key", methods=("POST",))

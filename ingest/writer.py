@@ -18,6 +18,7 @@ from ingest import daily_totals, paths, traffic
 from ingest.rules import IngestError, error
 from ingest.summaries import Summary, extend, summarize
 from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot
+from privacy.masking import Masker
 
 
 def inserting_new(model, fields, returned=()):
@@ -85,7 +86,8 @@ def ingest_events(agent, events, max_channels=None, described=()):
     Returns (new, duplicates). Raises IngestError, writing nothing, when an event
     names a stored dialog on a different channel, or a new channel beyond the
     agent's `max_channels` (checked first, every such event named). `described`
-    is what an importer knows about the batch's slots (`describe_slots`).
+    is what an importer knows about the batch's slots (`describe_slots`). With the
+    agent's `Mask personal data` on, texts are masked first (`privacy.masking`).
 
     Dialogs the batch creates have all their events in it: their summaries are
     computed in Python and inserted with them (`ingest.summaries.summarize`).
@@ -101,6 +103,7 @@ def ingest_events(agent, events, max_channels=None, described=()):
     lock, then rows by keys, then ids, then the daily totals' keys), so two
     batches never wait for each other in a circle.
     """
+    events = Masker.of(agent).events(events)  # before anything is written or fingerprinted
     with db.atomic():
         _ensure_channels(agent, events, max_channels)
         describe_slots(agent, described)

@@ -1,7 +1,6 @@
 """Version 20: the dialogs behind a number. Each list reads one index in its own
 order (newest first): all counted dialogs, a slot's (reached), a step's; and an
 export request keeps the selector of the list it was asked from (transcripts)."""
-from peewee import TextField
 from playhouse.migrate import migrate
 
 from database import db
@@ -19,6 +18,7 @@ def apply(migrator):
         for table, columns in LIST_INDEXES.items()
         if columns not in {tuple(index.columns) for index in db.get_indexes(table)}  # new databases have them
     ]
-    if "selector" not in {column.name for column in db.get_columns("export_request")}:
-        changes.append(migrator.add_column("export_request", "selector", TextField(default="{}")))
     migrate(*changes)
+    if "selector" not in {column.name for column in db.get_columns("export_request")}:
+        # plain SQL: peewee's migrator rebuilds an SQLite table for a NOT NULL column, cascading deletes
+        db.execute_sql("ALTER TABLE export_request ADD COLUMN selector TEXT NOT NULL DEFAULT '{}'")
