@@ -56,6 +56,7 @@ DEFAULTS = {
     "LOGIN_LOCKOUT": 15 * 60,  # seconds the failures are remembered
     "MAIL_DEFAULT_SENDER": "Slotlens <reports@slotlens.local>",
     "MAIL_CATCHER_DIR": None,  # set by `make run` when it starts the local catcher
+    "TRANSCRIPT_DAYS": 0,  # the texts of dialogs that started longer ago are removed; 0 keeps them
     "QUEUE_NAME": "slotlens",  # several installations may share one Redis with different names
     "QUEUE_IMMEDIATE": False,
     "TRUSTED_PROXIES": 0,  # reverse proxies in front of the web server (for client addresses and https)
@@ -187,6 +188,9 @@ def _check_settings(app):
             raise ConfigError(f"FLASK_{name} must not be inside the static folder: {what} would be public.")
     if app.config["API_MAX_NAME_LENGTH"] > 255:
         raise ConfigError("FLASK_API_MAX_NAME_LENGTH must be at most 255 (the database column size).")
+    days = app.config["TRANSCRIPT_DAYS"]
+    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+        raise ConfigError(f"FLASK_TRANSCRIPT_DAYS must be a whole number of days, 0 (keep texts) or more, not {days!r}.")
     delay = app.config["EXPORT_BUILD_DELAY"]
     if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
         raise ConfigError(f"FLASK_EXPORT_BUILD_DELAY must be a number of seconds, 0 or more, not {delay!r}.")

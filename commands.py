@@ -19,12 +19,13 @@ from importers.rasa import TrackerFiles
 from database import db, migrations
 from ingest.rules import CONTROL_MESSAGE, has_control
 from models import Account, Agent, Grant
+from privacy import erasure, retention
 
 UNREAD_NAMED = 10  # files named in the error when some could not be read
 
 
 def init_app(app):
-    for command in (init_db, upgrade_db, backup, create_user, create_agent, rotate_key, grant, demo_data, import_events, import_rasa, import_csv, queue_status):
+    for command in (init_db, upgrade_db, backup, create_user, create_agent, rotate_key, grant, demo_data, import_events, import_rasa, import_csv, queue_status, purge_texts, erase_dialog):
         app.cli.add_command(command)
 
 
@@ -239,3 +240,27 @@ def queue_status():
     health = queue_health()
     for label, value in health.lines():
         click.echo(f"{label}: {value}")
+
+
+@click.command("purge-texts")
+@with_appcontext
+def purge_texts():
+    """Remove now the texts of dialogs older than TRANSCRIPT_DAYS (the worker does it hourly)."""
+    days = current_app.config["TRANSCRIPT_DAYS"]
+    if not days:
+        click.echo("TRANSCRIPT_DAYS is 0: texts are kept, nothing was removed.")
+        return
+    purged = retention.purge_texts(days)
+    click.echo(f"Removed the texts of {purged:,} dialog(s) that started more than {days} days ago; their counts stay.")
+
+
+@click.command("erase-dialog")
+@with_appcontext
+@click.argument("dialog_id")
+@click.option("--agent", "agent_name", required=True, help="The agent the dialog belongs to.")
+def erase_dialog(dialog_id, agent_name):
+    """Erase one dialog on request: its texts go and its ID becomes a random erased-… one."""
+    agent = find_agent(agent_name)
+    if erasure.erase_dialog(agent, dialog_id) is None:
+        raise click.ClickException(f"{agent.name} has no dialog with that ID (an erased dialog's ID is gone).")
+    click.echo(f"Erased the dialog: its texts are removed and its ID replaced; {agent.name}'s counts stay.")

@@ -120,6 +120,10 @@ class Dialog(BaseModel):
         )
 
 
+# The dialogs whose texts are kept, by start: what the purge of TRANSCRIPT_DAYS reads (privacy.retention).
+Dialog.add_index(Dialog.index(Dialog.started_at, name="dialog_texts_kept_by_start", where=Dialog.texts_removed.is_null()))
+
+
 class Event(BaseModel):
     """One message of a dialog. The id is the arrival order."""
 

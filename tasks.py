@@ -18,6 +18,7 @@ from export_queue.delivery import process_export_item
 from extensions import huey, in_app_context
 from importers import jobs as import_jobs
 from importers.jobs import run_import
+from privacy import retention
 from subscriptions.sweep import deliver_due
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,15 @@ def sweep():
     _enqueue_orphans(grace=timedelta(seconds=huey.flask_app.config["EXPORT_LEASE"]))
     _enqueue_stalled_imports()
     _deliver_due_subscriptions()
+
+
+@huey.periodic_task(crontab(minute="7"))
+@in_app_context
+def purge_expired_texts():
+    """Every hour: remove the texts of dialogs older than TRANSCRIPT_DAYS (if set)."""
+    purged = retention.purge_texts(huey.flask_app.config["TRANSCRIPT_DAYS"])
+    if purged:
+        log.info("removed the texts of %d dialog(s) older than TRANSCRIPT_DAYS", purged)
 
 
 def waiting_ids(task):

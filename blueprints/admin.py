@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 import email_validator
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from peewee import IntegrityError
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
@@ -16,6 +16,7 @@ from database import db
 from ingest import traffic
 from ingest.rules import CONTROL_MESSAGE, has_control
 from models import Account, Agent, Grant, utcnow
+from privacy import audit
 from privacy.masking import MAX_ALSO_MASK, compile_also_mask
 from reporting import periods
 from reporting.localtime import to_local
@@ -236,4 +237,21 @@ def queue():
         health=queue_health(),
         due_soon=due_within(now, current_app.config["TIMEZONE"]),
         failed_runs=failed_runs(since=now - timedelta(days=7)),
+    )
+
+
+@bp.route("/audit")
+@admin_required
+def audit_log():
+    """Who read which transcript and asked for which transcripts, newest first; by
+    account and agent. Read only: no page changes or deletes an entry."""
+    account_id, agent_id = request.args.get("account", type=int), request.args.get("agent", type=int)
+    found = audit.entries(account_id, agent_id, before_id=request.args.get("before", type=int))
+    older = None
+    if len(found) == audit.PAGE_SIZE:
+        older = url_for("admin.audit_log", account=account_id, agent=agent_id, before=found[-1].id)
+    return render_template(
+        "admin/audit.html", entries=found, older_url=older, account_id=account_id, agent_id=agent_id,
+        accounts=Account.select(Account.id, Account.email).order_by(Account.email),
+        agents=Agent.select(Agent.id, Agent.name).order_by(Agent.name),
     )

@@ -1,4 +1,5 @@
-"""Ingestion API for the bots: slot catalogues and dialog events, JSON over HTTPS.
+"""Ingestion API for the bots: slot catalogues and dialog events, JSON over HTTPS;
+and erasing a dialog on its person's request.
 
 Every error answer is a JSON list of {index, field, message}; a batch is all
 or nothing.
@@ -10,6 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from access import api_keys
 from ingest import decoding, rules, writer
+from privacy import erasure
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -125,3 +127,13 @@ def post_events():
     except rules.IngestError as exc:
         raise ApiError(400, exc.errors) from None
     return jsonify(received=len(events), stored=new, duplicates=duplicates)
+
+
+@bp.route("/dialogs/<path:dialog_id>", methods=("DELETE",))
+def erase_dialog(dialog_id):
+    """Erase one of the agent's dialogs (its texts, its ID); its counts stay. The ID is
+    kept out of the request logs (webguard.redaction)."""
+    agent = authenticated_agent()
+    if erasure.erase_dialog(agent, dialog_id) is None:
+        raise ApiError(404, [rules.error(None, "dialog_id", "this agent has no dialog with this ID")])
+    return jsonify(erased=1)

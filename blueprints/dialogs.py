@@ -1,6 +1,8 @@
 """The dialogs behind a number: `/dialogs` lists the dialogs a preview number counts,
 with the Analytics filters and at most one selector in its URL; `/dialogs/<id>` shows
 one of them, its events in path order; `Export transcripts` emails the list's."""
+from urllib.parse import urlencode
+
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from access.visibility import can_see, visible_agents
@@ -8,6 +10,7 @@ from blueprints.export_requests import queue_export
 from blueprints.filter_form import FILTER_FIELDS, PeriodFilterForm, filter_form, filters_from, link_filters, query_args
 from blueprints.guards import login_required
 from models import Agent, Dialog
+from privacy import audit
 from reporting import dialog_lists, kinds, transcripts
 
 bp = Blueprint("dialogs", __name__)
@@ -73,8 +76,10 @@ def export():
         dialog_lists.source(filters, current_app.config["TIMEZONE"], selector)  # an unknown slot key is said now
     except dialog_lists.SelectorError as error:
         abort(400, str(error))
-    queue_export(filters, kinds.KINDS["transcripts"].KEY, selector)
     link = dict(query_args(filters), **{name: request.form[name] for name in SELECTOR_FIELDS if name in request.form})
+    for agent in Agent.select().where(Agent.id.in_(list(filters.agent_ids))):
+        audit.record(audit.EXPORT, agent, filters=urlencode(link, doseq=True))
+    queue_export(filters, kinds.KINDS["transcripts"].KEY, selector)
     return redirect(url_for("dialogs.index", **link))
 
 
@@ -100,10 +105,13 @@ def transcript(dialog_id):
         previous_url = url_for("dialogs.transcript", dialog_id=newer, _anchor="here", **link) if newer else None
         next_url = url_for("dialogs.transcript", dialog_id=older, _anchor="here", **link) if older else None
     found = transcripts.lines(dialog.id)
+    agent = Agent.get_by_id(dialog.agent_id)
+    audit.record(audit.TRANSCRIPT, agent, dialog_external_id=dialog.external_id)
     return render_template(
         "dialogs/transcript.html",
         dialog=dialog,
-        agent=Agent.get_by_id(dialog.agent_id),
+        agent=agent,
+        transcript_days=current_app.config["TRANSCRIPT_DAYS"],
         lines=found,
         marked=transcripts.highlighted(found, selector),
         previous_url=previous_url,

@@ -18,6 +18,7 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "synchronous": "normal",
     "cache_size": -64 * 1024,  # 64 MiB
+    "secure_delete": 1,  # freed content is zeroed: a removed or erased text does not stay in the file
 }
 SQLITE_BUSY_TIMEOUT = 15  # seconds a writer waits for another writer
 

@@ -9,6 +9,7 @@ from peewee import fn
 from export_queue.states import IN_FLIGHT, QUEUED, SENT, expire, lease_lapsed
 from database.bulk import chunks
 from models import ExportItem, ExportRequest, utcnow
+from reporting.kinds import transcripts
 
 
 def expire_links(now=None):
@@ -35,6 +36,21 @@ def remove_stale_files():
     for item_id in stale:
         shutil.rmtree(os.path.join(root, str(item_id)), ignore_errors=True)
     return len(stale)
+
+
+def withdraw_transcripts(agent_id):
+    """The agent's transcripts exports stop being downloadable and their files go
+    (a dialog of theirs was erased): sent ones expire, ones still on their way are
+    built again from what is stored now. Returns how many were withdrawn."""
+    items = list(ExportItem.select(ExportItem.id, ExportItem.state).join(ExportRequest)
+                 .where((ExportItem.agent == agent_id) & (ExportRequest.kind == transcripts.KEY)
+                        & ExportItem.state.in_((*IN_FLIGHT, SENT))))
+    root = current_app.config["REPORTS_DIR"]
+    for item in items:
+        if item.state == SENT:
+            expire(item.id)
+        shutil.rmtree(os.path.join(root, str(item.id)), ignore_errors=True)
+    return len(items)
 
 
 def orphaned_items(grace, now=None):

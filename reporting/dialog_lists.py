@@ -18,6 +18,7 @@ from peewee import JOIN, fn
 
 from models import Agent, Dialog, DialogSlot, DialogStep, Event, Slot
 from reporting import periods, population
+from reporting.kinds import stop_slots
 
 PAGE_SIZE = 50
 NONE, START, END = "(none)", "(start)", "(end)"  # (none): the dialogs that named no slot
@@ -126,9 +127,8 @@ def dialog_page(filters, tz_name, selector, newer_than=None, older_than=None, si
     selector. `older_than`/`newer_than` is the keyset (started_at, id) the page starts
     after; dialogs that arrive meanwhile do not shift it."""
     found = source(filters, tz_name, selector)
-    model, dialog_id, condition = found
-    total = model.select(fn.COUNT(dialog_id)).where(condition).scalar()
     keys = page_keys(found, newer_than, older_than, size + 1)
+    total = list_total(filters, tz_name, selector, found)
     more = len(keys) > size
     rows = rows_of([dialog for _, dialog in (keys[:size] if newer_than is None else keys[-size:])])
     has_newer = more if newer_than is not None else older_than is not None
@@ -139,6 +139,16 @@ def dialog_page(filters, tz_name, selector, newer_than=None, older_than=None, si
         newer=(rows[0].started_at, rows[0].id) if rows and has_newer else None,
         older=(rows[-1].started_at, rows[-1].id) if rows and has_older else None,
     )
+
+
+def list_total(filters, tz_name, selector, found):
+    """How many dialogs the list has. Without a selector, every counted dialog: the
+    Stop slots report's own total, from the daily totals (a count of a 90-day million
+    would read a million index entries); with one, a count over the selector's index."""
+    if selector == Selector():
+        return sum(count.dialogs for agent_id in filters.agent_ids for count in stop_slots.stop_slot_counts(agent_id, filters, tz_name))
+    model, dialog_id, condition = found
+    return model.select(fn.COUNT(dialog_id)).where(condition).scalar()
 
 
 def neighbours(filters, tz_name, selector, keyset):

@@ -3,14 +3,17 @@ import io
 import json
 import os
 import signal
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from database import db
+from extensions import mail
 from ingest import rules, writer
-from models import Agent, Event
+from models import Account, Agent, AuditEntry, Dialog, Event, ExportItem
+from privacy import erasure, retention
 from privacy.masking import Masker, compile_also_mask, luhn_valid
+from reporting import dialog_lists, kinds, periods
 
 from .conftest import csrf_token, event
 
@@ -161,3 +164,148 @@ def test_the_agent_page_saves_masking_and_refuses_a_bad_expression(app, client, 
     Agent.update(mask_personal_data=True).execute()
     writer.ingest_events(Agent.get_by_id(agent_id), [rules.EventIn("d", "web", "user", None, "ORD-123456 ok", datetime(2026, 3, 1))])
     assert stored_texts() == ["[masked] ok"]
+
+
+# Texts that expire ------------------------------------------------------------------
+
+NOW = datetime(2026, 3, 31, 12, 0)
+
+
+def told(agent, name, started, words):
+    """A made-up person's dialog: the bot asks, they answer with `words`."""
+    writer.ingest_events(agent, [
+        rules.EventIn(name, "web", "bot", "ask", "What is your question?", started),
+        rules.EventIn(name, "web", "user", None, words, started + timedelta(seconds=5)),
+        rules.EventIn(name, "web", "bot", "answer", "Thanks!", started + timedelta(seconds=9)),
+    ])
+
+
+def numbers(agent_id):
+    """Every number the reports and lists give for March."""
+    filters = periods.Filters((agent_id,), date(2026, 3, 1), date(2026, 3, 31))
+    found = {kind: kinds.REPORTS[kind].build(agent_id, filters, "Europe/Berlin")[0] for kind in kinds.REPORTS}
+    found["list"] = dialog_lists.dialog_page(filters, "Europe/Berlin", dialog_lists.Selector(stop_slot="answer")).total
+    return found
+
+
+@pytest.fixture
+def history(app, people):
+    agent = Agent.get_by_id(people["support"].id)
+    for n in range(5):
+        told(agent, f"old-{n}", NOW - timedelta(days=40 - n), f"old words kiwi-{n}-banana")
+    told(agent, "new-0", NOW - timedelta(days=2), "new words mango-papaya")
+    return agent
+
+
+def test_the_purge_removes_old_texts_in_batches_and_every_number_stays(app, client, auth, history, monkeypatch):
+    monkeypatch.setattr(retention, "utcnow", lambda: NOW)
+    before = numbers(history.id)
+    assert retention.purge_texts(30, batch=2) == 5
+    assert numbers(history.id) == before
+    assert stored_texts() == ["Thanks!", "What is your question?", "new words mango-papaya"], \
+        "the bot's lines go too: a purged dialog keeps no text at all"
+    assert {d.external_id: d.texts_removed for d in Dialog.select()} == {**{f"old-{n}": "expired" for n in range(5)}, "new-0": None}
+    assert retention.purge_texts(30) == 0, "a purged dialog is not purged again"
+    if app.config["DATABASE_URL"].startswith("sqlite"):
+        everything = database_bytes(app)  # the connection still open: the log is emptied by the purge itself
+        assert b"mango-papaya" in everything and b"kiwi-" not in everything, "no removed text in the file or its log"
+
+    app.config["TRANSCRIPT_DAYS"] = 30
+    auth.login("admin@example.com")
+    old = Dialog.get(Dialog.external_id == "old-0")
+    page = client.get(f"/dialogs/{old.id}").get_data(as_text=True)
+    assert page.count("Text removed after 30 days") == 3 and "kiwi" not in page
+
+
+def test_purge_texts_command_and_the_hourly_task(app, runner, history, monkeypatch):
+    assert runner.invoke(args=["purge-texts"]).output == "TRANSCRIPT_DAYS is 0: texts are kept, nothing was removed.\n"
+    assert Event.select().where(Event.text.contains("kiwi")).count() == 5
+    app.config["TRANSCRIPT_DAYS"] = 39
+    monkeypatch.setattr(retention, "utcnow", lambda: NOW)
+    assert runner.invoke(args=["purge-texts"]).output.startswith("Removed the texts of 1 dialog(s) that started more than 39 days ago")
+    app.config["TRANSCRIPT_DAYS"] = 30
+    import tasks
+
+    tasks.purge_expired_texts.call_local()
+    assert Event.select().where(Event.text.contains("kiwi")).count() == 0
+    assert Event.select().where(Event.text.contains("mango")).count() == 1
+
+
+# Erasure on request -------------------------------------------------------------------
+
+
+def test_erasing_a_dialog_by_api_leaves_its_counts_and_no_trace(app, client, history, people, caplog):
+    key, other_key = people["support_key"], people["sales_key"]
+    before = numbers(history.id)
+    assert client.delete("/api/v1/dialogs/old-3", headers={"Authorization": f"Bearer {other_key}"}).status_code == 404
+    response = client.delete("/api/v1/dialogs/old-3", headers={"Authorization": f"Bearer {key}"})
+    assert (response.status_code, response.get_json()) == (200, {"erased": 1})
+    assert numbers(history.id) == before
+    erased = Dialog.get(Dialog.texts_removed == "erased")
+    assert erased.external_id.startswith("erased-") and len(erased.external_id) > 20
+    assert Event.select().where((Event.dialog == erased.id) & Event.text.is_null(False)).count() == 0
+    again = client.delete("/api/v1/dialogs/old-3", headers={"Authorization": f"Bearer {key}"})
+    assert again.status_code == 404 and Dialog.select().count() == 6, "harmless when repeated"
+    assert client.delete("/api/v1/dialogs/old-3").status_code == 401
+    assert "old-3" not in caplog.text and "/api/v1/dialogs/<dialog_id>" in caplog.text, "the ID stays out of the logs"
+    if app.config["DATABASE_URL"].startswith("sqlite"):
+        db.close()
+        everything = database_bytes(app)
+        assert b"kiwi-3-banana" not in everything and b"kiwi-2-banana" in everything
+        assert b"old-3" not in everything, "the old ID is gone from the file too"
+
+    told(Agent.get_by_id(history.id), "old-3", NOW, "back again")
+    assert Dialog.select().count() == 7, "a later event with the old ID starts a new dialog"
+
+
+def test_erase_dialog_command_and_the_audit_follows(app, runner, client, auth, history):
+    auth.login("admin@example.com")
+    old = Dialog.get(Dialog.external_id == "old-1")
+    client.get(f"/dialogs/{old.id}")
+    assert AuditEntry.get().dialog_external_id == "old-1"
+    result = runner.invoke(args=["erase-dialog", "old-1", "--agent", "Support Bot"])
+    assert result.exit_code == 0 and "Erased the dialog" in result.output and "old-1" not in result.output
+    assert AuditEntry.get().dialog_external_id == Dialog.get_by_id(old.id).external_id != "old-1"
+    missing = runner.invoke(args=["erase-dialog", "old-1", "--agent", "Support Bot"])
+    assert missing.exit_code == 1 and "has no dialog with that ID" in missing.output
+
+
+def test_erasure_withdraws_the_agents_transcripts_exports(app, client, auth, history):
+    auth.login("admin@example.com")
+    page = f"/dialogs?agents={history.id}&date_from=2026-02-01&date_to=2026-03-31"
+    with mail.record_messages() as outbox:
+        client.post("/dialogs/export", data={"agents": history.id, "date_from": "2026-02-01", "date_to": "2026-03-31",
+                                             "csrf_token": csrf_token(client, page)})
+    (item,) = ExportItem.select()
+    assert item.state == "sent" and os.path.isdir(os.path.join(app.config["REPORTS_DIR"], str(item.id)))
+    with app.app_context():
+        erasure.erase_dialog(history, "old-0")
+    assert ExportItem.get_by_id(item.id).state == "expired"
+    assert not os.path.exists(os.path.join(app.config["REPORTS_DIR"], str(item.id)))
+    assert len(outbox) == 1
+
+
+# Who read what ------------------------------------------------------------------------
+
+
+def test_reading_and_exporting_transcripts_is_recorded_for_admins_only(app, client, auth, history, people):
+    auth.login("analyst@example.com")
+    old = Dialog.get(Dialog.external_id == "old-4")
+    client.get(f"/dialogs/{old.id}")
+    page = f"/dialogs?agents={history.id}&date_from=2026-03-01&date_to=2026-03-31&stop_slot=answer"
+    client.post("/dialogs/export", data={"agents": history.id, "date_from": "2026-03-01", "date_to": "2026-03-31",
+                                         "stop_slot": "answer", "csrf_token": csrf_token(client, page)})
+    entries = list(AuditEntry.select().order_by(AuditEntry.id))
+    assert [(e.account_email, e.agent_name, e.action, e.dialog_external_id, e.address) for e in entries] == [
+        ("analyst@example.com", "Support Bot", "transcript", "old-4", "127.0.0.1"),
+        ("analyst@example.com", "Support Bot", "export", None, "127.0.0.1")]
+    assert "stop_slot=answer" in entries[1].filters and "date_from=2026-03-01" in entries[1].filters
+    assert client.get("/admin/audit").status_code == 403, "analysts cannot read it"
+
+    auth.login("admin@example.com")
+    html = client.get("/admin/audit").get_data(as_text=True)
+    assert html.index("Asked for transcripts") < html.index("Read the transcript of <code>old-4</code>"), "newest first"
+    analyst = Account.get(Account.email == "analyst@example.com")
+    assert "old-4" in client.get(f"/admin/audit?account={analyst.id}&agent={history.id}").get_data(as_text=True)
+    assert "old-4" not in client.get(f"/admin/audit?agent={people['sales'].id}").get_data(as_text=True)
+    assert client.post("/admin/audit").status_code == 405, "nothing in the app changes or deletes an entry"

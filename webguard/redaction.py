@@ -1,5 +1,6 @@
-"""Download tokens kept out of logs: a token in a path, query or Referer is replaced
-before the line is written, by the access logs and by Flask's own error line."""
+"""Download tokens and erased dialog IDs kept out of logs: one in a path, query or
+Referer is replaced before the line is written, by the access logs and by Flask's own
+error line."""
 import logging
 import re
 from collections.abc import Mapping
@@ -23,9 +24,14 @@ DOWNLOAD_TOKEN = re.compile(
 )
 
 
+# A dialog ID in the erasure route is an end user's identifier (a phone number, on
+# some channels): the request line keeps only that a dialog was erased.
+ERASED_DIALOG = re.compile(r"(/api/v1/dialogs/)[^\s?#\"]+")
+
+
 def redact(text):
-    """Replace download tokens in a URL or log line with a placeholder."""
-    return DOWNLOAD_TOKEN.sub("<token>", text)
+    """Replace download tokens and erased dialog IDs in a URL or log line with placeholders."""
+    return ERASED_DIALOG.sub(r"\1<dialog_id>", DOWNLOAD_TOKEN.sub("<token>", text))
 
 
 class RedactTokens(logging.Filter):

@@ -1,7 +1,8 @@
 """Version 21: personal data under control. Agents get `Mask personal data` (off for
 the agents there were, whose teams did not ask for it; on for new ones, as the model
 says) and `Also mask`; a dialog records why its texts are gone (expired or erased);
-and the audit of who read which transcript begins."""
+the dialogs whose texts are kept are indexed by start (for the purge of
+TRANSCRIPT_DAYS); and the audit of who read which transcript begins."""
 from peewee import CharField, DateTimeField, ForeignKeyField, Model, PostgresqlDatabase, TextField
 from playhouse.migrate import migrate
 
@@ -48,4 +49,5 @@ def apply(migrator):
         db.execute_sql("ALTER TABLE agent ADD COLUMN also_mask TEXT NOT NULL DEFAULT ''")
     if "texts_removed" not in columns["dialog"]:
         migrate(migrator.add_column("dialog", "texts_removed", CharField(null=True)))
+    db.execute_sql("CREATE INDEX IF NOT EXISTS dialog_texts_kept_by_start ON dialog (started_at) WHERE texts_removed IS NULL")
     AuditEntryV21.create_table(safe=True)
