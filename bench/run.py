@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+import database as database_module
 from bench import generate
 from devtools import rasa_store
 from devtools.processes import Browserless, SmtpSink, Stack, free_port
@@ -598,6 +599,8 @@ def bench_dialog_lists(database, app, folder, requests, clients):
 
     rows, urls = [], []
     base = f"/dialogs?agents=1&date_from={FULL.date_from}&date_to={FULL.date_to}"
+    # the sections before may have pointed the models at databases of their own
+    database_module.db.initialize(database_module.open_database(app.config["DATABASE_URL"]))
     with app.app_context():
         for words, args in list_selectors(database):
             selector = dialog_lists.Selector(**args)
@@ -623,40 +626,96 @@ def bench_dialog_lists(database, app, folder, requests, clients):
     ]
 
 
-def bench_list_indexes(folder, dialogs):
-    """What the dialog lists' indexes (schema version 20) cost ingestion: the same
-    events through `ingest_events` (in-process, batches of 1,000) into a database with
-    them and into one without."""
+SAYINGS = [  # what made-up people type, with the kinds of data masking looks for (and dates and prices it keeps)
+    "Hi, I'd like to change my booking for 12.03.2026, please",
+    "My number is +7 (912) 345-67-89",
+    "You can write to alex.example@example.com",
+    "Order 1234567, it was 12 990.50",
+    "Card 4111 1111 1111 1111, expires 04/28",
+    "Thanks, that's all!",
+]
+
+
+def realistic_events(dialogs):
+    """`ingestion_events` with the users' lines taken from SAYINGS."""
+    events = ingestion_events(dialogs)
+    for n, e in enumerate(events):
+        if e["sender"] == "user":
+            e["text"] = SAYINGS[n % len(SAYINGS)]
+    return events
+
+
+def bench_ingestion_costs(folder, dialogs):
+    """What masking, `secure_delete` and the dialog lists' indexes cost ingestion: the
+    same events through `ingest_events` (in-process, batches of 1,000) into a fresh
+    database as shipped, and into one without each, in turn."""
     from app import create_app
-    from database import db, migrations
+    from database import SQLITE_PRAGMAS, db, migrations
     from ingest import rules, writer
 
-    raw = ingestion_events(dialogs)
+    raw = realistic_events(dialogs)
     batches = [rules.validate_events(raw[i : i + 1000], rules.Limits())[0] for i in range(0, len(raw), 1000)]
-    took = {}
-    for indexed in (True, False):
-        path = os.path.join(folder, f"indexes-{indexed}")
-        os.makedirs(path, exist_ok=True)
-        app = create_app({"DATABASE_URL": f"sqlite:///{path}/lists.db", "SECRET_KEY": "x" * 40,
-                          "QUEUE_URL": f"sqlite:///{path}/queue.db"}, instance_path=path)
-        with app.app_context():
-            from access import api_keys
-            from database.migrations.v20_index_dialog_lists_and_add_export_selectors import LIST_INDEXES
 
-            migrations.upgrade()
-            if not indexed:
-                for table, columns in LIST_INDEXES.items():
-                    (name,) = [index.name for index in db.get_indexes(table) if tuple(index.columns) == columns]
-                    db.execute_sql(f'DROP INDEX "{name}"')
-            agent, _ = api_keys.create_agent("Lists Bot")
-            started = time.perf_counter()
-            for batch in batches:
-                writer.ingest_events(agent, batch)
-            took[indexed] = time.perf_counter() - started
+    def ingest(name, masking=True, secure_delete=1, list_indexes=True):
+        path = os.path.join(folder, name)
+        os.makedirs(path, exist_ok=True)
+        shipped = SQLITE_PRAGMAS["secure_delete"]
+        SQLITE_PRAGMAS["secure_delete"] = secure_delete
+        try:
+            app = create_app({"DATABASE_URL": f"sqlite:///{path}/costs.db", "SECRET_KEY": "x" * 40,
+                              "QUEUE_URL": f"sqlite:///{path}/queue.db"}, instance_path=path)
+            with app.app_context():
+                from access import api_keys
+                from database.migrations.v20_index_dialog_lists_and_add_export_selectors import LIST_INDEXES
+
+                migrations.upgrade()
+                if not list_indexes:
+                    for table, columns in LIST_INDEXES.items():
+                        (index,) = [i.name for i in db.get_indexes(table) if tuple(i.columns) == columns]
+                        db.execute_sql(f'DROP INDEX "{index}"')
+                agent, _ = api_keys.create_agent("Costs Bot")
+                agent.mask_personal_data = masking
+                started = time.perf_counter()
+                for batch in batches:
+                    writer.ingest_events(agent, batch)
+                return time.perf_counter() - started
+        finally:
+            SQLITE_PRAGMAS["secure_delete"] = shipped
+
     n = len(raw)
-    return [["Ingestion, cost of the dialog lists' indexes", f"{n:,} events",
-             f"{n / took[True]:,.0f} events/s with them", f"{n / took[False]:,.0f} events/s without",
-             f"{took[True] / took[False] - 1:+.0%} time", "in-process ingest_events, batches of 1,000"]]
+    shipped = ingest("shipped")
+    rows = []
+    for what, took in (("masking personal data", ingest("no-masking", masking=False)),
+                       ("SQLite secure_delete", ingest("no-secure-delete", secure_delete=0)),
+                       ("the dialog lists' indexes", ingest("no-list-indexes", list_indexes=False))):
+        rows.append([f"Ingestion, cost of {what}", f"{n:,} events", f"{n / shipped:,.0f} events/s with it",
+                     f"{n / took:,.0f} events/s without", f"{shipped / took - 1:+.0%} time",
+                     "in-process ingest_events, batches of 1,000; users' texts with phone numbers, e-mails, cards"])
+    return rows
+
+
+def bench_purge(folder, database):
+    """`purge-texts` removing the texts of every dialog of the big database (a copy):
+    dialogs and events a second, `secure_delete` and the final checkpoint included."""
+    from app import create_app
+    from models import Dialog, Event
+    from privacy import retention
+
+    os.makedirs(folder, exist_ok=True)
+    copy = os.path.join(folder, "purge.db")
+    with sqlite3.connect(database) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    app = create_app({"DATABASE_URL": f"sqlite:///{copy}", "SECRET_KEY": "x" * 40,
+                      "QUEUE_URL": f"sqlite:///{folder}/queue.db"}, instance_path=folder)
+    with app.app_context():
+        events = Event.select().where(Event.text.is_null(False)).count()
+        started = time.perf_counter()
+        dialogs = retention.purge_texts(1, now=datetime(2100, 1, 1))
+        took = time.perf_counter() - started
+        assert Event.select().where(Event.text.is_null(False)).count() == 0 and Dialog.select().count() == dialogs
+    return [["Purge of expired texts (purge-texts), every dialog", f"{dialogs:,} dialogs, {events:,} texts",
+             f"{dialogs / took:,.0f} dialogs/s, {events / took:,.0f} texts/s ({took:.0f} s)", "", "",
+             "500 dialogs a transaction, secure_delete, TRUNCATE checkpoint at the end"]]
 
 
 # 6. Memory -------------------------------------------------------------------------
@@ -759,7 +818,8 @@ def main():
         "click to email": lambda: bench_click_to_email(os.path.join(work, "email"), sizes["email_dialogs"], sizes["exports"]),
         "analytics page": lambda: bench_analytics(os.path.join(work, "pages"), big()[0], sizes["page_requests"], 8, big()[2]),
         "dialog lists": lambda: bench_dialog_lists(big()[0], big()[1], os.path.join(work, "lists"), sizes["page_requests"], 8),
-        "dialog list indexes": lambda: bench_list_indexes(os.path.join(work, "list-indexes"), sizes["ingest"]),
+        "ingestion costs": lambda: bench_ingestion_costs(os.path.join(work, "costs"), sizes["ingest"]),
+        "purge": lambda: bench_purge(os.path.join(work, "purge"), big()[0]),
         "memory": lambda: bench_memory(work, big()[0]),
         "import at scale": lambda: bench_import_at_scale(os.path.join(work, "history"), sizes["history"]),
     }
