@@ -383,7 +383,8 @@ class LoginFailure(BaseModel):
 class AuditEntry(BaseModel):
     """Who read which transcript, or exported which dialogs (Admin → Audit). Written
     once and never changed by the app; names are copied so that an entry outlives
-    what it names."""
+    what it names. The dialog is referred to, not named: an erased dialog's new ID
+    is what the audit shows."""
 
     at = DateTimeField(default=utcnow)
     account = ForeignKeyField(Account, null=True, on_delete="SET NULL", index=False)
@@ -391,7 +392,7 @@ class AuditEntry(BaseModel):
     agent = ForeignKeyField(Agent, null=True, on_delete="SET NULL", index=False)
     agent_name = CharField()
     action = CharField()  # "transcript" (read one) or "export" (asked for transcripts)
-    dialog_external_id = CharField(null=True)  # the transcript read; an erased dialog's becomes its erased-… id
+    dialog = ForeignKeyField(Dialog, null=True, on_delete="SET NULL", index=False)  # the transcript read, shown by its current ID
     filters = TextField(default="")  # an export's list: its query string
     address = CharField(default="")  # the client's address
 

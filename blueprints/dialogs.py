@@ -106,7 +106,7 @@ def transcript(dialog_id):
         next_url = url_for("dialogs.transcript", dialog_id=older, _anchor="here", **link) if older else None
     found = transcripts.lines(dialog.id)
     agent = Agent.get_by_id(dialog.agent_id)
-    audit.record(audit.TRANSCRIPT, agent, dialog_external_id=dialog.external_id)
+    audit.record(audit.TRANSCRIPT, agent, dialog=dialog.id)
     return render_template(
         "dialogs/transcript.html",
         dialog=dialog,

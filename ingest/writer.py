@@ -103,7 +103,8 @@ def ingest_events(agent, events, max_channels=None, described=()):
     lock, then rows by keys, then ids, then the daily totals' keys), so two
     batches never wait for each other in a circle.
     """
-    events = Masker.of(agent).events(events)  # before anything is written or fingerprinted
+    masker = Masker.of(agent)  # before anything is written or fingerprinted: events, and slot texts taken from them
+    events, described = masker.events(events), masker.slots(described)
     with db.atomic():
         _ensure_channels(agent, events, max_channels)
         describe_slots(agent, described)

@@ -1,25 +1,28 @@
 """Who read what: opening a transcript and asking for transcripts are recorded, for
-admins to read on Admin → Audit. Entries are only ever added (erasure replaces a
-dialog ID in them, as everywhere)."""
+admins to read on Admin → Audit. Entries are only ever added; they refer to the
+dialog read, so an erased dialog shows by its new ID."""
 from flask import g, request
 
-from models import AuditEntry
+from peewee import JOIN
+
+from models import AuditEntry, Dialog
 
 TRANSCRIPT, EXPORT = "transcript", "export"
 PAGE_SIZE = 100
 
 
-def record(action, agent, dialog_external_id=None, filters=""):
+def record(action, agent, dialog=None, filters=""):
     """Record that the signed-in account did `action` on `agent` now, from the client's address."""
     AuditEntry.create(
         account=g.account.id, account_email=g.account.email, agent=agent.id, agent_name=agent.name,
-        action=action, dialog_external_id=dialog_external_id, filters=filters, address=request.remote_addr or "",
+        action=action, dialog=dialog, filters=filters, address=request.remote_addr or "",
     )
 
 
 def entries(account_id=None, agent_id=None, before_id=None, size=PAGE_SIZE):
     """Up to `size` entries, newest first, for an account and/or an agent, older than entry `before_id`."""
-    query = AuditEntry.select().order_by(AuditEntry.id.desc()).limit(size)
+    query = (AuditEntry.select(AuditEntry, Dialog.id, Dialog.external_id).join(Dialog, JOIN.LEFT_OUTER)
+             .order_by(AuditEntry.id.desc()).limit(size))
     if account_id is not None:
         query = query.where(AuditEntry.account == account_id)
     if agent_id is not None:

@@ -1,12 +1,12 @@
 """Erasure on request: one dialog's texts removed and its dialog ID replaced by a
-random `erased-…` one, wherever Slotlens keeps them (events, the dialog, the audit,
-transcripts exported of its agent); its counts stay. A later event with the old ID
+random `erased-…` one, wherever Slotlens keeps them (events, the dialog, which the
+audit refers to, transcripts exported of its agent); its counts stay. A later event with the old ID
 starts a new dialog."""
 import secrets
 
 from database import db
 from export_queue.upkeep import withdraw_transcripts
-from models import AuditEntry, Dialog, Event
+from models import Dialog, Event
 from privacy.retention import ERASED, empty_the_log
 
 
@@ -20,8 +20,6 @@ def erase_dialog(agent, external_id):
         erased_id = f"erased-{secrets.token_hex(12)}"
         Event.update(text=None).where(Event.dialog == dialog.id).execute()
         Dialog.update(external_id=erased_id, texts_removed=ERASED).where(Dialog.id == dialog.id).execute()
-        (AuditEntry.update(dialog_external_id=erased_id)
-         .where((AuditEntry.agent == agent.id) & (AuditEntry.dialog_external_id == external_id)).execute())
     withdraw_transcripts(agent.id)
     empty_the_log()
     return erased_id

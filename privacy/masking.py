@@ -15,14 +15,18 @@ import re
 
 import re2
 
-GROUP = r"(?:\(\d{1,6}\)|\d{1,6})"  # a group of digits, or one in parentheses: (912)
-SEPARATOR = r"(?:[ \-.]|(?<=\))|(?=\())"  # one space, dash or dot; or none beside a parenthesis
-NOT_A_DATE = r"(?!\d{1,2}[./]\d{1,2}[./]\d{2,4}(?!\d)|\d{4}-\d{2}-\d{2})"  # a phone number does not run on into a date
+GROUP = r"(?:\(\d{1,15}\)|\d{1,15})"  # a group of digits, or one in parentheses: (912)
+DATE = r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}(?!\d)(?![./-]\d)|\d{4}-\d{1,2}-\d{1,2}(?!\d)"  # 12.03.2026, 2026-03-12; not 06.12.34.56.78
+# Between groups: a dot or dash, or nothing beside a parenthesis; or a space, unless a date
+# follows (a phone number does not run on into "on 12.03.2026").
+SEPARATOR = rf"(?:[.\-]|(?<=\))|(?=\()| (?!{DATE}))"
 SCANNER = re.compile(
-    r"(?P<date>\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}(?!\d))"
+    rf"(?P<date>(?:{DATE})(?:[T ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?)"
     r"|(?P<email>(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
-    rf"|(?P<digits>(?<![\w+])\+?(?:{GROUP}(?:{SEPARATOR}{NOT_A_DATE}{GROUP})+|\d{{9,19}})(?!\d))"
+    rf"|(?P<digits>(?<![\w+])\+?{GROUP}(?:{SEPARATOR}{GROUP})*(?!\d))"
 )
+MIGHT_IDENTIFY = re.compile(r"[\d@]")  # every built-in pattern needs a digit or an @: most texts skip the scan
+EMPTY_MATCH_PROBE = "a b\n1-"  # an expression matching nothing at some place here (\b, x*) would mask between letters
 MAX_ALSO_MASK = 20  # expressions an agent may have
 RE2_OPTIONS = re2.Options()
 RE2_OPTIONS.log_errors = False  # a refused expression is said on the form, not in the log
@@ -37,15 +41,30 @@ def luhn_valid(digits):
     return total % 10 == 0
 
 
+def is_card(text):
+    """Whether a run of digit groups is, or starts with, a card number: 13–19 digits
+    from its first group to a group's end that pass the Luhn check (a card written
+    with its expiry or security code after it is one too)."""
+    if re.search(r"[+()]", text):
+        return False
+    groups = re.findall(r"\d+", text)
+    digits = ""
+    for group in groups:
+        digits += group
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return True
+    return False
+
+
 def _replacement(match):
     if match.lastgroup == "email":
         return "[email]"
     if match.lastgroup == "digits":
         text = match.group()
-        digits = re.sub(r"\D", "", text)
-        if 13 <= len(digits) <= 19 and not re.search(r"[+()]", text) and luhn_valid(digits):
+        length = len(re.sub(r"\D", "", text))
+        if length >= 13 and is_card(text):
             return "[card]"
-        if 9 <= len(digits) <= 15:
+        if 9 <= length <= 15 or length > 19:  # longer than any card: two numbers run together, masked whole
             return "[phone]"
     return match.group()
 
@@ -64,8 +83,8 @@ def compile_also_mask(lines):
             reason = error.args[0].decode(errors="replace") if isinstance(error.args[0], bytes) else str(error.args[0])
             raise ValueError(f"Expression {number} ({expression}) is not one Slotlens can run: {reason}. "
                              "Lookarounds and backreferences are not supported.") from None
-        if patterns[-1].search(""):
-            raise ValueError(f"Expression {number} ({expression}) matches an empty text; it must match something.")
+        if any(not found.group() for found in patterns[-1].finditer(EMPTY_MATCH_PROBE)):
+            raise ValueError(f"Expression {number} ({expression}) can match an empty text; it must match something.")
     return patterns
 
 
@@ -85,10 +104,20 @@ class Masker:
             return text
         for pattern in self.also:
             text = pattern.sub("[masked]", text)
-        return SCANNER.sub(_replacement, text)
+        return SCANNER.sub(_replacement, text) if MIGHT_IDENTIFY.search(text) else text
 
     def events(self, events):
         """The events with their texts masked (the same list when masking is off)."""
         if not self.enabled:
             return events
-        return [e if not e.text else dataclasses.replace(e, text=self.mask(e.text)) for e in events]
+        return [self._masked_event(e) for e in events]
+
+    def slots(self, slots):
+        """An importer's slots (SlotIn) with their texts, taken from bot events, masked."""
+        if not self.enabled:
+            return slots
+        return [dataclasses.replace(slot, text=self.mask(slot.text)) for slot in slots]
+
+    def _masked_event(self, event):
+        masked = self.mask(event.text)
+        return event if masked == event.text else dataclasses.replace(event, text=masked)

@@ -10,7 +10,7 @@ import pytest
 from database import db
 from extensions import mail
 from ingest import rules, writer
-from models import Account, Agent, AuditEntry, Dialog, Event, ExportItem
+from models import Account, Agent, AuditEntry, Dialog, Event, ExportItem, Slot
 from privacy import erasure, retention
 from privacy.masking import Masker, compile_also_mask, luhn_valid
 from reporting import dialog_lists, kinds, periods
@@ -38,6 +38,9 @@ MASKED = "Здравствуйте! Мой телефон [phone], запасн�
     ("Заказ №12345678 от 2026-03-12, 3 шт. по 1 299,00", "Заказ №12345678 от 2026-03-12, 3 шт. по 1 299,00"),
     ("call 8 912 345 67 89 on 12.03.2026", "call [phone] on 12.03.2026"),
     ("write to a.b+c@mail.example.com.", "write to [email]."),
+    ("+7 912 3456789, (495) 1234567, +49 30 12345678", "[phone], [phone], [phone]"),
+    ("06.12.34.56.78 or 06-12-34-56-78", "[phone] or [phone]"),
+    ("4111 1111 1111 1111 123, and 8 912 345 67 89 8 916 123 45 67", "[card], and [phone]"),
     ("", ""),
 ])
 def test_masking_replaces_what_identifies_a_person_and_keeps_dates_orders_and_prices(text, masked):
@@ -53,8 +56,9 @@ def test_also_mask_expressions_are_checked_and_bounded():
         compile_also_mask("ORD-\\d{6}\n(a")
     with pytest.raises(ValueError, match="Lookarounds"):
         compile_also_mask("(?<=x)y")
-    with pytest.raises(ValueError, match="matches an empty text"):
-        compile_also_mask("a*")
+    for empty in ("a*", "\\b", "x*\\b"):
+        with pytest.raises(ValueError, match="can match an empty text"):
+            compile_also_mask(empty)
     nested = Masker(True, tuple(compile_also_mask("(a+)+$\nORD-\\d{6}")))
     signal.alarm(10)  # Python's re takes years here; RE2 is linear
     try:
@@ -99,7 +103,8 @@ def rasa_tracker(sender_id, text):
         {"event": "user", "timestamp": 1772366401.0, "text": text, "input_channel": "rest",
          "parse_data": {"intent": {"name": "inform", "confidence": 0.99}, "entities": []}},
         {"event": "action", "timestamp": 1772366401.5, "name": "utter_thanks"},
-        {"event": "bot", "timestamp": 1772366401.6, "text": "Thanks!", "metadata": {"utter_action": "utter_thanks"}},
+        {"event": "bot", "timestamp": 1772366401.6, "text": f"Thanks! We write to {RAW['email']}",
+         "metadata": {"utter_action": "utter_thanks"}},
     ]}
 
 
@@ -131,6 +136,7 @@ def test_every_way_in_masks_before_anything_is_written(app, client, auth, runner
     assert response.status_code == 302
 
     assert stored_texts().count(MASKED) == 5, "API, import-events, import-rasa, import-csv, Admin → Import"
+    assert Slot.get(Slot.key == "utter_thanks").text == "Thanks! We write to [email]", "a slot's text taken from a bot event"
     assert_nothing_raw(app)
 
 
@@ -262,10 +268,11 @@ def test_erase_dialog_command_and_the_audit_follows(app, runner, client, auth, h
     auth.login("admin@example.com")
     old = Dialog.get(Dialog.external_id == "old-1")
     client.get(f"/dialogs/{old.id}")
-    assert AuditEntry.get().dialog_external_id == "old-1"
+    assert AuditEntry.get().dialog.external_id == "old-1"
     result = runner.invoke(args=["erase-dialog", "old-1", "--agent", "Support Bot"])
     assert result.exit_code == 0 and "Erased the dialog" in result.output and "old-1" not in result.output
-    assert AuditEntry.get().dialog_external_id == Dialog.get_by_id(old.id).external_id != "old-1"
+    assert AuditEntry.get().dialog.external_id == Dialog.get_by_id(old.id).external_id != "old-1"
+    assert "old-1" not in client.get("/admin/audit").get_data(as_text=True)
     missing = runner.invoke(args=["erase-dialog", "old-1", "--agent", "Support Bot"])
     assert missing.exit_code == 1 and "has no dialog with that ID" in missing.output
 
@@ -296,8 +303,8 @@ def test_reading_and_exporting_transcripts_is_recorded_for_admins_only(app, clie
     client.post("/dialogs/export", data={"agents": history.id, "date_from": "2026-03-01", "date_to": "2026-03-31",
                                          "stop_slot": "answer", "csrf_token": csrf_token(client, page)})
     entries = list(AuditEntry.select().order_by(AuditEntry.id))
-    assert [(e.account_email, e.agent_name, e.action, e.dialog_external_id, e.address) for e in entries] == [
-        ("analyst@example.com", "Support Bot", "transcript", "old-4", "127.0.0.1"),
+    assert [(e.account_email, e.agent_name, e.action, e.dialog_id, e.address) for e in entries] == [
+        ("analyst@example.com", "Support Bot", "transcript", old.id, "127.0.0.1"),
         ("analyst@example.com", "Support Bot", "export", None, "127.0.0.1")]
     assert "stop_slot=answer" in entries[1].filters and "date_from=2026-03-01" in entries[1].filters
     assert client.get("/admin/audit").status_code == 403, "analysts cannot read it"

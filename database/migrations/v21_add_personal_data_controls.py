@@ -21,6 +21,12 @@ class AgentV21(Model):
         table_name = "agent"
 
 
+class DialogV21(Model):
+    class Meta:
+        database = db
+        table_name = "dialog"
+
+
 class AuditEntryV21(Model):
     """The audit table as version 21 creates it."""
 
@@ -30,7 +36,7 @@ class AuditEntryV21(Model):
     agent = ForeignKeyField(AgentV21, null=True, on_delete="SET NULL", index=False)
     agent_name = CharField()
     action = CharField()
-    dialog_external_id = CharField(null=True)
+    dialog = ForeignKeyField(DialogV21, null=True, on_delete="SET NULL", index=False)
     filters = TextField(default="")
     address = CharField(default="")
 
