@@ -111,7 +111,6 @@ def transcript(dialog_id):
         "dialogs/transcript.html",
         dialog=dialog,
         agent=agent,
-        transcript_days=current_app.config["TRANSCRIPT_DAYS"],
         lines=found,
         marked=transcripts.highlighted(found, selector),
         previous_url=previous_url,

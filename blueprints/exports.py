@@ -11,6 +11,7 @@ from export_queue.states import IN_FLIGHT
 from blueprints.export_requests import queue_export
 from blueprints.guards import login_required
 from models import Agent, ExportRequest
+from privacy import audit
 from reporting import kinds
 
 bp = Blueprint("exports", __name__)
@@ -89,5 +90,8 @@ def send_again(request_id):
     visible = {a.id for a in visible_agents(g.account).where(Agent.id.in_(list(agent_ids)))}
     if not visible:
         abort(404)
+    if original.kind == kinds.KINDS["transcripts"].KEY:
+        for agent in Agent.select().where(Agent.id.in_(list(visible))):
+            audit.record(audit.EXPORT, agent, filters=f"Send again of request #{original.id}")
     queue_export(dataclasses.replace(filters, agent_ids=tuple(sorted(visible))), original.kind, intake.selector_of(original))
     return redirect(url_for("exports.index"))

@@ -41,10 +41,10 @@ def remove_stale_files():
 def withdraw_transcripts(agent_id):
     """The agent's transcripts exports stop being downloadable and their files go
     (a dialog of theirs was erased): sent ones expire, ones still on their way are
-    built again from what is stored now. Returns how many were withdrawn."""
+    built again from what is stored now, and failed ones lose their files at once.
+    Returns how many were withdrawn."""
     items = list(ExportItem.select(ExportItem.id, ExportItem.state).join(ExportRequest)
-                 .where((ExportItem.agent == agent_id) & (ExportRequest.kind == transcripts.KEY)
-                        & ExportItem.state.in_((*IN_FLIGHT, SENT))))
+                 .where((ExportItem.agent == agent_id) & (ExportRequest.kind == transcripts.KEY)))
     root = current_app.config["REPORTS_DIR"]
     for item in items:
         if item.state == SENT:

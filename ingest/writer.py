@@ -19,6 +19,7 @@ from ingest.rules import IngestError, error
 from ingest.summaries import Summary, extend, summarize
 from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot
 from privacy.masking import Masker
+from privacy.retention import REMOVED
 
 
 def inserting_new(model, fields, returned=()):
@@ -130,7 +131,16 @@ def ingest_events(agent, events, max_channels=None, described=()):
         _extend_paths(agent, {pk: (old, extend(old, stored[pk], slot_ids)) for pk, old in was.items()}, before, after)
         daily_totals.apply_change(before, after)
         traffic.count(agent, new)
+        _forget_late_texts(sorted(stored))
     return new, len(events) - new
+
+
+def _forget_late_texts(dialog_ids):
+    """A dialog whose texts were removed (TRANSCRIPT_DAYS) keeps none: the texts of
+    events that come for it later are removed in the same transaction."""
+    for part in chunks(dialog_ids):
+        removed = Dialog.select(Dialog.id).where(Dialog.id.in_(part) & Dialog.texts_removed.is_null(False))
+        Event.update(text=REMOVED).where(Event.dialog.in_(removed) & (Event.text != REMOVED)).execute()
 
 
 def _appended_to(stored):

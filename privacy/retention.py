@@ -6,6 +6,8 @@ On SQLite the removed text must not stay in the file: the connection runs with
 `secure_delete` (database.SQLITE_PRAGMAS), which overwrites freed content with
 zeros, and the purge ends with a checkpoint that empties the write-ahead log.
 """
+import logging
+import time
 from datetime import timedelta
 
 from peewee import SqliteDatabase
@@ -13,7 +15,10 @@ from peewee import SqliteDatabase
 from database import db
 from models import Dialog, Event, utcnow
 
-EXPIRED, ERASED = "expired", "erased"  # Dialog.texts_removed
+log = logging.getLogger(__name__)
+
+ERASED = "erased"  # Dialog.texts_removed; an expired dialog's says after how many days: "expired:30"
+REMOVED = ""  # a removed text; NULL stays "never had one"
 BATCH = 500  # dialogs a transaction: a writer waits for one batch at most
 
 
@@ -31,16 +36,26 @@ def purge_texts(days, now=None, batch=BATCH):
                    .order_by(Dialog.started_at).limit(batch).tuples()]
             if not ids:
                 break
-            Event.update(text=None).where(Event.dialog.in_(ids) & Event.text.is_null(False)).execute()
-            Dialog.update(texts_removed=EXPIRED).where(Dialog.id.in_(ids)).execute()
+            Event.update(text=REMOVED).where(Event.dialog.in_(ids) & Event.text.is_null(False)).execute()
+            Dialog.update(texts_removed=f"expired:{days}").where(Dialog.id.in_(ids)).execute()
         purged += len(ids)
     if purged:
         empty_the_log()
     return purged
 
 
-def empty_the_log():
+def empty_the_log(attempts=5):
     """Copy the write-ahead log into the database file and truncate it, so the pages
-    that still held removed texts are gone from the log too (SQLite only)."""
-    if isinstance(db.obj, SqliteDatabase):
-        db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    that still held removed texts are gone from the log too (SQLite only). A reader
+    in the middle of a long query can hold it up: tried again, then left to the next
+    purge with a warning. Returns whether the log is empty."""
+    if not isinstance(db.obj, SqliteDatabase):
+        return True
+    for _ in range(attempts):
+        busy, _, _ = db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return True
+        time.sleep(1)
+    log.warning("the write-ahead log could not be emptied after a purge or erasure (readers kept it busy); "
+                "the next purge tries again")
+    return False

@@ -52,8 +52,7 @@ def written_whole(path, suffix=".partial"):
     os.close(descriptor)
     try:
         yield partial
-        if os.path.exists(partial):  # a caller that removed it wants no file
-            os.replace(partial, path)
+        os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(partial)
@@ -140,19 +139,27 @@ def write_streamed(path, xlsx_path, rows, header, separator=","):
     """Write rows of any number, read once, as the CSV at `path` and the workbook at
     `xlsx_path` together, in flat memory. A workbook of more than XLSX_MAX_ROWS rows
     is not kept (nor one an earlier attempt left). Returns whether it was."""
-    with written_whole(path) as csv_partial, written_whole(xlsx_path, suffix=".xlsx") as xlsx_partial:
-        with open(csv_partial, "w", encoding="utf-8-sig", newline="") as f:
-            write_row = csv_writer(f, separator)
-            write_row(header)
-            sheet = Sheet(xlsx_partial, header, streamed=True)
-            for row in rows:
-                write_row(row)
-                if sheet.rows < XLSX_MAX_ROWS + 1:
-                    sheet.add(row)
-            sheet.close()
-        if sheet.rows > XLSX_MAX_ROWS:
-            os.remove(xlsx_partial)
+    with written_whole(path) as csv_partial, open(csv_partial, "w", encoding="utf-8-sig", newline="") as f:
+        write_row = csv_writer(f, separator)
+        write_row(header)
+        try:
+            with written_whole(xlsx_path, suffix=".xlsx") as xlsx_partial:
+                sheet = Sheet(xlsx_partial, header, streamed=True)
+                try:
+                    for row in rows:
+                        write_row(row)
+                        if sheet.rows <= XLSX_MAX_ROWS:
+                            sheet.add(row)
+                finally:
+                    sheet.close()
+                if sheet.rows > XLSX_MAX_ROWS:
+                    raise TooLongForAWorkbook  # written_whole removes the partial workbook
+        except TooLongForAWorkbook:
             with contextlib.suppress(FileNotFoundError):
-                os.remove(xlsx_path)
+                os.remove(xlsx_path)  # one an earlier attempt left
             return False
     return True
+
+
+class TooLongForAWorkbook(Exception):
+    """Leaves `write_streamed`'s workbook unwritten."""

@@ -10,7 +10,7 @@ import pytest
 from database import db
 from extensions import mail
 from ingest import rules, writer
-from models import Account, Agent, AuditEntry, Dialog, Event, ExportItem, Slot
+from models import Account, Agent, AuditEntry, Dialog, Event, ExportItem, ImportJob, Slot
 from privacy import erasure, retention
 from privacy.masking import Masker, compile_also_mask, luhn_valid
 from reporting import dialog_lists, kinds, periods
@@ -69,7 +69,7 @@ def test_also_mask_expressions_are_checked_and_bounded():
 
 
 def stored_texts():
-    return sorted(text for (text,) in Event.select(Event.text).where(Event.text.is_null(False)).tuples())
+    return sorted(text for (text,) in Event.select(Event.text).where(Event.text.is_null(False) & (Event.text != "")).tuples())
 
 
 def database_bytes(app):
@@ -210,17 +210,21 @@ def test_the_purge_removes_old_texts_in_batches_and_every_number_stays(app, clie
     assert numbers(history.id) == before
     assert stored_texts() == ["Thanks!", "What is your question?", "new words mango-papaya"], \
         "the bot's lines go too: a purged dialog keeps no text at all"
-    assert {d.external_id: d.texts_removed for d in Dialog.select()} == {**{f"old-{n}": "expired" for n in range(5)}, "new-0": None}
+    assert {d.external_id: d.texts_removed for d in Dialog.select()} == {**{f"old-{n}": "expired:30" for n in range(5)}, "new-0": None}
     assert retention.purge_texts(30) == 0, "a purged dialog is not purged again"
     if app.config["DATABASE_URL"].startswith("sqlite"):
         everything = database_bytes(app)  # the connection still open: the log is emptied by the purge itself
         assert b"mango-papaya" in everything and b"kiwi-" not in everything, "no removed text in the file or its log"
 
-    app.config["TRANSCRIPT_DAYS"] = 30
+    app.config["TRANSCRIPT_DAYS"] = 0  # set back since: the transcript still says what was done
     auth.login("admin@example.com")
     old = Dialog.get(Dialog.external_id == "old-0")
+    writer.ingest_events(history, [rules.EventIn("old-0", "web", "system", None, None, NOW - timedelta(days=40, seconds=-1))])
     page = client.get(f"/dialogs/{old.id}").get_data(as_text=True)
     assert page.count("Text removed after 30 days") == 3 and "kiwi" not in page
+    assert page.count("(no text)") == 1, "an event that never had a text does not say it was removed"
+    writer.ingest_events(history, [rules.EventIn("old-0", "web", "user", None, "late words kiwi-late", NOW)])
+    assert Event.select().where(Event.text.contains("kiwi")).count() == 0, "a late text of an expired dialog goes at once"
 
 
 def test_purge_texts_command_and_the_hourly_task(app, runner, history, monkeypatch):
@@ -249,7 +253,7 @@ def test_erasing_a_dialog_by_api_leaves_its_counts_and_no_trace(app, client, his
     assert numbers(history.id) == before
     erased = Dialog.get(Dialog.texts_removed == "erased")
     assert erased.external_id.startswith("erased-") and len(erased.external_id) > 20
-    assert Event.select().where((Event.dialog == erased.id) & Event.text.is_null(False)).count() == 0
+    assert [e.text for e in Event.select().where(Event.dialog == erased.id)] == ["", "", ""]
     again = client.delete("/api/v1/dialogs/old-3", headers={"Authorization": f"Bearer {key}"})
     assert again.status_code == 404 and Dialog.select().count() == 6, "harmless when repeated"
     assert client.delete("/api/v1/dialogs/old-3").status_code == 401
@@ -264,7 +268,9 @@ def test_erasing_a_dialog_by_api_leaves_its_counts_and_no_trace(app, client, his
     assert Dialog.select().count() == 7, "a later event with the old ID starts a new dialog"
 
 
-def test_erase_dialog_command_and_the_audit_follows(app, runner, client, auth, history):
+def test_erase_dialog_command_and_the_audit_and_import_reasons_follow(app, runner, client, auth, history):
+    job = ImportJob.create(account=Account.get(), agent=history, kind="events", file_name="x.jsonl", path="/nowhere",
+                           reasons=json.dumps([["line 3", "dialog 'old-1' is stored on channel 'web'"]]))
     auth.login("admin@example.com")
     old = Dialog.get(Dialog.external_id == "old-1")
     client.get(f"/dialogs/{old.id}")
@@ -273,6 +279,7 @@ def test_erase_dialog_command_and_the_audit_follows(app, runner, client, auth, h
     assert result.exit_code == 0 and "Erased the dialog" in result.output and "old-1" not in result.output
     assert AuditEntry.get().dialog.external_id == Dialog.get_by_id(old.id).external_id != "old-1"
     assert "old-1" not in client.get("/admin/audit").get_data(as_text=True)
+    assert "old-1" not in ImportJob.get_by_id(job.id).reasons and "'erased-" in ImportJob.get_by_id(job.id).reasons
     missing = runner.invoke(args=["erase-dialog", "old-1", "--agent", "Support Bot"])
     assert missing.exit_code == 1 and "has no dialog with that ID" in missing.output
 
@@ -316,3 +323,12 @@ def test_reading_and_exporting_transcripts_is_recorded_for_admins_only(app, clie
     assert "old-4" in client.get(f"/admin/audit?account={analyst.id}&agent={history.id}").get_data(as_text=True)
     assert "old-4" not in client.get(f"/admin/audit?agent={people['sales'].id}").get_data(as_text=True)
     assert client.post("/admin/audit").status_code == 405, "nothing in the app changes or deletes an entry"
+
+
+def test_an_erased_dialogs_id_is_redacted_however_the_path_is_written():
+    from webguard.redaction import redact
+
+    for path in ("/api/v1/dialogs/+79123456789", "/api/v1//dialogs/+79123456789", "/api/v1/dialog%73/+79123456789?x=1"):
+        line = f'127.0.0.1 - - "DELETE {path} HTTP/1.1" 404'
+        assert "79123456789" not in redact(line) and "<dialog_id>" in redact(line)
+    assert redact("POST /api/v1/events HTTP/1.1") == "POST /api/v1/events HTTP/1.1"

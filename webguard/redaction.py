@@ -26,7 +26,9 @@ DOWNLOAD_TOKEN = re.compile(
 
 # A dialog ID in the erasure route is an end user's identifier (a phone number, on
 # some channels): the request line keeps only that a dialog was erased.
-ERASED_DIALOG = re.compile(r"(/api/v1/dialogs/)[^\s?#\"]+")
+# Anything under a second segment of the API is taken for one, however the path is written
+# (`/api/v1//dialogs/…`, `/api/v1/dialog%73/…`).
+ERASED_DIALOG = re.compile(r"(/api/v1/+[^/\s?#\"]+/+)[^\s?#\"]+")
 
 
 def redact(text):
