@@ -15,6 +15,8 @@ import re
 
 import re2
 
+from ingest.rules import EventIn
+
 GROUP = r"(?:\(\d{1,15}\)|\d{1,15})"  # a group of digits, or one in parentheses: (912)
 DATE = r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}(?!\d)(?![./-]\d)|\d{4}-\d{1,2}-\d{1,2}(?!\d)"  # 12.03.2026, 2026-03-12; not 06.12.34.56.78
 # Between groups: a dot or dash, or nothing beside a parenthesis; or a space, unless a date
@@ -41,13 +43,16 @@ def luhn_valid(digits):
     return total % 10 == 0
 
 
+NOT_A_DIGIT, GROUPS, CARD_NEVER_HAS = re.compile(r"\D"), re.compile(r"\d+"), re.compile(r"[+()]")
+
+
 def is_card(text):
     """Whether a run of digit groups is, or starts with, a card number: 13–19 digits
     from its first group to a group's end that pass the Luhn check (a card written
     with its expiry or security code after it is one too)."""
-    if re.search(r"[+()]", text):
+    if CARD_NEVER_HAS.search(text):
         return False
-    groups = re.findall(r"\d+", text)
+    groups = GROUPS.findall(text)
     digits = ""
     for group in groups:
         digits += group
@@ -61,7 +66,7 @@ def _replacement(match):
         return "[email]"
     if match.lastgroup == "digits":
         text = match.group()
-        length = len(re.sub(r"\D", "", text))
+        length = len(NOT_A_DIGIT.sub("", text))
         if length >= 13 and is_card(text):
             return "[card]"
         if 9 <= length <= 15 or length > 19:  # longer than any card: two numbers run together, masked whole
@@ -120,4 +125,6 @@ class Masker:
 
     def _masked_event(self, event):
         masked = self.mask(event.text)
-        return event if masked == event.text else dataclasses.replace(event, text=masked)
+        if masked == event.text:
+            return event
+        return EventIn(event.dialog_id, event.channel, event.sender, event.slot, masked, event.timestamp)
