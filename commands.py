@@ -261,6 +261,7 @@ def purge_texts():
 def erase_dialog(dialog_id, agent_name):
     """Erase one dialog on request: its texts go and its ID becomes a random erased-… one."""
     agent = find_agent(agent_name)
-    if erasure.erase_dialog(agent, dialog_id) is None:
+    erased_id = erasure.erase_dialog(agent, dialog_id)
+    if erased_id is None:
         raise click.ClickException(f"{agent.name} has no dialog with that ID (an erased dialog's ID is gone).")
-    click.echo(f"Erased the dialog: its texts are removed and its ID replaced; {agent.name}'s counts stay.")
+    click.echo(f"Erased the dialog: its texts are removed and its ID is now {erased_id}; {agent.name}'s counts stay.")

@@ -186,13 +186,14 @@ def set_privacy(agent_id):
     agent = found(Agent, agent_id)
     form = PrivacyForm()
     if not form.validate_on_submit():
+        flash("Personal data settings not saved: see what is wrong under Personal data below.", "error")
         return agent_page(agent_id, privacy_form=form), 400
     agent.mask_personal_data = form.mask_personal_data.data
     agent.also_mask = "\n".join(line.strip() for line in (form.also_mask.data or "").splitlines() if line.strip())
     agent.save(only=[Agent.mask_personal_data, Agent.also_mask])
     flash(f"Saved. {agent.name}'s texts are {'masked' if agent.mask_personal_data else 'not masked'} from the next event on; "
           "texts already stored do not change.", "success")
-    return redirect(url_for("admin.agent_page", agent_id=agent.id, _anchor="privacy"))
+    return redirect(url_for("admin.agent_page", agent_id=agent.id))
 
 
 @bp.route("/agents/<int:agent_id>/rotate-key", methods=("POST",))

@@ -8,9 +8,9 @@ from flask import Blueprint, abort, g, redirect, render_template, request, send_
 from access.visibility import can_see, visible_agents
 from export_queue import emails, intake, links, wording
 from export_queue.states import IN_FLIGHT
-from blueprints.export_requests import queue_export
+from blueprints.export_requests import queue_export, what_is_sent
 from blueprints.guards import login_required
-from models import Agent, ExportRequest
+from models import Agent, ExportRequest, utcnow
 from privacy import audit
 from reporting import kinds
 
@@ -72,7 +72,7 @@ def download(token, extension):
         abort(403, "You no longer have access to this agent, so its reports cannot be downloaded. Ask an admin.")
     path = links.report_path(item, extension)
     if not links.is_downloadable(item) or not os.path.exists(path):
-        return render_template("exports/expired.html", item=item), 410
+        return render_template("exports/expired.html", item=item, what=what_is_sent(item.request.kind), now=utcnow()), 410
     return send_file(path, mimetype=FORMATS[extension], as_attachment=True, download_name=os.path.basename(path))
 
 

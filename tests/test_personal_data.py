@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import re
 import signal
 from datetime import date, datetime, timedelta
 
@@ -277,6 +278,7 @@ def test_erase_dialog_command_and_the_audit_and_import_reasons_follow(app, runne
     assert AuditEntry.get().dialog.external_id == "old-1"
     result = runner.invoke(args=["erase-dialog", "old-1", "--agent", "Support Bot"])
     assert result.exit_code == 0 and "Erased the dialog" in result.output and "old-1" not in result.output
+    assert Dialog.get_by_id(old.id).external_id in result.output, "says the new ID"
     assert AuditEntry.get().dialog.external_id == Dialog.get_by_id(old.id).external_id != "old-1"
     assert "old-1" not in client.get("/admin/audit").get_data(as_text=True)
     assert "old-1" not in ImportJob.get_by_id(job.id).reasons and "'erased-" in ImportJob.get_by_id(job.id).reasons
@@ -296,7 +298,12 @@ def test_erasure_withdraws_the_agents_transcripts_exports(app, client, auth, his
         erasure.erase_dialog(history, "old-0")
     assert ExportItem.get_by_id(item.id).state == "expired"
     assert not os.path.exists(os.path.join(app.config["REPORTS_DIR"], str(item.id)))
-    assert len(outbox) == 1
+    assert len(outbox) == 1 and "you asked for this export on the Dialogs page" in outbox[0].body
+    link = re.search(r"http://slotlens\.test(/exports/download/[\w.\-]+)", outbox[0].body).group(1)
+    withdrawn = client.get(link)
+    page = withdrawn.get_data(as_text=True)
+    assert withdrawn.status_code == 410 and "The transcripts for <strong>Support Bot</strong>" in page
+    assert "can no longer be downloaded" in page and "was available until" not in page
 
 
 # Who read what ------------------------------------------------------------------------
