@@ -11,7 +11,8 @@ from blueprints.filter_form import FILTER_FIELDS, PeriodFilterForm, filter_form,
 from blueprints.guards import login_required
 from models import Agent, Dialog
 from privacy import audit
-from reporting import dialog_lists, kinds, transcripts
+from reporting import dialog_lists, transcripts
+from reporting.kinds import transcripts as transcripts_kind
 
 bp = Blueprint("dialogs", __name__)
 
@@ -77,9 +78,8 @@ def export():
     except dialog_lists.SelectorError as error:
         abort(400, str(error))
     link = dict(query_args(filters), **{name: request.form[name] for name in SELECTOR_FIELDS if name in request.form})
-    for agent in Agent.select().where(Agent.id.in_(list(filters.agent_ids))):
-        audit.record(audit.EXPORT, agent, filters=urlencode(link, doseq=True))
-    queue_export(filters, kinds.KINDS["transcripts"].KEY, selector)
+    audit.record_export(filters.agent_ids, filters=urlencode(link, doseq=True))
+    queue_export(filters, transcripts_kind.KEY, selector)
     return redirect(url_for("dialogs.index", **link))
 
 

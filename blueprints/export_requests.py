@@ -5,6 +5,7 @@ from markupsafe import Markup
 
 from export_queue import delivery, intake
 from reporting import dialog_lists, kinds
+from reporting.kinds import transcripts
 from reporting.localtime import format_local
 
 
@@ -49,4 +50,4 @@ def queue_export(filters, kind, selector=dialog_lists.Selector()):
 
 def what_is_sent(kind):
     """'The Stop slots report', or 'The transcripts'."""
-    return "The transcripts" if kind == kinds.KINDS["transcripts"].KEY else f"The {kinds.KINDS[kind].LABEL} report"
+    return "The transcripts" if kind == transcripts.KEY else f"The {kinds.KINDS[kind].LABEL} report"

@@ -13,6 +13,7 @@ from blueprints.guards import login_required
 from models import Agent, ExportRequest, utcnow
 from privacy import audit
 from reporting import kinds
+from reporting.kinds import transcripts
 
 bp = Blueprint("exports", __name__)
 
@@ -40,7 +41,7 @@ def index():
         kinds=kinds.KINDS,
         problem=wording.problem,
         selection=emails.selection,
-        has_workbook=lambda item: os.path.exists(links.report_path(item, "xlsx")),
+        has_workbook=links.has_workbook,
     )
 
 
@@ -90,8 +91,7 @@ def send_again(request_id):
     visible = {a.id for a in visible_agents(g.account).where(Agent.id.in_(list(agent_ids)))}
     if not visible:
         abort(404)
-    if original.kind == kinds.KINDS["transcripts"].KEY:
-        for agent in Agent.select().where(Agent.id.in_(list(visible))):
-            audit.record(audit.EXPORT, agent, filters=f"Send again of request #{original.id}")
+    if original.kind == transcripts.KEY:
+        audit.record_export(visible, filters=f"Send again of request #{original.id}")
     queue_export(dataclasses.replace(filters, agent_ids=tuple(sorted(visible))), original.kind, intake.selector_of(original))
     return redirect(url_for("exports.index"))

@@ -21,11 +21,12 @@ from access.visibility import can_see
 from export_queue.emails import report_email
 from export_queue.failures import Failure, FailureKind
 from export_queue.intake import filters_of, selector_of
-from export_queue.links import report_folder, report_path
+from export_queue.links import has_workbook, report_folder, report_path
 from export_queue.states import FAILED, QUEUED, SKIPPED, claim, lease_kept, mark_delivered, move, record
 from extensions import huey, in_app_context, mail
 from models import utcnow
 from reporting import kinds
+from reporting.kinds import transcripts
 from webguard.request_log import log_event
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def is_built(item):
     workbooks existed, which are built again)."""
     if item.data_as_of is None or not os.path.exists(report_path(item)):
         return False
-    return item.request.kind == kinds.KINDS["transcripts"].KEY or os.path.exists(report_path(item, "xlsx"))
+    return item.request.kind == transcripts.KEY or has_workbook(item)
 
 
 def fail(item, failure):

@@ -1,13 +1,13 @@
 """The email that carries one agent's report link."""
-import os
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_mail import Message
 
 from export_queue.intake import selector_of
-from export_queue.links import download_token, report_path
+from export_queue.links import download_token, has_workbook
 from reporting import dialog_lists, files, kinds
+from reporting.kinds import transcripts
 from reporting.localtime import format_local
 from subscriptions import schedules
 
@@ -28,7 +28,7 @@ def email_subject(item):
 def selection(item):
     """Which dialogs a transcripts export holds, in words ('dialogs that stopped at Ask
     order number'); None for a report."""
-    if item.request.kind != kinds.KINDS["transcripts"].KEY:
+    if item.request.kind != transcripts.KEY:
         return None
     words = dialog_lists.in_words(selector_of(item.request), dialog_lists.slot_namer([item.agent_id]))
     return words[0].lower() + words[1:]
@@ -56,8 +56,7 @@ def report_email(item, expires_at):
         request=item.request,
         agent=item.agent,
         link=external_url("exports.download", token=download_token(item)),
-        xlsx_link=external_url("exports.download", token=download_token(item), extension="xlsx")
-        if os.path.exists(report_path(item, "xlsx")) else None,
+        xlsx_link=external_url("exports.download", token=download_token(item), extension="xlsx") if has_workbook(item) else None,
         xlsx_max_rows=f"{files.XLSX_MAX_ROWS:,}",
         selection=selection(item),
         expires=format_local(expires_at, tz),

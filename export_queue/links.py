@@ -23,6 +23,11 @@ def report_path(item, extension="csv"):
     return kinds.xlsx_path(path) if extension == "xlsx" else path
 
 
+def has_workbook(item):
+    """Whether the item's report has its workbook (a transcripts export too long for one has not)."""
+    return os.path.exists(report_path(item, "xlsx"))
+
+
 def _serializer():
     return URLSafeSerializer(
         current_app.config["SECRET_KEY"], salt="report-download", signer_kwargs={"digest_method": hashlib.sha256}

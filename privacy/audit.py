@@ -2,10 +2,9 @@
 admins to read on Admin → Audit. Entries are only ever added; they refer to the
 dialog read, so an erased dialog shows by its new ID."""
 from flask import g, request
-
 from peewee import JOIN
 
-from models import AuditEntry, Dialog
+from models import Agent, AuditEntry, Dialog
 
 TRANSCRIPT, EXPORT = "transcript", "export"
 PAGE_SIZE = 100
@@ -17,6 +16,12 @@ def record(action, agent, dialog=None, filters=""):
         account=g.account.id, account_email=g.account.email, agent=agent.id, agent_name=agent.name,
         action=action, dialog=dialog, filters=filters, address=request.remote_addr or "",
     )
+
+
+def record_export(agent_ids, filters):
+    """Record a transcripts export asked for now, once per agent it goes to."""
+    for agent in Agent.select(Agent.id, Agent.name).where(Agent.id.in_(list(agent_ids))):
+        record(EXPORT, agent, filters=filters)
 
 
 def entries(account_id=None, agent_id=None, before_id=None, size=PAGE_SIZE):

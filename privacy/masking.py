@@ -11,6 +11,7 @@ ingestion on a long text, as it could with Python's backtracking `re`. RE2 has n
 lookarounds or backreferences; such a pattern is refused when it is saved.
 """
 import dataclasses
+import functools
 import re
 
 import re2
@@ -93,6 +94,12 @@ def compile_also_mask(lines):
     return patterns
 
 
+@functools.lru_cache(maxsize=256)
+def compiled_also_mask(lines):
+    """`compile_also_mask` once per distinct setting: ingestion asks for it every batch."""
+    return tuple(compile_also_mask(lines))
+
+
 @dataclasses.dataclass(frozen=True)
 class Masker:
     """An agent's masking: on or off, and its own expressions."""
@@ -102,7 +109,7 @@ class Masker:
 
     @classmethod
     def of(cls, agent):
-        return cls(agent.mask_personal_data, tuple(compile_also_mask(agent.also_mask or "")))
+        return cls(agent.mask_personal_data, compiled_also_mask(agent.also_mask or ""))
 
     def mask(self, text):
         if not self.enabled or not text:
