@@ -57,6 +57,7 @@ DEFAULTS = {
     "MAIL_DEFAULT_SENDER": "Slotlens <reports@slotlens.local>",
     "MAIL_CATCHER_DIR": None,  # set by `make run` when it starts the local catcher
     "TRANSCRIPT_DAYS": 0,  # the texts of dialogs that started longer ago are removed; 0 keeps them
+    "OUTCOME_IDLE_MINUTES": 30,  # a dialog no outcome rule matches is Abandoned once its latest event is this old
     "QUEUE_NAME": "slotlens",  # several installations may share one Redis with different names
     "QUEUE_IMMEDIATE": False,
     "TRUSTED_PROXIES": 0,  # reverse proxies in front of the web server (for client addresses and https)
@@ -77,6 +78,7 @@ POSITIVE_NUMBERS = (
     "EXPORT_LEASE",
     "EXPORT_RETRY_DELAY",
     "EXPORT_RETRY_FOR",
+    "OUTCOME_IDLE_MINUTES",
     "API_MAX_BATCH",
     "API_MAX_NAME_LENGTH",
     "API_MAX_TEXT_LENGTH",

@@ -19,13 +19,16 @@ from importers.rasa import TrackerFiles
 from database import db, migrations
 from ingest.rules import CONTROL_MESSAGE, has_control
 from models import Account, Agent, Grant
+from outcomes import recompute
+from outcomes import rules as outcome_rules
 from privacy import erasure, retention
 
 UNREAD_NAMED = 10  # files named in the error when some could not be read
 
 
 def init_app(app):
-    for command in (init_db, upgrade_db, backup, create_user, create_agent, rotate_key, grant, demo_data, import_events, import_rasa, import_csv, queue_status, purge_texts, erase_dialog):
+    for command in (init_db, upgrade_db, backup, create_user, create_agent, rotate_key, grant, demo_data, import_events, import_rasa, import_csv, queue_status, purge_texts, erase_dialog,
+                    set_outcomes, show_outcomes):
         app.cli.add_command(command)
 
 
@@ -265,3 +268,31 @@ def erase_dialog(dialog_id, agent_name):
     if erased_id is None:
         raise click.ClickException(f"{agent.name} has no dialog with that ID (an erased dialog's ID is gone).")
     click.echo(f"Erased the dialog: its texts are removed and its ID is now {erased_id}; {agent.name}'s counts stay.")
+
+
+@click.command("set-outcomes")
+@with_appcontext
+@click.argument("agent_name", metavar="AGENT")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def set_outcomes(agent_name, file):
+    """Replace AGENT's outcome rules with those of a YAML file (a list, in rule order); every dialog is recomputed in the background."""
+    agent = find_agent(agent_name)
+    try:
+        rules = outcome_rules.from_yaml(file.read(), recompute.slot_types(agent))
+    except outcome_rules.RulesError as refused:
+        raise click.ClickException(
+            f"{file.name}: nothing was saved, {agent.name}'s rules stay as they were:\n  " + "\n  ".join(refused.messages)
+        ) from None
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file.name} is not UTF-8 text: nothing was saved.") from None
+    recompute.change_rules(agent, rules)
+    click.echo(f"Saved {len(rules)} outcome rule(s) for {agent.name}; its dialogs are being recomputed by the worker.")
+
+
+@click.command("show-outcomes")
+@with_appcontext
+@click.argument("agent_name", metavar="AGENT")
+def show_outcomes(agent_name):
+    """Print AGENT's outcome rules as the YAML that set-outcomes reads."""
+    agent = find_agent(agent_name)
+    click.echo(outcome_rules.to_yaml(outcome_rules.from_json(agent.outcome_rules)), nl=False)

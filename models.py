@@ -56,6 +56,10 @@ class Agent(BaseModel):
     created_at = DateTimeField(default=utcnow)
     mask_personal_data = BooleanField(default=True)  # event texts masked before they are written (privacy.masking)
     also_mask = TextField(default="")  # the team's own expressions, one a line, masked as [masked]
+    outcome_rules = TextField(default="[]")  # JSON list in rule order (outcomes.rules)
+    outcome_rules_version = IntegerField(default=0)  # bumped by every change of the rules
+    outcomes_done_to = BigIntegerField(null=True)  # recomputing: the last dialog id done; None when every dialog is current
+    outcomes_as_of = DateTimeField(null=True)  # when the current rules had been applied to every dialog
 
 
 class NewApiKey(BaseModel):
@@ -111,6 +115,8 @@ class Dialog(BaseModel):
     is_counted = BooleanField(default=False)  # has an event from the bot user
     stop_slot = ForeignKeyField(Slot, null=True, index=False)
     texts_removed = CharField(null=True)  # why its texts are gone: "expired" (TRANSCRIPT_DAYS) or "erased"
+    last_event_at = DateTimeField(null=True)  # latest event: Abandoned or In progress follows the clock from it
+    outcome = CharField(null=True)  # what its agent's rules gave it (outcomes.rules.MATCHED); None: no rule matched
 
     class Meta:
         indexes = (
@@ -230,6 +236,7 @@ class Subscription(BaseModel):
     kinds = TextField()  # JSON list of reporting.kinds keys
     agents = TextField()  # JSON list of agent ids
     channels = TextField(default="[]")  # JSON list; empty means all
+    outcomes = TextField(default="[]")  # JSON list of outcomes.rules.OUTCOMES keys; empty means all
     frequency = CharField()  # subscriptions.schedules.FREQUENCIES
     weekday = IntegerField(default=0)  # weekly: 0 = Monday
     day = IntegerField(default=1)  # monthly: 1–28
@@ -266,6 +273,7 @@ class ExportRequest(BaseModel):
     kind = CharField(default="stop-slots")  # a key of reporting.kinds.KINDS
     channels = TextField(default="[]")  # a sorted JSON list; empty means all
     selector = TextField(default="{}")  # a dialog list's selector, as JSON (reporting.periods.Selector); {} for reports
+    outcomes = TextField(default="[]")  # the Outcomes filter: a sorted JSON list of outcomes.rules.OUTCOMES keys; empty means all
     filters_key = CharField(index=True)  # equal for identical requests (export_queue.intake.filters_key)
     created_at = DateTimeField(default=utcnow)
     subscription_run = ForeignKeyField(SubscriptionRun, null=True, on_delete="SET NULL")  # set when scheduled

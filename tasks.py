@@ -18,6 +18,7 @@ from export_queue.delivery import process_export_item
 from extensions import huey, in_app_context
 from importers import jobs as import_jobs
 from importers.jobs import run_import
+from outcomes.recompute import recompute_outcomes, unfinished
 from privacy import retention
 from subscriptions.sweep import deliver_due
 
@@ -33,6 +34,7 @@ def recover_on_startup():
     """A worker that starts may be replacing one that died mid-task."""
     _enqueue_orphans(grace=timedelta(0))
     _enqueue_stalled_imports()
+    _resume_recomputations()
     _deliver_due_subscriptions()
 
 
@@ -96,6 +98,14 @@ def _enqueue_stalled_imports():
         if state == import_jobs.RUNNING:
             log.warning("import job %d lost its worker (its lease lapsed); queueing it again", job_id)
         run_import(job_id)
+
+
+def _resume_recomputations():
+    """Outcome recomputations a dead worker left go on from where it stopped."""
+    waiting = {(message.args[0], message.args[1]) for message in huey.pending() if isinstance(message, recompute_outcomes.task_class)}
+    for agent_id, version in unfinished():
+        if (agent_id, version) not in waiting:
+            recompute_outcomes(agent_id, version)
 
 
 def _deliver_due_subscriptions():

@@ -1,4 +1,4 @@
-"""The report filters (agents, period, channels) as a form, shared by Analytics and
+"""The report filters (agents, period, channels, outcomes) as a form, shared by Analytics and
 the dialog lists so that a link carries the same filters from one to the other."""
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -11,19 +11,21 @@ from wtforms.validators import InputRequired, ValidationError
 from access.visibility import visible_agents
 from blueprints.fields import CheckboxesField
 from models import Channel
+from outcomes.rules import OUTCOMES
 from reporting import periods
 
-FILTER_FIELDS = ("agents", "date_from", "date_to", "channels")
+FILTER_FIELDS = ("agents", "date_from", "date_to", "channels", "outcomes")
 EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(2100, 12, 31)  # the events' range, with room for time zones
 
 
 class PeriodFilterForm(FlaskForm):
-    """Agents, a period and channels: what every report and dialog list counts."""
+    """Agents, a period, channels and outcomes: what every report and dialog list counts."""
 
     agents = CheckboxesField("Agents", coerce=int)
     date_from = DateField("From", validators=[InputRequired(message="Pick a start date.")])
     date_to = DateField("To", validators=[InputRequired(message="Pick an end date.")])
     channels = CheckboxesField("Channels")
+    outcomes = CheckboxesField("Outcomes", choices=list(OUTCOMES.items()))
 
     def validate_agents(self, field):
         if not field.data:
@@ -88,7 +90,14 @@ def filters_from(form):
         date_from=form.date_from.data,
         date_to=form.date_to.data,
         channels=tuple(sorted(form.channels.data or ())),
+        outcomes=chosen_outcomes(form.outcomes.data),
     )
+
+
+def chosen_outcomes(keys):
+    """The outcome keys in the order of OUTCOMES; all five are the same as none."""
+    chosen = tuple(key for key in OUTCOMES if key in set(keys or ()))
+    return () if len(chosen) == len(OUTCOMES) else chosen
 
 
 def query_args(filters):
@@ -98,4 +107,5 @@ def query_args(filters):
         date_from=filters.date_from.isoformat(),
         date_to=filters.date_to.isoformat(),
         channels=list(filters.channels),
+        outcomes=list(filters.outcomes),
     )

@@ -8,6 +8,7 @@ from peewee import fn
 from blueprints.guards import login_required
 from blueprints.subscription_form import SubscriptionForm
 from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
+from outcomes.rules import OUTCOMES
 from reporting import kinds
 from subscriptions.schedules import describe, schedule_of
 from subscriptions.wording import in_words, subscription_summary
@@ -31,6 +32,7 @@ def index():
             kinds=[kinds.KINDS[k].LABEL for k in json.loads(subscription.kinds) if k in kinds.KINDS],
             agents=[names.get(agent_id, "(deleted agent)") for agent_id in json.loads(subscription.agents)],
             channels=json.loads(subscription.channels),
+            outcomes=[OUTCOMES[key] for key in json.loads(subscription.outcomes) if key in OUTCOMES],
             last=last,
             requests=list(ExportRequest.select().where(ExportRequest.subscription_run == last)) if last else [],
             outcome=outcome_of(last),

@@ -20,7 +20,7 @@ from database import db
 
 CHUNK = 500  # ids per IN list or UPDATE, well under every backend's parameter limit
 PAGED_VALUES = "VALUES %s"  # psycopg2's execute_values fills it with a page of rows
-LOCKS = {"channels": 1, "schema": 2, "account": 3}  # advisory lock namespaces (`hold_lock`)
+LOCKS = {"channels": 1, "schema": 2, "account": 3, "outcomes": 4}  # advisory lock namespaces (`hold_lock`)
 
 
 def chunks(rows, size=CHUNK):
@@ -81,12 +81,14 @@ def insert_rows(statement, rows):
     return cursor.rowcount
 
 
-def hold_lock(namespace, key):
+def hold_lock(namespace, key, shared=False):
     """Hold a PostgreSQL advisory lock on (namespace, key) until the transaction
     ends, for writers that must not check and act at the same time (a cap, the
-    schema). SQLite needs nothing: `BEGIN IMMEDIATE` already serialises its writers."""
+    schema); `shared` holders exclude only the others. SQLite needs nothing:
+    `BEGIN IMMEDIATE` already serialises its writers."""
     if isinstance(db.obj, PostgresqlDatabase):
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (LOCKS[namespace], key))
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        db.execute_sql(f"SELECT {function}(%s, %s)", (LOCKS[namespace], key))
 
 
 def update_rows(statement, rows):

@@ -11,6 +11,8 @@ from database import db
 from database.bulk import chunks
 from ingest import rules, writer
 from models import Account, Grant, utcnow
+from outcomes import recompute
+from outcomes import rules as outcome_rules
 
 DEMO_ADMIN = ("demo@slotlens.local", "slotlens-demo")
 DEMO_ANALYST = ("analyst@slotlens.local", "slotlens-analyst")
@@ -59,6 +61,13 @@ SCRIPTS = {
         ],
     ),
 }
+# Each agent's outcome rules (SPEC "Outcomes"), as a team would keep them in its repository.
+OUTCOME_RULES = {
+    "Support Bot": "- {outcome: Escalated, reaches_type: handover}\n- {outcome: Completed, ends_at: csat}\n"
+                   "- {outcome: Failed, shows: ask_order, times: 2}\n",
+    "Бот доставки": "- {outcome: Completed, ends_at: feedback}\n- {outcome: Failed, shows: track, times: 2}\n",
+    "Booking Assistant": "- {outcome: Completed, ends_at: confirm}\n- {outcome: Failed, shows: dates, times: 2}\n",
+}
 
 
 def load():
@@ -73,9 +82,11 @@ def load():
     for index, (name, (channels, dialogs, script)) in enumerate(SCRIPTS.items()):
         agent, _ = api_keys.create_agent(name)
         writer.upsert_slots(agent, [rules.SlotIn(k, n, t, text) for k, n, t, text, _ in script])
+        version = recompute.save(agent, outcome_rules.from_yaml(OUTCOME_RULES[name], recompute.slot_types(agent)))
         events = [e for d in range(dialogs) for e in _dialog_events(rng, f"{agent.slug}-{d}", channels, script, now)]
         for part in chunks(events, 10000):
             writer.ingest_events(agent, part)
+        recompute.recompute(agent.id, version)  # ingestion gave every dialog its outcome; this records it as done
         if index < 2:
             Grant.create(account=analyst, agent=agent)
     return (

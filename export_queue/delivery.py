@@ -25,6 +25,7 @@ from export_queue.links import has_workbook, report_folder, report_path
 from export_queue.states import FAILED, QUEUED, SKIPPED, claim, lease_kept, mark_delivered, move, record
 from extensions import huey, in_app_context, mail
 from models import utcnow
+from outcomes import recompute
 from reporting import kinds
 from reporting.kinds import transcripts
 from webguard.request_log import log_event
@@ -168,6 +169,8 @@ def deliver(item, lease):
         return
     path = report_path(item)
     if not is_built(item):
+        with step(unexpected):
+            recompute.finish(item.agent_id)  # outcomes current for the agent's rules before any report reads them
         with step(build_failure(report_folder(item))):
             time.sleep(config["EXPORT_BUILD_DELAY"])
             data_as_of = utcnow()

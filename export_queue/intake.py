@@ -29,6 +29,7 @@ def filters_of(request):
         date_from=request.date_from,
         date_to=request.date_to,
         channels=tuple(request.channel_list),
+        outcomes=tuple(json.loads(request.outcomes)),
     )
 
 
@@ -43,6 +44,8 @@ def filters_key(filters, kind=kinds.DEFAULT, selector=dialog_lists.Selector()):
     agents = ",".join(str(i) for i in sorted(filters.agent_ids))
     channels = json.dumps(sorted(filters.channels))
     chosen = f"{kind}|{agents}|{filters.date_from}|{filters.date_to}|{channels}"
+    if filters.outcomes:  # without: the digest as before the Outcomes filter existed
+        chosen += f"|outcomes={','.join(filters.outcomes)}"
     if selector != dialog_lists.Selector():  # reports: the digest as before selectors existed
         chosen += f"|{dialog_lists.selector_json(selector)}"
     return hashlib.sha256(chosen.encode()).hexdigest()
@@ -97,6 +100,7 @@ def request_export(account, filters, max_pending, max_per_hour=None, kind=kinds.
             date_to=filters.date_to,
             kind=kind,
             channels=json.dumps(sorted(filters.channels)),
+            outcomes=json.dumps(list(filters.outcomes)),
             selector=dialog_lists.selector_json(selector),
             filters_key=key,
         )

@@ -22,13 +22,14 @@ STEP_ROW = (
 
 
 def refresh_dialog_summaries(dialog_ids):
-    """Recompute start, counted flag and stop slot of these dialogs from their events.
+    """Recompute start, latest event, counted flag and stop slot of these dialogs from their events.
 
     The stop slot is the slot of the latest slot-naming event, by timestamp and
     then arrival order (the event id), so events may arrive in any order.
     """
     e = Event.alias()
     started_at = e.select(fn.MIN(e.timestamp)).where(e.dialog == Dialog.id)
+    last_event_at = e.select(fn.MAX(e.timestamp)).where(e.dialog == Dialog.id)
     is_counted = fn.EXISTS(e.select(SQL("1")).where((e.dialog == Dialog.id) & (e.sender == "user")))
     stop_slot = (
         e.select(e.slot)
@@ -37,7 +38,7 @@ def refresh_dialog_summaries(dialog_ids):
         .limit(1)
     )
     (
-        Dialog.update(started_at=started_at, is_counted=is_counted, stop_slot=stop_slot)
+        Dialog.update(started_at=started_at, last_event_at=last_event_at, is_counted=is_counted, stop_slot=stop_slot)
         .where(Dialog.id.in_(dialog_ids))
         .execute()
     )

@@ -3,8 +3,9 @@
 Writing is all or nothing, and idempotent: an event that was already stored
 (same dialog, sender, slot, text and instant) is skipped, so a re-sent batch
 changes nothing. The dialogs a batch touches have their summary and path rows
-(`ingest.summaries`, `ingest.paths`), the daily totals (`ingest.daily_totals`)
-and the agent's traffic count (`ingest.traffic`) brought up to date with it.
+(`ingest.summaries`, `ingest.paths`), the daily totals (`ingest.daily_totals`),
+the agent's traffic count (`ingest.traffic`) and the dialogs' outcomes
+(`outcomes.evaluation`) brought up to date with it.
 """
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from ingest import daily_totals, paths, traffic
 from ingest.rules import IngestError, error
 from ingest.summaries import Summary, extend, summarize
 from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot
+from outcomes import evaluation
 from privacy.masking import Masker
 from privacy.retention import REMOVED
 
@@ -32,10 +34,12 @@ NEW_CHANNELS = inserting_new(Channel, (Channel.agent, Channel.name))
 NEW_SLOTS = inserting_new(Slot, (Slot.agent, Slot.key, Slot.name, Slot.type, Slot.text))
 NEW_DIALOGS = inserting_new(
     Dialog,
-    (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot),
+    (Dialog.agent, Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.last_event_at, Dialog.is_counted, Dialog.stop_slot),
     returned=(Dialog.external_id, Dialog.id),
 )
-SUMMARY_UPDATE = Statement(lambda: Dialog.update({Dialog.is_counted: None, Dialog.stop_slot: None}).where(Dialog.id == 0))
+SUMMARY_UPDATE = Statement(  # SET in the model's column order, which peewee follows
+    lambda: Dialog.update({Dialog.is_counted: None, Dialog.stop_slot: None, Dialog.last_event_at: None}).where(Dialog.id == 0)
+)
 TIMES_SHOWN_UPDATE = Statement(lambda: DialogSlot.update({DialogSlot.times_shown: 0}).where(DialogSlot.id == 0))
 TRANSITIONS_UPDATE = Statement(lambda: DialogStep.update({DialogStep.transitions: 0}).where(DialogStep.id == 0))
 NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint))
@@ -132,7 +136,18 @@ def ingest_events(agent, events, max_channels=None, described=()):
         daily_totals.apply_change(before, after)
         traffic.count(agent, new)
         _forget_late_texts(sorted(stored))
+        _give_outcomes(agent, dialog_ids.values())
     return new, len(events) - new
+
+
+def _give_outcomes(agent, dialog_ids):
+    """The outcome the agent's rules give each touched dialog, from its rows as now
+    written. The rules are read under the shared outcomes lock, after the dialogs'
+    locks: saving new rules waits for this batch (`outcomes.recompute`)."""
+    hold_lock("outcomes", agent.id, shared=True)
+    rules = evaluation.stored_rules(agent.id)
+    if rules:
+        evaluation.apply(agent.id, rules, dialog_ids)
 
 
 def _forget_late_texts(dialog_ids):
@@ -247,7 +262,7 @@ def _extend_paths(agent, changes, before, after):
         DialogStep.delete().where(among(DialogStep.dialog, part)).execute()
     if gone_steps:
         DialogStep.delete().where(among(DialogStep.id, gone_steps)).execute()
-    update_rows(SUMMARY_UPDATE, [(new.is_counted, new.stop_slot, pk) for pk, (_, new) in sorted(changes.items())])
+    update_rows(SUMMARY_UPDATE, [(new.is_counted, new.stop_slot, new.last_event_at, pk) for pk, (_, new) in sorted(changes.items())])
     update_rows(TIMES_SHOWN_UPDATE, slot_updates)
     update_rows(TRANSITIONS_UPDATE, step_updates)
     append_rows(paths.SLOT_ROW, slot_rows)
@@ -347,7 +362,7 @@ def _ensure_dialogs(agent, events, fingerprints, slot_ids):
     existing = _stored_dialogs(agent, external_ids)
     summaries = {ext: summarize(batch[ext], slot_ids) for ext in external_ids if ext not in existing}
     new_rows = [
-        (agent.id, ext, s.channel, s.started_at, s.is_counted, s.stop_slot) for ext, s in summaries.items()
+        (agent.id, ext, s.channel, s.started_at, s.last_event_at, s.is_counted, s.stop_slot) for ext, s in summaries.items()
     ]
     inserted = dict(insert_rows_returning(NEW_DIALOGS, new_rows))
     fresh = {ext: (pk, summaries[ext].channel) for ext, pk in inserted.items()}

@@ -105,7 +105,7 @@ def source(filters, tz_name, selector):
     ids = filters.agent_ids
 
     def in_population(model):
-        return functools.reduce(operator.or_, [population.in_range(model, a, filters.channels, start, end) for a in ids])
+        return functools.reduce(operator.or_, [population.in_range(model, a, filters.channels, start, end, filters.outcomes) for a in ids])
 
     if selector.reached is not None and selector.reached != NONE:
         return DialogSlot, DialogSlot.dialog, in_population(DialogSlot) & slot_condition(DialogSlot.slot, ids, selector.reached, NONE)

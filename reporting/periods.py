@@ -13,6 +13,7 @@ class Filters:
     date_from: date
     date_to: date
     channels: tuple = field(default=())  # empty means all channels
+    outcomes: tuple = field(default=())  # outcome keys (outcomes.rules.OUTCOMES); empty means all
 
 
 def period_bounds(date_from, date_to, tz_name):

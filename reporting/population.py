@@ -1,12 +1,16 @@
 """The population every report kind counts: an agent's counted dialogs that started
-in a period, on the chosen channels; and the slots their rows name."""
-from models import Slot
+in a period, on the chosen channels, with the chosen outcomes; and the slots their
+rows name."""
+from models import Dialog, Slot
+from outcomes import evaluation
 
 
-def in_range(model, agent_id, channels, start, end):
+def in_range(model, agent_id, channels, start, end, outcomes=()):
     """Rows of `model` (Dialog, or a per-dialog summary with the same filter fields)
     of the agent's counted dialogs that started in [start, end), on the `channels`
-    (all when empty): the one population every report kind counts."""
+    and with the `outcomes` (outcome keys; all when empty): the one population every
+    report kind counts. Outcomes are the dialog's own, which the per-dialog rows
+    find through their dialog."""
     condition = (
         (model.agent == agent_id)
         & (model.is_counted == True)  # noqa: E712 (peewee expression)
@@ -15,6 +19,12 @@ def in_range(model, agent_id, channels, start, end):
     )
     if channels:
         condition &= model.channel.in_(list(channels))
+    if evaluation.restricts(outcomes):
+        having = evaluation.having(outcomes, evaluation.idle_before())
+        if model is Dialog:
+            condition &= having
+        else:
+            condition &= model.dialog.in_(Dialog.select(Dialog.id).where(in_range(Dialog, agent_id, channels, start, end) & having))
     return condition
 
 

@@ -39,7 +39,8 @@ def subscribe(account, filters, settings, max_per_account):
         if Subscription.select().where(Subscription.account == account).count() >= max_per_account:
             return None
         return Subscription.create(account=account, agents=json.dumps(list(filters.agent_ids)),
-                                   channels=json.dumps(list(filters.channels)), **settings)
+                                   channels=json.dumps(list(filters.channels)),
+                                   outcomes=json.dumps(list(filters.outcomes)), **settings)
 
 
 def due_runs(now, tz_name):
@@ -94,9 +95,10 @@ def _request(subscription, record, kind, agent_ids):
     if not agent_ids:
         return []
     channels = sorted(json.loads(subscription.channels))
-    filters = periods.Filters(tuple(agent_ids), record.first_day, record.last_day, tuple(channels))
+    outcomes = json.loads(subscription.outcomes)
+    filters = periods.Filters(tuple(agent_ids), record.first_day, record.last_day, tuple(channels), tuple(outcomes))
     request = ExportRequest.create(account=subscription.account, date_from=record.first_day, date_to=record.last_day,
-                                   kind=kind, channels=json.dumps(channels), filters_key=filters_key(filters, kind),
+                                   kind=kind, channels=json.dumps(channels), outcomes=json.dumps(outcomes), filters_key=filters_key(filters, kind),
                                    subscription_run=record)
     ExportItem.insert_many([dict(request=request, agent=agent_id) for agent_id in agent_ids]).execute()
     return list(request.items)

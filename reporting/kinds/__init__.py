@@ -9,9 +9,9 @@ streamed instead (`Rows`).
 import os
 
 from reporting import files
-from reporting.kinds import slot_funnel, slot_paths, stop_slots, transcripts
+from reporting.kinds import outcomes, slot_funnel, slot_paths, stop_slots, transcripts
 
-REPORTS = {kind.KEY: kind for kind in (stop_slots, slot_funnel, slot_paths)}
+REPORTS = {kind.KEY: kind for kind in (stop_slots, slot_funnel, slot_paths, outcomes)}
 KINDS = {**REPORTS, transcripts.KEY: transcripts}
 DEFAULT = stop_slots.KEY
 

@@ -2,7 +2,9 @@
 
 A stop count alone misleads: a slot every dialog passes collects many stops
 without being a problem. The exit rate (stopped ÷ reached) shows where people
-are really lost.
+are really lost; once the agent has outcome rules, it counts only the stops that
+did not end well (Abandoned or Failed): a thank-you or a handover where dialogs
+end by design is no drop-off.
 """
 from dataclasses import dataclass
 
@@ -10,13 +12,16 @@ from peewee import Value
 
 from models import DailyReach, DialogSlot
 from reporting import daily_sums, files, population
-from reporting.kinds import stop_slots
+from reporting.kinds import outcomes, stop_slots
 
 KEY = "slot-funnel"
 LABEL = "Slot funnel"
 SUBJECT = "Slot funnel report"
 HEADER = ("Slot ID", "Slot name", "Slot type", "Bot text", "Reached", "Times shown", "Stopped", "Exit rate (%)", "Reach (%)")
-EXPLANATION = "Exit rate = dialogs that stopped at a slot ÷ dialogs that reached it; reach = dialogs that reached it ÷ counted dialogs."
+EXPLANATION = (
+    "Exit rate = dialogs that stopped at a slot ÷ dialogs that reached it (once the agent has outcome rules, only"
+    " the stops that ended Abandoned or Failed); reach = dialogs that reached it ÷ counted dialogs."
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class FunnelStep:
     reached: int
     times_shown: int
     stopped: int
+    lost: int  # the stops that did not end well; all of them while the agent has no outcome rules
 
     @property
     def label(self):
@@ -48,19 +54,33 @@ def funnel(agent_id, filters, tz_name):
     """Per slot reached by a counted dialog of the period: reached, times shown, stopped.
 
     Two grouped counts: the slots the population reached (`reached_slots`), and the
-    stop-slot counts of the Stop slots report.
+    stop-slot counts of the Stop slots report, or, once the agent has outcome rules,
+    the stops per outcome (`outcomes.stops_by_outcome`).
     """
     reach = {slot_id: (reached, times) for slot_id, reached, times in reached_slots(agent_id, filters, tz_name)}
-    stops = {c.key: c for c in stop_slots.stop_slot_counts(agent_id, filters, tz_name)}
+    stops = stops_and_losses(agent_id, filters, tz_name)
     steps = []
     for slot in population.slots_by_id(reach).values():
         reached, times = reach[slot.id]
-        stop = stops.get(slot.key)
-        steps.append(FunnelStep(slot.key, slot.name, slot.type, slot.text, reached, int(times), stop.dialogs if stop else 0))
-    unnamed = stops.get(None)
-    if unnamed:
-        steps.append(FunnelStep(None, None, None, None, unnamed.dialogs, 0, unnamed.dialogs))
+        stopped, lost = stops.get(slot.key, (0, 0))
+        steps.append(FunnelStep(slot.key, slot.name, slot.type, slot.text, reached, int(times), stopped, lost))
+    if None in stops:
+        stopped, lost = stops[None]
+        steps.append(FunnelStep(None, None, None, None, stopped, 0, stopped, lost))
     return sorted(steps, key=lambda s: (-s.reached, s.label, s.key or ""))
+
+
+def stops_and_losses(agent_id, filters, tz_name):
+    """Slot key (None: named no slot) -> (dialogs that stopped there, those of them
+    that did not end well)."""
+    if not outcomes.has_rules(agent_id):
+        return {c.key: (c.dialogs, c.dialogs) for c in stop_slots.stop_slot_counts(agent_id, filters, tz_name)}
+    by_outcome = outcomes.stops_by_outcome(agent_id, filters, tz_name)
+    slots = population.slots_by_id(by_outcome)
+    return {
+        slots[slot_id].key if slot_id is not None else None: (sum(counts.values()), outcomes.lost(counts))
+        for slot_id, counts in by_outcome.items()
+    }
 
 
 def rows(steps, counted):
@@ -80,7 +100,7 @@ def counted(steps):
 
 
 def exit_rate(step):
-    return files.share_percent(step.stopped, step.reached)
+    return files.share_percent(step.lost, step.reached)
 
 
 def build(agent_id, filters, tz_name):
