@@ -19,6 +19,7 @@ import database
 from database import migrations
 import models
 from extensions import csrf, init_queue, mail
+from outcomes.rules import OUTCOMES
 from reporting.localtime import format_local, relative
 from webguard import headers, redaction, request_log
 
@@ -133,6 +134,8 @@ def create_app(test_config=None, instance_path=None):
     app.add_url_rule("/", "index", lambda: redirect(url_for("analytics.index")))
     app.add_template_filter(lambda utc: format_local(utc, app.config["TIMEZONE"]), "local")
     app.add_template_filter(lambda utc: relative(utc, models.utcnow()), "ago")
+    app.add_template_global(list(OUTCOMES.items()), "OUTCOME_LABELS")
+    app.add_template_filter(OUTCOMES.get, "outcome_label")
     app.register_error_handler(HTTPException, _error_page)
     return app
 

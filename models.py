@@ -282,6 +282,10 @@ class ExportRequest(BaseModel):
     def channel_list(self):
         return json.loads(self.channels)
 
+    @property
+    def outcome_keys(self):
+        return json.loads(self.outcomes)
+
 
 class ExportItem(BaseModel):
     """One agent's report within a request: a small state machine.

@@ -1,4 +1,5 @@
 """The Analytics tab: filters, a preview of the three reports, and the EXPORT panel."""
+from collections import Counter
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -11,8 +12,9 @@ from blueprints.filter_form import PeriodFilterForm, filter_form, filters_from, 
 from blueprints.guards import login_required
 from blueprints.subscription_form import SubscriptionForm
 from models import Agent, utcnow
-from reporting import kinds
-from reporting.kinds import slot_funnel, slot_paths, stop_slots
+from outcomes.rules import OUTCOMES
+from reporting import kinds, population
+from reporting.kinds import outcomes, slot_funnel, slot_paths, stop_slots
 from subscriptions.sweep import subscribe
 from subscriptions.wording import in_words, subscription_summary
 
@@ -48,7 +50,9 @@ def date_presets(day):
 
 
 def preview(filters):
-    """Per agent: counted dialogs and the top stop slots (the rest as one "Other" bar)."""
+    """Per agent: counted dialogs and the top stop slots (the rest as one "Other" bar),
+    each split by outcome once the agent has outcome rules: where the abandoned
+    dialogs end is the real drop-off map."""
     tz = current_app.config["TIMEZONE"]
     result = []
     for agent in previewed_agents(filters):
@@ -59,8 +63,43 @@ def preview(filters):
         if rest:
             bars.append((f"Other slots ({len(rest)})", sum(c.dialogs for c in rest)))
         keys = [c.key for c in counts[:PREVIEW_TOP]]  # the bars' slots; the "Other" bar has none
-        result.append(dict(agent=agent, total=total, bars=bars, keys=keys, slots=len(counts)))
+        result.append(dict(agent=agent, total=total, bars=bars, keys=keys, slots=len(counts),
+                           segments=outcome_segments(agent, filters, keys, bool(rest)), **headline(agent, filters)))
     return result
+
+
+def outcome_segments(agent, filters, keys, other_bar):
+    """For each bar (the slots of `keys`, then "Other" if shown), its dialogs per
+    outcome as [(outcome key, label, dialogs)]; None for an agent without rules."""
+    if not outcomes.has_rules(agent.id):
+        return None
+    by_slot = outcomes.stops_by_outcome(agent.id, filters, current_app.config["TIMEZONE"])
+    slots = population.slots_by_id(by_slot)
+    by_key = {slots[slot_id].key if slot_id is not None else None: counts for slot_id, counts in by_slot.items()}
+    bars = [by_key.get(key, {}) for key in keys]
+    if other_bar:
+        bars.append(sum((counts for key, counts in by_key.items() if key not in keys), Counter()))
+    return [[(key, label, bar.get(key, 0)) for key, label in OUTCOMES.items() if bar.get(key, 0)] for bar in bars]
+
+
+def headline(agent, filters):
+    """Containment and Completion of the agent's dialogs for the filters, with the
+    outcome counts behind them (none without dialogs); only `has_rules` for an agent
+    without rules."""
+    if not outcomes.has_rules(agent.id):
+        return dict(has_rules=False)
+    counts = outcomes.counts_by(agent.id, filters, current_app.config["TIMEZONE"])
+    if not sum(counts.values()):
+        return dict(has_rules=True)
+    containment, completion = outcomes.rates(counts)
+    return dict(has_rules=True, outcome_counts=counts, containment=containment, completion=completion,
+                contained_args=dict(outcomes=within(filters, [key for key in OUTCOMES if key != "escalated"])),
+                completed_args=dict(outcomes=within(filters, ["completed"])))
+
+
+def within(filters, keys):
+    """The outcomes of `keys` the filters let through: the list behind a rate keeps the filters."""
+    return [key for key in keys if not filters.outcomes or key in filters.outcomes]
 
 
 def previewed_agents(filters):
@@ -77,7 +116,7 @@ def funnel_preview(filters):
         worst = sorted((s for s in steps if s.key is not None), key=lambda s: -rates[s.key])[:FUNNEL_WORST]
         result.append(dict(
             agent=agent, total=slot_funnel.counted(steps), steps=steps, rates=rates,
-            worst={s.key for s in worst if rates[s.key]},
+            worst={s.key for s in worst if rates[s.key]}, **headline(agent, filters),
         ))
     return result
 
@@ -89,9 +128,7 @@ def paths_preview(filters, focus):
     for agent in previewed_agents(filters):
         found = slot_paths.steps(agent.id, filters, tz)
         slots = sorted({(s.to_key, s.to_name) for s in found if s.to_key is not None}, key=lambda slot: slot[1])
-        exits = [s for s in found if s.to_key is None and s.from_key is not None]
-        most_lost = max(exits, key=lambda s: s.transitions).from_key if exits else None
-        focused = focus if focus in {key for key, _ in slots} else most_lost
+        focused = focus if focus in {key for key, _ in slots} else most_lost(agent, filters, found)
         result.append(dict(
             agent=agent,
             total=slot_paths.counted(found),
@@ -101,8 +138,21 @@ def paths_preview(filters, focus):
             focus=focused,
             came_from=[s for s in found if s.to_key == focused and focused is not None],
             went_to=[s for s in found if s.from_key == focused and focused is not None],
+            **headline(agent, filters),
         ))
     return result
+
+
+def most_lost(agent, filters, found):
+    """The slot where most dialogs were lost: the most stops, or, once the agent has
+    outcome rules, the most stops that did not end well (never a thank-you or a
+    handover where dialogs end by design); None when no dialog was lost at a slot."""
+    if not outcomes.has_rules(agent.id):
+        exits = [s for s in found if s.to_key is None and s.from_key is not None]
+        return max(exits, key=lambda s: s.transitions).from_key if exits else None
+    losses = slot_funnel.stops_and_losses(agent.id, filters, current_app.config["TIMEZONE"])
+    lost = {key: lost for key, (_, lost) in losses.items() if key is not None and lost}
+    return max(sorted(lost), key=lambda key: lost[key]) if lost else None
 
 
 PREVIEWS = {

@@ -10,6 +10,7 @@ from blueprints.export_requests import queue_export
 from blueprints.filter_form import FILTER_FIELDS, PeriodFilterForm, filter_form, filters_from, link_filters, query_args
 from blueprints.guards import login_required
 from models import Agent, Dialog
+from outcomes.rules import OUTCOMES
 from privacy import audit
 from reporting import dialog_lists, transcripts
 from reporting.kinds import transcripts as transcripts_kind
@@ -63,6 +64,7 @@ def index():
         older_url=url_for("dialogs.index", **link, older=dialog_lists.keyset_text(page.older)) if page.older else None,
         analytics_url=url_for("analytics.index", **query_args(filters)),
         channels=filters.channels,
+        outcomes=[OUTCOMES[key] for key in filters.outcomes],
         link=link,
     )
 

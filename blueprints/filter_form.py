@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, g, request
 from flask_wtf import FlaskForm
 from wtforms import DateField
+from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, ValidationError
 
 from access.visibility import visible_agents
@@ -25,7 +26,7 @@ class PeriodFilterForm(FlaskForm):
     date_from = DateField("From", validators=[InputRequired(message="Pick a start date.")])
     date_to = DateField("To", validators=[InputRequired(message="Pick an end date.")])
     channels = CheckboxesField("Channels")
-    outcomes = CheckboxesField("Outcomes", choices=list(OUTCOMES.items()))
+    outcomes = CheckboxesField("Outcomes", choices=[SelectChoice(key, label) for key, label in OUTCOMES.items()])
 
     def validate_agents(self, field):
         if not field.data:

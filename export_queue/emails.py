@@ -6,6 +6,7 @@ from flask_mail import Message
 
 from export_queue.intake import selector_of
 from export_queue.links import download_token, has_workbook
+from outcomes.rules import OUTCOMES
 from reporting import dialog_lists, files, kinds
 from reporting.kinds import transcripts
 from reporting.localtime import format_local
@@ -62,6 +63,7 @@ def report_email(item, expires_at):
         expires=format_local(expires_at, tz),
         data_as_of=format_local(item.data_as_of, tz),
         channels=", ".join(item.request.channel_list) or "all channels",
+        outcomes=" or ".join(OUTCOMES[key] for key in item.request.outcome_keys),
         timezone=tz,
         subscription=scheduled_by(item.request),
         subscriptions_link=external_url("subscriptions.index"),
