@@ -176,7 +176,10 @@ def to_yaml(rules):
     """The rules as `show-outcomes` prints them and `set-outcomes` reads them."""
     if not rules:
         return "[]  # no rules: every counted dialog is Abandoned or In progress\n"
-    return "".join(yaml.safe_dump([rule.as_dict()], default_flow_style=None, sort_keys=False, allow_unicode=True) for rule in rules)
+    return "".join(
+        "- " + yaml.safe_dump(rule.as_dict(), default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**6)
+        for rule in rules
+    )
 
 
 def to_json(rules):
