@@ -1,4 +1,5 @@
-"""Admin pages: accounts, agents (with their API key shown once) and grants."""
+"""Admin pages: accounts, agents (with their API key shown once and their outcome rules) and grants."""
+import re
 from datetime import timedelta
 
 import email_validator
@@ -15,7 +16,9 @@ from blueprints.guards import admin_required
 from database import db
 from ingest import traffic
 from ingest.rules import CONTROL_MESSAGE, has_control
-from models import Account, Agent, Grant, utcnow
+from models import Account, Agent, Grant, Slot, utcnow
+from outcomes import evaluation, recompute
+from outcomes import rules as outcome_rules
 from privacy import audit
 from privacy.masking import MAX_ALSO_MASK, compile_also_mask
 from reporting import periods
@@ -161,9 +164,9 @@ def show_key_once(agent, api_key):
 
 @bp.route("/agents/<int:agent_id>")
 @admin_required
-def agent_page(agent_id, privacy_form=None):
+def agent_page(agent_id, privacy_form=None, outcomes=None):
     """Onboarding a bot: its key (once), ready commands for this server, whether data
-    arrives, and how its texts are masked."""
+    arrives, how its texts are masked, and its outcome rules."""
     agent = found(Agent, agent_id)
     now, tz_name = utcnow(), current_app.config["TIMEZONE"]
     today = to_local(now, tz_name).date()
@@ -176,6 +179,7 @@ def agent_page(agent_id, privacy_form=None):
         base_url=current_app.config["BASE_URL"],  # never the request's Host: a forged one would aim the commands elsewhere
         now=now.replace(microsecond=0),
         privacy_form=privacy_form or PrivacyForm(obj=agent),
+        outcomes=outcomes or outcomes_section(agent),
     )
 
 
@@ -194,6 +198,123 @@ def set_privacy(agent_id):
     flash(f"Saved. {agent.name}'s texts are {'masked' if agent.mask_personal_data else 'not masked'} from the next event on; "
           "texts already stored do not change.", "success")
     return redirect(url_for("admin.agent_page", agent_id=agent.id))
+
+
+# Outcomes: the agent's rules edited as a draft of numbered rows, all in one form, so
+# that adding, moving and deleting work without JavaScript; nothing is stored until Save.
+CHECK_DAYS = 30  # Check counts the counted dialogs that started this many days back
+BLANK_RULE = {"outcome": "Completed", "condition": "", "slots": [], "type": "", "times": "1"}
+RULE_ROW = re.compile(r"rule-(\d+)-outcome")
+
+
+def rule_rows(rules):
+    """Rules (`outcomes.rules.Rule`s) as the form's rows."""
+    return [{"outcome": outcome_rules.OUTCOMES[rule.outcome], "condition": rule.condition, "slots": list(rule.keys),
+             "type": rule.type, "times": str(rule.times)} for rule in rules]
+
+
+def posted_rule_rows(form):
+    """The form's rows in their order, as the admin left them."""
+    positions = sorted(int(match.group(1)) for match in map(RULE_ROW.fullmatch, form) if match)
+    return [{"outcome": form.get(f"rule-{i}-outcome", ""), "condition": form.get(f"rule-{i}-condition", ""),
+             "slots": form.getlist(f"rule-{i}-slots"), "type": form.get(f"rule-{i}-type", ""),
+             "times": form.get(f"rule-{i}-times", "").strip()} for i in positions]
+
+
+def rule_item(row):
+    """A row as the mapping `outcomes.rules.check` reads (as in a YAML file), with only
+    the fields its condition uses: the others stay in the row, ignored."""
+    item, condition, slots = {"outcome": row["outcome"] or None}, row["condition"], row["slots"]
+    if condition == "reaches_type":
+        item[condition] = row["type"]
+    elif condition == "shows":
+        item.update(shows=slots[0] if len(slots) == 1 else slots, times=whole_number(row["times"]))
+    elif condition:
+        item[condition] = slots
+    return item
+
+
+def whole_number(text):
+    """The number typed, or the text itself for `check` to name as not one."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def edited(rows, action):
+    """The rows after Add rule, Move up, Move down or Delete (`up-2`: the third row
+    up); None for any other action."""
+    if action == "add":
+        return [*rows, dict(BLANK_RULE)]
+    verb, _, position = action.partition("-")
+    if verb not in ("up", "down", "delete") or not position.isdigit() or int(position) >= len(rows):
+        return None
+    rows, i = list(rows), int(position)
+    if verb == "delete":
+        del rows[i]
+    else:
+        j = i - 1 if verb == "up" else i + 1
+        if 0 <= j < len(rows):
+            rows[i], rows[j] = rows[j], rows[i]
+    return rows
+
+
+def outcomes_section(agent, rows=None, errors=(), checked=None):
+    """What the Outcomes section shows: the rules in force in words; the form's rows
+    (the stored rules, or the admin's draft) with the agent's slots and slot types to
+    pick from; what is wrong with the draft, or what it would match (`checked`: its
+    rules and `evaluation.first_matches`); and how far the recomputation has come."""
+    stored = evaluation.stored_rules(agent.id)
+    slots = list(Slot.select(Slot.key, Slot.name, Slot.type).where(Slot.agent == agent.id).order_by(Slot.name, Slot.key).tuples())
+    names = {key: name for key, name, _ in slots}
+    saved = rule_rows(stored)
+    rows = saved if rows is None else rows
+    matches = None
+    if checked:
+        rules, (taken, unmatched) = checked
+        matches = {"rules": [(rule.in_words(names), count) for rule, count in zip(rules, taken)],
+                   "unmatched": unmatched, "total": sum(taken) + unmatched}
+    return {
+        "in_force": [rule.in_words(names) for rule in stored],
+        "rows": rows,
+        "unsaved": [rule_item(row) for row in rows] != [rule_item(row) for row in saved],
+        "errors": errors,
+        "matches": matches,
+        "outcome_labels": [outcome_rules.OUTCOMES[key] for key in outcome_rules.MATCHED],
+        "conditions": outcome_rules.CONDITIONS,
+        "slots": [(key, name) for key, name, _ in slots],
+        "types": sorted({slot_type for _, _, slot_type in slots}),
+        "progress": recompute.progress(agent),
+        "as_of": agent.outcomes_as_of,
+    }
+
+
+@bp.route("/agents/<int:agent_id>/outcomes", methods=("POST",))
+@admin_required
+def set_outcomes(agent_id):
+    """The Outcomes form: Add rule, Move up/down and Delete change the draft; Check
+    says what it would match; Save puts it in force and has every dialog recomputed.
+    Rules with any mistake are refused whole, every mistake named: the rules in force
+    stay."""
+    agent = found(Agent, agent_id)
+    rows, action = posted_rule_rows(request.form), request.form.get("action", "check")
+    moved = edited(rows, action)
+    if moved is not None:
+        return agent_page(agent_id, outcomes=outcomes_section(agent, moved))
+    try:
+        rules = outcome_rules.check([rule_item(row) for row in rows], recompute.slot_types(agent))
+    except outcome_rules.RulesError as refused:
+        if action == "save":
+            flash("Outcome rules not saved: see what is wrong under Outcomes below. The rules in force stay as they were.", "error")
+        return agent_page(agent_id, outcomes=outcomes_section(agent, rows, errors=refused.messages)), 400
+    if action != "save":
+        counts = evaluation.first_matches(agent.id, rules, utcnow() - timedelta(days=CHECK_DAYS))
+        return agent_page(agent_id, outcomes=outcomes_section(agent, rows, checked=(rules, counts)))
+    recompute.change_rules(agent, rules)
+    flash(f"Saved {len(rules)} outcome rule{'' if len(rules) == 1 else 's'} for {agent.name}. "
+          "Its dialogs are being recomputed; reports wait for it.", "success")
+    return redirect(url_for("admin.agent_page", agent_id=agent.id, _anchor="outcomes"))
 
 
 @bp.route("/agents/<int:agent_id>/rotate-key", methods=("POST",))

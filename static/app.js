@@ -186,3 +186,31 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
     setTimeout(() => { button.textContent = "Copy"; }, 3000);
   });
 });
+
+// Admin → agent → Outcomes: each rule shows only the fields its condition uses (without
+// JavaScript all show, and the server ignores the others), and while the agent's dialogs
+// are being recomputed the progress bar follows the worker. The edited rules are never
+// replaced: only the status above them is.
+function enhanceOutcomeRules() {
+  const uses = { reaches: ["slots"], ends_at: ["slots"], shows: ["slots", "times"], reaches_type: ["type"] };
+  document.querySelectorAll(".outcome-rule").forEach((rule) => {
+    const condition = rule.querySelector("select[name$='-condition']");
+    const showFields = () => rule.querySelectorAll("[data-field]").forEach((field) => {
+      field.hidden = !(uses[condition.value] || []).includes(field.dataset.field);
+    });
+    condition.addEventListener("change", showFields);
+    showFields();
+  });
+  const follow = async () => {
+    const status = document.getElementById("outcomes-status");
+    if (!status || status.dataset.live !== "true") return;
+    const fresh = (await fetchPage(status.dataset.url))?.getElementById("outcomes-status");
+    if (fresh) {  // the same live region, new words: screen readers announce them
+      status.replaceChildren(...fresh.childNodes);
+      status.dataset.live = fresh.dataset.live;
+    }
+    setTimeout(follow, 2000);
+  };
+  setTimeout(follow, 2000);
+}
+enhanceOutcomeRules();
