@@ -59,7 +59,7 @@ class Agent(BaseModel):
     outcome_rules = TextField(default="[]")  # JSON list in rule order (outcomes.rules)
     outcome_rules_version = IntegerField(default=0)  # bumped by every change of the rules
     outcomes_done_to = BigIntegerField(null=True)  # recomputing: the last dialog id done; None when every dialog is current
-    outcomes_as_of = DateTimeField(null=True)  # when the current rules had been applied to every dialog
+    outcomes_as_of = DateTimeField(null=True)  # when the rules (the previous ones, while recomputing) were last applied to every dialog
 
 
 class NewApiKey(BaseModel):

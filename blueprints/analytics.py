@@ -12,6 +12,7 @@ from blueprints.filter_form import PeriodFilterForm, filter_form, filters_from, 
 from blueprints.guards import login_required
 from blueprints.subscription_form import SubscriptionForm
 from models import Agent, utcnow
+from outcomes import recompute
 from outcomes.rules import OUTCOMES
 from reporting import kinds, population
 from reporting.kinds import outcomes, slot_funnel, slot_paths, stop_slots
@@ -91,8 +92,9 @@ def headline(agent, filters):
     counts = outcomes.counts_by(agent.id, filters, current_app.config["TIMEZONE"])
     if not sum(counts.values()):
         return dict(has_rules=True)
+    recomputing = recompute.progress(agent)
     containment, completion = outcomes.rates(counts)
-    return dict(has_rules=True, outcome_counts=counts, containment=containment, completion=completion,
+    return dict(has_rules=True, outcome_counts=counts, containment=containment, completion=completion, recomputing=recomputing,
                 contained_args=dict(outcomes=within(filters, [key for key in OUTCOMES if key != "escalated"])),
                 completed_args=dict(outcomes=within(filters, ["completed"])))
 

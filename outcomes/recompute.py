@@ -40,6 +40,16 @@ def slot_types(agent):
     return dict(Slot.select(Slot.key, Slot.type).where(Slot.agent == agent).tuples())
 
 
+def after_slot_types_changed(agent, types_before):
+    """Recompute the agent's outcomes when a slot changed type under a `reaches_type`
+    rule (a slot moved into or out of the type), so that history stays exact."""
+    rules = outcome_rules.from_json(Agent.select(Agent.outcome_rules).where(Agent.id == agent.id).scalar())
+    watched = {rule.type for rule in rules if rule.condition == "reaches_type"}
+    types_now = slot_types(agent)
+    if any(types_before.get(key) != kind and watched & {types_before.get(key), kind} for key, kind in types_now.items()):
+        change_rules(agent, rules)
+
+
 def save(agent, rules):
     """Store the agent's new rules (checked `Rule`s) and start recomputing from the
     first dialog; returns the rules version for the task to carry."""
@@ -48,8 +58,7 @@ def save(agent, rules):
         (Agent.update(
             outcome_rules=outcome_rules.to_json(rules),
             outcome_rules_version=Agent.outcome_rules_version + 1,
-            outcomes_done_to=0,
-            outcomes_as_of=None,
+            outcomes_done_to=0,  # outcomes_as_of stays: when the previous rules were last applied to every dialog
         ).where(Agent.id == agent.id).execute())
         return Agent.select(Agent.outcome_rules_version).where(Agent.id == agent.id).scalar()
 

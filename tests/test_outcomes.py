@@ -284,3 +284,29 @@ def test_a_subscription_keeps_the_outcomes_filter(app, order_bot, client, auth, 
         subscription = Subscription.get()
     assert json.loads(subscription.outcomes) == ["abandoned"] and json.loads(subscription.kinds) == ["outcomes"]
     assert "outcomes: Abandoned" in client.get("/subscriptions").get_data(as_text=True)
+
+
+
+def test_a_slot_changing_type_under_a_reaches_type_rule_recomputes(app, client):
+    with app.app_context():
+        agent, key = make_agent("Typed Bot")
+        writer.upsert_slots(agent, SLOTS)
+        set_rules(agent, "- {outcome: Escalated, reaches_type: handover}\n")
+        writer.ingest_events(agent, STREAM)
+        assert outcomes_now(agent)["d1"] == "abandoned"
+    retyped = [{"key": "thanks", "name": "Thanks", "type": "handover", "text": ""}]
+    response = client.put("/api/v1/slots", json=retyped, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    with app.app_context():
+        recompute.finish(agent.id)
+        found = outcomes_now(agent)
+        assert [found[d] for d in ("d1", "d2", "d4", "d6")] == ["escalated", "escalated", "abandoned", "escalated"]
+
+
+def test_analytics_says_while_outcomes_are_being_recomputed(app, with_outcomes, client, auth, people):
+    with app.app_context():
+        recompute.save(with_outcomes, outcome_rules.from_yaml("- {outcome: Failed, reaches: ask}\n", TYPES))
+    auth.login()
+    html = client.get(f"/analytics?agents={with_outcomes.id}").get_data(as_text=True)
+    assert "The outcome rules changed: 0% of the dialogs are recomputed so far" in html
+    assert "show their outcome under the previous rules (as of " in html
