@@ -366,3 +366,56 @@ def test_browser_from_a_number_to_its_dialogs_and_their_transcripts_by_email(sta
     assert rows[0] == ["Dialog ID", "Channel", "Started", "Time", "Sender", "Slot ID", "Slot name", "Text"]
     assert sorted({row[0] for row in rows[1:]}) == ["a-0", "a-1"] and len(rows) == 1 + 4
     assert {(row[4], row[5], row[6], row[7]) for row in rows[1:]} == {("bot", "ask", "Ask order", ""), ("user", "", "", "ok")}
+
+
+@pytest.mark.browser
+def test_browser_outcome_rules_rates_a_filtered_funnel_and_the_outcomes_email(stack, smtp, page, tmp_path):
+    """An admin writes two rules on the agent page, the worker recomputes history, the
+    preview shows the two rates, the funnel narrows to Abandoned, and the Outcomes
+    report of that filter arrives by email."""
+    key = stack.keys["Support Bot"]
+    stack.api("PUT", "/api/v1/slots", key, [{"key": "human", "name": "To a person", "type": "handover"},
+                                            {"key": "thanks", "name": "Thanks", "type": "message"}])
+    stack.api("POST", "/api/v1/events", key, dialog_events("h", 2, "human") + dialog_events("t", 2, "thanks"))
+    stack.cli("create-user", "admin@example.com", "--password", PASSWORD, "--admin")
+    page.goto(stack.base_url + "/admin/agents/1")
+    page.get_by_label("Email").fill("admin@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    section = page.locator("#outcomes")
+    for number, outcome, condition, field, choice in (
+        (1, "Escalated", "reaches a slot of type", "Slot type", "handover"),
+        (2, "Completed", "ends at", "Slots", "Thanks"),
+    ):
+        section.get_by_role("button", name="Add rule").click()
+        rule = section.get_by_role("group", name=f"Rule {number}")
+        rule.get_by_label("Outcome").select_option(outcome)
+        rule.get_by_label("When the dialog").select_option(label=condition)
+        rule.get_by_label(field).select_option(label=choice)
+    page.get_by_role("button", name="Save rules").click()
+    page.get_by_text("Outcomes as of").wait_for(timeout=15_000)  # the worker recomputed the stored dialogs
+
+    page.goto(stack.base_url + f"/analytics?agents=1&date_from={TODAY - timedelta(days=6)}&date_to={TODAY}")
+    page.get_by_text("9 counted dialogs").first.wait_for()
+    assert page.get_by_role("link", name="Containment 77.78%: the dialogs not escalated").is_visible()  # 7 of 9
+    assert page.get_by_role("link", name="Completion 22.22%: the completed dialogs").is_visible()  # 2 of 9
+
+    page.get_by_label("Funnel", exact=True).check()
+    page.get_by_label("Abandoned", exact=True).check()
+    page.get_by_role("button", name="Show", exact=True).click()
+    page.get_by_text("5 counted dialogs").first.wait_for()  # the 3 at Greeting and 2 at Ask order, an hour idle
+    assert "outcomes=abandoned" in page.url or page.get_by_label("Abandoned", exact=True).is_checked()
+
+    page.get_by_role("button", name="Outcomes", exact=True).click()
+    page.get_by_text("The Outcomes report will be sent to admin@example.com").wait_for()
+    (message,) = smtp.wait_for_messages(1)
+    assert message["Subject"] == f"Outcomes report: Support Bot, {TODAY - timedelta(days=6)} \u2013 {TODAY}"
+    assert "Outcomes: Abandoned" in message.get_body(("plain",)).get_content()
+    download = open_download(page, link_in(message))
+    assert download.suggested_filename == f"outcomes_support-bot_{TODAY - timedelta(days=6)}_{TODAY}.csv"
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    assert parse_csv(path.read_bytes()) == [["Outcome", "Dialogs", "Share (%)"], ["Completed", "0", "0.00"],
+                                            ["Escalated", "0", "0.00"], ["Failed", "0", "0.00"],
+                                            ["Abandoned", "5", "100.00"], ["In progress", "0", "0.00"]]
