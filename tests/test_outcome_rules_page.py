@@ -270,6 +270,8 @@ def test_check_counts_what_each_rule_would_take_first_without_saving(app, client
     assert "1. Escalated when the dialog reaches a slot of type handover" in html
     assert stored(shop) == [] and Agent.get_by_id(shop.id).outcome_rules_version == 0, "Check saves nothing"
     assert "Not saved yet" in html
+    html = submit(client, shop, {}, "check").get_data(as_text=True)
+    assert int(re.search(r'id="check-unmatched">([\d,]+)<', html).group(1)) == len(recent), "no rules: none taken"
 
 
 def test_saving_recomputes_every_dialog_and_the_page_follows_the_recomputation(app, client, shop):
