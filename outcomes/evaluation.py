@@ -34,18 +34,7 @@ def stored_rules(agent_id):
 def outcome_case(agent_id, rules):
     """The SQL expression giving a dialog of the agent its outcome (None: no rule
     matches), or None when no rule can match any dialog."""
-    keys = {key for rule in rules for key in rule.keys}
-    types = {rule.type for rule in rules if rule.type}
-    slots = Slot.select(Slot.id, Slot.key, Slot.type).where((Slot.agent == agent_id) & (Slot.key.in_(list(keys)) | Slot.type.in_(list(types))))
-    by_key, by_type = {}, {}
-    for slot_id, key, slot_type in slots.tuples():
-        by_key[key] = slot_id
-        by_type.setdefault(slot_type, []).append(slot_id)
-    whens = []
-    for rule in rules:
-        ids = sorted(by_type.get(rule.type, [])) if rule.condition == "reaches_type" else [by_key[k] for k in rule.keys if k in by_key]
-        if ids:
-            whens.append((_condition(rule, ids), Value(rule.outcome)))
+    whens = [(_condition(rule, ids), Value(rule.outcome)) for rule, ids in zip(rules, _slot_ids(agent_id, rules)) if ids]
     return Case(None, whens) if whens else None
 
 
@@ -110,8 +99,8 @@ def first_matches(agent_id, rules, since):
 
 
 def _slot_ids(agent_id, rules):
-    """Each rule's slot ids, resolved as `outcome_case` does: its slots by key, or
-    every slot of its type."""
+    """Each rule's slot ids, resolved now: its slots by key, or every slot of its
+    type (a rule none of whose slots exist matches nothing)."""
     keys = {key for rule in rules for key in rule.keys}
     types = {rule.type for rule in rules if rule.type}
     slots = Slot.select(Slot.id, Slot.key, Slot.type).where((Slot.agent == agent_id) & (Slot.key.in_(list(keys)) | Slot.type.in_(list(types))))
