@@ -11,7 +11,6 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from access import api_keys
 from ingest import decoding, rules, writer
-from outcomes import recompute
 from privacy import erasure
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -110,9 +109,7 @@ def request_body():
 def put_slots():
     agent = authenticated_agent()
     slots = validated(rules.validate_slots, request_body(), rules.Limits.from_config(current_app.config))
-    types_before = recompute.slot_types(agent)
     created, updated = writer.upsert_slots(agent, slots)
-    recompute.after_slot_types_changed(agent, types_before)
     return jsonify(created=created, updated=updated)
 
 

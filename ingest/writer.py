@@ -53,6 +53,7 @@ def upsert_slots(agent, slots):
     """
     slots = sorted(slots, key=lambda s: s.key)
     with db.atomic():
+        types_before = evaluation.slot_types(agent)
         keys = [s.key for s in slots]
         existing = set()
         for part in chunks(keys):
@@ -67,6 +68,7 @@ def upsert_slots(agent, slots):
                 )
                 .execute()
             )
+        evaluation.after_retyping(agent, types_before)
     return len(slots) - len(existing), len(existing)
 
 
@@ -112,6 +114,7 @@ def ingest_events(agent, events, max_channels=None, described=()):
     events, described = masker.events(events), masker.slots(described)
     with db.atomic():
         _ensure_channels(agent, events, max_channels)
+        types_before = evaluation.slot_types(agent) if described else None
         describe_slots(agent, described)
         fingerprints = [e.fingerprint for e in events]
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
@@ -137,6 +140,8 @@ def ingest_events(agent, events, max_channels=None, described=()):
         traffic.count(agent, new)
         _forget_late_texts(sorted(stored))
         _give_outcomes(agent, dialog_ids.values())
+        if described:
+            evaluation.after_retyping(agent, types_before)
     return new, len(events) - new
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import current_app, has_app_context
 from peewee import SQL, Case, Value, fn
 
-from database.bulk import among, chunks
+from database.bulk import among, chunks, hold_lock
 from models import Agent, Dialog, DialogSlot, Slot, utcnow
 from outcomes import rules as outcome_rules
 
@@ -24,6 +24,28 @@ def idle_before(now=None):
     than In progress (OUTCOME_IDLE_MINUTES before now)."""
     minutes = current_app.config["OUTCOME_IDLE_MINUTES"] if has_app_context() else DEFAULT_IDLE_MINUTES
     return (now or utcnow()) - timedelta(minutes=minutes)
+
+
+def slot_types(agent):
+    """The agent's slot keys and their types, for checking rules (`outcomes.rules.check`)."""
+    return dict(Slot.select(Slot.key, Slot.type).where(Slot.agent == agent).tuples())
+
+
+def after_retyping(agent, types_before):
+    """Give their outcome again, in the caller's transaction, to the dialogs that
+    reached a slot whose type changed into or out of one a `reaches_type` rule names
+    (`PUT /api/v1/slots`, or an importer describing a slot); `types_before` is
+    `slot_types` from before the change."""
+    hold_lock("outcomes", agent.id, shared=True)  # as ingestion reads the rules (outcomes.recompute)
+    rules = stored_rules(agent.id)
+    watched = {rule.type for rule in rules if rule.condition == "reaches_type"}
+    if not watched:
+        return
+    retyped = [key for key, kind in slot_types(agent).items() if types_before.get(key) != kind and watched & {types_before.get(key), kind}]
+    if retyped:
+        slots = Slot.select(Slot.id).where((Slot.agent == agent) & Slot.key.in_(retyped))
+        reached = DialogSlot.select(DialogSlot.dialog).where((DialogSlot.agent == agent.id) & DialogSlot.slot.in_(slots)).distinct()
+        apply(agent.id, rules, [dialog_id for (dialog_id,) in reached.tuples()])
 
 
 def stored_rules(agent_id):

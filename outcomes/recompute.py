@@ -22,9 +22,10 @@ from peewee import fn
 from database import db
 from database.bulk import hold_lock
 from extensions import huey, in_app_context
-from models import Agent, Dialog, Slot, utcnow
+from models import Agent, Dialog, utcnow
 from outcomes import evaluation
 from outcomes import rules as outcome_rules
+from outcomes.evaluation import slot_types  # noqa: F401 (what rules are checked against, with the rest of this API)
 
 BATCH = 5000  # dialogs per transaction: a writer waits at most one batch
 
@@ -33,21 +34,6 @@ def change_rules(agent, rules):
     """Store the agent's new rules (checked `Rule`s) and have a worker recompute every
     dialog of the agent for them."""
     recompute_outcomes(agent.id, save(agent, rules))
-
-
-def slot_types(agent):
-    """The agent's slot keys and their types, for checking rules (`outcomes.rules.check`)."""
-    return dict(Slot.select(Slot.key, Slot.type).where(Slot.agent == agent).tuples())
-
-
-def after_slot_types_changed(agent, types_before):
-    """Recompute the agent's outcomes when a slot changed type under a `reaches_type`
-    rule (a slot moved into or out of the type), so that history stays exact."""
-    rules = outcome_rules.from_json(Agent.select(Agent.outcome_rules).where(Agent.id == agent.id).scalar())
-    watched = {rule.type for rule in rules if rule.condition == "reaches_type"}
-    types_now = slot_types(agent)
-    if any(types_before.get(key) != kind and watched & {types_before.get(key), kind} for key, kind in types_now.items()):
-        change_rules(agent, rules)
 
 
 def save(agent, rules):
@@ -65,8 +51,11 @@ def save(agent, rules):
 
 def recompute_batch(agent_id, version):
     """Recompute the next batch of the agent's dialogs for this rules version, in one
-    transaction; False once there is nothing more to do for it."""
+    transaction; False once there is nothing more to do for it. Under the shared
+    outcomes lock, as ingestion: rules saved meanwhile wait for the batch, so a batch
+    never writes replaced rules' outcomes after the new ones' recomputation passed."""
     with db.atomic():
+        hold_lock("outcomes", agent_id, shared=True)
         current, done_to, stored = (
             Agent.select(Agent.outcome_rules_version, Agent.outcomes_done_to, Agent.outcome_rules)
             .where(Agent.id == agent_id).tuples().first()
