@@ -259,8 +259,8 @@ def add_subscription(stack, due):
     made = (due - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
     account = stack.query("SELECT id FROM account WHERE email = 'analyst@example.com'")[0][0]
     stack.query(
-        "INSERT INTO subscription (account_id, kinds, agents, channels, frequency, weekday, day, at, skip_empty,"
-        f" is_paused, starts_at, created_at) VALUES ({account}, '[\"stop-slots\"]', '[1, 2]', '[]', 'daily', 0, 1,"
+        "INSERT INTO subscription (account_id, kinds, agents, channels, outcomes, frequency, weekday, day, at, skip_empty,"
+        f" is_paused, starts_at, created_at) VALUES ({account}, '[\"stop-slots\"]', '[1, 2]', '[]', '[]', 'daily', 0, 1,"
         f" '{due:%H:%M}', false, false, '{made}', '{made}') RETURNING id"
     )
 
