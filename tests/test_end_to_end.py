@@ -111,6 +111,18 @@ def open_download(page, url):
     return download_info.value
 
 
+def one_emailed_csv(page, smtp, tmp_path, subject, file_name):
+    """The one email expected, which has `subject`, and the rows of the CSV its link
+    downloads as `file_name`: (the email's text, rows)."""
+    (message,) = smtp.wait_for_messages(1)
+    assert message["Subject"] == subject
+    download = open_download(page, link_in(message))
+    assert download.suggested_filename == file_name
+    path = tmp_path / file_name
+    download.save_as(path)
+    return message.get_body(("plain",)).get_content(), parse_csv(path.read_bytes())
+
+
 @pytest.mark.browser
 def test_browser_export_flow(stack, smtp, page, tmp_path):
     page.goto(stack.base_url + "/analytics")
@@ -355,14 +367,9 @@ def test_browser_from_a_number_to_its_dialogs_and_their_transcripts_by_email(sta
 
     page.get_by_role("button", name="Export transcripts").click()
     page.get_by_text("The transcripts will be sent to analyst@example.com").wait_for()
-    (message,) = smtp.wait_for_messages(1)
-    assert message["Subject"] == f"Transcripts: Support Bot, {TODAY - timedelta(days=29)} \u2013 {TODAY}"
-    assert "The transcripts of the 2 dialogs that stopped at Ask order." in message.get_body(("plain",)).get_content()
-    download = open_download(page, link_in(message))
-    assert download.suggested_filename == f"transcripts_support-bot_{TODAY - timedelta(days=29)}_{TODAY}.csv"
-    path = tmp_path / download.suggested_filename
-    download.save_as(path)
-    rows = parse_csv(path.read_bytes())
+    text, rows = one_emailed_csv(page, smtp, tmp_path, f"Transcripts: Support Bot, {TODAY - timedelta(days=29)} \u2013 {TODAY}",
+                                 f"transcripts_support-bot_{TODAY - timedelta(days=29)}_{TODAY}.csv")
+    assert "The transcripts of the 2 dialogs that stopped at Ask order." in text
     assert rows[0] == ["Dialog ID", "Channel", "Started", "Time", "Sender", "Slot ID", "Slot name", "Text"]
     assert sorted({row[0] for row in rows[1:]}) == ["a-0", "a-1"] and len(rows) == 1 + 4
     assert {(row[4], row[5], row[6], row[7]) for row in rows[1:]} == {("bot", "ask", "Ask order", ""), ("user", "", "", "ok")}
@@ -409,13 +416,8 @@ def test_browser_outcome_rules_rates_a_filtered_funnel_and_the_outcomes_email(st
 
     page.get_by_role("button", name="Outcomes", exact=True).click()
     page.get_by_text("The Outcomes report will be sent to admin@example.com").wait_for()
-    (message,) = smtp.wait_for_messages(1)
-    assert message["Subject"] == f"Outcomes report: Support Bot, {TODAY - timedelta(days=6)} \u2013 {TODAY}"
-    assert "Outcomes: Abandoned" in message.get_body(("plain",)).get_content()
-    download = open_download(page, link_in(message))
-    assert download.suggested_filename == f"outcomes_support-bot_{TODAY - timedelta(days=6)}_{TODAY}.csv"
-    path = tmp_path / download.suggested_filename
-    download.save_as(path)
-    assert parse_csv(path.read_bytes()) == [["Outcome", "Dialogs", "Share (%)"], ["Completed", "0", "0.00"],
-                                            ["Escalated", "0", "0.00"], ["Failed", "0", "0.00"],
-                                            ["Abandoned", "5", "100.00"], ["In progress", "0", "0.00"]]
+    text, rows = one_emailed_csv(page, smtp, tmp_path, f"Outcomes report: Support Bot, {TODAY - timedelta(days=6)} \u2013 {TODAY}",
+                                 f"outcomes_support-bot_{TODAY - timedelta(days=6)}_{TODAY}.csv")
+    assert "Outcomes: Abandoned" in text
+    assert rows == [["Outcome", "Dialogs", "Share (%)"], ["Completed", "0", "0.00"], ["Escalated", "0", "0.00"],
+                    ["Failed", "0", "0.00"], ["Abandoned", "5", "100.00"], ["In progress", "0", "0.00"]]
