@@ -2,8 +2,10 @@
 over 90 days, written straight into a Slotlens SQLite database.
 
 Events go in with plain executemany (ingestion's own speed is measured separately);
-the per-dialog summaries, paths and daily totals are then computed by the
-application's own functions, so the reports read exactly what ingestion would leave.
+the per-dialog summaries (with each dialog's latest event, which Abandoned and In
+progress follow), paths and daily totals are then computed by the application's
+own functions, so the reports read exactly what ingestion would leave. Every tenth
+slot of a script is a handover, for the outcome rules the benchmark gives.
 """
 import os
 import sqlite3
@@ -24,12 +26,17 @@ END = datetime(2026, 11, 1)
 DAYS = 90
 CHANNELS = ["web", "telegram", "whatsapp", "app"]
 SENDERS = np.array(["user", "bot", "system"])
-VERSION = 7  # bump when the data shape changes, so cached databases are rebuilt
+VERSION = 8  # bump when the data shape changes, so cached databases are rebuilt
+HANDOVER_EVERY = 10  # every tenth step of a script hands over to a person (slot type `handover`, for outcome rules)
 
 
 def agent_specs(big_dialogs):
     """(name, dialogs, slots): one big agent and two smaller ones."""
     return [("Big Bot", big_dialogs, 200), ("Medium Bot", max(big_dialogs // 10, 10), 300), ("Small Bot", max(big_dialogs // 100, 10), 50)]
+
+
+def slot_type(step):
+    return "handover" if step % HANDOVER_EVERY == HANDOVER_EVERY - 1 else "message"
 
 
 def database_path(folder, big_dialogs):
@@ -46,7 +53,7 @@ def ensure_database(folder, big_dialogs, log=print):
             except sqlite3.OperationalError:
                 reusable = False
         if reusable:
-            upgrade_schema(path)  # a schema change since does not change the data; its migration applies
+            upgrade_schema(path)  # a schema change since does not change the data; its migration applies (v22 fills last_event_at)
             return path
         os.remove(path)
     os.makedirs(folder, exist_ok=True)
@@ -72,7 +79,7 @@ def build(path, big_dialogs, log):
             log(f"  generating {name}: {dialogs:,} dialogs, {slots} slots")
             agent, _ = api_keys.create_agent(name)
             writer.upsert_slots(
-                agent, [rules.SlotIn(f"s{i:03d}", f"Step {i}", "message", f"Bot text {i},\nline 2") for i in range(slots)]
+                agent, [rules.SlotIn(f"s{i:03d}", f"Step {i}", slot_type(i), f"Bot text {i},\nline 2") for i in range(slots)]
             )
             slot_ids = np.array([s.id for s in models.Slot.select(models.Slot.id).where(models.Slot.agent == agent).order_by(models.Slot.key)])
             _write_agent(agent, dialogs, slot_ids, rng)

@@ -13,6 +13,7 @@ import collections
 import concurrent.futures
 import contextlib
 import csv
+import dataclasses
 import functools
 import itertools
 import json
@@ -530,20 +531,29 @@ def served_pages(folder, database, urls, requests, clients):
 
 def captured_statements(function):
     """Run `function()` and return what it returned and the SQL statements it sent
-    (parameters written in), to give the same statements to the sqlite3 CLI."""
+    (parameters written in), with the BEGIN and COMMIT of its transactions, to give
+    the same statements to the sqlite3 CLI."""
     from database import db
 
-    statements, execute = [], db.obj.execute_sql
+    statements, execute, begin, commit = [], db.obj.execute_sql, db.obj.begin, db.obj.commit
 
     def recording(sql, params=None, *args, **kwargs):
         statements.append(sql_literal(sql, params or ()))
         return execute(sql, params, *args, **kwargs)
 
-    db.obj.execute_sql = recording
+    def beginning(lock_type=None):
+        statements.append(f"BEGIN {lock_type or db.obj._lock_type or ''}".strip())  # IMMEDIATE, as open_database has it
+        return begin(lock_type)
+
+    def committing():
+        statements.append("COMMIT")
+        return commit()
+
+    db.obj.execute_sql, db.obj.begin, db.obj.commit = recording, beginning, committing
     try:
         return function(), statements
     finally:
-        db.obj.execute_sql = execute
+        db.obj.execute_sql, db.obj.begin, db.obj.commit = execute, begin, commit
 
 
 def sql_literal(sql, params):
@@ -560,14 +570,21 @@ def sql_literal(sql, params):
     return parts[0] + "".join(literal(param) + part for param, part in zip(params, parts[1:]))
 
 
-def sqlite_cli_time(database, statements):
-    """Median over REPEATS of the sqlite3 CLI's own time for running these statements."""
-    script = ".timer on\n" + "".join(statement + ";\n" for statement in statements)
+def sqlite_cli_time(database, statements, setup=()):
+    """Median over REPEATS of the sqlite3 CLI's own time for running these
+    statements, after the `setup` statements (not timed)."""
+    untimed = "".join(f"{statement};\n" for statement in setup)
+    script = untimed + ".timer on\n" + "".join(f"{statement};\n" for statement in statements)
     runs = []
     for _ in range(REPEATS):
         output = subprocess.run(["sqlite3", database], input=script, capture_output=True, text=True, check=True).stdout
         runs.append(sum(float(t) for t in re.findall(r"Run Time: real ([\d.]+)", output)))
     return statistics.median(runs)
+
+
+def models_on(app):
+    """Point the models at the app's database: the sections before may have pointed them at databases of their own."""
+    database_module.db.initialize(database_module.open_database(app.config["DATABASE_URL"]))
 
 
 def list_selectors(database):
@@ -599,8 +616,7 @@ def bench_dialog_lists(database, app, folder, requests, clients):
 
     rows, urls = [], []
     base = f"/dialogs?agents=1&date_from={FULL.date_from}&date_to={FULL.date_to}"
-    # the sections before may have pointed the models at databases of their own
-    database_module.db.initialize(database_module.open_database(app.config["DATABASE_URL"]))
+    models_on(app)
     with app.app_context():
         for words, args in list_selectors(database):
             selector = dialog_lists.Selector(**args)
@@ -636,28 +652,41 @@ SAYINGS = [  # what made-up people type, with the kinds of data masking looks fo
 ]
 
 
-def realistic_events(dialogs):
-    """`ingestion_events` with the users' lines taken from SAYINGS."""
-    events = ingestion_events(dialogs)
+def realistic(events):
+    """The events (`ingestion_events`, `live_events`) with the users' lines taken from SAYINGS."""
     for n, e in enumerate(events):
         if e["sender"] == "user":
             e["text"] = SAYINGS[n % len(SAYINGS)]
     return events
 
 
+COSTS_RULES = [  # for `ingestion_events` and `live_events`, whose dialogs each name 5 of the slots s0 … s119
+    {"outcome": "Escalated", "reaches_type": "handover"},
+    {"outcome": "Completed", "ends_at": ["s30", "s90"]},
+    {"outcome": "Failed", "shows": "s45", "times": 2},
+]
+COSTS_SLOT_TYPES = {f"s{n}": "handover" if n in (59, 119) else "message" for n in range(120)}  # 1 dialog in 12 names a handover
+
+
 def bench_ingestion_costs(folder, dialogs):
-    """What masking, `secure_delete` and the dialog lists' indexes cost ingestion: the
-    same events through `ingest_events` (in-process, batches of 1,000) into a fresh
-    database as shipped, and into one without each, alternated (with, without,
-    without, with), after a run that warms the process up."""
+    """What masking, `secure_delete`, the dialog lists' indexes and an agent's outcome
+    rules cost ingestion: the same events through `ingest_events` (in-process,
+    batches of 1,000) into a fresh database with each and into one without,
+    alternated (with, without, without, with), after a run that warms the process up.
+    The outcome rules also with live traffic, whose batches touch ten times the dialogs."""
     from app import create_app
     from database import SQLITE_PRAGMAS, db, migrations
     from ingest import rules, writer
+    from models import Dialog
+    from outcomes import evaluation, recompute
+    from outcomes import rules as outcome_rules
 
-    raw = realistic_events(dialogs)
-    batches = [rules.validate_events(raw[i : i + 1000], rules.Limits())[0] for i in range(0, len(raw), 1000)]
+    def batches_of(events):
+        return [rules.validate_events(events[i : i + 1000], rules.Limits())[0] for i in range(0, len(events), 1000)]
 
-    def ingest(name, masking=True, secure_delete=1, list_indexes=True):
+    history, live = batches_of(realistic(ingestion_events(dialogs))), batches_of(realistic(live_events(dialogs)))
+
+    def ingest(name, batches=history, masking=True, secure_delete=1, list_indexes=True, with_rules=()):
         path = os.path.join(folder, name)
         os.makedirs(path, exist_ok=True)
         shipped = SQLITE_PRAGMAS["secure_delete"]
@@ -676,26 +705,33 @@ def bench_ingestion_costs(folder, dialogs):
                         db.execute_sql(f'DROP INDEX "{index}"')
                 agent, _ = api_keys.create_agent("Costs Bot")
                 agent.mask_personal_data = masking
+                writer.upsert_slots(agent, [rules.SlotIn(key, key, slot_type, "") for key, slot_type in COSTS_SLOT_TYPES.items()])
+                if with_rules:
+                    recompute.save(agent, outcome_rules.check(with_rules, evaluation.slot_types(agent)))
                 started = time.perf_counter()
                 for batch in batches:
                     writer.ingest_events(agent, batch)
-                return time.perf_counter() - started
+                took = time.perf_counter() - started
+                assert Dialog.select().where(Dialog.outcome.is_null(False)).exists() == bool(with_rules), name
+                return took
         finally:
             SQLITE_PRAGMAS["secure_delete"] = shipped
 
-    n = len(raw)
+    n = sum(len(batch) for batch in history)
     ingest("warm-up")  # the first database of a process pays for warming up: no variant's cost
     rows = []
-    for what, variant in (("masking personal data", dict(masking=False)),
-                          ("SQLite secure_delete", dict(secure_delete=0)),
-                          ("the dialog lists' indexes", dict(list_indexes=False))):
-        # shipped, without, without, shipped: a drift of the machine's speed weighs on both alike
+    for what, with_it, without in (("masking personal data", {}, dict(masking=False)),
+                                   ("SQLite secure_delete", {}, dict(secure_delete=0)),
+                                   ("the dialog lists' indexes", {}, dict(list_indexes=False)),
+                                   ("3 outcome rules", dict(with_rules=COSTS_RULES), {}),
+                                   ("3 outcome rules, live traffic", dict(with_rules=COSTS_RULES, batches=live), dict(batches=live))):
+        # with, without, without, with: a drift of the machine's speed weighs on both alike
         name = what.split()[-1]
-        shipped = ingest(f"{name}-with-1")
-        took = ingest(f"{name}-without-1", **variant) + ingest(f"{name}-without-2", **variant)
-        shipped += ingest(f"{name}-with-2")
-        rows.append([f"Ingestion, cost of {what}", f"{n:,} events", f"{2 * n / shipped:,.0f} events/s with it",
-                     f"{2 * n / took:,.0f} events/s without", f"{shipped / took - 1:+.0%} time",
+        took_with = ingest(f"{name}-with-1", **with_it)
+        took = ingest(f"{name}-without-1", **without) + ingest(f"{name}-without-2", **without)
+        took_with += ingest(f"{name}-with-2", **with_it)
+        rows.append([f"Ingestion, cost of {what}", f"{n:,} events", f"{2 * n / took_with:,.0f} events/s with it",
+                     f"{2 * n / took:,.0f} events/s without", f"{took_with / took - 1:+.0%} time",
                      "in-process ingest_events, batches of 1,000, runs alternated; users' texts with phone numbers, e-mails, cards"])
     return rows
 
@@ -724,7 +760,110 @@ def bench_purge(folder, database):
              "500 dialogs a transaction, secure_delete, TRUNCATE checkpoint at the end"]]
 
 
-# 6. Memory -------------------------------------------------------------------------
+# 6. Outcomes -----------------------------------------------------------------------
+
+
+BIG_AGENT_RULES = [  # the big agent's: its handover slot, the two slots where its script ends well, a question asked again
+    {"outcome": "Escalated", "reaches_type": "handover"},
+    {"outcome": "Completed", "ends_at": ["s007", "s008"]},
+    {"outcome": "Failed", "shows": "s002", "times": 2},
+]
+LOST = ("abandoned", "failed")  # the Outcomes filter of the previews: the dialogs that did not end well
+
+
+def outcomes_database(folder, database):
+    """A copy of the big database (the other sections read the big agent without
+    rules) whose big agent has BIG_AGENT_RULES, every dialog recomputed for them,
+    and an app on it."""
+    from app import create_app
+    from models import Agent
+    from outcomes import evaluation, recompute, rules
+
+    os.makedirs(folder, exist_ok=True)
+    copy = os.path.join(folder, "outcomes.db")
+    with sqlite3.connect(database) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    app = create_app({"DATABASE_URL": f"sqlite:///{copy}", "SECRET_KEY": "x" * 40,
+                      "QUEUE_URL": f"sqlite:///{folder}/queue.db"}, instance_path=folder)
+    with app.app_context():
+        agent = Agent.get_by_id(1)
+        recompute.recompute(agent.id, recompute.save(agent, rules.check(BIG_AGENT_RULES, evaluation.slot_types(agent))))
+    return copy, app
+
+
+def connection_as_slotlens():
+    """The PRAGMAs with which Slotlens opens SQLite (synchronous, a 64 MiB cache, secure_delete), for a floor's connection."""
+    return [f"PRAGMA {name} = {value}" for name, value in database_module.SQLITE_PRAGMAS.items()]
+
+
+def bench_outcome_recompute(database, app):
+    """Saving the big agent's rules and recomputing every dialog for them, as the
+    worker does (`outcomes.recompute`: a transaction per 5,000 dialogs), against the
+    same statements in the same transactions in the sqlite3 CLI, and, in the notes,
+    against one UPDATE of all the agent's dialogs."""
+    from models import Agent, Dialog
+    from outcomes import evaluation, recompute
+
+    models_on(app)
+    with app.app_context():
+        agent = Agent.get_by_id(1)
+        rules = evaluation.stored_rules(agent.id)
+        dialogs = Dialog.select().where(Dialog.agent == agent.id).count()
+        everything = Dialog.update(outcome=evaluation.outcome_case(agent.id, rules)).where(Dialog.agent == agent.id)
+        one_update = ["BEGIN IMMEDIATE", sql_literal(*everything.sql()), "COMMIT"]
+
+        def run():
+            recompute.recompute(agent.id, recompute.save(agent, rules))
+
+        took, _ = timed(run)
+        version = Agent.get_by_id(agent.id).outcome_rules_version
+        _, statements = captured_statements(run)
+    # each run of the CLI starts from the version the captured run started from, so that its statements find the same rows
+    rewound = f"UPDATE agent SET outcome_rules_version = {version} WHERE id = {agent.id}"
+    floor = sqlite_cli_time(database, statements, [*connection_as_slotlens(), rewound])
+    single = sqlite_cli_time(database, one_update, connection_as_slotlens())
+    transactions = statements.count("COMMIT") - 1  # the first saves the rules
+    return [[f"Outcomes, saving {len(rules)} rules and recomputing every dialog of an agent", f"{dialogs:,} dialogs",
+             f"{took:.1f} s ({dialogs / took:,.0f} dialogs/s)",
+             f"sqlite3 CLI, the same {len(statements):,} statements ({transactions} transactions): {floor:.1f} s",
+             f"{ratio(took, floor)} floor (target ≤ 3×)",
+             f"one UPDATE of all its dialogs in the CLI: {single:.1f} s (Slotlens {ratio(took, single)} of it)"]]
+
+
+def bench_outcomes_report(database, app):
+    """The Outcomes report, and the Stop slots and Slot funnel previews of the big
+    agent with its rules, without an Outcomes filter and with one (the dialogs that
+    did not end well), against the same statements in the sqlite3 CLI."""
+    from blueprints import analytics
+    from reporting.kinds import outcomes
+
+    lost = dataclasses.replace(FULL, outcomes=LOST)
+    views = [
+        ("Outcomes report build, full period (90 days)", lambda: outcomes.build(1, FULL, "UTC")[1], "rows only, read from the dialogs"),
+        ("Outcomes report build, one week", lambda: outcomes.build(1, WEEK, "UTC")[1], "rows only, read from the dialogs"),
+        ("Stop slots preview of an agent with rules (90 days)", lambda: analytics.preview(FULL)[0]["total"],
+         "in-process: the bars, their outcome segments, the headline rates"),
+        ("Slot funnel preview of an agent with rules (90 days)", lambda: analytics.funnel_preview(FULL)[0]["total"],
+         "in-process: the funnel, its stops by outcome, the headline rates"),
+        ("Stop slots preview, Outcomes: Abandoned, Failed (90 days)", lambda: analytics.preview(lost)[0]["total"],
+         "in-process: the bars, their outcome segments, the headline rates"),
+        ("Slot funnel preview, Outcomes: Abandoned, Failed (90 days)", lambda: analytics.funnel_preview(lost)[0]["total"],
+         "in-process: the funnel, its stops by outcome, the headline rates"),
+    ]
+    rows = []
+    models_on(app)
+    with app.app_context():
+        for what, view, note in views:
+            dialogs, statements = captured_statements(view)
+            took, _ = timed(view)
+            floor = sqlite_cli_time(database, statements, connection_as_slotlens())
+            same = "the same statement" if len(statements) == 1 else f"the same {len(statements)} statements"
+            rows.append([what, f"{dialogs:,} dialogs", f"{took * 1000:.0f} ms", f"sqlite3 CLI, {same}: {floor * 1000:.0f} ms",
+                         f"{ratio(took, floor)} floor (target ≤ 3×)", note])
+    return rows
+
+
+# 7. Memory -------------------------------------------------------------------------
 
 
 def peak_rss_mb(command, env):
@@ -815,6 +954,11 @@ def main():
             population = models.Dialog.select().where(in_range(models.Dialog, 1, (), *bounds)).count()
         return database, app, population
 
+    @functools.cache
+    def with_rules():
+        """A copy of the big agent's database with its outcome rules, and an app on it."""
+        return outcomes_database(os.path.join(work, "outcomes"), big()[0])
+
     sections = {
         "report build": lambda: bench_report(*big()[:2]),
         "report family": lambda: bench_report_family(*big()[:2]),
@@ -826,6 +970,8 @@ def main():
         "dialog lists": lambda: bench_dialog_lists(big()[0], big()[1], os.path.join(work, "lists"), sizes["page_requests"], 8),
         "ingestion costs": lambda: bench_ingestion_costs(os.path.join(work, "costs"), sizes["ingest"]),
         "purge": lambda: bench_purge(os.path.join(work, "purge"), big()[0]),
+        "outcome recompute": lambda: bench_outcome_recompute(*with_rules()),
+        "outcomes report": lambda: bench_outcomes_report(*with_rules()),
         "memory": lambda: bench_memory(work, big()[0]),
         "import at scale": lambda: bench_import_at_scale(os.path.join(work, "history"), sizes["history"]),
     }

@@ -21,6 +21,7 @@ def test_bench_smoke_run():
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for section in ("Report build", "Slot funnel build", "Slot paths build", "Ingestion", "cost of the report family",
                     "import-rasa", "Click to email", "Slot paths preview", "Peak RSS", "Dialog list, first page",
-                    "Dialogs page, a transcript", "cost of masking personal data", "Purge of expired texts"):
+                    "Dialogs page, a transcript", "cost of masking personal data", "Purge of expired texts",
+                    "cost of 3 outcome rules", "recomputing every dialog", "Outcomes report build", "Slot funnel preview, Outcomes"):
         assert section in result.stdout
     assert "equal result" in result.stdout
