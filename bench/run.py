@@ -736,19 +736,27 @@ def bench_ingestion_costs(folder, dialogs):
     return rows
 
 
-def bench_purge(folder, database):
-    """`purge-texts` removing the texts of every dialog of the big database (a copy):
-    dialogs and events a second, `secure_delete` and the final checkpoint included."""
+def app_on_a_copy(folder, database, name):
+    """(path, app) of a copy of the big database named `name` in `folder`, for a
+    section that changes what the others read."""
     from app import create_app
-    from models import Dialog, Event
-    from privacy import retention
 
     os.makedirs(folder, exist_ok=True)
-    copy = os.path.join(folder, "purge.db")
+    copy = os.path.join(folder, name)
     with sqlite3.connect(database) as source, sqlite3.connect(copy) as target:
         source.backup(target)
     app = create_app({"DATABASE_URL": f"sqlite:///{copy}", "SECRET_KEY": "x" * 40,
                       "QUEUE_URL": f"sqlite:///{folder}/queue.db"}, instance_path=folder)
+    return copy, app
+
+
+def bench_purge(folder, database):
+    """`purge-texts` removing the texts of every dialog of the big database (a copy):
+    dialogs and events a second, `secure_delete` and the final checkpoint included."""
+    from models import Dialog, Event
+    from privacy import retention
+
+    _, app = app_on_a_copy(folder, database, "purge.db")
     with app.app_context():
         events = Event.select().where(Event.text.is_null(False) & (Event.text != "")).count()
         started = time.perf_counter()
@@ -775,16 +783,10 @@ def outcomes_database(folder, database):
     """A copy of the big database (the other sections read the big agent without
     rules) whose big agent has BIG_AGENT_RULES, every dialog recomputed for them,
     and an app on it."""
-    from app import create_app
     from models import Agent
     from outcomes import evaluation, recompute, rules
 
-    os.makedirs(folder, exist_ok=True)
-    copy = os.path.join(folder, "outcomes.db")
-    with sqlite3.connect(database) as source, sqlite3.connect(copy) as target:
-        source.backup(target)
-    app = create_app({"DATABASE_URL": f"sqlite:///{copy}", "SECRET_KEY": "x" * 40,
-                      "QUEUE_URL": f"sqlite:///{folder}/queue.db"}, instance_path=folder)
+    copy, app = app_on_a_copy(folder, database, "outcomes.db")
     with app.app_context():
         agent = Agent.get_by_id(1)
         recompute.recompute(agent.id, recompute.save(agent, rules.check(BIG_AGENT_RULES, evaluation.slot_types(agent))))
