@@ -14,7 +14,7 @@ from blueprints.subscription_form import SubscriptionForm
 from models import Agent, utcnow
 from outcomes import recompute
 from outcomes.rules import OUTCOMES
-from reporting import kinds, population
+from reporting import kinds
 from reporting.kinds import outcomes, slot_funnel, slot_paths, stop_slots
 from subscriptions.sweep import subscribe
 from subscriptions.wording import in_words, subscription_summary
@@ -64,32 +64,39 @@ def preview(filters):
         if rest:
             bars.append((f"Other slots ({len(rest)})", sum(c.dialogs for c in rest)))
         keys = [c.key for c in counts[:PREVIEW_TOP]]  # the bars' slots; the "Other" bar has none
+        by_stop = stops_per_outcome(agent, filters)
         result.append(dict(agent=agent, total=total, bars=bars, keys=keys, slots=len(counts),
-                           segments=outcome_segments(agent, filters, keys, bool(rest)), **headline(agent, filters)))
+                           segments=outcome_segments(by_stop, keys, bool(rest)), **headline(agent, filters, by_stop)))
     return result
 
 
-def outcome_segments(agent, filters, keys, other_bar):
-    """For each bar (the slots of `keys`, then "Other" if shown), its dialogs per
-    outcome as [(outcome key, label, dialogs)]; None for an agent without rules."""
+def stops_per_outcome(agent, filters):
+    """The agent's counted dialogs per stop slot key and outcome (`outcomes.stops_by_outcome`,
+    one query that the bars, the rates and the Paths focus share); None for an agent
+    without rules."""
     if not outcomes.has_rules(agent.id):
         return None
-    by_slot = outcomes.stops_by_outcome(agent.id, filters, current_app.config["TIMEZONE"])
-    slots = population.slots_by_id(by_slot)
-    by_key = {slots[slot_id].key if slot_id is not None else None: counts for slot_id, counts in by_slot.items()}
-    bars = [by_key.get(key, {}) for key in keys]
+    return outcomes.stops_by_outcome(agent.id, filters, current_app.config["TIMEZONE"])
+
+
+def outcome_segments(by_stop, keys, other_bar):
+    """For each bar (the slots of `keys`, then "Other" if shown), its dialogs per
+    outcome as [(outcome key, label, dialogs)]; None for an agent without rules."""
+    if by_stop is None:
+        return None
+    bars = [by_stop.get(key, {}) for key in keys]
     if other_bar:
-        bars.append(sum((counts for key, counts in by_key.items() if key not in keys), Counter()))
+        bars.append(sum((counts for key, counts in by_stop.items() if key not in keys), Counter()))
     return [[(key, label, bar.get(key, 0)) for key, label in OUTCOMES.items() if bar.get(key, 0)] for bar in bars]
 
 
-def headline(agent, filters):
+def headline(agent, filters, by_stop):
     """Containment and Completion of the agent's dialogs for the filters, with the
-    outcome counts behind them (none without dialogs); only `has_rules` for an agent
-    without rules."""
-    if not outcomes.has_rules(agent.id):
+    outcome counts behind them (none without dialogs), from `stops_per_outcome`; only
+    `has_rules` for an agent without rules."""
+    if by_stop is None:
         return dict(has_rules=False)
-    counts = outcomes.counts_by(agent.id, filters, current_app.config["TIMEZONE"])
+    counts = outcomes.total(by_stop)
     if not sum(counts.values()):
         return dict(has_rules=True)
     recomputing = recompute.progress(agent)
@@ -118,7 +125,7 @@ def funnel_preview(filters):
         worst = sorted((s for s in steps if s.key is not None), key=lambda s: -rates[s.key])[:FUNNEL_WORST]
         result.append(dict(
             agent=agent, total=slot_funnel.counted(steps), steps=steps, rates=rates,
-            worst={s.key for s in worst if rates[s.key]}, **headline(agent, filters),
+            worst={s.key for s in worst if rates[s.key]}, **headline(agent, filters, stops_per_outcome(agent, filters)),
         ))
     return result
 
@@ -130,7 +137,8 @@ def paths_preview(filters, focus):
     for agent in previewed_agents(filters):
         found = slot_paths.steps(agent.id, filters, tz)
         slots = sorted({(s.to_key, s.to_name) for s in found if s.to_key is not None}, key=lambda slot: slot[1])
-        focused = focus if focus in {key for key, _ in slots} else most_lost(agent, filters, found)
+        by_stop = stops_per_outcome(agent, filters)
+        focused = focus if focus in {key for key, _ in slots} else most_lost(found, by_stop)
         result.append(dict(
             agent=agent,
             total=slot_paths.counted(found),
@@ -140,20 +148,20 @@ def paths_preview(filters, focus):
             focus=focused,
             came_from=[s for s in found if s.to_key == focused and focused is not None],
             went_to=[s for s in found if s.from_key == focused and focused is not None],
-            **headline(agent, filters),
+            **headline(agent, filters, by_stop),
         ))
     return result
 
 
-def most_lost(agent, filters, found):
-    """The slot where most dialogs were lost: the most stops, or, once the agent has
-    outcome rules, the most stops that did not end well (never a thank-you or a
-    handover where dialogs end by design); None when no dialog was lost at a slot."""
-    if not outcomes.has_rules(agent.id):
+def most_lost(found, by_stop):
+    """The slot where most dialogs were lost: the most stops (of the paths `found`), or,
+    once the agent has outcome rules (`stops_per_outcome`), the most stops that did not
+    end well (never a thank-you or a handover where dialogs end by design); None when
+    no dialog was lost at a slot."""
+    if by_stop is None:
         exits = [s for s in found if s.to_key is None and s.from_key is not None]
         return max(exits, key=lambda s: s.transitions).from_key if exits else None
-    losses = slot_funnel.stops_and_losses(agent.id, filters, current_app.config["TIMEZONE"])
-    lost = {key: lost for key, (_, lost) in losses.items() if key is not None and lost}
+    lost = {key: outcomes.lost(counts) for key, counts in by_stop.items() if key is not None and outcomes.lost(counts)}
     return max(sorted(lost), key=lambda key: lost[key]) if lost else None
 
 

@@ -46,8 +46,16 @@ def counts_by(agent_id, filters, tz_name, *keys):
 
 
 def stops_by_outcome(agent_id, filters, tz_name):
-    """Per stop slot id (None: named no slot), its counted dialogs per outcome."""
-    return counts_by(agent_id, filters, tz_name, Dialog.stop_slot)
+    """Per stop slot key (None: named no slot), its counted dialogs per outcome: one
+    query, which also holds the outcome counts (`total`)."""
+    by_id = counts_by(agent_id, filters, tz_name, Dialog.stop_slot)
+    slots = population.slots_by_id(by_id)
+    return {slots[slot_id].key if slot_id is not None else None: counts for slot_id, counts in by_id.items()}
+
+
+def total(by_stop):
+    """The outcome counts of all the dialogs of `stops_by_outcome`: each stopped once."""
+    return sum(by_stop.values(), Counter())
 
 
 def lost(counts):

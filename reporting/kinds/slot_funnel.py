@@ -76,11 +76,7 @@ def stops_and_losses(agent_id, filters, tz_name):
     if not outcomes.has_rules(agent_id):
         return {c.key: (c.dialogs, c.dialogs) for c in stop_slots.stop_slot_counts(agent_id, filters, tz_name)}
     by_outcome = outcomes.stops_by_outcome(agent_id, filters, tz_name)
-    slots = population.slots_by_id(by_outcome)
-    return {
-        slots[slot_id].key if slot_id is not None else None: (sum(counts.values()), outcomes.lost(counts))
-        for slot_id, counts in by_outcome.items()
-    }
+    return {key: (sum(counts.values()), outcomes.lost(counts)) for key, counts in by_outcome.items()}
 
 
 def rows(steps, counted):
