@@ -1,9 +1,10 @@
 """The Analytics tab: filters, a preview of the three reports, and the EXPORT panel."""
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from wtforms import RadioField, StringField
+from wtforms import RadioField, SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import Length, Optional
 
@@ -11,6 +12,8 @@ from blueprints.export_requests import queue_export
 from blueprints.filter_form import PeriodFilterForm, filter_form, filters_from, link_filters, query_args, today
 from blueprints.guards import login_required
 from blueprints.subscription_form import SubscriptionForm
+from comparison import previews
+from comparison.periods import COMPARISONS, comparison_in_words, period_before
 from models import Agent, utcnow
 from outcomes import recompute
 from outcomes.rules import OUTCOMES
@@ -36,6 +39,8 @@ class FilterForm(PeriodFilterForm):
         validate_choice=False,  # an unknown view shows the default one
     )
     focus = StringField("Focus on slot", validators=[Optional(), Length(max=255)])
+    compare = SelectField("Compare with", choices=[SelectChoice("", "Nothing"), *(SelectChoice(*pair) for pair in COMPARISONS.items())], default="",
+                          validate_choice=False)  # an unknown comparison compares with nothing
 
 
 def date_presets(day):
@@ -65,7 +70,7 @@ def preview(filters):
             bars.append((f"Other slots ({len(rest)})", sum(c.dialogs for c in rest)))
         keys = [c.key for c in counts[:PREVIEW_TOP]]  # the bars' slots; the "Other" bar has none
         by_stop = stops_per_outcome(agent, filters)
-        result.append(dict(agent=agent, total=total, bars=bars, keys=keys, slots=len(counts),
+        result.append(dict(agent=agent, total=total, bars=bars, keys=keys, slots=len(counts), counts={c.key: c.dialogs for c in counts},
                            segments=outcome_segments(by_stop, keys, bool(rest)), **headline(agent, filters, by_stop)))
     return result
 
@@ -142,6 +147,7 @@ def paths_preview(filters, focus):
         result.append(dict(
             agent=agent,
             total=slot_paths.counted(found),
+            found=found,
             top=found[:PATHS_TOP],
             share=slot_paths.shares(found),
             slots=slots,
@@ -186,8 +192,12 @@ def index():
     if kind and valid:
         filters = filters_from(form)
         queue_export(filters, kind)
-        return redirect(url_for("analytics.index", **query_args(filters)))
+        return redirect(url_for("analytics.index", **query_args(filters), compare=comparison_of(form) or None))
     view = view_of(form)
+    shown = PREVIEWS[view](filters_from(form), form) if valid and form.agents.data else None
+    before = earlier_filters(form) if shown else None
+    if before:
+        shown = previews.compared(view, shown, PREVIEWS[view](before, form))
     return render_template(
         "analytics/index.html",
         form=form,
@@ -195,11 +205,27 @@ def index():
         subscription_when=in_words(subscription_form.schedule(), utcnow(), current_app.config["TIMEZONE"]) if not subscription_form.errors else "",
         valid=valid,
         view=view,
-        preview=PREVIEWS[view](filters_from(form), form) if valid and form.agents.data else None,
-        list_args=query_args(filters_from(form)) if valid and form.agents.data else None,
+        preview=shown,
+        list_args=query_args(filters_from(form)) if shown is not None else None,
+        before_args=query_args(before) if before else None,
+        compared=comparison_in_words((form.date_from.data, form.date_to.data), (before.date_from, before.date_to)) if before else "",
         presets=date_presets(today()),
         timezone=current_app.config["TIMEZONE"],
     )
+
+
+def comparison_of(form):
+    """The chosen `Compare with` (a key of COMPARISONS), or "" for nothing."""
+    return form.compare.data if form.compare.data in COMPARISONS else ""
+
+
+def earlier_filters(form):
+    """The filters for the period `Compare with` asks for; None when it asks for nothing."""
+    comparison = comparison_of(form)
+    if not comparison:
+        return None
+    first, last = period_before(form.date_from.data, form.date_to.data, comparison)
+    return replace(filters_from(form), date_from=first, date_to=last)
 
 
 def subscribe_to(filters, subscription_form):

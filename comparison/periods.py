@@ -1,0 +1,67 @@
+"""Which days "the period before" covers, and two periods in words. Days are local
+days of TIMEZONE, as every period's are; `reporting.periods.period_bounds` turns them
+into instants, so a week across a DST change is 167 or 169 hours and stays seven days."""
+import calendar
+from datetime import timedelta
+
+COMPARISONS = {"previous": "Previous period", "last-year": "Same period last year"}  # URL value: label
+
+
+def previous_period(first, last):
+    """As many days as first..last, ending the day before `first`."""
+    days = (last - first).days + 1
+    return first - timedelta(days=days), first - timedelta(days=1)
+
+
+def same_period_last_year(first, last):
+    """The same dates a year earlier. 29 February becomes the 28th, and a period that
+    ends on a month's last day ends on that month's last day (28 February 2025 looks
+    back to 29 February 2024): whole months stay whole."""
+    return _year_earlier(first, month_end=False), _year_earlier(last, month_end=_is_month_end(last))
+
+
+def period_before(first, last, comparison):
+    """The period a `comparison` (a key of COMPARISONS) compares first..last with."""
+    if comparison == "previous":
+        return previous_period(first, last)
+    if comparison == "last-year":
+        return same_period_last_year(first, last)
+    raise ValueError(f"unknown comparison {comparison!r}")
+
+
+def calendar_period_before(first, last):
+    """The period a scheduled email's compares with: the month before a whole
+    calendar month, else as many days just before (the day, or the week, before)."""
+    if first.day == 1 and _is_month_end(last) and (first.year, first.month) == (last.year, last.month):
+        end = first - timedelta(days=1)
+        return end.replace(day=1), end
+    return previous_period(first, last)
+
+
+def _is_month_end(day):
+    return day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+def _year_earlier(day, month_end):
+    year, month = day.year - 1, day.month
+    last_day = calendar.monthrange(year, month)[1]
+    return day.replace(year=year, day=last_day if month_end else min(day.day, last_day))
+
+
+def in_words(first, last, with_year=False):
+    """'1–30 Nov', '25 Oct–23 Nov', '29 Dec 2025–4 Jan 2026' (years when asked for,
+    or when the period spans two), '3 Nov' for one day."""
+    with_year = with_year or first.year != last.year
+    year = f" {last.year}" if with_year else ""
+    if first == last:
+        return f"{first.day} {first:%b}{year}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}\u2013{last.day} {last:%b}{year}"
+    start = f"{first.day} {first:%b}" + (f" {first.year}" if first.year != last.year else "")
+    return f"{start}\u2013{last.day} {last:%b}{year}"
+
+
+def comparison_in_words(current, before):
+    """'1–30 Nov vs 2–31 Oct'; both with years when their years differ."""
+    with_year = {current[0].year, current[1].year} != {before[0].year, before[1].year}
+    return f"{in_words(*current, with_year)} vs {in_words(*before, with_year)}"
