@@ -264,6 +264,51 @@ class SubscriptionRun(BaseModel):
         indexes = ((("subscription", "first_day", "last_day"), True),)
 
 
+class Alert(BaseModel):
+    """An account's watch on a rate of its agents (SPEC: "Comparing periods and alerts"):
+    checked once per daily or weekly period (subscriptions/schedules.py) against the
+    period before, mailed only when something got worse by at least its threshold."""
+
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    agents = TextField()  # JSON list of agent ids
+    channels = TextField(default="[]")  # JSON list; empty means all
+    watch = CharField()  # a key of alerts.watching.WATCHES
+    direction = CharField()  # "rises" or "falls"
+    threshold = IntegerField()  # hundredths of a percentage point: 250 is 2.50 pp, exact at the boundary
+    min_dialogs = IntegerField(default=30)  # each period's denominator; below it nothing fires
+    only_significant = BooleanField(default=True)
+    frequency = CharField()  # "daily" or "weekly"
+    weekday = IntegerField(default=0)  # weekly: 0 = Monday
+    at = CharField()  # local time of day, HH:MM in TIMEZONE
+    is_paused = BooleanField(default=False)
+    failing_since = DateTimeField(null=True)  # a check that could not be computed, retried by every sweep until one succeeds
+    last_error = TextField(null=True)  # why, in words (no data of anyone's)
+    created_at = DateTimeField(default=utcnow)
+
+
+class AlertRun(BaseModel):
+    """One period of an alert, checked once: the unique index decides which worker
+    records it, with what it found and, when something crossed the threshold, the
+    email to send (`alerts.delivery`)."""
+
+    alert = ForeignKeyField(Alert, on_delete="CASCADE", index=False)
+    first_day = DateField()
+    last_day = DateField()
+    checked_at = DateTimeField(default=utcnow)
+    findings = TextField(default="[]")  # JSON: the changes that crossed the threshold (alerts.watching.Finding)
+    note = TextField(null=True)  # e.g. "no data for Support Bot, 23–29 Nov"
+    state = CharField(default="quiet")  # alerts.delivery: quiet (nothing to send), queued, sending, sent, failed
+    claim_token = CharField(null=True)
+    lease_until = DateTimeField(null=True)
+    attempts = IntegerField(default=0)
+    not_before = DateTimeField(null=True)  # a retry's time
+    error = TextField(null=True)  # why the last attempt to send failed
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("alert", "first_day", "last_day"), True),)
+
+
 class ExportRequest(BaseModel):
     """One click on Stop slots: who asked, with which filters."""
 
@@ -411,4 +456,4 @@ class AuditEntry(BaseModel):
     class Meta:
         indexes = ((("at",), False), (("account", "at"), False), (("agent", "at"), False))
 
-MODELS = [Account, Agent, NewApiKey, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure, AuditEntry]
+MODELS = [Account, Agent, NewApiKey, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, Alert, AlertRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure, AuditEntry]

@@ -13,6 +13,8 @@ from huey import crontab
 
 import models
 from access import api_keys
+from alerts.checks import run_checks
+from alerts.delivery import send_alert, unsent
 from export_queue import upkeep
 from export_queue.delivery import process_export_item
 from extensions import huey, in_app_context
@@ -36,6 +38,8 @@ def recover_on_startup():
     _enqueue_stalled_imports()
     _resume_recomputations()
     _deliver_due_subscriptions()
+    run_checks()
+    _send_lost_alerts()
 
 
 @huey.on_startup()
@@ -65,12 +69,14 @@ def last_heartbeat():
 def sweep():
     """Every minute: expire old links, delete stale files and API keys no page will
     show, recover lost queue messages and stalled imports, and start the scheduled
-    reports that are due."""
+    reports and alert checks that are due."""
     upkeep.expire_links()
     api_keys.forget_expired()
     _enqueue_orphans(grace=timedelta(seconds=huey.flask_app.config["EXPORT_LEASE"]))
     _enqueue_stalled_imports()
     _deliver_due_subscriptions()
+    run_checks()
+    _send_lost_alerts()
 
 
 @huey.periodic_task(crontab(minute="7"))
@@ -113,6 +119,14 @@ def _deliver_due_subscriptions():
     config = huey.flask_app.config
     for item in deliver_due(models.utcnow(), config["TIMEZONE"], config["SCHEDULED_MAX_PENDING"]):
         process_export_item(item.id)
+
+
+def _send_lost_alerts():
+    """Alert emails whose queue message was lost (a dead worker) are queued again."""
+    waiting = waiting_ids(send_alert)
+    for run_id in unsent(models.utcnow()):
+        if run_id not in waiting:
+            send_alert(run_id)
 
 
 def _enqueue_orphans(grace):

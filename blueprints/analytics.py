@@ -8,6 +8,10 @@ from wtforms import RadioField, SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import Length, Optional
 
+from alerts import checks as alert_checks
+from alerts import watching
+from alerts.emails import checked_when
+from blueprints.alert_form import alert_form, stored_settings
 from blueprints.export_requests import queue_export
 from blueprints.filter_form import PeriodFilterForm, filter_form, filters_from, link_filters, query_args, today
 from blueprints.guards import login_required
@@ -188,7 +192,10 @@ def index():
     subscription_form = SubscriptionForm(request.form if action == "subscribe" else None, meta={"csrf": False})
     if action == "subscribe" and subscription_form.validate() and valid and subscribe_to(filters_from(form), subscription_form):
         return redirect(url_for("subscriptions.index"))
-    kind = export_kind(action) if action != "subscribe" else None
+    watch_form = alert_form(request.form if action == "alert" else None)
+    if action == "alert" and watch_form.validate() and valid and alert_on(filters_from(form), watch_form):
+        return redirect(url_for("subscriptions.index"))
+    kind = export_kind(action) if action not in ("subscribe", "alert") else None
     if kind and valid:
         filters = filters_from(form)
         queue_export(filters, kind)
@@ -202,6 +209,7 @@ def index():
         "analytics/index.html",
         form=form,
         subscription_form=subscription_form,
+        alert_form=watch_form,
         subscription_when=in_words(subscription_form.schedule(), utcnow(), current_app.config["TIMEZONE"]) if not subscription_form.errors else "",
         valid=valid,
         view=view,
@@ -238,6 +246,21 @@ def subscribe_to(filters, subscription_form):
             f"You have {most} subscriptions, the most one account may have. Delete one on Subscriptions to make room.")
         return False
     flash(f"Subscribed. {subscription_summary(subscription, current_app.config['TIMEZONE'])}.", "success")
+    return True
+
+
+def alert_on(filters, form):
+    """Make an alert for the filters' agents and channels and check it at once (its
+    first email, if any, covers the latest complete period); or, at the account's
+    limit, say so beside the form. True when made."""
+    most = current_app.config["SUBSCRIPTION_MAX_PER_ACCOUNT"]
+    made = alert_checks.create(g.account, stored_settings(filters, form), most)
+    if made is None:
+        form.form_errors.append(f"You have {most} alerts, the most one account may have. Delete one on Subscriptions to make room.")
+        return False
+    alert_checks.check_alerts_now()
+    flash(f"Alert made: {watching.threshold_words(made)}, checked {checked_when(made, current_app.config['TIMEZONE'])}. "
+          "The latest complete period is being checked now; an email comes only if something crossed the threshold.", "success")
     return True
 
 

@@ -1,13 +1,18 @@
-"""/subscriptions: an account's scheduled reports, with their next and last run;
-pause, resume, edit and delete."""
+"""/subscriptions: an account's scheduled reports, with their next and last run,
+and its alerts, with their last check; pause, resume, edit and delete each."""
 import json
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from peewee import fn
 
+from alerts import watching
+from alerts.checks import check_alerts_now
+from alerts.emails import checked_when
+from blueprints.alert_form import AlertForm, alert_form
 from blueprints.guards import login_required
+from comparison.periods import in_words as days_in_words
 from blueprints.subscription_form import SubscriptionForm
-from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
+from models import Agent, Alert, AlertRun, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
 from outcomes.rules import OUTCOMES
 from reporting import kinds
 from subscriptions.schedules import describe, schedule_of
@@ -37,7 +42,33 @@ def index():
             requests=list(ExportRequest.select().where(ExportRequest.subscription_run == last)) if last else [],
             outcome=outcome_of(last),
         ))
-    return render_template("subscriptions/index.html", rows=rows)
+    return render_template("subscriptions/index.html", rows=rows, alerts=alert_rows(names))
+
+
+def alert_rows(names):
+    """The account's alerts in words, each with its last check."""
+    tz = current_app.config["TIMEZONE"]
+    rows = []
+    for alert in Alert.select().where(Alert.account == g.account).order_by(Alert.id):
+        last = AlertRun.select().where(AlertRun.alert == alert).order_by(AlertRun.last_day.desc(), AlertRun.id.desc()).first()
+        rows.append(dict(alert=alert, rule=watching.threshold_words(alert), when=checked_when(alert, tz),
+                         agents=[names.get(agent_id, "(deleted agent)") for agent_id in json.loads(alert.agents)],
+                         channels=json.loads(alert.channels), last=last, last_words=last_check_words(last)))
+    return rows
+
+
+def last_check_words(run):
+    """What the alert's last check found, e.g. '23–29 Nov: 2 changes crossed the threshold, emailed'."""
+    if run is None:
+        return "not checked yet"
+    found = len(watching.from_json(run.findings))
+    if found:
+        outcome = {"sent": "emailed", "failed": f"the email failed: {run.error}", "queued": "email on its way",
+                   "sending": "email on its way"}[run.state]
+        words = f"{found} change{'s' * (found != 1)} crossed the threshold, {outcome}"
+    else:
+        words = "nothing crossed the threshold"
+    return f"{days_in_words(run.first_day, run.last_day)}: {words}" + (f"; {run.note}" if run.note else "")
 
 
 @bp.route("/subscriptions/when")
@@ -97,4 +128,45 @@ def edit(subscription_id):
 def delete(subscription_id):
     own(subscription_id).delete_instance()
     flash("Subscription deleted. Reports it already sent stay on the Exports page.", "success")
+    return redirect(url_for("subscriptions.index"))
+
+
+def own_alert(alert_id):
+    alert = Alert.get_or_none((Alert.id == alert_id) & (Alert.account == g.account))
+    if alert is None:
+        abort(404)
+    return alert
+
+
+@bp.route("/alerts/<int:alert_id>/<any(pause, resume):action>", methods=("POST",))
+@login_required
+def set_alert_paused(alert_id, action):
+    """A resumed alert checks the latest complete period at once, and goes on from there."""
+    alert = own_alert(alert_id)
+    Alert.update(is_paused=action == "pause").where(Alert.id == alert.id).execute()
+    if action == "resume":
+        check_alerts_now()
+    flash(f"Alert {action}d.", "success")
+    return redirect(url_for("subscriptions.index"))
+
+
+@bp.route("/alerts/<int:alert_id>/edit", methods=("GET", "POST"))
+@login_required
+def edit_alert(alert_id):
+    """Change what it watches, its threshold and when it checks; periods already checked stay as they were."""
+    alert = own_alert(alert_id)
+    form = alert_form(request.form) if request.method == "POST" else AlertForm.of(alert)
+    if request.method == "POST" and form.validate():
+        Alert.update(**form.settings()).where(Alert.id == alert.id).execute()
+        check_alerts_now()
+        flash(f"Alert changed: {watching.threshold_words(Alert.get_by_id(alert.id))}.", "success")
+        return redirect(url_for("subscriptions.index"))
+    return render_template("subscriptions/alert_edit.html", alert=alert, form=form), 400 if request.method == "POST" else 200
+
+
+@bp.route("/alerts/<int:alert_id>/delete", methods=("POST",))
+@login_required
+def delete_alert(alert_id):
+    own_alert(alert_id).delete_instance()
+    flash("Alert deleted.", "success")
     return redirect(url_for("subscriptions.index"))

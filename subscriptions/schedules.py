@@ -43,9 +43,10 @@ class Schedule:
 
 
 def schedule_of(subscription):
-    """The Schedule of a stored subscription (its time of day is kept as HH:MM)."""
+    """The Schedule of a stored subscription, or alert (which has no day of month);
+    its time of day is kept as HH:MM."""
     hours, minutes = (int(part) for part in subscription.at.split(":"))
-    return Schedule(subscription.frequency, time(hours, minutes), subscription.weekday, subscription.day)
+    return Schedule(subscription.frequency, time(hours, minutes), subscription.weekday, getattr(subscription, "day", 1))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,59 @@
+"""`Alert me`: the alert form, on the EXPORT panel and on an alert's edit page."""
+import calendar
+import json
+from datetime import time
+from decimal import Decimal
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DecimalField, IntegerField, RadioField, SelectField, TimeField
+from wtforms.fields import SelectChoice
+from wtforms.validators import InputRequired, NumberRange
+
+from alerts.watching import DIRECTIONS, WATCHES
+from subscriptions.schedules import Schedule, schedule_of
+
+PREFIX = "alert"  # its fields' names, apart from the subscription form's beside it
+
+
+class AlertForm(FlaskForm):
+    """What to watch, how much worse is worth an email, and when to check."""
+
+    watch = RadioField("Watch", choices=[SelectChoice(key, label) for key, label in WATCHES.items()], default="exit-rate")
+    direction = SelectField("Change", choices=[SelectChoice(key, label) for key, label in DIRECTIONS.items()], default="rises")
+    threshold = DecimalField("At least (percentage points)", places=2, default=Decimal("5.00"), validators=[
+        InputRequired("Say by how many percentage points, e.g. 5."),
+        NumberRange(Decimal("0.01"), Decimal("100"), "Pick between 0.01 and 100 percentage points.")])
+    min_dialogs = IntegerField("Minimum dialogs", default=30, validators=[
+        InputRequired("Say how many dialogs each period needs, e.g. 30."),
+        NumberRange(1, 10_000_000, "Pick a whole number of dialogs, 1 or more.")])
+    only_significant = BooleanField("Only significant changes", default=True)
+    frequency = RadioField("Check", choices=[SelectChoice("daily", "Daily"), SelectChoice("weekly", "Weekly")], default="daily")
+    weekday = SelectField("Weekday", coerce=int, default=0,
+                          choices=[SelectChoice(n, name) for n, name in enumerate(calendar.day_name)])
+    at = TimeField("Time", default=time(9, 0), validators=[InputRequired("Pick a time of day, e.g. 09:00.")])
+
+    def schedule(self):
+        return Schedule(self.frequency.data, self.at.data, self.weekday.data)
+
+    def settings(self):
+        """The Alert fields this form sets (the threshold in hundredths of a point)."""
+        return dict(watch=self.watch.data, direction=self.direction.data, threshold=int(self.threshold.data * 100),
+                    min_dialogs=self.min_dialogs.data, only_significant=self.only_significant.data,
+                    frequency=self.frequency.data, weekday=self.weekday.data, at=f"{self.at.data:%H:%M}")
+
+    @classmethod
+    def of(cls, alert):
+        """The form filled in from a stored alert (the edit page)."""
+        schedule = schedule_of(alert)
+        return cls(formdata=None, meta={"csrf": False}, prefix=PREFIX, watch=alert.watch, direction=alert.direction,
+                   threshold=Decimal(alert.threshold) / 100, min_dialogs=alert.min_dialogs,
+                   only_significant=alert.only_significant, frequency=schedule.frequency, weekday=schedule.weekday, at=schedule.at)
+
+
+def alert_form(formdata=None):
+    return AlertForm(formdata, meta={"csrf": False}, prefix=PREFIX)
+
+
+def stored_settings(filters, form):
+    """An Alert's fields for the Analytics filters (agents, channels) and the form."""
+    return dict(agents=json.dumps(list(filters.agent_ids)), channels=json.dumps(list(filters.channels)), **form.settings())
