@@ -4,7 +4,8 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from flask_mail import Message
 
-from export_queue.intake import selector_of
+from comparison.figures import headline_changes
+from export_queue.intake import filters_of, selector_of
 from export_queue.links import download_token, has_workbook
 from outcomes.rules import OUTCOMES
 from reporting import dialog_lists, files, kinds
@@ -67,6 +68,7 @@ def report_email(item, expires_at):
         timezone=tz,
         subscription=scheduled_by(item.request),
         subscriptions_link=external_url("subscriptions.index"),
+        compared=headline_changes(item.agent_id, filters_of(item.request), tz) if item.request.subscription_run else None,
     )
     message = Message(
         subject=email_subject(item),

@@ -205,3 +205,28 @@ def test_alert_me_pause_resume_edit_and_delete(app, shop_bot, client, auth, peop
     client.post(f"/alerts/{alert.id}/delete", data={"csrf_token": csrf_token(client, "/subscriptions")})
     with app.app_context():
         assert Alert.select().count() == 0 and AlertRun.select().count() == 0
+
+
+def test_a_subscription_email_ends_with_the_comparison_with_the_period_before(app, shop_bot):
+    from export_queue.delivery import process_item
+    from models import Subscription
+    from outcomes import recompute
+    from outcomes import rules as outcome_rules
+    from subscriptions.sweep import deliver_due
+
+    with app.app_context(), mail.record_messages() as outbox:
+        version = recompute.save(shop_bot, outcome_rules.from_yaml("- {outcome: Completed, ends_at: pay}\n", {"ask": "question", "pay": "question"}))
+        recompute.recompute(shop_bot.id, version)
+        analyst = Account.create(email="analyst@example.com", password_hash="-")
+        Subscription.create(account=analyst, kinds=json.dumps(["stop-slots"]), agents=json.dumps([shop_bot.id]),
+                            frequency="daily", at="09:00", starts_at=DUE - timedelta(hours=1))
+        from models import Grant
+        Grant.create(account=analyst, agent=shop_bot)
+        for item in deliver_due(DUE, TZ, 60):
+            process_item(item.id)
+    assert len(outbox) == 1
+    assert ("Compared with the period before (30 Nov vs 29 Nov):\n"
+            "  Counted dialogs: 40 (was 40, ±0%)\n"
+            "  Containment:     100.00% (was 100.00%, ±0 pp)\n"
+            "  Completion:      25.00% (was 75.00%, \u221250.00 pp, significant)\n") in outbox[0].body, outbox[0].body
+    assert "▼ significant" in outbox[0].html
