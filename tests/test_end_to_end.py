@@ -11,7 +11,8 @@ from datetime import date, datetime, timedelta, timezone
 import openpyxl
 import pytest
 
-from devtools.processes import ANALYST_PASSWORD, Browserless, SmtpSink, dialog_events, seeded_stack, wait_for
+from devtools.processes import ANALYST_PASSWORD, Browserless, SmtpSink, Stack, dialog_events, seeded_stack, wait_for
+from comparison import periods
 from reporting.files import guard_formula
 
 pytestmark = pytest.mark.e2e
@@ -421,3 +422,98 @@ def test_browser_outcome_rules_rates_a_filtered_funnel_and_the_outcomes_email(st
     assert "Outcomes: Abandoned" in text
     assert rows == [["Outcome", "Dialogs", "Share (%)"], ["Completed", "0", "0.00"], ["Escalated", "0", "0.00"],
                     ["Failed", "0", "0.00"], ["Abandoned", "5", "100.00"], ["In progress", "0", "0.00"]]
+
+
+def path_events(prefix, count, slots, day):
+    """`count` counted dialogs showing `slots` in order, at noon UTC on `day`."""
+    events = []
+    for i in range(count):
+        start = datetime.combine(day, datetime.min.time()) + timedelta(hours=12, seconds=i)
+        events.append({"dialog_id": f"{prefix}-{i}", "channel": "web", "sender": "user", "text": "hi", "timestamp": start.isoformat() + "Z"})
+        for offset, slot in enumerate(slots, 1):
+            events.append({"dialog_id": f"{prefix}-{i}", "channel": "web", "sender": "bot", "slot": slot,
+                           "timestamp": (start + timedelta(seconds=offset)).isoformat() + "Z"})
+    return events
+
+
+def test_three_workers_racing_send_an_alert_once_per_period(idle_stack, smtp):
+    """Yesterday 30 of 40 Support Bot dialogs stopped at Greeting, the day before 10 of
+    40: an exit-rate alert due this morning fires once, though three consumers check
+    it as they start and every minute, and not again after a restart."""
+    stack = idle_stack
+    today = datetime.now(timezone.utc).date()
+    key = stack.keys["Support Bot"]
+    for prefix, day, stopped in (("y", today - timedelta(days=1), 30), ("b", today - timedelta(days=2), 10)):
+        stack.api("POST", "/api/v1/events", key, path_events(f"{prefix}-greet", stopped, ["greet"], day)
+                  + path_events(f"{prefix}-ask", 40 - stopped, ["greet", "ask"], day))
+    account = stack.query("SELECT id FROM account WHERE email = 'analyst@example.com'")[0][0]
+    stack.query(
+        "INSERT INTO alert (account_id, agents, channels, watch, direction, threshold, min_dialogs, only_significant,"
+        " frequency, weekday, at, is_paused, created_at)"
+        f" VALUES ({account}, '[1]', '[]', 'exit-rate', 'rises', 1000, 30, true, 'daily', 0, '00:00', false, '{today}') RETURNING id"
+    )
+    for _ in range(3):
+        stack.start_worker()
+    [message] = smtp.wait_for_messages(1)
+    assert message["Subject"] == f"Exit rate rose at Greeting of Support Bot, {today - timedelta(days=1):%-d %b}"
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert "before 25.00%, now 75.00%, change +50.00 pp (40 dialogs; 40 before)" in body
+    stack.stop()
+    stack.processes.clear()
+    for _ in range(3):
+        stack.start_worker()
+    time.sleep(5)
+    assert len(smtp.messages) == 1
+    assert stack.query("SELECT state, attempts FROM alert_run") == [("sent", 1)]
+
+
+@pytest.mark.browser
+def test_browser_compare_the_demos_last_week_then_an_alert_by_email(tmp_path, smtp, page):
+    """The demo's last 7 days beside the 7 before: its reworded order-number question lost
+    significantly fewer people. Then an alert made on the EXPORT panel is checked at once
+    by the worker and its email names what got worse, with a link to the dialogs behind it."""
+    stack = Stack(tmp_path, smtp.port)
+    try:
+        stack.cli("init-db")
+        stack.cli("demo-data")
+        stack.start_web()
+        stack.start_worker()
+        compare_then_alert(stack, smtp, page)
+    finally:
+        stack.stop()
+
+
+def compare_then_alert(stack, smtp, page):
+    page.goto(stack.base_url + "/analytics")
+    page.get_by_label("Email").fill("demo@slotlens.local")
+    page.get_by_label("Password").fill("slotlens-demo")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Last 7 days").click()
+    page.get_by_label("Funnel", exact=True).check()
+    page.get_by_label("Compare with").select_option(label="Previous period")
+    compared = f"{periods.in_words(TODAY - timedelta(days=6), TODAY)} vs {periods.in_words(TODAY - timedelta(days=13), TODAY - timedelta(days=7))}"
+    page.get_by_text(f"Compared: {compared}").wait_for()
+    support = page.locator("article.agent-preview", has=page.get_by_role("heading", name="Support Bot", exact=True))
+    reworded = support.get_by_role("row").filter(has_text="Ask order number")
+    assert reworded.locator(".versus.down .marker").count() == 1, "the exit rate fell significantly"
+    before = support.get_by_role("link", name=re.compile(r"dialogs that reached Ask order number in the period before"))
+    assert f"date_to={TODAY - timedelta(days=7)}" in before.get_attribute("href")
+    assert "compare=previous" in page.url or page.get_by_label("Compare with").input_value() == "previous"
+
+    page.get_by_text("Alert me").click()
+    page.get_by_label("Exit rate of each slot").check()
+    page.get_by_label("Change", exact=True).select_option(label="Rises by")
+    page.get_by_label("At least (percentage points)").fill("0.01")
+    page.get_by_label("Minimum dialogs").fill("1")
+    page.get_by_label("Only significant changes").uncheck()
+    page.get_by_role("button", name="Create alert").click()
+    page.get_by_text("Alert made: Exit rate of each slot rises by at least 0.01 pp").wait_for()
+    [message] = smtp.wait_for_messages(1, timeout=60)
+    assert message["Subject"].startswith("Exit rate rose at ") and message["To"] == "demo@slotlens.local"
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    link = re.search(r"The dialogs behind it: (\S+)", body).group(1)
+    assert re.search(r"before \d+\.\d\d%, now \d+\.\d\d%, change \+\d+\.\d\d pp \(\d+ dialogs; \d+ before\)", body)
+    page.goto(link)
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Dialogs")
+    page.goto(stack.base_url + "/subscriptions")
+    assert page.get_by_text(re.compile(r"Last check: .*crossed the threshold, emailed")).is_visible()
