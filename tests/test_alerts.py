@@ -45,10 +45,11 @@ def make_alert(agent, email="analyst@example.com", **settings):
 
 
 def sweep(now=DUE):
-    """One worker's sweep at `now`: the runs it recorded to email, sent in immediate mode."""
+    """One worker's sweep at `now` (tasks.sweep's alert steps): the runs it recorded
+    to email; they, and any email left unsent, are sent."""
     found = checks.check_due(now, TZ)
-    for run in found:
-        delivery.send(run.id)
+    for run_id in sorted({run.id for run in found} | set(delivery.unsent(now))):
+        delivery.send(run_id)
     return found
 
 
@@ -71,6 +72,32 @@ def test_a_regression_fires_once_per_period_and_lists_the_change(app, shop_bot):
         run = AlertRun.get(AlertRun.first_day == date(2026, 11, 30))
         assert (run.state, run.first_day, run.last_day) == ("sent", date(2026, 11, 30), date(2026, 11, 30))
         assert not Alert.get().is_paused, "an alert never switches itself off"
+
+
+def test_many_workers_checking_at_once_record_a_period_once(app, shop_bot):
+    """Each with its own connection; on PostgreSQL, READ COMMITTED lets them all
+    evaluate, and the unique index lets one record."""
+    import threading
+
+    from database import db
+
+    with app.app_context():
+        make_alert(shop_bot)
+    results, barrier = [], threading.Barrier(6)
+
+    def worker():
+        with app.app_context(), db.connection_context():
+            barrier.wait()
+            results.append(len(checks.check_due(DUE, TZ)))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [0] * 5 + [1]
+    with app.app_context():
+        assert AlertRun.select().count() == 1
 
 
 def test_after_downtime_the_latest_period_is_checked_once(app, shop_bot):
