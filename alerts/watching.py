@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
+from access.visibility import visible_agents
 from comparison import changes, statistics
 from comparison.periods import in_words, previous_period
 from models import Agent
@@ -88,10 +89,11 @@ def outcome_rates(agent, now, before, tz_name, watch):
 def evaluate(alert, first_day, last_day, tz_name):
     """(findings, notes) of the alert for first_day..last_day against the period
     before: the changes that crossed its threshold, and, in words, the agents that
-    had no data (or, for an outcome rate, no outcome rules) in either period."""
+    had no data (or, for an outcome rate, no outcome rules) in either period. Agents
+    the account no longer sees are left out."""
     before_days = previous_period(first_day, last_day)
     channels = tuple(sorted(json.loads(alert.channels)))
-    agents = Agent.select().where(Agent.id.in_(json.loads(alert.agents))).order_by(Agent.name)
+    agents = visible_agents(alert.account).where(Agent.id.in_(json.loads(alert.agents))).order_by(Agent.name)  # access checked at each check
     findings, notes = [], []
     for agent in agents:
         now = periods.Filters((agent.id,), first_day, last_day, channels)

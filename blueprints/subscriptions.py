@@ -89,18 +89,19 @@ def outcome_of(run):
     return ", ".join(f"{count} {state}" for state, count in states.tuples())
 
 
-def own(subscription_id):
-    subscription = Subscription.get_or_none((Subscription.id == subscription_id) & (Subscription.account == g.account))
-    if subscription is None:
+def owned(model, row_id):
+    """The account's own subscription or alert of this id; 404 for anyone else's."""
+    row = model.get_or_none((model.id == row_id) & (model.account == g.account))
+    if row is None:
         abort(404)
-    return subscription
+    return row
 
 
 @bp.route("/subscriptions/<int:subscription_id>/<any(pause, resume):action>", methods=("POST",))
 @login_required
 def set_paused(subscription_id, action):
     """A resumed subscription does not send the periods that came due while it was paused."""
-    subscription = own(subscription_id)
+    subscription = owned(Subscription, subscription_id)
     changes = {"is_paused": action == "pause"}
     if action == "resume":
         changes["starts_at"] = utcnow()
@@ -113,7 +114,7 @@ def set_paused(subscription_id, action):
 @login_required
 def edit(subscription_id):
     """Change what, how often and when; a changed subscription sends from its next due time on."""
-    subscription = own(subscription_id)
+    subscription = owned(Subscription, subscription_id)
     form = SubscriptionForm(meta={"csrf": False}) if request.method == "POST" else SubscriptionForm.of(subscription)
     if request.method == "POST" and form.validate():
         Subscription.update(starts_at=utcnow(), **form.settings()).where(Subscription.id == subscription.id).execute()
@@ -126,23 +127,16 @@ def edit(subscription_id):
 @bp.route("/subscriptions/<int:subscription_id>/delete", methods=("POST",))
 @login_required
 def delete(subscription_id):
-    own(subscription_id).delete_instance()
+    owned(Subscription, subscription_id).delete_instance()
     flash("Subscription deleted. Reports it already sent stay on the Exports page.", "success")
     return redirect(url_for("subscriptions.index"))
-
-
-def own_alert(alert_id):
-    alert = Alert.get_or_none((Alert.id == alert_id) & (Alert.account == g.account))
-    if alert is None:
-        abort(404)
-    return alert
 
 
 @bp.route("/alerts/<int:alert_id>/<any(pause, resume):action>", methods=("POST",))
 @login_required
 def set_alert_paused(alert_id, action):
     """A resumed alert checks the latest complete period at once, and goes on from there."""
-    alert = own_alert(alert_id)
+    alert = owned(Alert, alert_id)
     Alert.update(is_paused=action == "pause").where(Alert.id == alert.id).execute()
     if action == "resume":
         check_alerts_now()
@@ -154,19 +148,19 @@ def set_alert_paused(alert_id, action):
 @login_required
 def edit_alert(alert_id):
     """Change what it watches, its threshold and when it checks; periods already checked stay as they were."""
-    alert = own_alert(alert_id)
+    alert = owned(Alert, alert_id)
     form = alert_form(request.form) if request.method == "POST" else AlertForm.of(alert)
     if request.method == "POST" and form.validate():
         Alert.update(**form.settings()).where(Alert.id == alert.id).execute()
         check_alerts_now()
         flash(f"Alert changed: {watching.threshold_words(Alert.get_by_id(alert.id))}.", "success")
         return redirect(url_for("subscriptions.index"))
-    return render_template("subscriptions/alert_edit.html", alert=alert, form=form), 400 if request.method == "POST" else 200
+    return render_template("subscriptions/edit.html", alert=alert, form=form), 400 if request.method == "POST" else 200
 
 
 @bp.route("/alerts/<int:alert_id>/delete", methods=("POST",))
 @login_required
 def delete_alert(alert_id):
-    own_alert(alert_id).delete_instance()
+    owned(Alert, alert_id).delete_instance()
     flash("Alert deleted.", "success")
     return redirect(url_for("subscriptions.index"))

@@ -7,6 +7,8 @@ Runs Slotlens as `make run` does (web, worker, local mail catcher) in a temporar
 folder and drives Debian's Chromium through Playwright.
 """
 import argparse
+import email
+import email.policy
 import os
 import sqlite3
 import subprocess
@@ -89,6 +91,7 @@ def take(out):
             page.get_by_role("button", name="Subscribe").click()
             page.get_by_role("heading", name="Subscriptions").wait_for()
             shot("subscriptions")
+            compare_and_alert(stack, page, shot, outbox)
             page.goto(stack.base_url + "/admin/import/")
             shot("import")
             page.goto(stack.base_url + "/admin/")
@@ -110,6 +113,35 @@ def take(out):
             browser.close()
     finally:
         stack.stop()
+
+
+def compare_and_alert(stack, page, shot, outbox):
+    """Support Bot's last 7 days beside the 7 before (its reworded question), then an
+    alert made on the EXPORT panel and the email the worker sends for it."""
+    today = datetime.now(timezone.utc).date()
+    page.goto(f"{stack.base_url}/analytics?view=slot-funnel&agents=1&date_from={today - timedelta(days=6)}&date_to={today}&compare=previous")
+    page.get_by_text("Compared:").wait_for()
+    shot("compare")
+    page.goto(stack.base_url + "/analytics")  # every agent: some slot's exit rate rose yesterday, by chance alone
+    page.get_by_text("Alert me").click()
+    page.get_by_label("Exit rate of each slot").check()
+    page.get_by_label("At least (percentage points)").fill("0.01")
+    page.get_by_label("Minimum dialogs").fill("1")
+    page.get_by_label("Only significant changes").uncheck()
+    page.get_by_role("button", name="Create alert").click()
+    page.get_by_text("Alert made").wait_for()
+
+    def alert_email():
+        for name in sorted(os.listdir(outbox)):
+            with open(os.path.join(outbox, name), "rb") as f:
+                message = email.message_from_binary_file(f, policy=email.policy.default)
+            if message["Subject"].startswith("Exit rate"):
+                return message.get_body(preferencelist=("html",)).get_content()
+        return None
+
+    wait_for(alert_email, timeout=60, what="the alert email")
+    page.set_content(alert_email())
+    shot("alert-email")
 
 
 def main():

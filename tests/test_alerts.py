@@ -14,7 +14,7 @@ from alerts import checks, delivery, watching
 from comparison.changes import Fraction
 from extensions import mail
 from ingest import writer
-from models import Account, Alert, AlertRun
+from models import Account, Alert, AlertRun, Grant
 from tests.conftest import csrf_token, make_agent
 from tests.test_comparison import SLOTS, dialogs_on
 
@@ -38,6 +38,7 @@ def shop_bot(app):
 
 def make_alert(agent, email="analyst@example.com", **settings):
     account = Account.get_or_none(Account.email == email) or Account.create(email=email, password_hash="-")
+    Grant.get_or_create(account=account, agent=agent)
     fields = dict(watch="exit-rate", direction="rises", threshold=500, min_dialogs=30, only_significant=True,
                   frequency="daily", at="09:00")
     fields.update(settings)
@@ -123,6 +124,13 @@ def test_the_exact_boundary_holds_for_thirds():
     assert Fraction(3333, 100) < 100 * (Fraction(2, 3) - Fraction(1, 3))
 
 
+def test_an_agent_no_longer_granted_is_left_out(app, shop_bot):
+    with app.app_context(), mail.record_messages() as outbox:
+        alert = make_alert(shop_bot)
+        Grant.delete().where(Grant.account == alert.account).execute()
+        assert sweep() == [] and outbox == []
+
+
 def test_minimum_dialogs_and_significance_are_honoured(app, shop_bot):
     with app.app_context():
         make_alert(shop_bot, min_dialogs=41)  # Ask order was reached by 40 each day
@@ -198,7 +206,6 @@ def test_alert_me_pause_resume_edit_and_delete(app, shop_bot, client, auth, peop
     auth.login("analyst@example.com")
     with app.app_context():
         analyst = Account.get(Account.email == "analyst@example.com")
-        from models import Grant
         Grant.create(account=analyst, agent=shop_bot)
     token = csrf_token(client, "/analytics")
     form = {"agents": str(shop_bot.id), "date_from": "2026-11-01", "date_to": "2026-11-30", "action": "alert",
@@ -214,6 +221,8 @@ def test_alert_me_pause_resume_edit_and_delete(app, shop_bot, client, auth, peop
     with app.app_context():
         alert = Alert.get()
         assert (alert.threshold, alert.min_dialogs, alert.only_significant) == (5000, 30, True)
+    edit_page = client.get(f"/alerts/{alert.id}/edit").get_data(as_text=True)
+    assert "<h1>Change alert</h1>" in edit_page and 'value="50.00"' in edit_page
     client.post(f"/alerts/{alert.id}/pause", data={"csrf_token": token})
     assert "<strong>Paused.</strong> Checked every day" in client.get("/subscriptions").get_data(as_text=True)
     with app.app_context():
@@ -247,7 +256,6 @@ def test_a_subscription_email_ends_with_the_comparison_with_the_period_before(ap
         analyst = Account.create(email="analyst@example.com", password_hash="-")
         Subscription.create(account=analyst, kinds=json.dumps(["stop-slots"]), agents=json.dumps([shop_bot.id]),
                             frequency="daily", at="09:00", starts_at=DUE - timedelta(hours=1))
-        from models import Grant
         Grant.create(account=analyst, agent=shop_bot)
         for item in deliver_due(DUE, TZ, 60):
             process_item(item.id)
