@@ -7,12 +7,15 @@ mailed about it."""
 import logging
 from zoneinfo import ZoneInfo
 
+from datetime import date
+
 from flask import current_app
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from alerts import watching
 from alerts.delivery import QUEUED, QUIET, send_alert
 from database import db
+from export_queue.delivery import DATABASE_ERRORS
 from export_queue.intake import lock_account
 from extensions import huey, in_app_context
 from models import Account, Alert, AlertRun, utcnow
@@ -38,14 +41,19 @@ def active_alerts():
 
 
 def due_checks(now, tz_name):
-    """(alert, run) for every active alert whose latest due period is not checked yet."""
+    """(alert, run) for every active alert whose latest due period is not checked yet,
+    and ends after the last one checked (an edited or resumed alert never goes back)."""
     tz = ZoneInfo(tz_name)
     for alert in active_alerts():
         run = schedules.latest_run(schedules.schedule_of(alert), tz, now)
-        checked = AlertRun.select().where((AlertRun.alert == alert) & (AlertRun.first_day == run.first_day)
-                                          & (AlertRun.last_day == run.last_day))
-        if not checked.exists():
+        checked_to = AlertRun.select(fn.MAX(AlertRun.last_day)).where(AlertRun.alert == alert).scalar()
+        if checked_to is None or run.last_day > _day(checked_to):
             yield alert, run
+
+
+def _day(value):
+    """A DateField's value as a date (SQLite's MAX() returns its text)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def check(alert, run, now, tz_name):
@@ -55,7 +63,7 @@ def check(alert, run, now, tz_name):
         findings, notes = watching.evaluate(alert, run.first_day, run.last_day, tz_name)
     except Exception as exc:  # noqa: BLE001 - retried by the next sweep, shown on /subscriptions
         log.warning("alert %s: the check of %s..%s failed; the next sweep retries it", alert.id, run.first_day, run.last_day, exc_info=True)
-        failing(alert, exc, now)
+        failing(alert, run, exc, now)
         return None
     try:
         with db.atomic():
@@ -64,15 +72,27 @@ def check(alert, run, now, tz_name):
                                        state=QUEUED if findings else QUIET)
             Alert.update(failing_since=None, last_error=None).where(Alert.id == alert.id).execute()
     except IntegrityError:
+        Alert.update(failing_since=None, last_error=None).where(Alert.id == alert.id).execute()  # another worker recorded it
+        return None
+    except DATABASE_ERRORS as exc:  # busy or unreachable: the next sweep tries again
+        log.warning("alert %s: recording the check of %s..%s failed", alert.id, run.first_day, run.last_day, exc_info=True)
+        failing(alert, run, exc, now)
         return None
     log_event("alert_checked", alert=alert.id, first_day=run.first_day, last_day=run.last_day, findings=len(findings))
     return recorded if findings else None
 
 
-def failing(alert, exc, now):
-    """Remember that checking failed, in words that name no one's data."""
+def failing(alert, run, exc, now):
+    """Remember that checking `run` failed, in words that name no one's data, unless
+    another worker has recorded that period meanwhile."""
     reason = f"The last check could not be computed ({type(exc).__name__}); the worker tries again every minute."
-    Alert.update(failing_since=alert.failing_since or now, last_error=reason).where(Alert.id == alert.id).execute()
+    recorded = AlertRun.select().where((AlertRun.alert == alert.id) & (AlertRun.first_day == run.first_day)
+                                       & (AlertRun.last_day == run.last_day))
+    try:
+        Alert.update(failing_since=fn.COALESCE(Alert.failing_since, now), last_error=reason).where(
+            (Alert.id == alert.id) & ~fn.EXISTS(recorded)).execute()
+    except DATABASE_ERRORS:
+        log.warning("alert %s: could not record that its check failed", alert.id, exc_info=True)
 
 
 def check_due(now, tz_name):

@@ -1,8 +1,9 @@
 """Sending an alert's email once, as the export pipeline sends a report: claimed
 with a lease (`database.claims.Lifecycle`), handed to the mail server
 (`export_queue.delivery.hand_over`), retried with back-off while the mail server
-refuses for now, failed when it refuses for good; a copy sent again after a crash
-keeps its Message-ID.
+refuses for now, failed when it refuses for good; once accepted, recorded as sent
+however long the database takes to answer; a copy sent again after a crash keeps
+its Message-ID.
 
     quiet (nothing crossed: no email)
     queued --claim--> sending --accepted--> sent
@@ -16,7 +17,7 @@ from flask import current_app
 
 from alerts.emails import alert_email
 from database.claims import Lifecycle
-from export_queue.delivery import hand_over, mail_failure, retry_delay
+from export_queue.delivery import hand_over, mail_failure, retry_delay, written_after_send
 from extensions import huey, in_app_context
 from models import AlertRun, utcnow
 
@@ -42,12 +43,13 @@ def send(run_id):
     if run is None:
         return
     with RUNS.lease_kept(run, lease):
+        message = alert_email(run)  # a database error here leaves the run to its lease: the sweep sends it again
         try:
-            hand_over(alert_email(run))
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the run
+            hand_over(message)
+        except Exception as exc:  # noqa: BLE001 - the mail server's failure is recorded on the run
             retry_or_fail(run, mail_failure(exc))
             return
-    RUNS.change(run.id, (QUEUED, SENDING), SENT, sent_at=utcnow(), error=None)
+    written_after_send(run, lambda: RUNS.change(run.id, (QUEUED, SENDING), SENT, sent_at=utcnow(), error=None))
 
 
 def retry_or_fail(run, failure):

@@ -7,7 +7,7 @@ from flask import current_app, render_template
 from flask_mail import Message
 
 from alerts import watching
-from comparison.periods import comparison_in_words, previous_period
+from comparison.periods import comparison_in_words, in_words, previous_period
 from export_queue.emails import external_url
 from reporting.kinds.outcomes import has_rules
 from subscriptions import schedules
@@ -16,6 +16,10 @@ from subscriptions import schedules
 # escalations, the dialogs not completed (outcome keys; `outcomes.rules.OUTCOMES`).
 SIGNS = "+\u2212"
 BEHIND = {"exit-rate": (), "containment": ("escalated",), "completion": ("escalated", "failed", "abandoned", "in-progress")}
+
+
+BEHIND_WORDS = {"exit-rate": "the dialogs that stopped at the slot without ending well", "containment": "the escalated dialogs",
+                "completion": "the dialogs not completed"}
 
 
 def subject(alert, findings, period):
@@ -41,7 +45,7 @@ def dialogs_link(alert, found, first_day, last_day):
 
 def checked_when(alert, tz_name):
     """E.g. 'every Monday at 09:00 Europe/Berlin'."""
-    words = schedules.describe(schedules.schedule_of(alert), tz_name).split(", covering")[0]
+    words = schedules.when(schedules.schedule_of(alert), tz_name)
     return words[0].lower() + words[1:]
 
 
@@ -50,7 +54,6 @@ def alert_email(run):
     alert, tz = run.alert, current_app.config["TIMEZONE"]
     findings = watching.from_json(run.findings)
     before = previous_period(run.first_day, run.last_day)
-    period = comparison_in_words((run.first_day, run.last_day), before).split(" vs ")[0]
     context = dict(
         alert=alert,
         rule=watching.threshold_words(alert),
@@ -58,9 +61,10 @@ def alert_email(run):
         compared=comparison_in_words((run.first_day, run.last_day), before),
         schedule=checked_when(alert, tz),
         note=run.note,
+        behind=BEHIND_WORDS[alert.watch],
         subscriptions_link=external_url("subscriptions.index"),
     )
-    message = Message(subject=subject(alert, findings, period), recipients=[alert.account.email],
+    message = Message(subject=subject(alert, findings, in_words(run.first_day, run.last_day)), recipients=[alert.account.email],
                       body=render_template("email/alert.txt", **context), html=render_template("email/alert.html", **context))
     message.msgId = f"<slotlens.alert-run-{run.id}@{urlsplit(current_app.config['BASE_URL']).hostname}>"
     return message

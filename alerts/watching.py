@@ -9,6 +9,7 @@ from access.visibility import visible_agents
 from comparison import changes, statistics
 from comparison.periods import in_words, previous_period
 from models import Agent
+from outcomes import recompute
 from reporting import periods
 from reporting.kinds import outcomes, slot_funnel
 
@@ -43,6 +44,7 @@ class Finding:
     change: str  # "+3.20 pp"
     dialogs: int  # the rate's denominator now
     dialogs_before: int
+    behind: int  # the dialogs behind the change now: the losses at the slot, the escalated, the not completed
 
 
 def crossed(rate, direction, threshold, min_dialogs, only_significant):
@@ -57,10 +59,11 @@ def crossed(rate, direction, threshold, min_dialogs, only_significant):
     return not only_significant or statistics.is_significant(rate.hits, rate.total, rate.hits_before, rate.total_before)
 
 
-def finding(rate):
+def finding(rate, watch):
     change = changes.of_rate(rate.hits, rate.total, rate.hits_before, rate.total_before)
+    behind = rate.hits if watch == "exit-rate" else rate.total - rate.hits
     return Finding(rate.agent_id, rate.agent, rate.slot_key, rate.slot, change.before, changes.percent(rate.hits, rate.total),
-                   change.text, rate.total, rate.total_before)
+                   change.text, rate.total, rate.total_before, behind)
 
 
 def exit_rates(agent, now, before, tz_name):
@@ -93,9 +96,13 @@ def evaluate(alert, first_day, last_day, tz_name):
     the account no longer sees are left out."""
     before_days = previous_period(first_day, last_day)
     channels = tuple(sorted(json.loads(alert.channels)))
-    agents = visible_agents(alert.account).where(Agent.id.in_(json.loads(alert.agents))).order_by(Agent.name)  # access checked at each check
+    wanted = json.loads(alert.agents)
+    agents = list(visible_agents(alert.account).where(Agent.id.in_(wanted)))  # access is checked at each check
     findings, notes = [], []
+    hidden = Agent.select(Agent.name).where(Agent.id.in_([i for i in wanted if i not in {a.id for a in agents}])).order_by(Agent.name)
+    notes.extend(f"{agent.name} is no longer shared with you" for agent in hidden)
     for agent in agents:
+        recompute.finish(agent.id)  # outcomes current for the agent's rules, as before any report
         now = periods.Filters((agent.id,), first_day, last_day, channels)
         before = periods.Filters((agent.id,), *before_days, channels)
         if alert.watch != "exit-rate" and not outcomes.has_rules(agent.id):
@@ -109,7 +116,7 @@ def evaluate(alert, first_day, last_day, tz_name):
         if empty:
             notes.append(f"no data for {agent.name}, " + " and ".join(in_words(*days) for days in empty))
             continue
-        findings.extend(finding(rate) for rate in rates
+        findings.extend(finding(rate, alert.watch) for rate in rates
                         if crossed(rate, alert.direction, alert.threshold, alert.min_dialogs, alert.only_significant))
     return findings, notes
 

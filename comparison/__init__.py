@@ -3,6 +3,9 @@
 - `periods`: which days "the one before" covers, and both periods in words (pure);
 - `statistics`: the two-proportion z-test that marks a change as significant (pure);
 - `changes`: a number's change from before, as the pages and emails show it (pure);
-- `figures`: an agent's comparable figures for a period (counted dialogs, rates, exit rates);
-- `alerts`: alerts, checked by the workers' sweep once per period, mailed only when something got worse.
+- `previews`: the Analytics preview beside the earlier one (pure);
+- `figures`: an agent's headline figures for a subscription's email (counted dialogs, and
+  Containment and Completion where it has outcome rules).
+
+Alerts, which use all of these, are a package of their own (`alerts`).
 """

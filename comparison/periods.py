@@ -14,10 +14,12 @@ def previous_period(first, last):
 
 
 def same_period_last_year(first, last):
-    """The same dates a year earlier. 29 February becomes the 28th, and a period that
-    ends on a month's last day ends on that month's last day (28 February 2025 looks
-    back to 29 February 2024): whole months stay whole."""
-    return _year_earlier(first, month_end=False), _year_earlier(last, month_end=_is_month_end(last))
+    """The same dates a year earlier. 29 February becomes the 28th, and whole months
+    stay whole: a period from a month's first day to a month's last day ends on that
+    month's last day (February 2025 looks back to 1–29 February 2024); any other
+    period keeps its number of days where the calendar allows."""
+    whole_months = first.day == 1 and _is_month_end(last)
+    return _year_earlier(first, month_end=False), _year_earlier(last, month_end=whole_months)
 
 
 def period_before(first, last, comparison):

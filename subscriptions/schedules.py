@@ -87,11 +87,19 @@ def next_run(schedule, tz, now):
     return next(run for run in runs_around(schedule, tz, now) if run.due > now)
 
 
-def describe(schedule, tz_name):
-    """E.g. 'Every Monday at 09:00 Europe/Berlin, covering the previous Monday–Sunday'."""
+def when(schedule, tz_name):
+    """E.g. 'Every Monday at 09:00 Europe/Berlin'."""
     at = f"{schedule.at:%H:%M} {tz_name}"
     if schedule.frequency == "weekly":
-        return f"Every {calendar.day_name[schedule.weekday]} at {at}, covering the previous Monday–Sunday"
+        return f"Every {calendar.day_name[schedule.weekday]} at {at}"
     if schedule.frequency == "monthly":
-        return f"On day {schedule.day} of every month at {at}, covering the previous month"
-    return f"Every day at {at}, covering the day before"
+        return f"On day {schedule.day} of every month at {at}"
+    return f"Every day at {at}"
+
+
+COVERS = {"weekly": "the previous Monday–Sunday", "monthly": "the previous month", "daily": "the day before"}
+
+
+def describe(schedule, tz_name):
+    """E.g. 'Every Monday at 09:00 Europe/Berlin, covering the previous Monday–Sunday'."""
+    return f"{when(schedule, tz_name)}, covering {COVERS[schedule.frequency]}"

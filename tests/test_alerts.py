@@ -68,6 +68,7 @@ def test_a_regression_fires_once_per_period_and_lists_the_change(app, shop_bot):
         body = message.body
         assert "Exit rate of each slot rises by at least 5.00 pp: 30 Nov vs 29 Nov" in body
         assert "Shop Bot · Ask order\n  before 25.00%, now 75.00%, change +50.00 pp (40 dialogs; 40 before)" in body
+        assert "The 30 dialogs behind it: http://slotlens.test/dialogs?" in body
         assert "date_from=2026-11-30" in body and "stop_slot=ask" in body and "Payment" not in body
         assert "It stays on until you pause or delete it" in body
         run = AlertRun.get(AlertRun.first_day == date(2026, 11, 30))
@@ -211,8 +212,19 @@ def test_alert_me_pause_resume_edit_and_delete(app, shop_bot, client, auth, peop
     form = {"agents": str(shop_bot.id), "date_from": "2026-11-01", "date_to": "2026-11-30", "action": "alert",
             "alert-watch": "exit-rate", "alert-direction": "rises", "alert-threshold": "50", "alert-min_dialogs": "30",
             "alert-only_significant": "y", "alert-frequency": "daily", "alert-weekday": "0", "alert-at": "09:00", "csrf_token": token}
-    refused = client.post("/analytics", data={**form, "alert-threshold": "0"})
-    assert "Pick between 0.01 and 100 percentage points." in refused.get_data(as_text=True)
+    for field, value, error in (
+        ("alert-threshold", "0", "Pick between 0.01 and 100 percentage points, with at most two decimals."),
+        ("alert-threshold", "2.555", "Pick between 0.01 and 100 percentage points, with at most two decimals."),
+        ("alert-threshold", "sNaN", "Pick between 0.01 and 100 percentage points, with at most two decimals."),
+        ("alert-threshold", "", "Say by how many percentage points, e.g. 5."),
+        ("alert-min_dialogs", "0", "Pick a whole number of dialogs from 1 to 10,000,000."),
+        ("alert-watch", "mood", "Not a valid choice."),
+        ("alert-frequency", "hourly", "Not a valid choice."),
+    ):
+        refused = client.post("/analytics", data={**form, field: value})
+        assert refused.status_code == 200 and error in refused.get_data(as_text=True), (field, value)
+    with app.app_context():
+        assert Alert.select().count() == 0
     with mail.record_messages() as outbox:
         made = client.post("/analytics", data=form, follow_redirects=True).get_data(as_text=True)
     assert "Alert made: Exit rate of each slot rises by at least 50.00 pp, checked every day at 09:00 Europe/Berlin." in made

@@ -55,6 +55,9 @@ def test_the_previous_period_has_as_many_days_and_ends_the_day_before(first, las
     (date(2025, 2, 1), date(2025, 2, 28), (date(2024, 2, 1), date(2024, 2, 29))),  # a whole month stays whole
     (date(2024, 2, 1), date(2024, 2, 29), (date(2023, 2, 1), date(2023, 2, 28))),
     (date(2024, 2, 29), date(2024, 3, 6), (date(2023, 2, 28), date(2023, 3, 6))),  # no 29 February
+    (date(2025, 2, 22), date(2025, 2, 28), (date(2024, 2, 22), date(2024, 2, 28))),  # not a whole month: 7 days stay 7
+    (date(2025, 2, 28), date(2025, 2, 28), (date(2024, 2, 28), date(2024, 2, 28))),
+    (date(2025, 1, 1), date(2025, 2, 28), (date(2024, 1, 1), date(2024, 2, 29))),
     (date(2026, 1, 10), date(2026, 1, 20), (date(2025, 1, 10), date(2025, 1, 20))),
 ])
 def test_the_same_period_last_year(first, last, before):

@@ -511,7 +511,7 @@ def compare_then_alert(stack, smtp, page):
     [message] = smtp.wait_for_messages(1, timeout=60)
     assert message["Subject"].startswith("Exit rate rose at ") and message["To"] == "demo@slotlens.local"
     body = message.get_body(preferencelist=("plain",)).get_content()
-    link = re.search(r"The dialogs behind it: (\S+)", body).group(1)
+    link = re.search(r"The \d+ dialogs behind it: (\S+)", body).group(1)
     assert re.search(r"before \d+\.\d\d%, now \d+\.\d\d%, change \+\d+\.\d\d pp \(\d+ dialogs; \d+ before\)", body)
     page.goto(link)
     assert page.get_by_role("heading", level=1).inner_text().startswith("Dialogs")
