@@ -17,7 +17,7 @@ from blueprints.filter_form import PeriodFilterForm, filter_form, filters_from, 
 from blueprints.guards import login_required
 from blueprints.subscription_form import SubscriptionForm
 from comparison import previews
-from comparison.periods import COMPARISONS, comparison_in_words, period_before
+from comparison.periods import COMPARISONS, both_in_words, period_before
 from models import Agent, utcnow
 from outcomes import recompute
 from outcomes.rules import OUTCOMES
@@ -216,8 +216,9 @@ def index():
         preview=shown,
         list_args=query_args(filters_from(form)) if shown is not None else None,
         before_args=query_args(before) if before else None,
-        compared=comparison_in_words((form.date_from.data, form.date_to.data), (before.date_from, before.date_to)) if before else "",
+        compared=both_in_words((form.date_from.data, form.date_to.data), (before.date_from, before.date_to)) if before else None,
         presets=date_presets(today()),
+        today=today(),
         timezone=current_app.config["TIMEZONE"],
     )
 

@@ -63,7 +63,12 @@ def in_words(first, last, with_year=False):
     return f"{start}\u2013{last.day} {last:%b}{year}"
 
 
-def comparison_in_words(current, before):
-    """'1–30 Nov vs 2–31 Oct'; both with years when their years differ."""
+def both_in_words(current, before):
+    """('1–30 Nov', '2–31 Oct'); both with years when their years differ."""
     with_year = {current[0].year, current[1].year} != {before[0].year, before[1].year}
-    return f"{in_words(*current, with_year)} vs {in_words(*before, with_year)}"
+    return in_words(*current, with_year), in_words(*before, with_year)
+
+
+def comparison_in_words(current, before):
+    """'1–30 Nov vs 2–31 Oct'."""
+    return " vs ".join(both_in_words(current, before))

@@ -66,6 +66,9 @@ CHANGES = {"stop-slots": stops_changes, "slot-funnel": funnel_changes, "slot-pat
 
 
 def compared(view, now, before):
-    """Each agent's preview (of `now`) with its `changes` from `before` (same agents, same view)."""
+    """Each agent's preview (of `now`) with its `changes` from `before` (same agents,
+    same view); an agent without dialogs before gets `nothing_before` instead, rather
+    than every number saying so."""
     earlier = {p["agent"].id: p for p in before}
-    return [dict(p, changes=CHANGES[view](p, earlier[p["agent"].id])) for p in now]
+    return [dict(p, changes=CHANGES[view](p, earlier[p["agent"].id])) if earlier[p["agent"].id]["total"]
+            else dict(p, nothing_before=True) for p in now]

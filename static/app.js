@@ -191,6 +191,15 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
 // JavaScript all show, and the server ignores the others), and while the agent's dialogs
 // are being recomputed the progress bar follows the worker. The edited rules are never
 // replaced: only the status above them is.
+// Alert me: picking what to watch picks the direction in which it gets worse
+// (an exit rate rises; Containment and Completion fall). The person may still change it.
+document.querySelectorAll("input[name$='watch'][type=radio]").forEach((radio) => {
+  radio.addEventListener("change", () => {
+    const direction = radio.form.elements[radio.name.replace("watch", "direction")];
+    if (direction) direction.value = radio.value === "exit-rate" ? "rises" : "falls";
+  });
+});
+
 function enhanceOutcomeRules() {
   const uses = { reaches: ["slots"], ends_at: ["slots"], shows: ["slots", "times"], reaches_type: ["type"] };
   document.querySelectorAll(".outcome-rule").forEach((rule) => {

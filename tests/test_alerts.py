@@ -223,6 +223,9 @@ def test_alert_me_pause_resume_edit_and_delete(app, shop_bot, client, auth, peop
     ):
         refused = client.post("/analytics", data={**form, field: value})
         assert refused.status_code == 200 and error in refused.get_data(as_text=True), (field, value)
+    refused = client.post("/analytics", data={**form, "alert-threshold": "0", "csrf_token": csrf_token(client, "/analytics")}).get_data(as_text=True)
+    assert 'aria-invalid="true" autofocus id="alert-threshold"' in refused, "the eye lands on the mistake"
+    assert '<details class="subscribe alert-me" open>' in refused
     with app.app_context():
         assert Alert.select().count() == 0
     with mail.record_messages() as outbox:
@@ -236,7 +239,7 @@ def test_alert_me_pause_resume_edit_and_delete(app, shop_bot, client, auth, peop
     edit_page = client.get(f"/alerts/{alert.id}/edit").get_data(as_text=True)
     assert "<h1>Change alert</h1>" in edit_page and 'value="50.00"' in edit_page
     client.post(f"/alerts/{alert.id}/pause", data={"csrf_token": token})
-    assert "<strong>Paused.</strong> Checked every day" in client.get("/subscriptions").get_data(as_text=True)
+    assert "<strong>Paused.</strong> Once resumed, checked every day" in client.get("/subscriptions").get_data(as_text=True)
     with app.app_context():
         assert checks.check_due(DUE + timedelta(days=1), TZ) == [] and AlertRun.select().count() == 1
     edit = client.post(f"/alerts/{alert.id}/edit", data={"csrf_token": token, "alert-watch": "exit-rate", "alert-direction": "falls",
@@ -251,6 +254,9 @@ def test_alert_me_pause_resume_edit_and_delete(app, shop_bot, client, auth, peop
     assert client.post(f"/alerts/{alert.id}/delete", data={"csrf_token": csrf_token(client, "/subscriptions")}).status_code == 404
     auth.login("analyst@example.com")
     client.post(f"/alerts/{alert.id}/delete", data={"csrf_token": csrf_token(client, "/subscriptions")})
+    refused = client.post("/analytics", data={**form, "alert-threshold": "0", "csrf_token": csrf_token(client, "/analytics")}).get_data(as_text=True)
+    assert 'aria-invalid="true" autofocus id="alert-threshold"' in refused, "the eye lands on the mistake"
+    assert '<details class="subscribe alert-me" open>' in refused
     with app.app_context():
         assert Alert.select().count() == 0 and AlertRun.select().count() == 0
 

@@ -152,5 +152,6 @@ def test_analytics_shows_each_number_beside_the_period_before(shop_bot, client, 
     paths = words(client.get(page + "&compare=previous&view=slot-paths").get_data(as_text=True))
     assert "Ask order Payment 30 was 10 , +200.0% 75.00% was 25.00%, +50.00 pp ▲" in paths
     year = client.get(page + "&compare=last-year").get_data(as_text=True)
-    assert "1–7 Nov 2026 vs 1–7 Nov 2025" in year and "no dialogs before" in year
+    assert "1–7 Nov 2026 vs 1–7 Nov 2025" in year and "Shop Bot: no counted dialogs in 1–7 Nov 2025, so nothing to compare with." in year
+    assert "was" not in words(year.split('id="preview"')[1]), "no number repeats that there was nothing before"
     assert "was" not in re.sub(r"<[^>]+>", "", client.get(page + "&compare=someday").get_data(as_text=True).split('id="preview"')[1])
