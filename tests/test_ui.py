@@ -336,9 +336,10 @@ def test_email_me_regularly_says_when_as_the_fields_change(site, browser):
     page.get_by_text("Email me regularly").click()
     when = page.locator("#subscription-when")
     assert when.inner_text().startswith("Every Monday at 09:00 UTC, covering the previous Monday–Sunday; first on")
-    page.get_by_label("Daily").check()
-    page.get_by_label("Time").fill("07:15")
-    page.get_by_label("Time").dispatch_event("change")
+    subscribe = page.locator("details.subscribe:not(.alert-me)")  # Alert me has a Daily and a Time of its own
+    subscribe.get_by_label("Daily").check()
+    subscribe.get_by_label("Time").fill("07:15")
+    subscribe.get_by_label("Time").dispatch_event("change")
     # polled from Python: a wait_for_function string would be eval'd in the page, which the CSP forbids
     expect(when).to_have_text(re.compile(r"^Every day at 07:15 UTC"))
 
