@@ -136,8 +136,15 @@ def create_app(test_config=None, instance_path=None):
     app.add_template_filter(lambda utc: relative(utc, models.utcnow()), "ago")
     app.add_template_global(list(OUTCOMES.items()), "OUTCOME_LABELS")
     app.add_template_filter(OUTCOMES.get, "outcome_label")
+    app.add_template_filter(count_of, "count_of")
     app.register_error_handler(HTTPException, _error_page)
     return app
+
+
+def count_of(number, noun):
+    """'1 counted dialog', '1,234 counted dialogs': a number, with thousands
+    separators, and its noun in the singular or the plural."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _error_page(error):

@@ -191,6 +191,16 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
 // JavaScript all show, and the server ignores the others), and while the agent's dialogs
 // are being recomputed the progress bar follows the worker. The edited rules are never
 // replaced: only the status above them is.
+// Subscriptions and alerts: Weekday shows only for Weekly, Day of month only for Monthly
+// (without JavaScript both show, each saying when it applies).
+const showWhenChosen = () => document.querySelectorAll("[data-shown-when]").forEach((element) => {
+  const [name, value] = element.dataset.shownWhen.split("=");
+  const chosen = document.querySelector(`input[name="${name}"]:checked`);
+  element.hidden = Boolean(chosen) && chosen.value !== value;
+});
+document.addEventListener("change", showWhenChosen);
+showWhenChosen();
+
 // Alert me: picking what to watch picks the direction in which it gets worse
 // (an exit rate rises; Containment and Completion fall). The person may still change it.
 document.querySelectorAll("input[name$='watch'][type=radio]").forEach((radio) => {

@@ -98,7 +98,7 @@ def test_one_email_per_agent_with_a_working_link(app, client, auth, data):
     assert empty.data.decode("utf-8-sig") == "Slot ID,Slot name,Slot type,Bot text,Dialogs,Share (%)\r\n"
 
     exports_page = client.get("/exports").get_data(as_text=True)
-    assert exports_page.count(">Download<") == exports_page.count(">Excel<") == 2 and "Sent" in exports_page
+    assert exports_page.count(">CSV<") == exports_page.count(">Excel<") == 2 and "Sent" in exports_page
 
 
 @pytest.mark.parametrize(

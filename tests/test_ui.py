@@ -131,7 +131,7 @@ def test_the_export_flow_with_the_keyboard_alone(site, browser):
     # sent (or expired since: another test may have aged the links)
     wait_for(lambda: all(state in ("sent", "expired") for _, state, _, _ in stack.item_states()), what="the export to be sent")
     page.goto(stack.base_url + "/exports")
-    tab_to("Download")
+    tab_to("CSV")
     with page.expect_download() as download:
         page.keyboard.press("Enter")
     assert download.value.suggested_filename.startswith("stop-slots_")
@@ -307,8 +307,8 @@ def test_a_csv_log_imported_in_the_browser_with_a_real_worker(site, browser, tmp
     path = tmp_path / "helpdesk-export.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
     page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD)
-    page.get_by_role("link", name="Admin", exact=True).click()
-    page.get_by_role("link", name="Import", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Import").click()  # Import is in the admin's navigation
+    assert page.get_by_role("navigation", name="Main").get_by_role("link", name="Import").get_attribute("aria-current") == "page"
     page.get_by_label("Agent").select_option(label="Import Bot")
     page.get_by_label("CSV log").check()
     page.get_by_label("File").set_input_files(str(path))
@@ -328,7 +328,7 @@ def test_a_csv_log_imported_in_the_browser_with_a_real_worker(site, browser, tmp
     page.get_by_role("link", name="See the reports").click()
     preview = page.locator("#preview")
     preview.get_by_text("ask_size").first.wait_for()
-    assert "1500" in preview.inner_text()
+    assert "1,500 counted dialogs" in preview.inner_text()
 
 
 def test_email_me_regularly_says_when_as_the_fields_change(site, browser):
