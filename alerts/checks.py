@@ -5,9 +5,8 @@ however many check at the same moment. A check that fails to compute records
 nothing but the failure, on the alert: the next sweep tries again, and nobody is
 mailed about it."""
 import logging
-from zoneinfo import ZoneInfo
-
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from peewee import IntegrityError, fn

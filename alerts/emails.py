@@ -12,12 +12,10 @@ from export_queue.emails import external_url
 from reporting.kinds.outcomes import has_rules
 from subscriptions import schedules
 
+SIGNS = "+\u2212"  # a change's sign, left out where the subject says "rose by" or "fell by"
 # The dialogs behind each watched rate going the wrong way: the losses at a slot, the
 # escalations, the dialogs not completed (outcome keys; `outcomes.rules.OUTCOMES`).
-SIGNS = "+\u2212"
 BEHIND = {"exit-rate": (), "containment": ("escalated",), "completion": ("escalated", "failed", "abandoned", "in-progress")}
-
-
 BEHIND_WORDS = {"exit-rate": "the dialogs that stopped at the slot without ending well", "containment": "the escalated dialogs",
                 "completion": "the dialogs not completed"}
 

@@ -83,7 +83,7 @@ def outcome_rates(agent, now, before, tz_name, watch):
     counts, earlier = outcomes.counts_by(agent.id, now, tz_name), outcomes.counts_by(agent.id, before, tz_name)
 
     def hits(found):
-        return sum(found.values()) - found["escalated"] if watch == "containment" else found["completed"]
+        return outcomes.contained(found) if watch == "containment" else found["completed"]
 
     total, total_before = sum(counts.values()), sum(earlier.values())
     return [Rate(agent.id, agent.name, None, None, hits(counts), total, hits(earlier), total_before)], total, total_before

@@ -39,7 +39,7 @@ def headline_changes(agent_id, filters, tz_name):
         return words, [Figure("Counted dialogs", f"{total:,}", of_count(total, total_before))]
     counts, earlier = outcomes.counts_by(agent_id, now, tz_name), outcomes.counts_by(agent_id, before, tz_name)
     total, total_before = sum(counts.values()), sum(earlier.values())
-    contained, contained_before = total - counts["escalated"], total_before - earlier["escalated"]
+    contained, contained_before = outcomes.contained(counts), outcomes.contained(earlier)
     return words, [
         Figure("Counted dialogs", f"{total:,}", of_count(total, total_before)),
         Figure("Containment", _percent_text(contained, total), of_rate(contained, total, contained_before, total_before)),

@@ -4,6 +4,7 @@ Pure: both previews are plain dicts (`blueprints.analytics`)."""
 import collections
 
 from comparison.changes import of_count, of_rate
+from reporting.kinds import outcomes
 
 
 def stops_changes(now, before):
@@ -57,7 +58,7 @@ def rate_changes(now, before):
         return {}
     total, total_before = sum(counts.values()), sum(earlier.values())
     return dict(
-        containment=of_rate(total - counts["escalated"], total, total_before - earlier["escalated"], total_before),
+        containment=of_rate(outcomes.contained(counts), total, outcomes.contained(earlier), total_before),
         completion=of_rate(counts["completed"], total, earlier["completed"], total_before),
     )
 

@@ -63,11 +63,16 @@ def lost(counts):
     return sum(counts[key] for key in ENDED_BADLY)
 
 
+def contained(counts):
+    """The dialogs of an outcome Counter that no person had to take over: all but the Escalated."""
+    return sum(counts.values()) - counts["escalated"]
+
+
 def rates(counts):
     """(Containment, Completion) in percent, as Decimals, of an outcome Counter: the
     dialogs not Escalated, and those Completed, of all counted dialogs."""
     total = sum(counts.values())
-    return share(total - counts["escalated"], total), share(counts["completed"], total)
+    return share(contained(counts), total), share(counts["completed"], total)
 
 
 def share(dialogs, total):
