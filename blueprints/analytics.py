@@ -4,9 +4,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from wtforms import RadioField, SelectField, StringField
+from wtforms import RadioField, SelectField, SelectMultipleField
 from wtforms.fields import SelectChoice
-from wtforms.validators import Length, Optional
+from wtforms.validators import ValidationError
 
 from alerts import checks as alert_checks
 from alerts import watching
@@ -22,6 +22,7 @@ from models import Agent, utcnow
 from outcomes import recompute
 from outcomes.rules import OUTCOMES
 from reporting import kinds
+from reporting.files import share_percent
 from reporting.kinds import outcomes, slot_funnel, slot_paths, stop_slots
 from subscriptions.sweep import subscribe
 from subscriptions.wording import in_words, subscription_summary
@@ -42,9 +43,29 @@ class FilterForm(PeriodFilterForm):
         default="stop-slots",
         validate_choice=False,  # an unknown view shows the default one
     )
-    focus = StringField("Focus on slot", validators=[Optional(), Length(max=255)])
+    focus = SelectMultipleField("Focus on slot", validate_choice=False)  # "<agent id>:<slot key>", one per agent
     compare = SelectField("Compare with", choices=[SelectChoice("", "Nothing"), *(SelectChoice(*pair) for pair in COMPARISONS.items())], default="",
                           validate_choice=False)  # an unknown comparison compares with nothing
+
+    def validate_focus(self, field):
+        if any(len(value) > MAX_FOCUS_LENGTH for value in field.data):
+            raise ValidationError("That focus slot is not one of the agents' slots.")
+
+
+MAX_FOCUS_LENGTH = 300  # an agent id, a colon and a slot key of at most 255 characters
+
+
+def focus_by_agent(values):
+    """The Paths focus per agent from the `focus` values, each "<agent id>:<slot key>"
+    (a bare slot key, from a link older than the per-agent picker, applies to every agent)."""
+    chosen = {}
+    for value in values or ():
+        agent_id, separator, key = value.partition(":")
+        if separator and agent_id.isdigit():
+            chosen[int(agent_id)] = key
+        else:
+            chosen.setdefault(None, value)
+    return chosen
 
 
 def date_presets(day):
@@ -125,29 +146,32 @@ def previewed_agents(filters):
 
 
 def funnel_preview(filters):
-    """Per agent: every reached slot with reached, stopped and exit rate; the worst exits marked."""
+    """Per agent: every reached slot with the CSV's figures (reached, times shown, stopped, exit rate, reach); the worst exits marked."""
     tz = current_app.config["TIMEZONE"]
     result = []
     for agent in previewed_agents(filters):
         steps = slot_funnel.funnel(agent.id, filters, tz)
         rates = {s.key: float(slot_funnel.exit_rate(s)) for s in steps}
+        total = slot_funnel.counted(steps)
         worst = sorted((s for s in steps if s.key is not None), key=lambda s: -rates[s.key])[:FUNNEL_WORST]
         result.append(dict(
-            agent=agent, total=slot_funnel.counted(steps), steps=steps, rates=rates,
+            agent=agent, total=total, steps=steps, rates=rates, reach={s.key: float(share_percent(s.reached, total)) for s in steps},
             worst={s.key for s in worst if rates[s.key]}, **headline(agent, filters, stops_per_outcome(agent, filters)),
         ))
     return result
 
 
 def paths_preview(filters, focus):
-    """Per agent: the top steps, and where the dialogs of one slot came from and went next."""
+    """Per agent: the top steps, and where the dialogs of one slot (the agent's in
+    `focus_by_agent` form, else the one where most were lost) came from and went next."""
     tz = current_app.config["TIMEZONE"]
     result = []
     for agent in previewed_agents(filters):
         found = slot_paths.steps(agent.id, filters, tz)
         slots = sorted({(s.to_key, s.to_name) for s in found if s.to_key is not None}, key=lambda slot: slot[1])
         by_stop = stops_per_outcome(agent, filters)
-        focused = focus if focus in {key for key, _ in slots} else most_lost(found, by_stop)
+        chosen = focus.get(agent.id, focus.get(None))
+        focused = chosen if chosen in {key for key, _ in slots} else most_lost(found, by_stop)
         result.append(dict(
             agent=agent,
             total=slot_paths.counted(found),
@@ -164,13 +188,16 @@ def paths_preview(filters, focus):
 
 
 def most_lost(found, by_stop):
-    """The slot where most dialogs were lost: the most stops (of the paths `found`), or,
+    """The slot where most dialogs were lost: the most stops (of the paths `found`) at a
+    slot that other dialogs went on from (not the natural end of the script), or,
     once the agent has outcome rules (`stops_per_outcome`), the most stops that did not
     end well (never a thank-you or a handover where dialogs end by design); None when
     no dialog was lost at a slot."""
     if by_stop is None:
         exits = [s for s in found if s.to_key is None and s.from_key is not None]
-        return max(exits, key=lambda s: s.transitions).from_key if exits else None
+        leads_on = {s.from_key for s in found if s.to_key is not None}
+        unplanned = [s for s in exits if s.from_key in leads_on] or exits  # a slot that never leads on is the script's end
+        return max(unplanned, key=lambda s: s.transitions).from_key if unplanned else None
     lost = {key: outcomes.lost(counts) for key, counts in by_stop.items() if key is not None and outcomes.lost(counts)}
     return max(sorted(lost), key=lambda key: lost[key]) if lost else None
 
@@ -178,7 +205,7 @@ def most_lost(found, by_stop):
 PREVIEWS = {
     "stop-slots": lambda filters, form: preview(filters),
     "slot-funnel": lambda filters, form: funnel_preview(filters),
-    "slot-paths": lambda filters, form: paths_preview(filters, form.focus.data),
+    "slot-paths": lambda filters, form: paths_preview(filters, focus_by_agent(form.focus.data)),
 }
 
 
@@ -197,9 +224,10 @@ def index():
         return redirect(url_for("subscriptions.index"))
     kind = export_kind(action) if action not in ("subscribe", "alert") else None
     if kind and valid:
-        filters = filters_from(form)
-        queue_export(filters, kind)
-        return redirect(url_for("analytics.index", **query_args(filters), compare=comparison_of(form) or None))
+        queue_export(filters_from(form), kind)
+        return redirect(url_for("analytics.index", **place_of(form)))
+    if action == "preview" and valid:  # Show, without JavaScript: the view gets its own address
+        return redirect(url_for("analytics.index", **place_of(form)))
     view = view_of(form)
     shown = PREVIEWS[view](filters_from(form), form) if valid and form.agents.data else None
     before = earlier_filters(form) if shown else None
@@ -221,6 +249,12 @@ def index():
         today=today(),
         timezone=current_app.config["TIMEZONE"],
     )
+
+
+def place_of(form):
+    """Everything the page shows as query parameters (filters, view, focus,
+    comparison), so that an export, a reload or a shared link comes back to it."""
+    return dict(query_args(filters_from(form)), view=view_of(form), focus=form.focus.data or [], compare=comparison_of(form) or None)
 
 
 def comparison_of(form):

@@ -38,24 +38,34 @@ async function refresh(id, url) {
   return page && replaceFrom(page, id);
 }
 
-// Analytics: the preview follows the filters; quick periods fill From and To.
+// Analytics: the preview follows the filters (so Show is not needed), and the address
+// follows the preview, so that a reload or a shared link opens the same view; quick
+// periods fill From and To.
 const filters = document.getElementById("filters");
 if (filters) {
+  filters.querySelector("button[name=action][value=preview]").hidden = true;
+  filters.querySelector(".live-note").hidden = false;
   let pending = null;
   const updatePreview = () => {
     clearTimeout(pending);
     pending = setTimeout(async () => {
-      const params = new URLSearchParams(new FormData(filters));
-      params.delete("csrf_token");
-      params.set("action", "preview");
+      // The Paths focus pickers live in the preview, tied to the form by form="filters".
+      const params = new URLSearchParams([...new FormData(filters)].filter(([name, value]) => name !== "csrf_token" && value !== ""));
       // getAttribute: the form has fields named "action", which shadow form.action.
-      const page = await fetchPage(`${filters.getAttribute("action")}?${params}`);
+      const address = `${filters.getAttribute("action")}?${params}`;
+      const page = await fetchPage(address);
       if (!page) return;
+      history.replaceState(null, "", address);
+      const focused = document.activeElement?.id;
       replaceFrom(page, "preview");
+      if (focused && !filters.contains(document.activeElement)) document.getElementById(focused)?.focus();
       // What is wrong with the filters shows beside them, as after clicking Show.
       filters.querySelectorAll(".field-errors").forEach((errors) => replaceFrom(page, errors.id));
     }, 250);
   };
+  document.addEventListener("change", (event) => {
+    if (event.target.form === filters && !filters.contains(event.target)) updatePreview();
+  });
   const presets = filters.querySelector(".presets");
   // The chip of the period the dates now make is marked as pressed.
   const markPreset = () => {

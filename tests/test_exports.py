@@ -6,6 +6,7 @@ import io
 import os
 import re
 from datetime import date, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from peewee import ProgrammingError
@@ -137,6 +138,35 @@ def test_preview_shows_counts_and_chart(client, auth, data):
     auth.login("analyst@example.com")
     page = client.get("/analytics", query_string=export_form(data["support"])).get_data(as_text=True)
     assert "4 counted dialogs" in page and '<ol class="chart"' in page and "Greeting" in page
+
+
+def test_show_and_an_export_come_back_to_the_same_view_focus_and_filters(client, auth, data):
+    """Without JavaScript, Show gives the view an address of its own; an export comes back to it."""
+    auth.login("analyst@example.com")
+    place = {**export_form(data["support"]), "view": "slot-paths", "focus": f"{data['support'].id}:greet", "compare": "previous"}
+    for action in ("preview", "export:slot-paths"):
+        response = auth.post("/analytics", {**place, "action": action})
+        assert response.status_code == 302, action
+        assert parse_qs(urlsplit(response.location).query) == {
+            "agents": [str(data["support"].id)], "date_from": [TODAY.isoformat()], "date_to": [TODAY.isoformat()],
+            "view": ["slot-paths"], "focus": [f"{data['support'].id}:greet"], "compare": ["previous"]}, action
+    page = client.get(response.location).get_data(as_text=True)
+    assert f'<option value="{data["support"].id}:greet" selected>' in page
+
+
+def test_the_paths_focus_is_where_dialogs_were_lost_not_the_scripts_end(app, client, auth, people):
+    """Without outcome rules, the slot that never leads on (a thank-you) is the natural end: its
+    many stops are no loss. The default focus is the slot other dialogs went on from."""
+    when = datetime.combine(TODAY, datetime.min.time()) + timedelta(hours=12)
+    with app.app_context():
+        events = []
+        for i in range(6):  # six reach the end of the script, two leave at the question
+            events += [rules.EventIn(f"done-{i}", "web", "user", "ask", "hi", when), rules.EventIn(f"done-{i}", "web", "bot", "thanks", None, when + timedelta(minutes=1))]
+        events += [rules.EventIn(f"left-{i}", "web", "user", "ask", "hi", when) for i in range(2)]
+        writer.ingest_events(people["support"], events)
+    auth.login("analyst@example.com")
+    page = client.get(f"/analytics?agents={people['support'].id}&view=slot-paths").get_data(as_text=True)
+    assert f'<option value="{people["support"].id}:ask" selected>' in page
 
 
 def sent_link(auth, data, email="analyst@example.com"):

@@ -245,7 +245,7 @@ def test_the_preview_shows_rates_stacked_bars_and_links(with_outcomes, client, a
     funnel = client.get(f"/analytics?agents={agent.id}&view=slot-funnel").get_data(as_text=True)
     assert "high exit" not in funnel.split("Thanks")[1].split("</tr>")[0]
     paths = client.get(f"/analytics?agents={agent.id}&view=slot-paths").get_data(as_text=True)
-    assert '<option value="ask" selected>' in paths, "the default focus is where most were lost, not the thank-you"
+    assert f'<option value="{agent.id}:ask" selected>' in paths, "the default focus is where most were lost, not the thank-you"
     plain = client.get(f"/analytics?agents={people['sales'].id}").get_data(as_text=True)
     assert "Containment" not in plain.split('id="preview"')[1], "an agent without rules shows neither rate"
     refused = client.get(f"/analytics?agents={agent.id}&outcomes=lost").get_data(as_text=True)

@@ -208,6 +208,19 @@ def test_the_words_of_the_reports_are_defined_beside_them(site, browser):
     page.get_by_role("heading", name="Slot funnel preview").wait_for()
     assert "ended there" in definition("exit rate")
     assert "went through the slot" in definition("reached")
+    assert "counts twice here and once in Reached" in definition("times shown")
+    assert definition("reach").startswith("Reached ÷ counted dialogs")
+    funnel = page.locator("#preview table").first
+    for column in ("Slot", "Reached", "Times shown", "Stopped", "Exit rate", "Reach"):  # the CSV's figures
+        expect(funnel.get_by_role("columnheader", name=column, exact=True)).to_be_visible()
+    expect(page.locator("#preview")).to_contain_text("Reached and Stopped count dialogs, Times shown counts showings")
+    page.get_by_label("Paths", exact=True).check()
+    page.get_by_role("heading", name="Slot paths preview").wait_for()
+    expect(page.locator("#preview")).to_contain_text("Transitions count steps, not dialogs")
+    assert "counts every step" in definition("transitions")
+    assert "steps out of the From slot" in definition("share of from")
+    assert "a dialog's first slot" in definition("(start)")
+    assert "stopped at the From slot" in definition("(end)")
 
 
 def test_a_bot_onboarded_from_the_browser_with_the_shown_curl_commands(site, browser):
@@ -279,19 +292,51 @@ def test_the_preview_switches_between_the_three_reports(site, browser):
     exit_rate.focus()
     page.keyboard.press("Enter")  # sorting works from the keyboard
     assert funnel.locator("th", has_text="Exit rate").get_attribute("aria-sort") == "descending"
-    assert funnel.locator("th", has_text="Reached").get_attribute("aria-sort") is None
+    assert funnel.get_by_role("columnheader", name="Reached", exact=True).get_attribute("aria-sort") is None
     page.keyboard.press("Enter")
     assert funnel.locator("th", has_text="Exit rate").get_attribute("aria-sort") == "ascending"
 
+
+
+def test_analytics_keeps_its_place_in_the_address(site, browser):
+    """The view, each agent's focus slot and the filters live in the address: a reload,
+    a shared link and an export come back to them. The preview follows every change, so
+    there is no Show button; Paths' focus is picked per agent, in place."""
+    page = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    expect(page.get_by_role("button", name="Show")).to_be_hidden()
+    expect(page.get_by_text("The preview follows your changes.")).to_be_visible()
+    page.get_by_label("Funnel", exact=True).check()
+    page.get_by_label("Sales Bot", exact=True).uncheck()
+    expect(page).to_have_url(re.compile(r"view=slot-funnel"))
+    page.get_by_role("button", name="Slot funnel", exact=True).click()
+    page.get_by_text("one email per agent").wait_for()
+    page.get_by_role("heading", name="Slot funnel preview").wait_for()  # back where the export was asked for
+    assert page.get_by_label("Funnel", exact=True).is_checked() and not page.get_by_label("Sales Bot", exact=True).is_checked()
+
+    page.get_by_label("Sales Bot", exact=True).check()
     page.get_by_label("Paths", exact=True).check()
     page.get_by_role("heading", name="Slot paths preview").wait_for()
-    page.get_by_role("button", name="Show").click()  # the focus list follows the agents shown
-    page.get_by_label("Focus on slot").select_option(label="Ask order (Support Bot)")
-    page.get_by_role("button", name="Show").click()
+    page.evaluate("window.stillThisPage = true")
+    support, sales = (page.get_by_label(f"Focus on slot of {name}") for name in ("Support Bot", "Sales Bot"))
+    support.select_option(label="Ask order")
     page.get_by_text("Came to Ask order from").wait_for()
+    assert page.evaluate("window.stillThisPage"), "picked without a reload"
+    assert sales.locator("option").all_inner_texts() != support.locator("option").all_inner_texts(), "each agent's own slots"
+    expect(page).to_have_url(re.compile(r"focus=\d+%3Aask(&|$)"))
     went = page.locator("table", has=page.get_by_text("Went from Ask order to"))
     assert "(end)" in went.inner_text()
-    assert "view=slot-paths" in page.url or page.get_by_label("Paths", exact=True).is_checked()
+
+    shared = logged_in(browser, site, "analyst@example.com", ANALYST_PASSWORD)
+    shared.goto(page.url)
+    shared.get_by_text("Came to Ask order from").wait_for()
+    page.reload()
+    assert page.get_by_label("Paths", exact=True).is_checked()
+    expect(page.get_by_label("Focus on slot of Support Bot")).to_have_value(re.compile(r":ask$"))
+    page.get_by_label("Stops", exact=True).check()
+    page.get_by_role("heading", name="Stop slots preview").wait_for()
+    expect(page.get_by_label("Focus on slot of Support Bot")).to_have_count(0)
+    page.get_by_label("Paths", exact=True).check()
+    page.get_by_text("Came to Ask order from").wait_for()  # the focus outlived the other view
 
 
 def test_a_csv_log_imported_in_the_browser_with_a_real_worker(site, browser, tmp_path):
