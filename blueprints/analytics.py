@@ -217,6 +217,8 @@ def index():
     valid = form.validate() if formdata is not None else True
     action = request.form.get("action", "") if request.method == "POST" else ""
     subscription_form = SubscriptionForm(request.form if action == "subscribe" else None, meta={"csrf": False})
+    if action != "subscribe":
+        subscription_form.kinds.data = [view_of(form)]  # the report the page is showing
     if action == "subscribe" and subscription_form.validate() and valid and subscribe_to(filters_from(form), subscription_form):
         return redirect(url_for("subscriptions.index"))
     watch_form = alert_form(request.form if action == "alert" else None)

@@ -32,8 +32,7 @@ def index():
                 .order_by(SubscriptionRun.due_at.desc(), SubscriptionRun.id.desc()).first())
         rows.append(dict(
             subscription=subscription,
-            summary=describe(schedule_of(subscription), current_app.config["TIMEZONE"]) if subscription.is_paused
-            else subscription_summary(subscription, current_app.config["TIMEZONE"]),
+            summary=summary_of(subscription),
             kinds=[kinds.KINDS[k].LABEL for k in json.loads(subscription.kinds) if k in kinds.KINDS],
             agents=[names.get(agent_id, "(deleted agent)") for agent_id in json.loads(subscription.agents)],
             channels=json.loads(subscription.channels),
@@ -43,6 +42,13 @@ def index():
             outcome=outcome_of(last),
         ))
     return render_template("subscriptions/index.html", rows=rows, alerts=alert_rows(names))
+
+
+def summary_of(subscription):
+    """The schedule in words with its next email; while paused, without one (it sends nothing until resumed)."""
+    if subscription.is_paused:
+        return describe(schedule_of(subscription), current_app.config["TIMEZONE"])
+    return subscription_summary(subscription, current_app.config["TIMEZONE"])
 
 
 def alert_rows(names):
@@ -118,8 +124,9 @@ def edit(subscription_id):
     form = SubscriptionForm(meta={"csrf": False}) if request.method == "POST" else SubscriptionForm.of(subscription)
     if request.method == "POST" and form.validate():
         Subscription.update(starts_at=utcnow(), **form.settings()).where(Subscription.id == subscription.id).execute()
-        summary = subscription_summary(Subscription.get_by_id(subscription.id), current_app.config["TIMEZONE"])
-        flash(f"Subscription changed. {summary}.", "success")
+        changed = Subscription.get_by_id(subscription.id)
+        paused = "Paused until you resume it: " if changed.is_paused else ""
+        flash(f"Subscription changed. {paused}{summary_of(changed)}.", "success")
         return redirect(url_for("subscriptions.index"))
     return render_template("subscriptions/edit.html", subscription=subscription, form=form), 400 if request.method == "POST" else 200
 

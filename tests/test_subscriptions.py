@@ -2,6 +2,7 @@
 after downtime, never for a period due before the subscription, only agents the
 account still sees. (The due-time rules themselves: test_schedules.py.)"""
 import json
+import re
 import threading
 from datetime import datetime, timedelta
 
@@ -129,8 +130,29 @@ def test_a_subscription_form_with_mistakes_shows_them_beside_the_fields(app, cli
     assert response.status_code == 200
     assert "Pick at least one report." in page and "Pick a day from 1 to 28" in page and "Pick a time of day" in page
     assert "<details class=\"subscribe\" open>" in page
+    assert '<input autofocus id="kinds-0" name="kinds" type="checkbox" value="stop-slots">' in page, "the eye lands on the first mistake"
+    assert page.count("autofocus") == 1
     with app.app_context():
         assert Subscription.select().count() == 0
+
+
+@pytest.mark.parametrize("view", ["stop-slots", "slot-funnel", "slot-paths"])
+def test_the_form_offers_the_report_the_page_shows(client, auth, people, view):
+    auth.login("analyst@example.com")
+    page = client.get(f"/analytics?view={view}").get_data(as_text=True)
+    checked = re.findall(r'<input checked id="kinds-\d" name="kinds" type="checkbox" value="([\w-]+)">', page)
+    assert checked == [view]
+
+
+def test_editing_a_paused_subscription_says_it_is_paused_not_when_it_comes(app, client, auth, people, subscription):
+    auth.login("analyst@example.com")
+    token = csrf_token(client, "/subscriptions")
+    client.post(f"/subscriptions/{subscription.id}/pause", data={"csrf_token": token})
+    assert "<strong>Paused.</strong> It sends nothing until you resume it" in client.get(f"/subscriptions/{subscription.id}/edit").get_data(as_text=True)
+    saved = client.post(f"/subscriptions/{subscription.id}/edit", follow_redirects=True, data={
+        "csrf_token": token, "kinds": ["stop-slots"], "frequency": "daily", "weekday": "0", "day": "1", "at": "08:00"})
+    flashed = re.search(r"Subscription changed\.[^<]*", saved.get_data(as_text=True)).group(0)
+    assert "Paused until you resume it" in flashed and "first on" not in flashed and "next on" not in flashed
 
 
 def test_pause_resume_and_delete_only_ones_own(app, client, auth, people, subscription, monkeypatch):
