@@ -118,9 +118,9 @@ def create_app(test_config=None, instance_path=None):
     csrf.init_app(app)
     commands.init_app(app)
 
-    from blueprints import admin, analytics, api, auth, dialogs, exports, health, imports, subscriptions
+    from blueprints import admin, analytics, api, auth, catalogue, dialogs, exports, health, imports, subscriptions
 
-    for module in (auth, analytics, dialogs, exports, subscriptions, api, admin, imports, health):
+    for module in (auth, analytics, dialogs, exports, subscriptions, api, admin, catalogue, imports, health):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API authenticates with a bearer key, not a cookie
     if app.config["MAIL_CATCHER_DIR"]:

@@ -60,6 +60,7 @@ class Agent(BaseModel):
     outcome_rules_version = IntegerField(default=0)  # bumped by every change of the rules
     outcomes_done_to = BigIntegerField(null=True)  # recomputing: the last dialog id done; None when every dialog is current
     outcomes_as_of = DateTimeField(null=True)  # when the rules (the previous ones, while recomputing) were last applied to every dialog
+    archived_at = DateTimeField(null=True)  # archived: hidden from reports and subscriptions, its key refused; data kept
 
 
 class NewApiKey(BaseModel):

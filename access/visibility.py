@@ -3,8 +3,8 @@ from models import Agent, Grant
 
 
 def visible_agents(account):
-    """Agents `account` may see and export, by name."""
-    query = Agent.select().order_by(Agent.name)
+    """Agents `account` may see and export, by name; an archived agent is no one's."""
+    query = Agent.select().where(Agent.archived_at.is_null()).order_by(Agent.name)
     if not account.is_admin:
         query = query.join(Grant).where(Grant.account == account)
     return query

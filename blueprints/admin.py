@@ -5,18 +5,17 @@ from datetime import timedelta
 import email_validator
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from access import api_keys, passwords, sessions
 from export_queue.health import queue_health
-from blueprints.fields import EMAIL_BOUND, NEW_PASSWORD
+from blueprints.fields import EMAIL_BOUND, NEW_PASSWORD, AgentForm
 from blueprints.guards import admin_required
 from database import db
 from ingest import traffic
-from ingest.rules import CONTROL_MESSAGE, has_control
-from models import Account, Agent, Grant, Slot, utcnow
+from models import Account, Agent, DailyReach, Grant, Slot, utcnow
 from outcomes import evaluation, recompute
 from outcomes import rules as outcome_rules
 from privacy import audit
@@ -39,14 +38,6 @@ class AccountForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND, Email(granular_message=True)])
     password = PasswordField("Password", validators=NEW_PASSWORD)
     is_admin = BooleanField("Admin")
-
-
-class AgentForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-
-    def validate_name(self, field):
-        if has_control(field.data):
-            raise ValidationError(f"The name {CONTROL_MESSAGE}.")
 
 
 class PrivacyForm(FlaskForm):
@@ -166,7 +157,8 @@ def show_key_once(agent, api_key):
 @admin_required
 def agent_page(agent_id, privacy_form=None, outcomes=None):
     """Onboarding a bot: its key (once), ready commands for this server, whether data
-    arrives, how its texts are masked, and its outcome rules."""
+    arrives, its name and slots (blueprints/catalogue.py), how its texts are masked,
+    and its outcome rules."""
     agent = found(Agent, agent_id)
     now, tz_name = utcnow(), current_app.config["TIMEZONE"]
     today = to_local(now, tz_name).date()
@@ -180,7 +172,17 @@ def agent_page(agent_id, privacy_form=None, outcomes=None):
         now=now.replace(microsecond=0),
         privacy_form=privacy_form or PrivacyForm(obj=agent),
         outcomes=outcomes or outcomes_section(agent),
+        name_form=AgentForm(formdata=None, obj=agent),
+        slots=slot_rows(agent),
     )
+
+
+def slot_rows(agent):
+    """The agent's slots by name, each with the first and last day (UTC) a counted dialog reached it."""
+    seen = {slot_id: (first, last) for slot_id, first, last in (
+        DailyReach.select(DailyReach.slot, fn.MIN(DailyReach.day), fn.MAX(DailyReach.day))
+        .where((DailyReach.agent == agent) & (DailyReach.reached > 0)).group_by(DailyReach.slot).tuples())}
+    return [(slot, *seen.get(slot.id, (None, None))) for slot in Slot.select().where(Slot.agent == agent).order_by(Slot.name, Slot.key)]
 
 
 @bp.route("/agents/<int:agent_id>/privacy", methods=("POST",))

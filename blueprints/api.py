@@ -40,6 +40,8 @@ def authenticated_agent():
     agent = api_keys.agent_for(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
     if agent is None:
         raise ApiError(401, [rules.error(None, None, "missing or wrong API key (Authorization: Bearer <key>)")])
+    if agent.archived_at is not None:
+        raise ApiError(403, [rules.error(None, None, "this agent is archived; an admin can restore it on its page in Slotlens")])
     return agent
 
 

@@ -1,12 +1,14 @@
 """Form pieces more than one blueprint's forms use: bounded text, the password rules,
-and checkboxes for a multiple choice."""
-from wtforms import SelectMultipleField
+checkboxes for a multiple choice, and an agent's name."""
+from flask_wtf import FlaskForm
+from wtforms import SelectMultipleField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from access.logins import MAX_EMAIL_LENGTH
 from access.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from ingest.rules import CONTROL_MESSAGE, has_control
 
 
 def bounded(max_length, message):
@@ -47,3 +49,13 @@ class CheckboxesField(SelectMultipleField):
         unknown = next((value for value in self.data or () if value not in allowed), None)
         if unknown is not None:
             raise ValidationError(f"'{unknown}' is not a valid choice for this field.")
+
+
+class AgentForm(FlaskForm):
+    """An agent's name: Admin's New agent and the agent page's Rename."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+
+    def validate_name(self, field):
+        if has_control(field.data):
+            raise ValidationError(f"The name {CONTROL_MESSAGE}.")

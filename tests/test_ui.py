@@ -515,3 +515,26 @@ def test_the_chosen_quick_period_is_marked(site, browser):
     page.get_by_label("From").fill("2026-01-01")
     page.get_by_label("From").dispatch_event("change")
     assert [chip.get_attribute("aria-pressed") for chip in chips.all()].count("true") == 0
+
+
+def test_an_admin_renames_a_slot_on_the_agents_page_and_the_reports_follow(site, browser):
+    page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD)
+    page.goto(site[0].base_url + "/admin/agents/1#slots")
+    slots = page.locator("#slots")
+    expect(slots.locator("tr", has_text="Ask order")).to_contain_text("question")
+
+    def rename(name):
+        page.get_by_label("Edit slot ask", exact=True).click()
+        page.locator("#slots form", has=page.get_by_role("button", name="Save slot ask")).get_by_label("Name").fill(name)
+        page.get_by_role("button", name="Save slot ask").click()
+        page.get_by_text("Slot ask saved").wait_for()
+
+    rename("Order number question")
+    page.goto(site[0].base_url + "/analytics?view=slot-funnel")
+    expect(page.locator("#preview")).to_contain_text("Order number question")
+    page.goto(site[0].base_url + "/admin/agents/1#slots")
+    rename("Ask order")  # as the other tests know it
+    with page.expect_download() as download:
+        page.get_by_role("link", name="CSV", exact=True).click()
+    with open(download.value.path(), encoding="utf-8") as catalogue:
+        assert "ask,Ask order,question" in catalogue.read()

@@ -1,0 +1,126 @@
+"""An agent's name and slot catalogue, edited by an admin on the agent's page: rename
+or archive the agent, and rename, retype or reword its slots one by one or as a file
+(the list `PUT /api/v1/slots` takes, as CSV or JSON). Slots are checked by the API's
+own rules (`rules.validate_slots`), and reports read names at query time, so a rename
+shows everywhere at once. What is refused is said in a message above the page (the
+form's values are few and short, so nothing long is lost by the redirect)."""
+from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask_wtf import FlaskForm
+from peewee import IntegrityError
+from playhouse.flask_utils import get_object_or_404
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired
+
+from blueprints.fields import AgentForm
+from blueprints.guards import admin_required
+from database import db
+from ingest import catalogue, rules, writer
+from models import Agent, Slot, utcnow
+
+bp = Blueprint("catalogue", __name__, url_prefix="/admin/agents")
+
+
+class SlotForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired("A slot needs a name.")])
+    type = StringField("Type", validators=[DataRequired("A slot needs a type, e.g. question or message.")])
+    text = TextAreaField("Bot text")
+
+
+def store(agent, entries):
+    """Check entries of a catalogue by the API's rules and store them; the errors in words, or []."""
+    slots, errors = rules.validate_slots(entries, rules.Limits.from_config(current_app.config))
+    if errors:
+        return [described(error) for error in errors]
+    writer.upsert_slots(agent, slots)
+    return []
+
+
+def described(error):
+    """An error of `rules.validate_slots` as a sentence: 'Entry 3, name: must not be empty'."""
+    where = f"Entry {error['index'] + 1}" if error["index"] is not None else "The file"
+    return f"{where}{', ' + error['field'] if error['field'] else ''}: {error['message']}."
+
+
+@bp.route("/<int:agent_id>/slots/<int:slot_id>", methods=("POST",))
+@admin_required
+def edit_slot(agent_id, slot_id):
+    agent = get_object_or_404(Agent, Agent.id == agent_id)
+    slot = get_object_or_404(Slot, (Slot.id == slot_id) & (Slot.agent == agent))
+    form = SlotForm()
+    if form.validate():
+        errors = store(agent, [dict(key=slot.key, name=form.name.data.strip(), type=form.type.data.strip(), text=form.text.data or "")])
+    else:
+        errors = [f"{field.label.text}: {message}" for field in form for message in field.errors]
+    if errors:
+        flash(f"Slot {slot.key} not saved. {' '.join(errors)}", "error")
+    else:
+        flash(f"Slot {slot.key} saved: its name shows in every report from now on.", "success")
+    return back_to_slots(agent)
+
+
+def back_to_slots(agent):
+    return redirect(url_for("admin.agent_page", agent_id=agent.id, _anchor="slots"))
+
+
+@bp.route("/<int:agent_id>/slots.<any(csv, json):extension>")
+@admin_required
+def download_slots(agent_id, extension):
+    agent = get_object_or_404(Agent, Agent.id == agent_id)
+    slots = Slot.select().where(Slot.agent == agent).order_by(Slot.key)
+    body = catalogue.as_csv(slots) if extension == "csv" else catalogue.as_json(slots)
+    return Response(body, mimetype="text/csv" if extension == "csv" else "application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{agent.slug}-slots.{extension}"'})
+
+
+@bp.route("/<int:agent_id>/slots/upload", methods=("POST",))
+@admin_required
+def upload_slots(agent_id):
+    """Slots are added or changed by key; slots the file does not name stay as they are."""
+    agent = get_object_or_404(Agent, Agent.id == agent_id)
+    upload = request.files.get("catalogue")
+    if upload is None or not upload.filename:
+        flash("Choose a CSV or JSON file of slots to upload.", "error")
+        return back_to_slots(agent)
+    try:
+        errors = store(agent, catalogue.read(upload.read(), upload.filename))
+    except catalogue.CatalogueError as error:
+        errors = [str(error)]
+    if errors:
+        shown = errors[:MAX_ERRORS_SHOWN] + ([f"… and {len(errors) - MAX_ERRORS_SHOWN} more."] if len(errors) > MAX_ERRORS_SHOWN else [])
+        flash(f"Nothing was changed. {' '.join(shown)}", "error")
+    else:
+        flash("Slots uploaded: names, types and texts are updated by key; slots not in the file stay as they were.", "success")
+    return back_to_slots(agent)
+
+
+MAX_ERRORS_SHOWN = 5
+
+
+@bp.route("/<int:agent_id>/rename", methods=("POST",))
+@admin_required
+def rename(agent_id):
+    agent = get_object_or_404(Agent, Agent.id == agent_id)
+    form = AgentForm()
+    if not form.validate_on_submit():
+        flash(f"Not renamed. {' '.join(form.name.errors or form.errors.get('csrf_token', []))}", "error")
+        return redirect(url_for("admin.agent_page", agent_id=agent.id, _anchor="name"))
+    try:
+        with db.atomic():
+            Agent.update(name=form.name.data.strip()).where(Agent.id == agent.id).execute()
+    except IntegrityError:
+        flash("Not renamed: another agent has this name.", "error")
+    else:
+        flash(f"Renamed to {form.name.data.strip()}.", "success")
+    return redirect(url_for("admin.agent_page", agent_id=agent.id, _anchor="name"))
+
+
+@bp.route("/<int:agent_id>/<any(archive, restore):action>", methods=("POST",))
+@admin_required
+def set_archived(agent_id, action):
+    """Archiving hides the agent from Analytics, dialog lists, exports, subscriptions and
+    alerts, and refuses its API key; its data stays, and restoring brings all back."""
+    agent = get_object_or_404(Agent, Agent.id == agent_id)
+    Agent.update(archived_at=utcnow() if action == "archive" else None).where(Agent.id == agent.id).execute()
+    flash(f"{agent.name} archived: hidden from reports and subscriptions, its API key refused, its data kept. Restore it here at any time."
+          if action == "archive" else f"{agent.name} restored: its reports, subscriptions and API key work again.", "success")
+    return redirect(url_for("admin.agent_page", agent_id=agent.id))
