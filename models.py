@@ -45,6 +45,7 @@ class Account(BaseModel):
     # Stored in the session cookie at log-in; bumping it ends every session of the account.
     session_version = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
+    last_login_at = DateTimeField(null=True)  # None: never logged in
     # "," as SPEC has it, or ";" with a decimal comma, as Excel reads CSV where the list separator is ";"
     csv_separator = CharField(max_length=1, default=",")
 

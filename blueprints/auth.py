@@ -11,7 +11,7 @@ from access import logins, passwords, sessions
 from blueprints.fields import EMAIL_BOUND, NEW_PASSWORD, PASSWORD_BOUND
 from blueprints.guards import login_required
 from ingest.rules import has_control
-from models import Account
+from models import Account, utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -70,12 +70,19 @@ def login():
             if account.is_disabled:
                 flash("This account is disabled. Ask an admin to enable it.", "error")
                 return render_template("auth/login.html", form=form), 403
-            sessions.start(account)
-            response = redirect(safe_next(request.args.get("next")))
-            logins.remember_device(response, account)
-            return response
+            return logged_in(account, safe_next(request.args.get("next")))
         flash("Wrong email or password.", "error")
     return render_template("auth/login.html", form=form)
+
+
+def logged_in(account, target):
+    """Start the account's session, note the log-in for Admin, and remember this browser
+    (its device cookie), then go to `target`."""
+    sessions.start(account)
+    Account.update(last_login_at=utcnow()).where(Account.id == account.id).execute()
+    response = redirect(target)
+    logins.remember_device(response, account)
+    return response
 
 
 @bp.route("/logout", methods=("POST",))
