@@ -1,7 +1,8 @@
 """The worker's own duties: recovery at start, its heartbeat, and the sweep.
 
 The queue lives in `extensions`; each task that does a user's work lives with the
-code it runs (`export_queue.delivery.process_export_item`, `importers.jobs.run_import`).
+code it runs (`export_queue.delivery.process_export_item`, `importers.jobs.run_import`,
+`access.password_links.send_link`).
 The consumer loads them all through `worker.py`, which imports this module.
 """
 import logging
@@ -13,6 +14,7 @@ from huey import crontab
 
 import models
 from access import api_keys
+from access import password_links  # noqa: F401 - registers send_link
 from alerts.checks import run_checks
 from alerts.delivery import send_alert, unsent
 from export_queue import upkeep

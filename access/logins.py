@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask import current_app, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from access import passwords
 from database import db
 from models import LoginFailure, utcnow
 
@@ -28,7 +29,7 @@ def remember_device(response, account):
     signed, naming the account, its password (a digest, so that a new password
     revokes every device) and a nonce of its own, sent only to the login page."""
     token = device_serializer().dumps(
-        {"account": account.id, "password": password_digest(account), "nonce": secrets.token_urlsafe(16)}
+        {"account": account.id, "password": passwords.digest(account), "nonce": secrets.token_urlsafe(16)}
     )
     response.set_cookie(
         DEVICE_COOKIE,
@@ -52,14 +53,9 @@ def device_nonce(account):
         return None
     if not isinstance(data, dict) or data.get("account") != account.id or not isinstance(data.get("nonce"), str):
         return None
-    if data.get("password") != password_digest(account):
+    if data.get("password") != passwords.digest(account):
         return None  # logged in with a password changed since: perhaps a thief's browser
     return data["nonce"]
-
-
-def password_digest(account):
-    """Changes whenever the password does (its hash is salted anew each time)."""
-    return hashlib.sha256(account.password_hash.encode()).hexdigest()[:16]
 
 
 def lockout_minutes(email, address, device=None):

@@ -7,7 +7,7 @@ from wtforms import EmailField, PasswordField, RadioField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired
 
-from access import logins, passwords, sessions
+from access import logins, password_links, passwords, sessions, tokens
 from blueprints.fields import EMAIL_BOUND, NEW_PASSWORD, PASSWORD_BOUND
 from blueprints.guards import login_required
 from ingest.rules import has_control
@@ -21,10 +21,17 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), PASSWORD_BOUND])
 
 
-class PasswordChangeForm(FlaskForm):
-    current = PasswordField("Current password", validators=[DataRequired(), PASSWORD_BOUND])
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND])
+
+
+class NewPasswordForm(FlaskForm):
     new = PasswordField("New password", validators=NEW_PASSWORD)
     repeat = PasswordField("New password again", validators=[EqualTo("new", message="The two new passwords differ.")])
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current = PasswordField("Current password", validators=[DataRequired(), PASSWORD_BOUND])
 
 
 CSV_SEPARATORS = {
@@ -55,18 +62,33 @@ def safe_next(target):
     return target
 
 
+def admitted(form):
+    """The account of the form's email (or None), and the minutes of lockout left (0:
+    go on). The attempt counts against the log-in limits first (`logins.admit_attempt`):
+    asking for reset links is held like guessing passwords."""
+    email = form.email.data.strip().lower()
+    account = Account.get_or_none(Account.email == email)
+    return account, logins.admit_attempt(email, client_address(), logins.device_nonce(account))
+
+
+def client_address():
+    return request.remote_addr or "unknown"
+
+
+def try_again(minutes):
+    return f"Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+
+
 @bp.route("/login", methods=("GET", "POST"))
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        email, address = form.email.data.strip().lower(), request.remote_addr or "unknown"
-        account = Account.get_or_none(Account.email == email)
-        minutes = logins.admit_attempt(email, address, logins.device_nonce(account))
+        account, minutes = admitted(form)
         if minutes:
-            flash(f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.", "error")
+            flash(f"Too many failed log-ins. {try_again(minutes)}", "error")
             return render_template("auth/login.html", form=form), 429
         if passwords.matches(account, form.password.data):
-            logins.forget_failures(email, address)
+            logins.forget_failures(account.email, client_address())
             if account.is_disabled:
                 flash("This account is disabled. Ask an admin to enable it.", "error")
                 return render_template("auth/login.html", form=form), 403
@@ -83,6 +105,48 @@ def logged_in(account, target):
     response = redirect(target)
     logins.remember_device(response, account)
     return response
+
+
+@bp.route("/login/forgot", methods=("GET", "POST"))
+def forgot_password():
+    """Email a reset link. The answer is the same whether the address has an account
+    or not, so that nobody learns here who has one."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        account, minutes = admitted(form)
+        if minutes:
+            flash(f"Too many requests for this address. {try_again(minutes)}", "error")
+            return render_template("auth/forgot.html", form=form), 429
+        if account is not None and not account.is_disabled:
+            password_links.send_link(account.id, tokens.RESET.name)
+        return render_template("auth/forgot.html", form=form, sent=True)
+    return render_template("auth/forgot.html", form=form)
+
+
+@bp.route("/login/<any(reset, join):purpose>/<token>", methods=("GET", "POST"))
+def set_password(purpose, token):
+    """Set a password from an emailed link (a reset or an invitation), then log in.
+    The token is in the path, where the request logs redact it (webguard.redaction)."""
+    purpose = tokens.PURPOSES[purpose]
+    try:
+        account = password_links.account_for(purpose, token)
+    except tokens.LinkRefused as refused:
+        return link_refused(purpose, refused.reason)
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        if not password_links.set_password(account, form.new.data):
+            return link_refused(purpose, tokens.SPENT)
+        logins.forget_failures(account.email, client_address())
+        flash("Your password is set. Welcome to Slotlens." if purpose == tokens.INVITATION
+              else "Your password is changed. Your other sessions were logged out.", "success")
+        return logged_in(account, url_for("analytics.index"))
+    return render_template("auth/set_password.html", form=form, account=account, purpose=purpose.name), 400 if form.errors else 200
+
+
+def link_refused(purpose, reason):
+    """Why the link sets no password, and how to get one that does."""
+    status = 404 if reason == tokens.INVALID else 410
+    return render_template("auth/link_refused.html", purpose=purpose.name, reason=reason), status
 
 
 @bp.route("/logout", methods=("POST",))

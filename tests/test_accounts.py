@@ -1,9 +1,14 @@
 """Accounts without a side channel: Forgot password?, invitations, `reset-password`,
 each account's last log-in, and deleting an account."""
 import re
+import time
+from types import SimpleNamespace
 
+import itsdangerous.timed
+
+from extensions import mail
 from models import Account
-from tests.conftest import Auth
+from tests.conftest import PASSWORD, Auth, csrf_token
 
 
 def admin_row(client, email):
@@ -22,3 +27,84 @@ def test_admin_sees_each_accounts_last_log_in(app, client, auth, people):
     assert "just now" in admin_row(client, "analyst@example.com") and "never" not in admin_row(client, "analyst@example.com")
     Auth(app.test_client()).login("nobody@example.com", "a wrong password")
     assert "never" in admin_row(client, "nobody@example.com"), "a failed log-in is not one"
+
+
+def reset_link(outbox):
+    """The one link that sets a password in the one email sent, as a path."""
+    (message,) = outbox
+    return re.search(r"http://slotlens\.test(/login/(?:reset|join)/\S+)", message.body).group(1)
+
+
+def ask_for_reset(client, email):
+    return client.post("/login/forgot", data={"email": email, "csrf_token": csrf_token(client, "/login/forgot")})
+
+
+def set_new_password(client, path, password="a brand new password"):
+    return client.post(path, data={"new": password, "repeat": password, "csrf_token": csrf_token(client, "/login/forgot")})
+
+
+def test_forgot_password_answers_the_same_whether_or_not_the_address_has_an_account(client, people):
+    answers = []
+    for email in ("analyst@example.com", "nobody-here@example.com"):
+        with mail.record_messages() as outbox:
+            response = ask_for_reset(client, email)
+        answers.append((response.status_code, response.get_data(as_text=True)))
+        assert len(outbox) == (email == "analyst@example.com")
+    assert answers[0] == answers[1] and answers[0][0] == 200 and "Check your email" in answers[0][1]
+    assert "Forgot password?" in client.get("/login").get_data(as_text=True)
+
+
+def test_a_reset_link_sets_the_password_once_and_logs_in(app, client, auth, people):
+    laptop = app.test_client()
+    Auth(laptop).login("analyst@example.com")
+    with mail.record_messages() as outbox:
+        ask_for_reset(client, "Analyst@Example.com")
+    (message,) = outbox
+    assert message.subject == "Reset your Slotlens password" and message.recipients == ["analyst@example.com"]
+    path = reset_link(outbox)
+    assert "For analyst@example.com" in client.get(path).get_data(as_text=True)
+    short = set_new_password(client, path, "short")
+    assert short.status_code == 400 and "Use at least 10 characters." in short.get_data(as_text=True)
+    response = set_new_password(client, path)
+    assert response.status_code == 302 and response.location == "/analytics"
+    assert client.get("/analytics").status_code == 200, "logged in"
+    assert laptop.get("/analytics").status_code == 302, "other sessions are logged out"
+    again = client.get(path)
+    assert again.status_code == 410 and "This link no longer works" in again.get_data(as_text=True)
+    assert set_new_password(app.test_client(), path, "someone else's idea").status_code == 410
+    assert Auth(app.test_client()).login("analyst@example.com").status_code == 200, "the old password is refused"
+    assert Auth(app.test_client()).login("analyst@example.com", "a brand new password").status_code == 302
+
+
+def test_an_expired_or_tampered_reset_link_is_refused_and_offers_a_new_one(app, client, people, monkeypatch):
+    an_hour_ago = time.time() - 3601
+    monkeypatch.setattr(itsdangerous.timed, "time", SimpleNamespace(time=lambda: an_hour_ago))
+    with mail.record_messages() as outbox:
+        ask_for_reset(client, "analyst@example.com")
+    monkeypatch.undo()
+    path = reset_link(outbox)
+    expired = client.get(path)
+    assert expired.status_code == 410 and "This link has expired" in expired.get_data(as_text=True)
+    assert 'href="/login/forgot"' in expired.get_data(as_text=True)
+    assert set_new_password(client, path).status_code == 410
+    tampered = client.get(path[:-3] + ("abc" if not path.endswith("abc") else "xyz"))
+    assert tampered.status_code == 404 and "This link is not valid" in tampered.get_data(as_text=True)
+    wrong_purpose = client.get(path.replace("/login/reset/", "/login/join/"))
+    assert wrong_purpose.status_code == 404, "a reset link is no invitation"
+
+
+def test_a_reset_link_dies_when_the_password_changes(app, client, auth, people):
+    with mail.record_messages() as outbox:
+        ask_for_reset(client, "analyst@example.com")
+    auth.login("analyst@example.com")
+    auth.post("/account/password", {"current": PASSWORD, "new": "changed it myself", "repeat": "changed it myself"}, "/account/password")
+    assert app.test_client().get(reset_link(outbox)).status_code == 410
+
+
+def test_asking_for_reset_links_is_rate_limited(app, client, people):
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    with mail.record_messages() as outbox:
+        statuses = [ask_for_reset(client, email).status_code for email in ["analyst@example.com"] * 3 + ["nobody-here@example.com"] * 3]
+        limited = ask_for_reset(client, "analyst@example.com")
+    assert statuses == [200] * 6 and len(outbox) == 3
+    assert limited.status_code == 429 and "Too many requests for this address. Try again in 15 minutes." in limited.get_data(as_text=True)

@@ -1,6 +1,6 @@
-"""Download tokens and erased dialog IDs kept out of logs: one in a path, query or
-Referer is replaced before the line is written, by the access logs and by Flask's own
-error line."""
+"""Signed tokens (download links, links that set a password) and erased dialog IDs
+kept out of logs: one in a path, query or Referer is replaced before the line is
+written, by the access logs and by Flask's own error line."""
 import logging
 import re
 from collections.abc import Mapping
@@ -13,14 +13,17 @@ def _character(plain, escaped):
 
 
 _BASE64URL = _character("[A-Za-z0-9_-]", "3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9Aa]|5[Ff]|2[Dd]")
-# A download token (export_queue.links) is itsdangerous' base64url payload of a JSON
-# object (so it begins "eyJ", the encoding of '{"'), a dot and an HMAC-SHA256 of 43
-# characters. Found by this shape wherever it stands, whichever path, query or Referer
-# carries it and however its characters are encoded. The payload (two ids) is short:
-# bounding it keeps the search linear in a long, hostile line.
-DOWNLOAD_TOKEN = re.compile(
+# A signed token (a download link's, export_queue.links; a link that sets a password,
+# access.tokens) is itsdangerous' base64url payload of a JSON object (so it begins
+# "eyJ", the encoding of '{"'), a dot, for a timed token a timestamp and a dot, and an
+# HMAC-SHA256 of 43 characters. Found by this shape wherever it stands, whichever path,
+# query or Referer carries it and however its characters are encoded. The payload (an
+# id or two and a digest) and the timestamp are short: bounding them keeps the search
+# linear in a long, hostile line.
+_DOT = _character(r"\.", "2[Ee]")
+SIGNED_TOKEN = re.compile(
     _character("e", "65") + _character("y", "79") + _character("J", "4[Aa]")
-    + _BASE64URL + "{0,100}" + _character(r"\.", "2[Ee]") + _BASE64URL + "{43,}"
+    + _BASE64URL + "{0,100}" + f"(?:{_DOT}{_BASE64URL}{{1,12}})?" + _DOT + _BASE64URL + "{43,}"
 )
 
 
@@ -32,12 +35,12 @@ ERASED_DIALOG = re.compile(r"(/api/v1/+[^/\s?#\"]+/+)[^\s?#\"]+")
 
 
 def redact(text):
-    """Replace download tokens and erased dialog IDs in a URL or log line with placeholders."""
-    return ERASED_DIALOG.sub(r"\1<dialog_id>", DOWNLOAD_TOKEN.sub("<token>", text))
+    """Replace signed tokens and erased dialog IDs in a URL or log line with placeholders."""
+    return ERASED_DIALOG.sub(r"\1<dialog_id>", SIGNED_TOKEN.sub("<token>", text))
 
 
 class RedactTokens(logging.Filter):
-    """Request logs name the path; a download token in it must not reach the log."""
+    """Request logs name the path; a signed token in it must not reach the log."""
 
     def filter(self, record):
         if isinstance(record.args, tuple):  # werkzeug: (address, time, request line, status, size)
