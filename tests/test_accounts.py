@@ -54,7 +54,7 @@ def test_forgot_password_answers_the_same_whether_or_not_the_address_has_an_acco
     assert "Forgot password?" in client.get("/login").get_data(as_text=True)
 
 
-def test_a_reset_link_sets_the_password_once_and_logs_in(app, client, auth, people):
+def test_a_reset_link_sets_the_password_once_and_logs_in(app, client, auth, people, caplog):
     laptop = app.test_client()
     Auth(laptop).login("analyst@example.com")
     with mail.record_messages() as outbox:
@@ -74,6 +74,8 @@ def test_a_reset_link_sets_the_password_once_and_logs_in(app, client, auth, peop
     assert set_new_password(app.test_client(), path, "someone else's idea").status_code == 410
     assert Auth(app.test_client()).login("analyst@example.com").status_code == 200, "the old password is refused"
     assert Auth(app.test_client()).login("analyst@example.com", "a brand new password").status_code == 302
+    token = path.rsplit("/", 1)[1]
+    assert "path=/login/reset/<token>" in caplog.text and token not in caplog.text and token.split(".")[0] not in caplog.text
 
 
 def test_an_expired_or_tampered_reset_link_is_refused_and_offers_a_new_one(app, client, people, monkeypatch):
