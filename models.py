@@ -39,7 +39,7 @@ class BaseModel(Model):
 
 class Account(BaseModel):
     email = CharField(unique=True)  # stored lower-case
-    password_hash = CharField()
+    password_hash = CharField()  # "" (access.passwords.NOT_SET) while an invited account has not joined
     is_admin = BooleanField(default=False)
     is_disabled = BooleanField(default=False)
     # Stored in the session cookie at log-in; bumping it ends every session of the account.

@@ -6,12 +6,12 @@ import email_validator
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from peewee import IntegrityError, fn
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
-from access import api_keys, passwords, sessions
+from access import api_keys, password_links, passwords, sessions, tokens
 from export_queue.health import queue_health
-from blueprints.fields import EMAIL_BOUND, NEW_PASSWORD, AgentForm
+from blueprints.fields import EMAIL_BOUND, AgentForm
 from blueprints.guards import admin_required
 from database import db
 from ingest import traffic
@@ -36,7 +36,6 @@ for _name in ("local", "localhost"):
 
 class AccountForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND, Email(granular_message=True)])
-    password = PasswordField("Password", validators=NEW_PASSWORD)
     is_admin = BooleanField("Admin")
 
 
@@ -73,6 +72,7 @@ def page(**forms):
     return render_template(
         "admin/index.html",
         accounts=accounts,
+        invited={a.id for a in accounts if not passwords.is_set(a)},
         agents=agents,
         grants=grants,
         account_form=forms.get("account_form") or AccountForm(formdata=None),
@@ -98,20 +98,36 @@ def index():
 @bp.route("/accounts", methods=("POST",))
 @admin_required
 def create_account():
+    """An account by invitation: it exists at once (it can be granted agents) and
+    logs in once its owner has set a password from the invitation's link."""
     form = AccountForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        account = Account(email=email, is_admin=form.is_admin.data)
-        passwords.assign(account, form.password.data)
+        account = Account(email=email, is_admin=form.is_admin.data, password_hash=passwords.NOT_SET)
         try:
             with db.atomic():
                 account.save()
         except IntegrityError:  # the unique index decides, even between two admins at once
             form.email.errors.append("An account with this email already exists.")
         else:
-            flash(f"Account {email} created.", "success")
+            password_links.send_link(account.id, tokens.INVITATION.name)
+            flash(f"Account {email} created. An invitation to set a password is on its way; it works for 7 days.", "success")
             return redirect(url_for("admin.index"))
     return page(account_form=form), 400
+
+
+@bp.route("/accounts/<int:account_id>/invite", methods=("POST",))
+@admin_required
+def invite_again(account_id):
+    """A new invitation for an account whose owner has not joined yet (the earlier
+    links keep working until they expire)."""
+    account = found(Account, account_id)
+    if passwords.is_set(account):
+        flash(f"{account.email} has joined already: no invitation sent.", "error")
+    else:
+        password_links.send_link(account.id, tokens.INVITATION.name)
+        flash(f"A new invitation is on its way to {account.email}; it works for 7 days.", "success")
+    return redirect(url_for("admin.index"))
 
 
 @bp.route("/accounts/<int:account_id>/<any(disable, enable):action>", methods=("POST",))

@@ -4,8 +4,11 @@ import re
 import time
 from types import SimpleNamespace
 
+from urllib.parse import urlsplit
+
 import itsdangerous.timed
 
+from access import password_links, tokens
 from extensions import mail
 from models import Account
 from tests.conftest import PASSWORD, Auth, csrf_token
@@ -78,13 +81,18 @@ def test_a_reset_link_sets_the_password_once_and_logs_in(app, client, auth, peop
     assert "path=/login/reset/<token>" in caplog.text and token not in caplog.text and token.split(".")[0] not in caplog.text
 
 
+def link_made_ago(app, monkeypatch, email, purpose, seconds):
+    """The path of the link an email made `seconds` ago would carry (itsdangerous
+    signs it with that time)."""
+    then = time.time() - seconds
+    with app.app_context(), monkeypatch.context() as patch:
+        patch.setattr(itsdangerous.timed, "time", SimpleNamespace(time=lambda: then))
+        return urlsplit(password_links.link(Account.get(Account.email == email), purpose)).path
+
+
 def test_an_expired_or_tampered_reset_link_is_refused_and_offers_a_new_one(app, client, people, monkeypatch):
-    an_hour_ago = time.time() - 3601
-    monkeypatch.setattr(itsdangerous.timed, "time", SimpleNamespace(time=lambda: an_hour_ago))
-    with mail.record_messages() as outbox:
-        ask_for_reset(client, "analyst@example.com")
-    monkeypatch.undo()
-    path = reset_link(outbox)
+    assert client.get(link_made_ago(app, monkeypatch, "analyst@example.com", tokens.RESET, 3600 - 60)).status_code == 200
+    path = link_made_ago(app, monkeypatch, "analyst@example.com", tokens.RESET, 3600 + 1)
     expired = client.get(path)
     assert expired.status_code == 410 and "This link has expired" in expired.get_data(as_text=True)
     assert 'href="/login/forgot"' in expired.get_data(as_text=True)
@@ -110,3 +118,49 @@ def test_asking_for_reset_links_is_rate_limited(app, client, people):
         limited = ask_for_reset(client, "analyst@example.com")
     assert statuses == [200] * 6 and len(outbox) == 3
     assert limited.status_code == 429 and "Too many requests for this address. Try again in 15 minutes." in limited.get_data(as_text=True)
+
+
+def test_an_admin_invites_and_the_invited_account_joins_by_setting_a_password(app, client, auth, people, monkeypatch):
+    auth.login("admin@example.com")
+    with mail.record_messages() as outbox:
+        created = auth.post("/admin/accounts", {"email": "New@Example.com"}, form_page="/admin/")
+    assert created.status_code == 302
+    (message,) = outbox
+    assert message.subject == "You are invited to Slotlens" and message.recipients == ["new@example.com"]
+    path = reset_link(outbox)
+    assert path.startswith("/login/join/")
+    assert "Invited, not yet joined" in admin_row(client, "new@example.com")
+    with app.app_context():
+        newbie = Account.get(Account.email == "new@example.com")
+    granted = auth.post("/admin/grants", {"account": newbie.id, "agent": people["support"].id}, form_page="/admin/")
+    assert granted.status_code == 302, "an invited account can be granted agents at once"
+
+    stranger = app.test_client()
+    refused = Auth(stranger).login("new@example.com", "")
+    assert refused.status_code == 200 and stranger.get("/analytics").status_code == 302, "no password, no log-in"
+    assert "Wrong email or password." in Auth(stranger).login("new@example.com", "any password at all").get_data(as_text=True)
+
+    with mail.record_messages() as outbox:
+        again = auth.post(f"/admin/accounts/{newbie.id}/invite", {}, form_page="/admin/")
+    assert again.status_code == 302 and len(outbox) == 1 and reset_link(outbox).startswith("/login/join/")
+
+    week_old = link_made_ago(app, monkeypatch, "new@example.com", tokens.INVITATION, 7 * 24 * 3600 - 60)
+    assert "Join Slotlens" in stranger.get(week_old).get_data(as_text=True), "an invitation works for 7 days"
+    assert stranger.get(week_old.replace("/login/join/", "/login/reset/")).status_code == 404, "an invitation is no reset link"
+
+    joined = set_new_password(stranger, path, "my very own password")
+    assert joined.status_code == 302 and stranger.get("/analytics").status_code == 200
+    assert "Support Bot" in stranger.get("/analytics").get_data(as_text=True)
+    assert "Invited" not in admin_row(client, "new@example.com") and "just now" in admin_row(client, "new@example.com")
+    assert stranger.get(week_old).status_code == 410, "every invitation dies once the password is set"
+    with mail.record_messages() as outbox:
+        auth.post(f"/admin/accounts/{newbie.id}/invite", {}, form_page="/admin/")
+    assert outbox == [], "no invitation for an account that has joined"
+
+
+def test_an_invitation_expires_after_7_days(app, client, auth, people, monkeypatch):
+    auth.login("admin@example.com")
+    auth.post("/admin/accounts", {"email": "late@example.com"}, form_page="/admin/")
+    expired = client.get(link_made_ago(app, monkeypatch, "late@example.com", tokens.INVITATION, 7 * 24 * 3600 + 1))
+    page = expired.get_data(as_text=True)
+    assert expired.status_code == 410 and "This link has expired" in page and "An invitation works for 7 days" in page
