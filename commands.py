@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from peewee import IntegrityError, SqliteDatabase
 
 import importers
-from access import api_keys, passwords
+from access import api_keys, password_links, passwords, tokens
 from access.logins import MAX_EMAIL_LENGTH
 from access.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from export_queue.health import queue_health
@@ -27,7 +27,7 @@ UNREAD_NAMED = 10  # files named in the error when some could not be read
 
 
 def init_app(app):
-    for command in (init_db, upgrade_db, backup, create_user, create_agent, rotate_key, grant, demo_data, import_events, import_rasa, import_csv, queue_status, purge_texts, erase_dialog,
+    for command in (init_db, upgrade_db, backup, create_user, reset_password, create_agent, rotate_key, grant, demo_data, import_events, import_rasa, import_csv, queue_status, purge_texts, erase_dialog,
                     set_outcomes, show_outcomes):
         app.cli.add_command(command)
 
@@ -98,8 +98,7 @@ def create_user(email, password, admin):
     email = email.strip().lower()
     if "@" not in email or len(email) > MAX_EMAIL_LENGTH or has_control(email):
         raise click.ClickException(f"{email!r} is not an email address.")
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise click.ClickException(f"The password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.")
+    check_password_length(password)
     account = Account(email=email, is_admin=admin)
     passwords.assign(account, password)
     try:
@@ -107,6 +106,30 @@ def create_user(email, password, admin):
     except IntegrityError:
         raise click.ClickException(f"An account {email!r} already exists.") from None
     click.echo(f"Created {'admin ' if admin else ''}account {email}.")
+
+
+def check_password_length(password):
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise click.ClickException(f"The password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.")
+
+
+@click.command("reset-password")
+@with_appcontext
+@click.argument("email")
+@click.option("--password", help=f"Set this password now ({MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters) instead of printing a link.")
+def reset_password(email, password):
+    """Print a one-time link (an hour) that sets EMAIL's password, or set it with
+    --password: the last resort when no email arrives. Either ends its sessions once set."""
+    account = find_account(email)
+    if password is None:
+        if account.is_disabled:
+            raise click.ClickException(f"Account {account.email} is disabled: enable it on Admin first, or set a password with --password.")
+        click.echo(f"Link to set a new password for {account.email} (works once, for an hour): {password_links.link(account, tokens.RESET)}")
+        return
+    check_password_length(password)
+    if not password_links.set_password(account, password):
+        raise click.ClickException(f"The password of {account.email} changed meanwhile; nothing was set. Run the command again.")
+    click.echo(f"Password set for {account.email}; its sessions were logged out.")
 
 
 @click.command("create-agent")

@@ -164,3 +164,25 @@ def test_an_invitation_expires_after_7_days(app, client, auth, people, monkeypat
     expired = client.get(link_made_ago(app, monkeypatch, "late@example.com", tokens.INVITATION, 7 * 24 * 3600 + 1))
     page = expired.get_data(as_text=True)
     assert expired.status_code == 410 and "This link has expired" in page and "An invitation works for 7 days" in page
+
+
+def test_reset_password_prints_a_one_time_link_or_sets_the_password(app, client, runner, people):
+    printed = runner.invoke(args=["reset-password", "Analyst@Example.com"])
+    assert printed.exit_code == 0 and "Link to set a new password for analyst@example.com (works once, for an hour): " in printed.output
+    path = re.search(r"http://slotlens\.test(/login/reset/\S+)", printed.output).group(1)
+    assert set_new_password(client, path, "set from the command").status_code == 302
+    assert set_new_password(app.test_client(), path, "set from the command").status_code == 410
+
+    laptop = app.test_client()
+    Auth(laptop).login("analyst@example.com", "set from the command")
+    direct = runner.invoke(args=["reset-password", "analyst@example.com", "--password", "typed by an admin"])
+    assert direct.exit_code == 0 and direct.output == "Password set for analyst@example.com; its sessions were logged out.\n"
+    assert laptop.get("/analytics").status_code == 302
+    assert Auth(laptop).login("analyst@example.com", "typed by an admin").status_code == 302
+
+    short = runner.invoke(args=["reset-password", "analyst@example.com", "--password", "short"])
+    assert short.exit_code == 1 and "The password must have 10 to 200 characters." in short.output
+    unknown = runner.invoke(args=["reset-password", "ghost@example.com"])
+    assert unknown.exit_code == 1 and "No account 'ghost@example.com'" in unknown.output
+    created = runner.invoke(args=["create-user", "cli@example.com", "--password", "long enough password", "--admin"])
+    assert created.exit_code == 0 and created.output == "Created admin account cli@example.com.\n"
