@@ -450,9 +450,9 @@ class AuditEntry(BaseModel):
     account_email = CharField()
     agent = ForeignKeyField(Agent, null=True, on_delete="SET NULL", index=False)
     agent_name = CharField()
-    action = CharField()  # "transcript" (read one) or "export" (asked for transcripts)
+    action = CharField()  # "transcript" (read one), "export" (asked for transcripts) or "account-deleted"
     dialog = ForeignKeyField(Dialog, null=True, on_delete="SET NULL", index=False)  # the transcript read, shown by its current ID
-    filters = TextField(default="")  # an export's list: its query string
+    filters = TextField(default="")  # an export's list: its query string; a deleted account: its email
     address = CharField(default="")  # the client's address
 
     class Meta:

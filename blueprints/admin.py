@@ -9,7 +9,7 @@ from peewee import IntegrityError, fn
 from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
-from access import api_keys, password_links, passwords, sessions, tokens
+from access import api_keys, password_links, passwords, removal, sessions, tokens
 from export_queue.health import queue_health
 from blueprints.fields import EMAIL_BOUND, AgentForm
 from blueprints.guards import admin_required
@@ -143,6 +143,20 @@ def set_account_disabled(account_id, action):
     if account.is_disabled:
         sessions.end_all(account)
     flash(f"Account {account.email} {action}d.", "success")
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/accounts/<int:account_id>/delete", methods=("POST",))
+@admin_required
+def delete_account(account_id):
+    """Its subscriptions and alerts end, its reports' files go, its rows go; never
+    oneself, never the last admin who can log in."""
+    account = found(Account, account_id)
+    why_not = removal.delete(g.account, account)
+    if why_not:
+        flash(why_not, "error")
+    else:
+        flash(f"Account {account.email} deleted, with its subscriptions, alerts and reports.", "success")
     return redirect(url_for("admin.index"))
 
 

@@ -20,7 +20,7 @@ from database import db
 
 CHUNK = 500  # ids per IN list or UPDATE, well under every backend's parameter limit
 PAGED_VALUES = "VALUES %s"  # psycopg2's execute_values fills it with a page of rows
-LOCKS = {"channels": 1, "schema": 2, "account": 3, "outcomes": 4}  # advisory lock namespaces (`hold_lock`)
+LOCKS = {"channels": 1, "schema": 2, "account": 3, "outcomes": 4, "admins": 5}  # advisory lock namespaces (`hold_lock`)
 
 
 def chunks(rows, size=CHUNK):

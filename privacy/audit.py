@@ -1,19 +1,19 @@
 """Who read what: opening a transcript and asking for transcripts are recorded, for
-admins to read on Admin → Audit. Entries are only ever added; they refer to the
-dialog read, so an erased dialog shows by its new ID."""
+admins to read on Admin → Audit, and so is an admin deleting an account. Entries are
+only ever added; they refer to the dialog read, so an erased dialog shows by its new ID."""
 from flask import g, request
 from peewee import JOIN
 
 from models import Agent, AuditEntry, Dialog
 
-TRANSCRIPT, EXPORT = "transcript", "export"
+TRANSCRIPT, EXPORT, ACCOUNT_DELETED = "transcript", "export", "account-deleted"
 PAGE_SIZE = 100
 
 
-def record(action, agent, dialog=None, filters=""):
-    """Record that the signed-in account did `action` on `agent` now, from the client's address."""
+def record(action, agent=None, dialog=None, filters=""):
+    """Record that the signed-in account did `action` (on `agent`) now, from the client's address."""
     AuditEntry.create(
-        account=g.account.id, account_email=g.account.email, agent=agent.id, agent_name=agent.name,
+        account=g.account.id, account_email=g.account.email, agent=agent.id if agent else None, agent_name=agent.name if agent else "",
         action=action, dialog=dialog, filters=filters, address=request.remote_addr or "",
     )
 

@@ -1,17 +1,23 @@
 """Accounts without a side channel: Forgot password?, invitations, `reset-password`,
 each account's last log-in, and deleting an account."""
+import json
+import os
 import re
+import threading
 import time
+from datetime import date
 from types import SimpleNamespace
 
 from urllib.parse import urlsplit
 
 import itsdangerous.timed
+import pytest
 
-from access import password_links, tokens
+from access import password_links, passwords, removal, tokens
+from export_queue import links
 from extensions import mail
-from models import Account
-from tests.conftest import PASSWORD, Auth, csrf_token
+from models import Account, Alert, ExportItem, ExportRequest, Grant, Subscription
+from tests.conftest import PASSWORD, Auth, csrf_token, make_account
 
 
 def admin_row(client, email):
@@ -186,3 +192,85 @@ def test_reset_password_prints_a_one_time_link_or_sets_the_password(app, client,
     assert unknown.exit_code == 1 and "No account 'ghost@example.com'" in unknown.output
     created = runner.invoke(args=["create-user", "cli@example.com", "--password", "long enough password", "--admin"])
     assert created.exit_code == 0 and created.output == "Created admin account cli@example.com.\n"
+
+
+def test_deleting_an_account_ends_its_subscriptions_and_alerts_and_deletes_its_reports(app, client, auth, people):
+    analyst = app.test_client()
+    Auth(analyst).login("analyst@example.com")
+    today = date.today().isoformat()
+    export = {"agents": [people["support"].id], "date_from": today, "date_to": today, "action": "export"}
+    assert Auth(analyst).post("/analytics", export).status_code == 302
+    with app.app_context():
+        account = Account.get(Account.email == "analyst@example.com")
+        agents = json.dumps([people["support"].id])
+        Subscription.create(account=account, kinds='["stop-slots"]', agents=agents, frequency="daily", at="09:00")
+        Alert.create(account=account, agents=agents, watch="exit-rate", direction="rises", threshold=500, frequency="daily", at="09:00")
+        (item,) = ExportItem.select()
+        report = links.report_path(item)
+    assert item.state == "sent" and os.path.exists(report)
+
+    auth.login("admin@example.com")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert '<details class="confirm"><summary>Delete</summary>' in page and "Delete analyst@example.com</button>" in page
+    deleted = auth.post(f"/admin/accounts/{account.id}/delete", {}, "/admin/")
+    assert deleted.status_code == 302
+    assert "Account analyst@example.com deleted" in client.get(deleted.location).get_data(as_text=True)
+    with app.app_context():
+        assert not Account.select().where(Account.email == "analyst@example.com").exists()
+        assert [model.select().count() for model in (Subscription, Alert, ExportRequest, ExportItem, Grant)] == [0, 0, 0, 0, 0]
+    assert not os.path.exists(report) and not os.path.exists(os.path.dirname(report)), "its report files are deleted"
+    assert analyst.get("/analytics").status_code == 302, "its sessions end"
+    audit_page = client.get("/admin/audit").get_data(as_text=True)
+    assert "Deleted the account analyst@example.com" in audit_page
+
+
+def test_an_admin_cannot_delete_their_own_account(app, client, auth, people):
+    auth.login("admin@example.com")
+    with app.app_context():
+        admin_id = Account.get(Account.email == "admin@example.com").id
+    refused = auth.post(f"/admin/accounts/{admin_id}/delete", {}, "/admin/")
+    assert "You cannot delete your own account." in client.get(refused.location).get_data(as_text=True)
+    with app.app_context():
+        assert Account.select().where(Account.id == admin_id).exists()
+    assert "Delete admin@example.com</button>" not in client.get("/admin/").get_data(as_text=True)
+
+
+def test_two_admins_deleting_each_other_at_once_leave_the_last_admin(app, client, auth, people, monkeypatch):
+    """The second deletion, checked under the admins' lock, finds its deleter gone:
+    it would delete the last admin who can log in."""
+    import blueprints.admin
+
+    with app.app_context():
+        first = Account.get(Account.email == "admin@example.com").id
+        second = make_account("second-admin@example.com", is_admin=True).id
+        Account.create(email="invited-admin@example.com", is_admin=True, password_hash=passwords.NOT_SET)
+    auth.login("admin@example.com")
+    other = app.test_client()
+    Auth(other).login("second-admin@example.com")
+    first_token, second_token = csrf_token(client, "/admin/"), csrf_token(other, "/admin/")
+    original = blueprints.admin.found
+
+    def found_then_deleted_meanwhile(model, row_id):
+        monkeypatch.setattr(blueprints.admin, "found", original)
+        row = original(model, row_id)
+        thread = threading.Thread(target=lambda: other.post(f"/admin/accounts/{first}/delete", data={"csrf_token": second_token}))
+        thread.start()
+        thread.join()
+        return row
+
+    monkeypatch.setattr(blueprints.admin, "found", found_then_deleted_meanwhile)
+    answer = client.post(f"/admin/accounts/{second}/delete", data={"csrf_token": first_token})
+    assert answer.status_code == 302
+    with app.app_context():
+        admins = [a.email for a in Account.select().where(Account.is_admin).order_by(Account.email)]
+    assert admins == ["invited-admin@example.com", "second-admin@example.com"], "one admin who can log in is left"
+    assert other.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("deleter, account, admins_left, answer", [
+    (1, 1, 3, "You cannot delete your own account."),
+    (1, 2, 0, "This is the last admin who can log in: make another account admin first."),
+    (1, 2, 1, None),
+])
+def test_who_may_delete_whom(deleter, account, admins_left, answer):
+    assert removal.refusal(deleter, account, admins_left) == answer

@@ -112,9 +112,12 @@ MATRIX = [
     ("queue health", lambda c, w: c.get("/admin/queue"), (302, 403, 403, 200)),
     (
         "create account",
-        lambda c, w: post(c, "/admin/accounts", {"email": "new@example.com", "password": PASSWORD}),
+        lambda c, w: post(c, "/admin/accounts", {"email": "new@example.com"}),
         (302, 403, 403, 302),
     ),
+    ("invite again", lambda c, w: post(c, f"/admin/accounts/{w['outsider']}/invite", {}), (302, 403, 403, 302)),
+    ("delete an account", lambda c, w: post(c, f"/admin/accounts/{w['outsider']}/delete", {}), (302, 403, 403, 302)),
+    ("forgot password", lambda c, w: c.get("/login/forgot"), (200, 200, 200, 200)),
     ("create agent", lambda c, w: post(c, "/admin/agents", {"name": "New Bot"}), (302, 403, 403, 302)),
     (
         "grant the secret agent",
@@ -311,6 +314,10 @@ def test_download_tokens_are_redacted_by_their_shape():
         assert "<token>" in redacted and token.split(".")[1][:8] not in redacted and "pdGVtIjox" not in redacted, carrier
     for harmless in ("/static/app.css", "/exports/12/again", "/admin/agents/3", "GET /login?next=%2Fanalytics HTTP/1.1"):
         assert redact(harmless) == harmless
+    timed = "eyJhY2NvdW50IjoyLCJwYXNzd29yZCI6ImZlZWI5MzcxYWEzMDU4ZGUifQ.axHNtQ.8qtXJutYd7gBnmbkbwq-Cd_Z2u51lIGvDUMj8-rHzJg"
+    for carrier in (f"POST /login/reset/{timed} HTTP/1.1", f"/login/join/{timed.replace('.', '%2E')}",
+                    "https://slotlens.example/login/reset/" + quote(timed, safe="")):
+        assert redact(carrier).endswith(("/<token>", "/<token> HTTP/1.1")) and "axHNtQ" not in redact(carrier), carrier
 
 
 def test_report_files_are_served_only_through_their_signed_link(app, world, tmp_path):
