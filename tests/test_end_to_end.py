@@ -183,6 +183,34 @@ def test_browser_export_flow(stack, smtp, page, tmp_path):
     assert open_download(page, link_in(messages[2])).suggested_filename == download.suggested_filename
 
 
+@pytest.mark.browser
+def test_forgot_password_in_the_browser(stack, smtp, page):
+    """Forgot password?, its email through the worker and a real SMTP server, the
+    link, a new password, and a log-in with it; the token stays out of the logs."""
+    new_password = "a password from the email"
+    page.goto(stack.base_url + "/login")
+    page.get_by_role("link", name="Forgot password?").click()
+    page.get_by_label("Email").fill("analyst@example.com")
+    page.get_by_role("button", name="Send me a link").click()
+    page.get_by_text("Check your email.").wait_for()
+    (message,) = smtp.wait_for_messages(1)
+    assert message["Subject"] == "Reset your Slotlens password" and message["To"] == "analyst@example.com"
+    link = re.search(r"http://127\.0\.0\.1:\d+/login/reset/\S+", message.get_body(("plain",)).get_content()).group(0)
+
+    page.goto(link)
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("New password again").fill(new_password)
+    page.get_by_role("button", name="Change password and log in").click()
+    page.get_by_role("heading", name="Analytics").wait_for()
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_label("Email").fill("analyst@example.com")
+    page.get_by_label("Password").fill(new_password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Analytics").wait_for()
+    assert page.goto(link).status == 410, "the link worked once"
+    assert link.rsplit("/", 1)[1] not in stack.logs()
+
+
 @pytest.fixture
 def slow_stack(tmp_path, smtp):
     """Building takes a second, so a second click lands while the first is in flight."""
