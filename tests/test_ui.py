@@ -89,8 +89,10 @@ def serious_violations(page):
 def test_every_page_passes_axe(site, browser, who):
     email, password = ("analyst@example.com", ANALYST_PASSWORD) if who == "analyst" else ("admin@example.com", ADMIN_PASSWORD)
     anonymous = browser.new_page()
-    anonymous.goto(site[0].base_url + "/login")
-    problems = {"/login": serious_violations(anonymous)}
+    problems = {}
+    for path in ("/login", "/login/forgot", "/login/reset/not-a-token"):
+        anonymous.goto(site[0].base_url + path)
+        problems[path] = serious_violations(anonymous)
     page = logged_in(browser, site, email, password)
     for path in pages_of(site, page, who == "admin"):
         page.goto(site[0].base_url + path)
