@@ -56,6 +56,7 @@ def set_password(account, password):
 
 
 def link_email(account, purpose):
+    """The email that carries a fresh link of `purpose` to the account's address."""
     context = dict(
         account=account,
         purpose=purpose.name,

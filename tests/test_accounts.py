@@ -3,6 +3,7 @@ each account's last log-in, and deleting an account."""
 import json
 import os
 import re
+import smtplib
 import threading
 import time
 from datetime import date
@@ -274,3 +275,14 @@ def test_two_admins_deleting_each_other_at_once_leave_the_last_admin(app, client
 ])
 def test_who_may_delete_whom(deleter, account, admins_left, answer):
     assert removal.refusal(deleter, account, admins_left) == answer
+
+
+def test_a_mail_server_fault_never_breaks_the_page_nor_logs_the_address(app, client, people, monkeypatch, caplog):
+    def refuse(message):
+        raise smtplib.SMTPRecipientsRefused({"analyst@example.com": (451, b"4.7.1 <analyst@example.com> try later")})
+
+    monkeypatch.setattr(password_links, "hand_over", refuse)
+    response = ask_for_reset(client, "analyst@example.com")
+    assert response.status_code == 200 and "Check your email" in response.get_data(as_text=True)
+    assert "event=password_link_not_sent" in caplog.text and "kind=mail-recipient-refused" in caplog.text
+    assert "analyst@example.com" not in caplog.text
