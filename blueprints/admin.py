@@ -6,7 +6,7 @@ import email_validator
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from peewee import IntegrityError, fn
-from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from access import api_keys, password_links, passwords, removal, sessions, tokens
