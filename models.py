@@ -141,12 +141,19 @@ class Event(BaseModel):
     text = TextField(null=True)
     timestamp = DateTimeField()
     fingerprint = BigIntegerField()  # makes a re-sent event a no-op
+    # The Admin → Import job that stored it, for `Remove imported data`; a plain id,
+    # as in `DialogSlot`, so that the API's inserts check no more keys.
+    import_job = IntegerField(column_name="import_job_id", null=True)
 
     class Meta:
         indexes = (
             (("dialog", "fingerprint"), True),
             (("dialog", "timestamp"), False),
         )
+
+
+# An import's events, for its removal; partial, so that events from the API cost it nothing.
+Event.add_index(Event.index(Event.import_job, Event.dialog, name="event_import_job", where=Event.import_job.is_null(False)))
 
 
 class DialogSlot(BaseModel):
@@ -408,7 +415,7 @@ class ImportJob(BaseModel):
     imported = IntegerField(default=0)
     duplicates = IntegerField(default=0)
     skipped = IntegerField(default=0)
-    reasons = TextField(default="[]")  # JSON: the first [where, reason] pairs
+    reasons = TextField(default="[]")  # JSON: [reason, how many, where first] per reason (importers.Outcome.groups)
     error = TextField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)  # last progress
@@ -416,6 +423,8 @@ class ImportJob(BaseModel):
     claim_token = CharField(null=True)  # the running worker's; only it may record progress or the outcome
     lease_until = DateTimeField(null=True)  # a running job past this lost its worker and may be claimed again
     attempts = IntegerField(default=0)  # claims so far: 1 unless a worker died
+    removal_asked_at = DateTimeField(null=True)  # `Remove imported data` was clicked (importers.removal)
+    removed_at = DateTimeField(null=True)  # what it imported is gone
 
     @property
     def reason_list(self):
@@ -424,6 +433,23 @@ class ImportJob(BaseModel):
     @property
     def is_finished(self):
         return self.state in ("done", "failed")
+
+    @property
+    def is_removing(self):
+        """Its data is to be removed and is not yet."""
+        return self.removal_asked_at is not None and self.removed_at is None
+
+
+class ImportTraffic(BaseModel):
+    """How many new events an import job added to its agent's `AgentTraffic` per
+    quarter hour, so that removing them takes them out of the same quarters."""
+
+    import_job = ForeignKeyField(ImportJob, on_delete="CASCADE", index=False)
+    quarter = DateTimeField()
+    events = BigIntegerField()
+
+    class Meta:
+        indexes = ((("import_job", "quarter"), True),)
 
 
 class LoginFailure(BaseModel):
@@ -458,4 +484,4 @@ class AuditEntry(BaseModel):
     class Meta:
         indexes = ((("at",), False), (("account", "at"), False), (("agent", "at"), False))
 
-MODELS = [Account, Agent, NewApiKey, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, Alert, AlertRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, LoginFailure, AuditEntry]
+MODELS = [Account, Agent, NewApiKey, Grant, Slot, Channel, Dialog, Event, DialogSlot, DialogStep, DailyReach, DailyStep, Subscription, SubscriptionRun, Alert, AlertRun, ExportRequest, ExportItem, AgentTraffic, ImportCursor, ImportJob, ImportTraffic, LoginFailure, AuditEntry]

@@ -22,6 +22,7 @@ from export_queue.delivery import process_export_item
 from extensions import huey, in_app_context
 from importers import jobs as import_jobs
 from importers.jobs import run_import
+from importers.removal import remove_import, unattended as unattended_removals
 from outcomes.recompute import recompute_outcomes, unfinished
 from privacy import retention
 from subscriptions.sweep import deliver_due
@@ -101,11 +102,17 @@ def waiting_ids(task):
 def _enqueue_stalled_imports():
     """Imports whose worker died go again (they are idempotent), and queued ones
     whose message was lost get one. A running job whose worker still renews its
-    lease is left alone, however slow."""
+    lease is left alone, however slow. A removal asked for more than a lease ago
+    and not done goes again too: a second one running beside it waits for its
+    transaction and then finds nothing to do."""
     for job_id, state in import_jobs.unattended(waiting_ids(run_import)):
         if state == import_jobs.RUNNING:
             log.warning("import job %d lost its worker (its lease lapsed); queueing it again", job_id)
         run_import(job_id)
+    asked_before = models.utcnow() - timedelta(seconds=huey.flask_app.config["IMPORT_LEASE"])
+    for job_id in unattended_removals(waiting_ids(remove_import), asked_before):
+        log.warning("the removal of import job %d was not done; queueing it again", job_id)
+        remove_import(job_id)
 
 
 def _resume_recomputations():

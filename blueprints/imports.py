@@ -3,6 +3,14 @@ background, and watch its progress and result.
 
 The upload may be larger than any other request (IMPORT_MAX_BYTES); it is saved
 under IMPORTS_DIR, outside every served folder, and deleted when the import ends.
+
+For a CSV log the page's script reads the chosen file's header and first rows in the
+browser and offers its columns and sender values as choices; it fills the same fields
+a person fills by hand without JavaScript, which the server checks as ever. A form
+sent back with an error keeps every field but the file: browsers never refill a file
+input, and the page says to choose it again. Keeping refused uploads on the server
+under a token was the alternative: it would hold files of up to IMPORT_MAX_BYTES for
+forms that may never come back, and need their own expiry; choosing again costs a click.
 """
 import json
 import os
@@ -19,8 +27,10 @@ from wtforms.validators import Length, Optional
 from blueprints.guards import admin_required
 from extensions import csrf
 from importers import ImportFailed
-from importers.csv_log import FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, parse_sender_values, parse_timezone
-from importers.jobs import KINDS, delete_upload, open_source, run_import
+from importers import removal
+from importers.csv_log import COLUMN_GUESSES, FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, SENDER_GUESSES, SKIP
+from importers.csv_log import parse_sender_values, parse_timezone
+from importers.jobs import KINDS, SKIPPED_NOUNS, delete_upload, open_source, run_import
 from models import Agent, ImportJob
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/import")
@@ -41,7 +51,7 @@ class ImportForm(FlaskForm):
     slot = StringField("Slot column (optional)", validators=[Optional(), Length(max=200)])
     text = StringField("Text column (optional)", validators=[Optional(), Length(max=200)])
     sender_values = StringField("Sender values (optional)", validators=[Optional(), Length(max=500)],
-                                description="How the file names senders, e.g. user=client,bot=operator")
+                                description="How the file names senders, e.g. user=client,bot=operator,skip=notice (skip: leave those rows out)")
     timezone = StringField("Time zone of times without an offset", validators=[Optional(), Length(max=100)])
 
     def csv_options(self):
@@ -64,17 +74,21 @@ class ImportForm(FlaskForm):
         return None if has_errors else options
 
 
-def page(form, status=200):
+def page(form, status=200, choose_again=False):
+    """The Import page; `choose_again` when the form came back without the file it had."""
     form.agent.choices = [SelectChoice(a.id, a.name) for a in Agent.select().order_by(Agent.name)]
     jobs = ImportJob.select(ImportJob, Agent).join(Agent).order_by(ImportJob.id.desc()).limit(RECENT_JOBS)
     limit_mb = current_app.config["IMPORT_MAX_BYTES"] / 1024 / 1024
-    return render_template("admin/import.html", form=form, jobs=jobs, kinds=KINDS, limit_mb=limit_mb), status
+    guesses = {"columns": COLUMN_GUESSES, "required": CSV_REQUIRED, "senders": SENDER_GUESSES, "skip": SKIP}
+    return render_template("admin/import.html", form=form, jobs=jobs, kinds=KINDS, limit_mb=limit_mb, guesses=guesses,
+                           choose_again=choose_again), status
 
 
 @bp.route("/")
 @admin_required
 def index():
-    return page(ImportForm(formdata=None, timezone=current_app.config["TIMEZONE"]))
+    """The form, with the agent of `?agent=<id>` chosen (the agent's page links here)."""
+    return page(ImportForm(formdata=None, timezone=current_app.config["TIMEZONE"], agent=request.args.get("agent", type=int)))
 
 
 @bp.route("/", methods=("POST",))
@@ -85,10 +99,10 @@ def upload():
     form = ImportForm()
     form.agent.choices = [SelectChoice(a.id, a.name) for a in Agent.select()]
     if not form.validate_on_submit():
-        return page(form, 400)
+        return page(form, 400, choose_again=bool(form.upload.data))
     options = form.csv_options() if form.kind.data == "csv" else {}
     if options is None:
-        return page(form, 400)
+        return page(form, 400, choose_again=True)
     path = save_upload(form.upload.data)
     file_name = os.path.basename(form.upload.data.filename or "upload")[:200]
     try:
@@ -96,7 +110,7 @@ def upload():
     except ImportFailed as exc:
         delete_upload(path)
         form.upload.errors.append(str(exc))
-        return page(form, 400)
+        return page(form, 400, choose_again=True)
     job = ImportJob.create(
         account=g.account, agent=form.agent.data, kind=form.kind.data, path=path,
         file_name=file_name, options=json.dumps(options),
@@ -135,7 +149,16 @@ def find_job(job_id):
 @bp.route("/<int:job_id>")
 @admin_required
 def show(job_id):
-    return render_template("admin/import_job.html", job=find_job(job_id), kinds=KINDS)
+    job = find_job(job_id)
+    return render_template("admin/import_job.html", job=job, kinds=KINDS, noun=SKIPPED_NOUNS[job.kind])
+
+
+@bp.route("/<int:job_id>/remove", methods=("POST",))
+@admin_required
+def remove(job_id):
+    """Remove imported data (after the page's confirmation): queued; the page follows it."""
+    removal.ask(find_job(job_id))
+    return redirect(url_for("imports.show", job_id=job_id))
 
 
 @bp.route("/<int:job_id>/progress")
@@ -144,4 +167,4 @@ def progress(job_id):
     """The job as the page's script follows it."""
     job = find_job(job_id)
     return jsonify(state=job.state, done=job.done, total=job.total, imported=job.imported, duplicates=job.duplicates,
-                   skipped=job.skipped, reasons=job.reason_list, error=job.error)
+                   skipped=job.skipped, reasons=job.reason_list, error=job.error, removing=job.is_removing)

@@ -19,6 +19,7 @@ from ingest import decoding, rules, writer
 
 BATCH = 1000
 SKIPS_KEPT = 50  # reasons kept for the summary; the count covers all of them
+GROUPS_KEPT = 50  # distinct reasons counted; the skipped count covers the others too
 
 
 class ImportFailed(Exception):
@@ -43,11 +44,17 @@ class Outcome:
     duplicates: int = 0
     skipped: int = 0
     reasons: list = field(default_factory=list)  # (where, reason), the first SKIPS_KEPT
+    groups: dict = field(default_factory=dict)  # reason -> [reason, how many, where first], the first GROUPS_KEPT reasons
 
     def skip(self, where, reason):
         self.skipped += 1
         if len(self.reasons) < SKIPS_KEPT:
             self.reasons.append((where, reason))
+        group = self.groups.get(reason)
+        if group is not None:
+            group[1] += 1
+        elif len(self.groups) < GROUPS_KEPT:
+            self.groups[reason] = [reason, 1, where]
 
     def summary(self, agent_name, unit):
         return (
@@ -71,13 +78,14 @@ def describe(errors):
     return "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
 
 
-def write_events(agent, source, config, on_progress=None, batch_size=BATCH):
+def write_events(agent, source, config, on_progress=None, batch_size=BATCH, import_job=None):
     """Validate and store the source's events in batches; returns the Outcome.
 
     `on_progress(done, total, outcome)` is called after every `batch_size` items
     read, whether or not any was valid: a file whose every line is refused still
     shows that it moves. What was written before an ImportFailed stays written:
-    importing again skips it.
+    importing again skips it. `import_job` (an id) marks the new events as that
+    Admin → Import job's (`importers.removal`).
 
     Reading one batch while writing the last in a thread made `import-events`
     16 % slower (the GIL), so it is one thread.
@@ -85,7 +93,7 @@ def write_events(agent, source, config, on_progress=None, batch_size=BATCH):
     outcome = Outcome()
     limits, catalogue = rules.Limits.from_config(config), getattr(source, "slot_catalogue", {})
     for batch in _validated_batches(source, limits, batch_size, outcome.skip):
-        _write_batch(agent, batch, catalogue, limits, config["API_MAX_CHANNELS"], outcome)
+        _write_batch(agent, batch, catalogue, limits, config["API_MAX_CHANNELS"], outcome, import_job)
         if on_progress:
             on_progress(source.done, source.total, outcome)
     return outcome
@@ -159,7 +167,7 @@ def _described_slots(catalogue, events):
     return [replace(catalogue[key], text=texts.get(key, "")) for key in keys]
 
 
-def _write_batch(agent, batch, catalogue, limits, max_channels, outcome):
+def _write_batch(agent, batch, catalogue, limits, max_channels, outcome, import_job):
     """Store a batch; events the database rejects (a dialog on another channel, a
     channel past the agent's cap) are skipped with their reasons, and the rest of
     the batch stored. What the source says about a slot is kept only where the
@@ -169,7 +177,7 @@ def _write_batch(agent, batch, catalogue, limits, max_channels, outcome):
         events = [event for _, event in batch]
         known = rules.valid_slots(_described_slots(catalogue, events), limits)
         try:
-            new, duplicates = writer.ingest_events(agent, events, max_channels, described=known)
+            new, duplicates = writer.ingest_events(agent, events, max_channels, described=known, import_job=import_job)
         except rules.IngestError as exc:
             bad = {e["index"] for e in exc.errors}
             for e in exc.errors:

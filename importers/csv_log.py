@@ -1,13 +1,16 @@
 """Logs exported from any platform as CSV, mapped onto events column by column
 (`--map dialog_id=COL,timestamp=COL,sender=COL[,channel=COL][,slot=COL][,text=COL]`).
 
-The delimiter is the one of `, ; TAB |` the header line has most of, and UTF-8 with or without a BOM is read. Timestamps are
-ISO 8601 or Unix seconds; those without an offset are read in `--timezone`.
+The delimiter is the one of `, ; TAB |` the header line has most of, and UTF-8 with or without a BOM is read
+(`read_header`; Admin → Import's script reads the header by the same rules to offer the columns). Timestamps are
+ISO 8601 or Unix seconds; those without an offset are read in `--timezone`. A sender value mapped to `skip` has
+its rows skipped, and counted as skipped.
 """
 import csv
 import io
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,6 +20,20 @@ from ingest.rules import SENDERS
 FIELDS = ("dialog_id", "timestamp", "sender", "channel", "slot", "text")
 REQUIRED = ("dialog_id", "timestamp", "sender")
 DEFAULT_CHANNEL = "csv"
+SKIP = "skip"  # a sender value whose rows are not events (e.g. a platform's own notices)
+COLUMN_GUESSES = {  # field -> the header names (in any case) taken to mean it, for the form's first choice
+    "dialog_id": ("dialog", "dialog_id", "conversation", "conversation_id", "session", "session_id"),
+    "timestamp": ("time", "timestamp", "date", "created_at"),
+    "sender": ("who", "sender", "from", "author", "role"),
+    "channel": ("channel", "source"),
+    "slot": ("slot", "step", "intent", "action"),
+    "text": ("text", "message", "body"),
+}
+SENDER_GUESSES = {  # sender -> the values (in any case) taken to mean it, for the form's first choice
+    "user": ("user", "client", "customer", "visitor"),
+    "bot": ("bot", "assistant", "agent", "operator"),
+    "system": ("system",),
+}
 DELIMITERS = ",;\t|"
 SAMPLE_BYTES = 64 * 1024
 UNIX_SECONDS = re.compile(r"[+-]?\d+(\.\d+)?")
@@ -41,13 +58,35 @@ def parse_mapping(text):
     return mapping
 
 
+@dataclass(frozen=True)
+class Wording:
+    """How messages about a file name the settings that fix it: the command's options
+    or the web form's fields (a browser never shows a command-line option)."""
+
+    columns: str
+    sender_values: str
+    timezone: str
+
+
+COMMAND_LINE = Wording(
+    columns="--map names columns the file does not have",
+    sender_values="map it with --sender-values user=…,bot=…,system=…",
+    timezone="say which time zone it is in with --timezone (e.g. --timezone Europe/Berlin)",
+)
+WEB_FORM = Wording(
+    columns="The columns chosen are not all in the file",
+    sender_values="map it under Sender values",
+    timezone="say which time zone it is in under Time zone",
+)
+
+
 def parse_sender_values(text):
-    """`user=client,bot=operator` -> {"client": "user", "operator": "bot"}."""
+    """`user=client,bot=operator,skip=notice` -> {"client": "user", "operator": "bot", "notice": "skip"}."""
     values = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         sender, _, value = part.partition("=")
-        if sender.strip() not in SENDERS or not value.strip():
-            raise ValueError(f"--sender-values: {part!r} should be SENDER=VALUE with SENDER one of {', '.join(SENDERS)}")
+        if sender.strip() not in (*SENDERS, SKIP) or not value.strip():
+            raise ValueError(f"--sender-values: {part!r} should be SENDER=VALUE with SENDER one of {', '.join((*SENDERS, SKIP))}")
         values[value.strip()] = sender.strip()
     return values
 
@@ -61,7 +100,7 @@ def parse_timezone(name):
         raise ValueError(f"--timezone: {name!r} is not a time zone name like Europe/Berlin or UTC") from None
 
 
-def read_timestamp(value, zone):
+def read_timestamp(value, zone, wording=COMMAND_LINE):
     """ISO 8601 or Unix seconds -> ISO 8601 with an offset; ValueError with the reason."""
     value = value.strip()
     if UNIX_SECONDS.fullmatch(value):
@@ -75,9 +114,20 @@ def read_timestamp(value, zone):
         raise ValueError(f"{value!r} is neither an ISO 8601 date and time nor Unix seconds") from None
     if parsed.tzinfo is None:
         if zone is None:
-            raise ValueError(f"{value!r} has no UTC offset; say which time zone it is in with --timezone (e.g. --timezone Europe/Berlin)")
+            raise ValueError(f"{value!r} has no UTC offset; {wording.timezone}")
         parsed = parsed.replace(tzinfo=zone)
     return parsed.isoformat()
+
+
+def read_header(sample):
+    """(encoding, delimiter, columns) of a CSV file from its first bytes; ImportFailed if empty."""
+    encoding = "utf-8-sig" if sample.startswith(b"\xef\xbb\xbf") else "utf-8"
+    text = sample.decode(encoding, errors="ignore")  # a cut character at the sample's end
+    if not text.strip():
+        raise ImportFailed("The file is empty.")
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(DELIMITERS, key=first_line.count) if any(d in first_line for d in DELIMITERS) else ","
+    return encoding, delimiter, next(csv.reader(io.StringIO(text), delimiter=delimiter))
 
 
 class CountingReader(io.RawIOBase):
@@ -100,22 +150,16 @@ class CsvLog:
 
     unit = "lines"
 
-    def __init__(self, path, mapping, sender_values=None, zone=None):
+    def __init__(self, path, mapping, sender_values=None, zone=None, wording=COMMAND_LINE):
         self.path, self.mapping, self.sender_values, self.zone = path, mapping, sender_values or {}, zone
+        self.wording = wording
         self.total = os.path.getsize(path)
         self.reader = None
         with open(path, "rb") as f:
-            sample = f.read(SAMPLE_BYTES)
-        self.encoding = "utf-8-sig" if sample.startswith(b"\xef\xbb\xbf") else "utf-8"
-        text = sample.decode(self.encoding, errors="ignore")  # a cut character at the sample's end
-        if not text.strip():
-            raise ImportFailed("The file is empty.")
-        first_line = text.split("\n", 1)[0]
-        self.delimiter = max(DELIMITERS, key=first_line.count) if any(d in first_line for d in DELIMITERS) else ","
-        self.header = next(csv.reader(io.StringIO(text), delimiter=self.delimiter))
+            self.encoding, self.delimiter, self.header = read_header(f.read(SAMPLE_BYTES))
         unknown = [f"{field}={column}" for field, column in mapping.items() if column not in self.header]
         if unknown:
-            raise ImportFailed(f"--map names columns the file does not have ({', '.join(unknown)}); its columns are: {', '.join(self.header)}")
+            raise ImportFailed(f"{wording.columns} ({', '.join(unknown)}); its columns are: {', '.join(self.header)}")
 
     @property
     def done(self):
@@ -145,11 +189,12 @@ class CsvLog:
             return Item(where, None, f"has {len(row)} columns where the header has {len(self.header)}")
         values = {field: row[index] for field, index in columns.items()}
         sender = self.sender_values.get(values["sender"], values["sender"])
+        if values["sender"] in self.sender_values and sender == SKIP:
+            return Item(where, None, f"column {self.mapping['sender']!r}: {values['sender']!r} is a sender chosen to be skipped")
         if sender not in SENDERS:
-            return Item(where, None, f"column {self.mapping['sender']!r}: {values['sender']!r} is not a sender; "
-                                     "map it with --sender-values user=…,bot=…,system=…")
+            return Item(where, None, f"column {self.mapping['sender']!r}: {values['sender']!r} is not a sender; {self.wording.sender_values}")
         try:
-            timestamp = read_timestamp(values["timestamp"], self.zone)
+            timestamp = read_timestamp(values["timestamp"], self.zone, self.wording)
         except ValueError as exc:
             return Item(where, None, f"column {self.mapping['timestamp']!r}: {exc}")
         payload = {"dialog_id": values["dialog_id"], "channel": values.get("channel") or DEFAULT_CHANNEL,

@@ -20,7 +20,7 @@ import importers
 from database import is_transient
 from database.claims import Lifecycle
 from extensions import huey, in_app_context
-from importers.csv_log import CsvLog, parse_timezone
+from importers.csv_log import WEB_FORM, CsvLog, parse_timezone
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
 from models import ImportJob, utcnow
@@ -32,6 +32,7 @@ KINDS = {  # kind -> (name, what it is, for the form)
     "rasa": ("Rasa tracker JSON", "as GET /conversations/<sender_id>/tracker returns it"),
     "csv": ("CSV log", "with the columns mapped below"),
 }
+SKIPPED_NOUNS = {"events": "line", "rasa": "event", "csv": "row"}  # what the job page calls a skipped item
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 JOBS = Lifecycle(
     ImportJob,
@@ -54,7 +55,7 @@ def open_source(kind, path, options, file_name):
         return JsonLines(path)
     if kind == "rasa":
         return TrackerFiles(path, shown_as=file_name)
-    return CsvLog(path, options["mapping"], options.get("sender_values"), parse_timezone(options.get("timezone")))
+    return CsvLog(path, options["mapping"], options.get("sender_values"), parse_timezone(options.get("timezone")), WEB_FORM)
 
 
 def run(job_id, config):
@@ -81,7 +82,7 @@ def _import(job, config, lease):
     try:
         source = open_source(job.kind, job.path, json.loads(job.options), job.file_name)
         progress(0, source.total, importers.Outcome())
-        outcome = importers.write_events(job.agent, source, config, on_progress=progress)
+        outcome = importers.write_events(job.agent, source, config, on_progress=progress, import_job=job.id)
     except ClaimLost:
         raise
     except importers.ImportFailed as exc:
@@ -110,7 +111,7 @@ def run_import(job_id):
 
 
 def _counts(outcome):
-    return dict(imported=outcome.imported, duplicates=outcome.duplicates, skipped=outcome.skipped, reasons=json.dumps(outcome.reasons))
+    return dict(imported=outcome.imported, duplicates=outcome.duplicates, skipped=outcome.skipped, reasons=json.dumps(list(outcome.groups.values())))
 
 
 def _finish(job, state, **fields):

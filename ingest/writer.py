@@ -42,7 +42,9 @@ SUMMARY_UPDATE = Statement(  # SET in the model's column order, which peewee fol
 )
 TIMES_SHOWN_UPDATE = Statement(lambda: DialogSlot.update({DialogSlot.times_shown: 0}).where(DialogSlot.id == 0))
 TRANSITIONS_UPDATE = Statement(lambda: DialogStep.update({DialogStep.transitions: 0}).where(DialogStep.id == 0))
-NEW_EVENTS = inserting_new(Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint))
+NEW_EVENTS = inserting_new(
+    Event, (Event.dialog, Event.sender, Event.slot, Event.text, Event.timestamp, Event.fingerprint, Event.import_job)
+)
 
 
 def upsert_slots(agent, slots):
@@ -87,7 +89,7 @@ def describe_slots(agent, slots):
     insert_rows(query, [(agent.id, s.key, s.name, s.type, s.text) for s in slots])
 
 
-def ingest_events(agent, events, max_channels=None, described=()):
+def ingest_events(agent, events, max_channels=None, described=(), import_job=None):
     """Store a validated batch and bring the summaries of the dialogs it touches up to date.
 
     Returns (new, duplicates). Raises IngestError, writing nothing, when an event
@@ -95,6 +97,8 @@ def ingest_events(agent, events, max_channels=None, described=()):
     agent's `max_channels` (checked first, every such event named). `described`
     is what an importer knows about the batch's slots (`describe_slots`). With the
     agent's `Mask personal data` on, texts are masked first (`privacy.masking`).
+    `import_job` (an id) marks the new events as that Admin → Import job's, for
+    its removal (`importers.removal`).
 
     Dialogs the batch creates have all their events in it: their summaries are
     computed in Python and inserted with them (`ingest.summaries.summarize`).
@@ -124,7 +128,7 @@ def ingest_events(agent, events, max_channels=None, described=()):
         new = insert_rows(
             NEW_EVENTS,
             [
-                (dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, fingerprint)
+                (dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, fingerprint, import_job)
                 for e, fingerprint in zip(events, fingerprints)
             ],
         )
@@ -137,15 +141,15 @@ def ingest_events(agent, events, max_channels=None, described=()):
         _insert_paths(agent, {dialog_ids[ext]: summary for ext, summary in created.items()}, after)
         _extend_paths(agent, {pk: (old, extend(old, stored[pk], slot_ids)) for pk, old in was.items()}, before, after)
         daily_totals.apply_change(before, after)
-        traffic.count(agent, new)
+        traffic.count(agent, new, import_job)
         _forget_late_texts(sorted(stored))
-        _give_outcomes(agent, dialog_ids.values())
+        give_outcomes(agent, dialog_ids.values())
         if described:
             evaluation.after_retyping(agent, types_before)
     return new, len(events) - new
 
 
-def _give_outcomes(agent, dialog_ids):
+def give_outcomes(agent, dialog_ids):
     """The outcome the agent's rules give each touched dialog, from its rows as now
     written. The rules are read under the shared outcomes lock, after the dialogs'
     locks: saving new rules waits for this batch (`outcomes.recompute`)."""
@@ -339,7 +343,7 @@ def _stored_dialogs(agent, external_ids):
     return stored
 
 
-def _lock_dialogs(dialog_ids):
+def lock_dialogs(dialog_ids):
     """Hold these dialogs until the transaction ends, taking the locks in id order.
 
     SQLite needs nothing: `BEGIN IMMEDIATE` already serialises its writers.
@@ -373,7 +377,7 @@ def _ensure_dialogs(agent, events, fingerprints, slot_ids):
     fresh = {ext: (pk, summaries[ext].channel) for ext, pk in inserted.items()}
     fresh.update(_stored_dialogs(agent, [ext for ext in summaries if ext not in inserted]))  # another batch's of a moment ago
     stored = {**existing, **fresh}
-    _lock_dialogs(pk for pk, _ in stored.values())
+    lock_dialogs(pk for pk, _ in stored.values())
     errors = []
     for index, e in enumerate(events):
         stored_channel = stored[e.dialog_id][1]

@@ -130,7 +130,8 @@ const makeSortable = () => document.querySelectorAll("table.sortable th[data-sor
 makeSortable();
 new MutationObserver(makeSortable).observe(document.body, { childList: true, subtree: true });
 
-// Admin → Import: the job's progress and counts follow the worker until it ends.
+// Admin → Import: the job's progress and counts follow the worker until it ends, and
+// a removal of its data until it is done.
 const importJob = document.getElementById("import-job");
 if (importJob && importJob.dataset.live === "true") {
   const show = (id, text) => { document.getElementById(id).textContent = text; };
@@ -139,16 +140,17 @@ if (importJob && importJob.dataset.live === "true") {
     if (response.ok) {
       const job = await response.json();
       const finished = job.state === "done" || job.state === "failed";
-      const bar = document.getElementById("import-progress");
-      bar.max = job.total || 1;
-      bar.value = job.state === "done" ? bar.max : job.done;
-      show("import-percent", `${Math.round((100 * bar.value) / bar.max)}%`);
-      show("import-state", { queued: "Waiting for a worker", running: "Importing", done: "Done", failed: "Stopped" }[job.state]);
-      show("import-imported", job.imported);
-      show("import-duplicates", job.duplicates);
-      show("import-skipped", job.skipped);
-      if (finished) {
-        // The page as the server renders it has the reasons and the error, escaped.
+      if (!finished) {
+        const bar = document.getElementById("import-progress");
+        bar.max = job.total || 1;
+        bar.value = job.done;
+        show("import-percent", `${Math.round((100 * bar.value) / bar.max)}%`);
+        show("import-state", { queued: "Waiting for a worker", running: "Importing" }[job.state]);
+        show("import-imported", job.imported);
+        show("import-duplicates", job.duplicates);
+        show("import-skipped", job.skipped);
+      } else if (!job.removing) {
+        // The page as the server renders it has the outcome, the reasons and the error, escaped.
         await refresh("import-job", window.location.href);
         return;
       }
@@ -165,6 +167,119 @@ if (importForm) {
   const showMapping = () => { mapping.hidden = importForm.elements.kind.value !== "csv"; };
   importForm.addEventListener("change", showMapping);
   showMapping();
+  enhanceCsvMapping(importForm, mapping);
+}
+
+// The header and rows of the first bytes of a CSV file, read by importers/csv_log.py's
+// rules: UTF-8 with or without a BOM, the delimiter the one of , ; TAB | the header
+// line has most of (the first of them on a tie; a comma if it has none), RFC 4180
+// quotes. A row cut by the end of the bytes is left out unless the file ends there.
+function readCsvStart(bytes, whole) {
+  const text = new TextDecoder("utf-8").decode(bytes);  // drops a BOM, as utf-8-sig does
+  const firstLine = text.split("\n", 1)[0];
+  const count = (d) => firstLine.split(d).length - 1;
+  const delimiter = [",", ";", "\t", "|"].reduce((best, d) => (count(d) > count(best) ? d : best));
+  const rows = [];
+  let row = [], field = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c !== '"') field += c;
+      else if (text[i + 1] === '"') { field += '"'; i++; }
+      else quoted = false;
+    } else if (c === '"' && field === "") quoted = true;
+    else if (c === delimiter) { row.push(field); field = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+    } else field += c;
+  }
+  if (whole && (field || row.length)) rows.push([...row, field]);
+  const filled = rows.filter((r) => r.length > 1 || r[0] !== "");
+  return { header: filled[0] || [], rows: filled.slice(1) };
+}
+
+// Admin → Import, a CSV log: once a file is chosen, its header and first rows are read
+// here, each column field becomes a choice of the file's columns (guessed by name, or
+// as chosen before the form came back), the first rows show, and each sender value
+// found gets a choice that writes Sender values. The form sends the same fields as
+// without JavaScript, and the server checks them as ever.
+function enhanceCsvMapping(form, mapping) {
+  const guesses = JSON.parse(mapping.dataset.guesses);
+  const fields = Object.keys(guesses.columns);
+  const senders = [...Object.keys(guesses.senders), guesses.skip];
+  const preview = document.getElementById("csv-preview");
+  const senderChoices = document.getElementById("sender-choices");
+  let file = { header: [], rows: [] };
+
+  const option = (value, label, selected) => new Option(label, value, selected, selected);
+  const columnChoice = (name) => {
+    const current = form.elements[name];
+    const guess = file.header.find((column) => guesses.columns[name].includes(column.toLowerCase()));
+    const chosen = file.header.includes(current.value) ? current.value : guess || "";
+    const select = document.createElement("select");
+    select.name = name;
+    select.id = current.id;
+    select.append(option("", guesses.required.includes(name) ? "Choose a column" : "(none)", chosen === ""));
+    file.header.forEach((column) => select.append(option(column, column, column === chosen)));
+    current.replaceWith(select);
+  };
+  const cell = (tag, text) => Object.assign(document.createElement(tag), { textContent: text });
+  const showRows = () => {
+    const table = document.createElement("table");
+    table.append(cell("caption", "The file's first rows"));
+    table.createTHead().insertRow().append(...file.header.map((column) => Object.assign(cell("th", column), { scope: "col" })));
+    const body = table.createTBody();
+    file.rows.slice(0, 5).forEach((row) => body.insertRow().append(...row.map((value) => cell("td", value))));
+    preview.replaceChildren(table);
+    preview.hidden = false;
+  };
+  // "user=client,skip=notice" -> {client: "user", notice: "skip"}, as parse_sender_values reads it.
+  const written = () => Object.fromEntries(form.elements.sender_values.value.split(",").map((part) => part.trim())
+    .filter((part) => part.includes("=")).map((part) => { const at = part.indexOf("="); return [part.slice(at + 1).trim(), part.slice(0, at).trim()]; }));
+  const writeSenderValues = () => {
+    const chosen = { ...written() };
+    senderChoices.querySelectorAll("select").forEach((select) => { chosen[select.dataset.value] = select.value; });
+    form.elements.sender_values.value = Object.entries(chosen).filter(([value, sender]) => value !== sender)
+      .map(([value, sender]) => `${sender}=${value}`).join(",");
+  };
+  const showSenders = () => {
+    const column = file.header.indexOf(form.elements.sender.value);
+    const values = column < 0 ? [] : [...new Set(file.rows.map((row) => row[column]).filter((value) => value !== undefined && value !== ""))];
+    const before = written();
+    const list = senderChoices.querySelector("ul");
+    list.replaceChildren(...values.map((value, n) => {
+      const guess = senders.find((sender) => (guesses.senders[sender] || []).includes(value.toLowerCase())) || guesses.skip;
+      const chosen = before[value] || guess;
+      const select = Object.assign(document.createElement("select"), { id: `sender-value-${n}` });
+      select.dataset.value = value;
+      senders.forEach((sender) => select.append(option(sender, sender, sender === chosen)));
+      const label = Object.assign(cell("label", value), { htmlFor: select.id });
+      const item = document.createElement("li");
+      item.append(label, " ", select);
+      return item;
+    }));
+    senderChoices.hidden = values.length === 0;
+    writeSenderValues();
+  };
+  const read = async () => {
+    const chosen = form.elements.upload.files[0];
+    if (!chosen || form.elements.kind.value !== "csv") return;
+    const bytes = await chosen.slice(0, 64 * 1024).arrayBuffer();
+    file = readCsvStart(bytes, chosen.size <= 64 * 1024);
+    fields.forEach(columnChoice);
+    showRows();
+    showSenders();
+  };
+  form.addEventListener("change", (event) => {
+    if (event.target.name === "upload" || event.target.name === "kind") read();
+    else if (event.target.name === "sender") showSenders();
+    else if (event.target.closest("#sender-choices")) writeSenderValues();
+  });
+  read();  // a file still chosen (the Back button)
 }
 
 // Email me regularly: say in words when the first email would come, as the fields change.

@@ -50,7 +50,8 @@ def test_a_csv_upload_with_its_mapping(app, admin):
     response = post(admin, fields, csv_bytes, "log.csv")
     assert response.status_code == 302
     page = admin.get(response.headers["Location"]).get_data(as_text=True)
-    assert 'id="import-imported">2<' in page and "line 4: column &#39;at&#39;: &#39;gestern&#39; is neither" in page
+    assert 'id="import-imported">2<' in page and "1 row: column &#39;at&#39;: &#39;gestern&#39; is neither" in page
+    assert "(first: line 4)" in page
     with app.app_context():
         assert Event.select().count() == 2
 
@@ -98,7 +99,7 @@ def test_a_file_that_cannot_be_read_ends_the_job_with_its_reason(app, admin):
     page = admin.get(response.headers["Location"]).get_data(as_text=True)
     assert "Stopped" in page and "Done" not in page and "See the reports" not in page, "a file that could not be read failed"
     assert "could not be read as a Rasa tracker" in page
-    assert "cut.json: is not valid JSON (line 1, column" in page and "is the file complete?" in page
+    assert "1 event: is not valid JSON (line 1, column" in page and "is the file complete?" in page and "(first: cut.json)" in page
     with app.app_context():
         assert ImportJob.get().state == "failed"
     response = post(admin, {"kind": "events"}, b'{"dialog_id": "d", "channel": "web", "sender": "user", "timestamp": "2026-03-01T10:00:00Z"}\n', "one.jsonl")
@@ -141,9 +142,9 @@ def test_a_worker_that_lost_its_claim_changes_nothing(app, people, monkeypatch):
 
     real_write_events = importers.write_events
 
-    def taken_over_midway(agent, source, config, on_progress):
+    def taken_over_midway(agent, source, config, on_progress, import_job):
         ImportJob.update(claim_token="the new holder's").where(ImportJob.id == job.id).execute()
-        return real_write_events(agent, source, config, on_progress=on_progress)
+        return real_write_events(agent, source, config, on_progress=on_progress, import_job=import_job)
 
     with app.app_context():
         job = stored_job(app, "taken-over", lease_minutes=-1)
