@@ -4,7 +4,7 @@ import io
 import json
 import os
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from access import api_keys
 from app import create_app
 from devtools.processes import Stack, wait_for
 from models import Account, Agent, Dialog, Event, ImportJob
-from tests.conftest import SECRET, csrf_token
+from tests.conftest import SECRET, csrf_token, event
 from tests.test_importers import PIZZA
 
 
@@ -331,3 +331,214 @@ def test_a_lost_database_connection_runs_an_import_again_and_any_other_database_
         failed = ImportJob.get_by_id(job.id)
         assert failed.state == "failed" and not os.path.exists(job.path)
         assert failed.error == "A database error stopped the import; the worker's log has the details."
+
+
+# --- what the job page says about skipped rows, and the words the browser shows ---------
+
+CSV_MAPPING = {"kind": "csv", "dialog_id": "conv", "timestamp": "at", "sender": "who", "slot": "step", "text": "text"}
+
+
+def csv_log(*rows):
+    return ("conv,at,who,step,text\n" + "".join(f"{row}\n" for row in rows)).encode()
+
+
+def job_page(client, response):
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_sender_value_chosen_to_be_skipped_has_its_rows_skipped_and_counted(app, admin):
+    rows = ["c1,2026-03-01T10:00:00Z,client,,hi", "c1,2026-03-01T10:00:01Z,notice,,Chat assigned",
+            "c1,2026-03-01T10:00:02Z,operator,ask,Which?", "c2,2026-03-01T10:00:00Z,notice,,Chat closed"]
+    page = job_page(admin, post(admin, {**CSV_MAPPING, "sender_values": "user=client,bot=operator,skip=notice"}, csv_log(*rows), "log.csv"))
+    assert "Done, with 2 rows skipped" in page
+    assert "2 rows: column &#39;who&#39;: &#39;notice&#39; is a sender chosen to be skipped (first: line 3)" in page
+    with app.app_context():
+        assert (ImportJob.get().imported, ImportJob.get().skipped) == (2, 2)
+        assert sorted(e.sender for e in Event.select()) == ["bot", "user"] and Dialog.select().count() == 1
+
+
+def test_skipped_rows_are_a_warning_with_their_reasons_grouped_and_counted(app, admin):
+    rows = [f"c{n},2026-03-01T10:00:00Z,client,,hi" for n in range(137)]
+    rows += ["d,2026-03-01T10:00:00Z,user,,ok", "e,yesterday,user,,x", "f,today,user,,y", "g,2026-03-01 10:00,user,,z"]
+    page = job_page(admin, post(admin, CSV_MAPPING, csv_log(*rows), "log.csv"))
+    skips = page[page.index('<div class="flash warning" id="import-skips">'):]
+    skips = skips[:skips.index("</div>")]
+    assert "Done, with 140 rows skipped" in page and "flash success" not in page
+    assert "<li>137 rows: column &#39;who&#39;: &#39;client&#39; is not a sender; map it under Sender values (first: line 2)</li>" in skips
+    assert "1 row: column &#39;at&#39;: &#39;yesterday&#39; is neither an ISO 8601 date and time nor Unix seconds (first: line 140)" in skips
+    assert "1 row: column &#39;at&#39;: &#39;2026-03-01 10:00&#39; has no UTC offset; say which time zone it is in under Time zone" in skips
+    assert skips.count("<li>") == 4
+    done = job_page(admin, post(admin, CSV_MAPPING, csv_log("d,2026-03-01T10:00:00Z,user,,ok"), "clean.csv"))
+    assert "<h2 id=\"import-state\" aria-live=\"polite\">Done</h2>" in done and "import-skips" not in done
+
+
+def test_the_agent_page_links_to_import_with_the_agent_chosen(app, admin, people):
+    sales = people["sales"].id
+    agent_page = admin.get(f"/admin/agents/{sales}").get_data(as_text=True)
+    assert f'href="/admin/import/?agent={sales}"' in agent_page
+    form = admin.get(f"/admin/import/?agent={sales}").get_data(as_text=True)
+    assert f'<option selected value="{sales}">Sales Bot</option>' in form
+    assert '<option selected' not in admin.get("/admin/import/").get_data(as_text=True).split('name="agent"')[1].split("</select>")[0]
+
+
+def visible_text(html):
+    """What a browser shows of a page: no tags, no script or style."""
+    import re
+
+    return re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S))
+
+
+def test_no_command_line_option_is_named_in_the_browser(app, admin):
+    import re
+
+    flag = re.compile(r"--[a-z]")
+    refused = [
+        post(admin, {**CSV_MAPPING, "timestamp": "when", "sender_values": "robot=x", "timezone": "Mars/Base"}, csv_log(), "x.csv"),
+        post(admin, {**CSV_MAPPING, "timestamp": "when"}, csv_log(), "x.csv"),
+        post(admin, {**CSV_MAPPING, "dialog_id": ""}, csv_log(), "x.csv"),
+    ]
+    for response in refused:
+        assert response.status_code == 400
+        assert not flag.search(visible_text(response.get_data(as_text=True))), flag.search(visible_text(response.get_data(as_text=True)))
+    assert "The columns chosen are not all in the file (timestamp=when); its columns are: conv, at, who, step, text" in refused[1].get_data(as_text=True)
+    rows = ["c,2026-03-01T10:00:00Z,client,,hi", "c,2026-03-01 10:00,user,,x", "c,x,user,,y", "c,2026-03-01T10:00:00Z,user,,z,extra"]
+    page = job_page(admin, post(admin, CSV_MAPPING, csv_log(*rows), "log.csv"))
+    assert "rows skipped" in page and not flag.search(visible_text(page))
+    progress = admin.get(f"/admin/import/{ImportJob.select().order_by(ImportJob.id.desc()).get().id}/progress").get_data(as_text=True)
+    assert not flag.search(progress)
+    for template in ("import.html", "import_job.html"):
+        with open(os.path.join("templates", "admin", template)) as f:
+            assert not flag.search(f.read()), template
+
+
+def test_a_refused_form_keeps_the_mapping_and_asks_for_the_file_again(app, admin):
+    response = post(admin, {**CSV_MAPPING, "sender": "", "sender_values": "user=client,skip=notice"}, csv_log(), "log.csv")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "Choose the file again" in page
+    assert 'name="dialog_id" type="text" value="conv"' in page and 'value="user=client,skip=notice"' in page
+    assert "Choose the file again" not in admin.get("/admin/import/").get_data(as_text=True)
+
+
+# --- Remove imported data ---------------------------------------------------------------
+
+def reports(agent):
+    """Everything a report or the agent page reads of the agent's dialogs, as values."""
+    from ingest import traffic
+    from models import DailyReach, DailyStep, DialogSlot, DialogStep, utcnow
+    from reporting import periods
+    from reporting.kinds import outcomes, slot_funnel, slot_paths, stop_slots
+
+    found = {}
+    for tz_name in ("UTC", "Europe/Berlin"):  # Berlin's days are partial UTC days: the per-dialog rows too
+        filters = periods.Filters((agent.id,), date(2026, 2, 28), date(2026, 3, 3))
+        found[tz_name] = (
+            stop_slots.stop_slot_counts(agent.id, filters, tz_name), slot_funnel.funnel(agent.id, filters, tz_name),
+            slot_paths.steps(agent.id, filters, tz_name), outcomes.counts_by(agent.id, filters, tz_name, Dialog.outcome),
+        )
+    dialogs = sorted(Dialog.select(Dialog.external_id, Dialog.channel, Dialog.started_at, Dialog.last_event_at, Dialog.is_counted,
+                                   Dialog.stop_slot, Dialog.outcome).where(Dialog.agent == agent.id).tuples())
+    rows = [sorted((tuple(row)[2:] for row in model.select().tuples()), key=repr) for model in (DialogSlot, DialogStep)]
+    daily = [sorted((row[1:] for row in model.select().tuples() if row[-1] or row[-2]), key=repr) for model in (DailyReach, DailyStep)]
+    return found, dialogs, rows, daily, traffic.received(agent, utcnow() - timedelta(days=1))[:2]
+
+
+def ingested(agent, *events):
+    from ingest import rules, writer
+
+    checked, errors = rules.validate_events(list(events), rules.Limits())
+    assert not errors
+    writer.ingest_events(agent, checked)
+
+
+BEFORE = [  # stored through the API before the import
+    event("old", "user", "2026-03-01T10:00:00Z", text="hi"),
+    event("old", "bot", "2026-03-01T10:01:00Z", slot="ask", text="Which?"),
+    event("other", "user", "2026-03-02T23:30:00Z"), event("other", "bot", "2026-03-02T23:31:00Z", slot="pay"),
+]
+IMPORTED = (b"conv,at,who,step,text,ch\n" + "\n".join([
+    "old,2026-03-01T10:00:00Z,user,,hi,web",  # already stored: stays
+    "old,2026-03-01T09:59:00Z,bot,welcome,Hello,web",  # before the stored ones: out of order
+    "old,2026-03-01T10:02:00Z,bot,pay,Pay,web",  # after them
+    "new1,2026-03-01T11:00:00Z,user,,order,web",
+    "new1,2026-03-01T11:01:00Z,bot,ask,Which?,web",
+    "new1,2026-03-01T11:02:00Z,bot,pay,Pay,web",
+    "new2,2026-03-02T23:50:00Z,bot,ask,Anyone?,web",  # never counted
+    "new3,2026-03-03T00:10:00Z,user,,late,web",
+]).encode() + b"\n")
+
+
+def with_rules(agent):
+    from models import Agent
+    from outcomes import rules as outcome_rules
+
+    rules = outcome_rules.from_yaml("- {outcome: Completed, reaches: pay}\n- {outcome: Failed, ends_at: ask}\n", {"pay": "x", "ask": "x"})
+    Agent.update(outcome_rules=outcome_rules.to_json(rules)).where(Agent.id == agent.id).execute()
+
+
+def remove(client, job_id):
+    token = csrf_token(client, f"/admin/import/{job_id}")
+    return client.post(f"/admin/import/{job_id}/remove", data={"csrf_token": token})
+
+
+def test_removing_an_import_takes_out_exactly_its_rows_and_the_reports_are_as_before(app, admin, people):
+    """On SQLite and PostgreSQL: the import's new dialogs go, a dialog that was there keeps
+    its own events and the one the import found already stored, and every report, daily
+    total, outcome and traffic count is again what it was; removing again changes nothing."""
+    agent = people["support"]
+    with app.app_context():
+        from ingest.writer import upsert_slots
+        from ingest.rules import SlotIn
+
+        upsert_slots(agent, [SlotIn("ask", "Ask", "x", ""), SlotIn("pay", "Pay", "x", "")])
+        with_rules(agent)
+        ingested(agent, *BEFORE)
+        before, events_before = reports(agent), sorted(Event.select(Event.id, Event.text).tuples())
+    page = job_page(admin, post(admin, {**CSV_MAPPING, "channel": "ch"}, IMPORTED, "log.csv"))
+    assert 'id="import-imported">7<' in page and 'id="import-duplicates">1<' in page and "Remove imported data" in page
+    with app.app_context():
+        job_id = ImportJob.get().id
+        imported = reports(agent)
+        assert imported != before and imported[1] != before[1]
+        assert [d[0] for d in imported[1]] == ["new1", "new2", "new3", "old", "other"]
+    response = remove(admin, job_id)
+    assert response.status_code == 302
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Removed on " in page and "Remove imported data" not in page and "See the reports" not in page
+    with app.app_context():
+        assert reports(agent) == before
+        assert sorted(Event.select(Event.id, Event.text).tuples()) == events_before, "the duplicate stays, as stored before"
+        assert ImportJob.get().removed_at is not None
+        removed_at = ImportJob.get().removed_at
+    assert remove(admin, job_id).status_code == 302  # twice: nothing more
+    with app.app_context():
+        assert reports(agent) == before and ImportJob.get().removed_at == removed_at
+
+
+def test_a_dialog_the_import_started_keeps_the_events_that_came_for_it_since(app, admin, people):
+    """Only the import's events go: the dialog stays with the later ones, summarised as if
+    they had been its only events."""
+    agent, sales = people["support"], people["sales"]
+    later = [event("new1", "bot", "2026-03-01T11:05:00Z", slot="pay", text="Paid"), event("new1", "user", "2026-03-01T11:06:00Z")]
+    with app.app_context():
+        ingested(sales, *later)  # the same dialog, had the import never run
+        alone = reports(sales)
+    job_page(admin, post(admin, {**CSV_MAPPING, "channel": "ch"}, IMPORTED, "log.csv"))
+    with app.app_context():
+        ingested(agent, *later)
+        job_id = ImportJob.get().id
+    remove(admin, job_id)
+    with app.app_context():
+        kept = reports(agent)
+        assert kept[0] == alone[0], "every report as if the import had never run"
+        assert [d[0] for d in kept[1]] == ["new1"] and [d[2:5] for d in kept[1]] == [d[2:5] for d in alone[1]]
+        assert Event.select().join(Dialog).where(Dialog.agent == agent.id).count() == 2
+
+
+def test_a_job_still_running_cannot_be_removed(app, admin):
+    with app.app_context():
+        job = stored_job(app, "busy", lease_minutes=1)
+    assert remove(admin, job.id).status_code == 302
+    with app.app_context():
+        assert ImportJob.get_by_id(job.id).removal_asked_at is None
+    assert "Remove imported data" not in admin.get(f"/admin/import/{job.id}").get_data(as_text=True)
