@@ -512,7 +512,24 @@ def test_removing_an_import_takes_out_exactly_its_rows_and_the_reports_are_as_be
         removed_at = ImportJob.get().removed_at
     assert remove(admin, job_id).status_code == 302  # twice: nothing more
     with app.app_context():
+        from importers import removal
+
+        assert removal.remove(job_id) is None, "a second removal queued beside the first finds nothing to do"
         assert reports(agent) == before and ImportJob.get().removed_at == removed_at
+
+
+def test_a_removal_whose_message_or_worker_was_lost_is_queued_again_by_the_sweep(app, admin, people):
+    import tasks
+    from models import utcnow
+
+    job_page(admin, post(admin, CSV_MAPPING, csv_log("c1,2026-03-01T10:00:00Z,user,,hi"), "log.csv"))
+    with app.app_context():
+        ImportJob.update(removal_asked_at=utcnow() - timedelta(seconds=app.config["IMPORT_LEASE"] - 5)).execute()
+        tasks._enqueue_stalled_imports()
+        assert ImportJob.get().removed_at is None and Event.select().count() == 1, "its worker may still be at it"
+        ImportJob.update(removal_asked_at=utcnow() - timedelta(seconds=app.config["IMPORT_LEASE"] + 5)).execute()
+        tasks._enqueue_stalled_imports()
+        assert ImportJob.get().removed_at is not None and Event.select().count() == 0
 
 
 def test_a_dialog_the_import_started_keeps_the_events_that_came_for_it_since(app, admin, people):
