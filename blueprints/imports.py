@@ -26,8 +26,7 @@ from wtforms.validators import Length, Optional
 
 from blueprints.guards import admin_required
 from extensions import csrf
-from importers import ImportFailed
-from importers import removal
+from importers import ImportFailed, removal
 from importers.csv_log import COLUMN_GUESSES, FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, SENDER_GUESSES, SKIP
 from importers.csv_log import parse_sender_values, parse_timezone
 from importers.jobs import KINDS, SKIPPED_NOUNS, delete_upload, open_source, run_import
