@@ -359,12 +359,10 @@ def test_a_csv_log_imported_in_the_browser_with_a_real_worker(site, browser, tmp
     page.get_by_label("Agent").select_option(label="Import Bot")
     page.get_by_label("CSV log").check()
     page.get_by_label("File").set_input_files(str(path))
-    page.get_by_label("Dialog id column").fill("Conversation")
-    page.get_by_label("Timestamp column").fill("Time")
-    page.get_by_label("Sender column").fill("Role")
-    page.get_by_label("Slot column (optional)").fill("Step")
-    page.get_by_label("Text column (optional)").fill("Message")
-    page.get_by_label("Sender values (optional)").fill("user=client,bot=operator")
+    for label, column in (("Dialog id column", "Conversation"), ("Timestamp column", "Time"), ("Sender column", "Role"),
+                          ("Slot column (optional)", "Step"), ("Text column (optional)", "Message")):
+        expect(page.get_by_label(label)).to_have_value(column)  # guessed from the file's header
+    expect(page.get_by_label("Sender values (optional)")).to_have_value("user=client,bot=operator")
     page.get_by_label("Time zone of times without an offset").fill("UTC")
     page.get_by_role("button", name="Import").click()
     page.get_by_role("heading", name="Done").wait_for(timeout=60_000)  # the page follows the worker by itself
@@ -376,6 +374,60 @@ def test_a_csv_log_imported_in_the_browser_with_a_real_worker(site, browser, tmp
     preview = page.locator("#preview")
     preview.get_by_text("ask_size").first.wait_for()
     assert "1,500 counted dialogs" in preview.inner_text()
+
+
+def test_a_csv_log_mapped_from_its_own_header_imported_and_removed_again(site, browser, tmp_path):
+    """The form reads the chosen file: its columns in a choice per field, guessed by
+    name, its first rows, and a choice per sender value; a person corrects what was not
+    guessed, imports, sees the skipped rows as a warning, then removes the import and
+    finds the agent's reports empty again."""
+    stack, _ = site
+    stack.cli("create-agent", "Helpdesk Bot")
+    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    rows = ["conversation;when;role;message;step"]
+    for n in range(12):
+        at = lambda minutes: (day + timedelta(hours=9, minutes=n * 5 + minutes)).isoformat()  # noqa: E731
+        rows += [f"h{n};{at(0)};customer;Hello;", f"h{n};{at(1)};operator;How can I help?;greet",
+                 f"h{n};{at(2)};system;Chat closed;"]
+    path = tmp_path / "helpdesk.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="Helpdesk Bot").click()
+    page.get_by_role("link", name="Import files into Helpdesk Bot").click()
+    assert page.get_by_label("Agent").locator("option:checked").inner_text() == "Helpdesk Bot"
+    page.get_by_label("CSV log").check()
+    page.get_by_label("File").set_input_files(str(path))
+    expect(page.get_by_label("Dialog id column")).to_have_value("conversation")
+    expect(page.get_by_label("Timestamp column")).to_have_value("")  # "when" is no name it guesses
+    expect(page.get_by_label("Sender column")).to_have_value("role")
+    expect(page.get_by_label("Channel column (optional)")).to_have_value("")
+    expect(page.get_by_label("Slot column (optional)")).to_have_value("step")
+    expect(page.get_by_label("Text column (optional)")).to_have_value("message")
+    first_rows = page.get_by_role("table", name="The file's first rows")
+    assert first_rows.locator("tbody tr").count() == 5 and "How can I help?" in first_rows.inner_text()
+    choices = page.get_by_role("group", name="What each sender value is")
+    assert [choices.get_by_label(value).input_value() for value in ("customer", "operator", "system")] == ["user", "bot", "system"]
+    page.get_by_label("Timestamp column").select_option("when")
+    choices.get_by_label("system").select_option("skip")
+    expect(page.get_by_label("Sender values (optional)")).to_have_value("user=customer,bot=operator,skip=system")
+    page.get_by_role("button", name="Import").click()
+    page.get_by_role("heading", name="Done, with 12 rows skipped").wait_for(timeout=60_000)
+    assert page.locator("#import-imported").inner_text() == "24"
+    assert "12 rows: column 'role': 'system' is a sender chosen to be skipped (first: line 4)" in page.locator("#import-skips").inner_text()
+    job_url = page.url
+    page.get_by_role("link", name="See the reports").click()
+    preview = page.locator("#preview")
+    preview.get_by_text("greet").first.wait_for()
+    assert "12 counted dialogs" in preview.inner_text()
+    reports_url = page.url
+    page.goto(job_url)
+    page.get_by_text("Remove imported data").click()
+    page.get_by_role("button", name="Remove the data imported from helpdesk.csv").click()
+    page.get_by_text("Removed on ").wait_for(timeout=60_000)  # the page follows the worker by itself
+    assert page.get_by_text("Remove imported data").count() == 0
+    page.goto(reports_url)
+    expect(page.locator("#preview")).to_contain_text("No counted dialogs in this period")
 
 
 def test_email_me_regularly_says_when_as_the_fields_change(site, browser):
