@@ -200,3 +200,48 @@ def test_concurrent_writers_leave_the_tables_the_reference_computes(app, agent, 
     with ThreadPoolExecutor(len(shares)) as writers:
         list(writers.map(write, shares))  # raises a writer's error, if any
     assert stored() == reference([event for share in shares for batch in share for event in batch])
+
+
+def test_an_import_removed_while_writers_send_events_for_its_dialogs(app, agent, database_url, people):
+    """Remove imported data while four writers send events for the same dialogs, some of
+    which the import started and some of which were there before it: the tables are
+    what the writers' events alone make, as if the import had never run (on PostgreSQL:
+    READ COMMITTED, real concurrency). A batch that named a dialog the removal deleted
+    under it is refused whole, as the API refuses it, and sent again."""
+    from dataclasses import replace
+
+    import peewee
+
+    from importers import removal
+    from models import Account, ImportJob
+
+    web = lambda stream: [replace(event, channel="web") for event in stream]  # noqa: E731 (one channel: no refusals)
+    imported = web(random_stream(random.Random(5), dialogs=60, events=900, ties=False))
+    sent = web(random_stream(random.Random(6), dialogs=80, events=1600, ties=False))
+    before, during = sent[:400], sent[400:]
+    for batch in batches_of(random.Random(1), before):
+        writer.ingest_events(agent, batch)
+    job = ImportJob.create(account=Account.get(), agent=agent, kind="events", file_name="x.jsonl", path="x", state="done")
+    for batch in batches_of(random.Random(2), imported):
+        writer.ingest_events(agent, batch, import_job=job.id)
+    shares = [batches_of(random.Random(n), during[n::4]) for n in range(4)]
+
+    def write(batches):
+        with db.connection_context():
+            for batch in batches:
+                while True:
+                    try:
+                        writer.ingest_events(agent, batch)
+                        break
+                    except peewee.IntegrityError:  # its dialog was deleted under it: the sender tries again
+                        continue
+
+    def remove():
+        with db.connection_context():
+            removal.remove(job.id)
+
+    with ThreadPoolExecutor(len(shares) + 1) as pool:
+        running = [pool.submit(write, share) for share in shares[:2]] + [pool.submit(remove)]
+        running += [pool.submit(write, share) for share in shares[2:]]
+        [future.result() for future in running]  # a writer's error, if any
+    assert stored() == reference(before + [event for share in shares for batch in share for event in batch])
