@@ -561,3 +561,10 @@ def test_a_job_still_running_cannot_be_removed(app, admin):
     with app.app_context():
         assert ImportJob.get_by_id(job.id).removal_asked_at is None
     assert "Remove imported data" not in admin.get(f"/admin/import/{job.id}").get_data(as_text=True)
+
+
+def test_reasons_past_the_fiftieth_are_counted_together(app, admin):
+    rows = [f"c,day {n},user,,hi" for n in range(55)]
+    page = job_page(admin, post(admin, CSV_MAPPING, csv_log(*rows), "log.csv"))
+    assert "Done, with 55 rows skipped" in page and page.count("is neither an ISO 8601") == 50
+    assert "… and 5 rows for other reasons." in page
