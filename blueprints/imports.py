@@ -149,7 +149,7 @@ def find_job(job_id):
 @admin_required
 def show(job_id):
     job = find_job(job_id)
-    return render_template("admin/import_job.html", job=job, kinds=KINDS, noun=SKIPPED_NOUNS[job.kind])
+    return render_template("admin/import_job.html", job=job, kinds=KINDS, noun=SKIPPED_NOUNS[job.kind], removable=removal.known(job))
 
 
 @bp.route("/<int:job_id>/remove", methods=("POST",))

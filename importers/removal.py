@@ -26,7 +26,7 @@ from database import db
 from database.bulk import among, chunks
 from extensions import huey, in_app_context
 from ingest import daily_totals, paths, traffic, writer
-from models import Dialog, DialogSlot, DialogStep, Event, ImportJob, utcnow
+from models import Dialog, DialogSlot, DialogStep, Event, ImportJob, ImportTraffic, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,16 @@ def _with_events(dialog_ids):
     return kept
 
 
+def known(job):
+    """Whether the job's events are marked as its own: a job that stored events before
+    version 24 left no mark on them (nor its traffic count, which every later one has)."""
+    return job.imported == 0 or ImportTraffic.select().where(ImportTraffic.import_job == job.id).exists()
+
+
 def ask(job):
     """Record that the job's data is to be removed and queue the removal; False if it
-    cannot be (not finished) or was removed already."""
-    if not job.is_finished or job.removed_at is not None:
+    cannot be (not finished, or its events not `known`) or was removed already."""
+    if not job.is_finished or job.removed_at is not None or not known(job):
         return False
     ImportJob.update(removal_asked_at=utcnow()).where((ImportJob.id == job.id) & ImportJob.removal_asked_at.is_null()).execute()
     remove_import(job.id)

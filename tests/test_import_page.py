@@ -568,3 +568,14 @@ def test_reasons_past_the_fiftieth_are_counted_together(app, admin):
     page = job_page(admin, post(admin, CSV_MAPPING, csv_log(*rows), "log.csv"))
     assert "Done, with 55 rows skipped" in page and page.count("is neither an ISO 8601") == 50
     assert "… and 5 rows for other reasons." in page
+
+
+def test_an_import_from_before_its_events_were_marked_cannot_be_removed(app, admin):
+    with app.app_context():
+        job = stored_job(app, "old")
+        ImportJob.update(state="done", imported=17).execute()
+    page = admin.get(f"/admin/import/{job.id}").get_data(as_text=True)
+    assert "Remove imported data" not in page and "ran before Slotlens could remove imports" in page
+    remove(admin, job.id)
+    with app.app_context():
+        assert ImportJob.get_by_id(job.id).removal_asked_at is None
