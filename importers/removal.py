@@ -80,7 +80,7 @@ def _with_events(dialog_ids):
 
 def known(job):
     """Whether the job's events are marked as its own: a job that stored events before
-    version 24 left no mark on them (nor its traffic count, which every later one has)."""
+    version 26 left no mark on them (nor its traffic count, which every later one has)."""
     return job.imported == 0 or ImportTraffic.select().where(ImportTraffic.import_job == job.id).exists()
 
 

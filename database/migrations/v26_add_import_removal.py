@@ -1,4 +1,4 @@
-"""Version 24: an import can be removed. An event records the import job that stored
+"""Version 26: an import can be removed. An event records the import job that stored
 it (indexed only where it has one); a job records when its removal was asked for and
 when it was done, and per quarter hour the new events it added to its agent's traffic.
 A job's skip reasons become one entry per reason with how many and where first."""
@@ -22,7 +22,7 @@ class ImportTrafficV24(Model):
 
 
 class ImportJobV24(Model):
-    """The column of `import_job` whose content version 24 reshapes."""
+    """The column of `import_job` whose content version 26 reshapes."""
 
     reasons = TextField()
 
