@@ -1,4 +1,6 @@
 """The email that carries one agent's report link."""
+import csv
+import itertools
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
@@ -6,7 +8,7 @@ from flask_mail import Message
 
 from comparison.figures import headline_changes
 from export_queue.intake import filters_of, selector_of
-from export_queue.links import download_token, has_workbook
+from export_queue.links import download_token, has_workbook, report_path
 from outcomes.rules import OUTCOMES
 from reporting import dialog_lists, files, kinds
 from reporting.kinds import transcripts
@@ -45,8 +47,25 @@ def scheduled_by(request):
     return schedules.describe(schedules.schedule_of(run.subscription), current_app.config["TIMEZONE"])
 
 
+EMAIL_TOP = 5  # rows of the report a scheduled email shows
+LEFT_OUT = frozenset({"Slot ID", "Slot type", "Bot text", "From slot ID", "To slot ID"})  # ids and long texts: in the file
+
+
+def top_rows(path, separator):
+    """(header, rows) of the report's first EMAIL_TOP rows, read back from its CSV, so
+    that the email's numbers are the file's; without ids and bot texts."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter=separator)
+        header = next(reader, [])
+        rows = list(itertools.islice(reader, EMAIL_TOP))
+    keep = [i for i, name in enumerate(header) if name not in LEFT_OUT]
+    return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
+
+
 def report_email(item, expires_at):
-    """One email per agent: link, expiry, filters, data time and dialog count.
+    """One email per agent: link, expiry, filters, data time and dialog count; a
+    scheduled one also the report's top rows and the change since the period before,
+    so that it can be read (and forwarded) without opening the file.
 
     The Message-ID is the item's own, so that a copy sent again after a crash
     (the one window SPEC allows) is recognised as the same message.
@@ -69,6 +88,7 @@ def report_email(item, expires_at):
         subscription=scheduled_by(item.request),
         subscriptions_link=external_url("subscriptions.index"),
         compared=headline_changes(item.agent_id, filters_of(item.request), tz) if item.request.subscription_run else None,
+        top=top_rows(report_path(item), item.request.account.csv_separator) if item.request.subscription_run and item.dialogs else None,
     )
     message = Message(
         subject=email_subject(item),

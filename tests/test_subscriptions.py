@@ -190,6 +190,29 @@ def test_the_email_names_the_subscription_and_links_to_it(app, subscription):
     assert "http://slotlens.test/subscriptions" in body
 
 
+def test_a_scheduled_email_carries_the_top_rows_of_its_report(app, subscription, people):
+    """Numbers a person can forward: the report's first five rows, as in its file."""
+    from extensions import mail
+    from ingest import rules, writer
+    from tasks import process_export_item
+
+    noon = datetime(2026, 11, 30, 11, 0)  # the day the run covers, in Berlin
+    stops = {"a": 4, "b": 3, "c": 2, "d": 2, "e": 1, "f": 1}
+    with app.app_context():
+        writer.upsert_slots(people["support"], [rules.SlotIn(key, f"Slot {key.upper()}", "question", "") for key in stops])
+        writer.ingest_events(people["support"], [rules.EventIn(f"{key}-{n}", "web", "user", key, "hi", noon)
+                                                 for key, count in stops.items() for n in range(count)])
+        with mail.record_messages() as outbox:
+            for item in deliver(DUE):
+                process_export_item(item.id)
+    stop_slots = next(message for message in outbox if message.subject.startswith("Stop slots"))
+    assert "The top 5 rows:\n  Slot name | Dialogs | Share (%)\n  Slot A | 4 | 30.77\n  Slot B | 3 | 23.08\n" in stop_slots.body
+    assert "Slot E | 1" in stop_slots.body and "Slot F" not in stop_slots.body.split("Download the CSV")[0]
+    assert '<th scope="col" style="text-align:left;padding:4px 12px 4px 0;border-bottom:1px solid #d9e2ec;">Dialogs</th>' in stop_slots.html
+    funnel = next(message for message in outbox if message.subject.startswith("Slot funnel"))
+    assert "Slot name | Reached | Times shown | Stopped | Exit rate (%) | Reach (%)" in funnel.body
+
+
 def test_skip_empty_leaves_out_an_empty_agents_email_only(app, subscription, people):
     from extensions import mail
     from ingest import rules, writer
