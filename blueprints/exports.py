@@ -68,13 +68,29 @@ def download(token, extension):
     if g.account is None:
         return redirect(url_for("auth.login", next=request.path))
     if item.request.account_id != g.account.id:
-        abort(403, "This report was sent to another account. Request your own on the Analytics tab.")
+        return render_template("exports/someone_elses.html", item=item, token=token, what=what_is_sent(item.request.kind),
+                               may_see=can_see(g.account, item.agent_id)), 403
     if not can_see(g.account, item.agent_id):
         abort(403, "You no longer have access to this agent, so its reports cannot be downloaded. Ask an admin.")
     path = links.report_path(item, extension)
     if not links.is_downloadable(item) or not os.path.exists(path):
         return render_template("exports/expired.html", item=item, what=what_is_sent(item.request.kind), now=utcnow()), 410
     return send_file(path, mimetype=FORMATS[extension], as_attachment=True, download_name=os.path.basename(path))
+
+
+@bp.route("/exports/download/<token>/for-me", methods=("POST",), merge_slashes=False)
+@login_required
+def get_own(token):
+    """A colleague's forwarded link, asked for again by this account: the same report,
+    filters and agent, queued for this account if it may see the agent."""
+    item = links.item_for_token(token)
+    if item is None or not can_see(g.account, item.agent_id):
+        abort(404)
+    if item.request.kind == transcripts.KEY:
+        audit.record_export({item.agent_id}, filters=f"Own copy of request #{item.request_id}, sent to another account")
+    filters = dataclasses.replace(intake.filters_of(item.request), agent_ids=(item.agent_id,))
+    queue_export(filters, item.request.kind, intake.selector_of(item.request))
+    return redirect(url_for("exports.index"))
 
 
 @bp.route("/exports/<int:request_id>/again", methods=("POST",))

@@ -190,12 +190,26 @@ def test_link_needs_login_then_continues_to_the_file(client, auth, data):
     assert fetch(client, path).status_code == 200
 
 
-def test_link_is_only_for_the_account_it_was_sent_to(client, auth, data):
+def test_link_is_only_for_the_account_it_was_sent_to_who_may_get_their_own(app, client, auth, data):
+    """A forwarded link says whose report it is and offers the same report to a colleague who may see the agent."""
     path = sent_link(auth, data)
+    auth.login("nobody@example.com")
+    page = client.get(path).get_data(as_text=True)
+    assert "sent to another account" in page and "no access to this report's agent" in page and "Support Bot" not in page.split("<main")[1]
+    assert auth.post(path + "/for-me", {}, form_page="/exports").status_code == 404
     auth.login("admin@example.com")
     response = client.get(path)
-    assert response.status_code == 403
-    assert "sent to another account" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403 and "The link is analyst@example.com's" in page and "Get this report for yourself" in page
+    with mail.record_messages() as outbox:
+        assert auth.post(path + "/for-me", {}, form_page="/exports").status_code == 302
+    (message,) = outbox
+    assert message.recipients == ["admin@example.com"]
+    with app.app_context():
+        theirs, own = ExportRequest.select().order_by(ExportRequest.id)
+        assert own.account.email == "admin@example.com" and (own.kind, own.date_from, own.date_to, own.channels, [i.agent_id for i in own.items]) == (
+            theirs.kind, theirs.date_from, theirs.date_to, theirs.channels, [i.agent_id for i in theirs.items])
+    assert fetch(client, link_path(message)).status_code == 200
 
 
 @pytest.mark.parametrize("mangle", [lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), lambda t: "x" + t, lambda t: "..%2F..%2Fetc%2Fpasswd"])
