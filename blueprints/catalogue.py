@@ -4,7 +4,7 @@ or archive the agent, and rename, retype or reword its slots one by one or as a 
 own rules (`rules.validate_slots`), and reports read names at query time, so a rename
 shows everywhere at once. What is refused is said in a message above the page (the
 form's values are few and short, so nothing long is lost by the redirect)."""
-from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from peewee import IntegrityError
 from playhouse.flask_utils import get_object_or_404
@@ -41,21 +41,20 @@ def described(error):
     return f"{where}{', ' + error['field'] if error['field'] else ''}: {error['message']}."
 
 
-@bp.route("/<int:agent_id>/slots/<int:slot_id>", methods=("POST",))
+@bp.route("/<int:agent_id>/slots/<int:slot_id>", methods=("GET", "POST"))
 @admin_required
 def edit_slot(agent_id, slot_id):
     agent = get_object_or_404(Agent, Agent.id == agent_id)
     slot = get_object_or_404(Slot, (Slot.id == slot_id) & (Slot.agent == agent))
-    form = SlotForm()
-    if form.validate():
+    form = SlotForm(obj=slot)
+    errors = []
+    if form.validate_on_submit():
         errors = store(agent, [dict(key=slot.key, name=form.name.data.strip(), type=form.type.data.strip(), text=form.text.data or "")])
-    else:
-        errors = [f"{field.label.text}: {message}" for field in form for message in field.errors]
-    if errors:
-        flash(f"Slot {slot.key} not saved. {' '.join(errors)}", "error")
-    else:
-        flash(f"Slot {slot.key} saved: its name shows in every report from now on.", "success")
-    return back_to_slots(agent)
+        if not errors:
+            flash(f"Slot {slot.key} saved: its name shows in every report from now on.", "success")
+            return back_to_slots(agent)
+    types = [t for (t,) in Slot.select(Slot.type).where(Slot.agent == agent).distinct().order_by(Slot.type).tuples()]
+    return render_template("admin/slot.html", agent=agent, slot=slot, form=form, errors=errors, types=types), 400 if request.method == "POST" else 200
 
 
 def back_to_slots(agent):

@@ -127,8 +127,20 @@ const makeSortable = () => document.querySelectorAll("table.sortable th[data-sor
     th.append(button);
   }
 });
+// A table wider than the screen scrolls inside its frame (words stay whole): say so above it.
+const hintScrolling = () => document.querySelectorAll(".table-wrap").forEach((wrap) => {
+  const scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+  const hint = wrap.previousElementSibling?.classList.contains("scroll-hint") ? wrap.previousElementSibling : null;
+  if (scrolls && !hint) {
+    wrap.insertAdjacentHTML("beforebegin", '<p class="hint scroll-hint">Scroll the table sideways for more columns →</p>');
+  } else if (!scrolls && hint) {
+    hint.remove();
+  }
+});
 makeSortable();
-new MutationObserver(makeSortable).observe(document.body, { childList: true, subtree: true });
+hintScrolling();
+new MutationObserver(() => { makeSortable(); hintScrolling(); }).observe(document.body, { childList: true, subtree: true });
+window.addEventListener("resize", hintScrolling);
 
 // Admin → Import: the job's progress and counts follow the worker until it ends, and
 // a removal of its data until it is done.

@@ -39,8 +39,9 @@ def test_a_slot_renamed_on_the_agent_page_shows_in_every_report_at_once(app, cli
     assert f"<td>{TODAY.isoformat()}</td><td>{TODAY.isoformat()}</td>" in page, "first and last seen"
     with app.app_context():
         slot = Slot.get(Slot.key == "ask_order")
-    refused = agent_post(auth, agent, f"/slots/{slot.id}", {"name": " ", "type": "question", "text": ""})
-    assert "Slot ask_order not saved. Name: A slot needs a name." in refused
+    refused = client.post(f"/admin/agents/{agent.id}/slots/{slot.id}", data={"name": " ", "type": "question", "text": "",
+                          "csrf_token": csrf_token(client, f"/admin/agents/{agent.id}/slots/{slot.id}")})
+    assert refused.status_code == 400 and "A slot needs a name." in refused.get_data(as_text=True)
     saved = agent_post(auth, agent, f"/slots/{slot.id}", {"name": "Ask order number", "type": "question", "text": "Your order number?"})
     assert "Slot ask_order saved" in saved and "<td>Ask order number</td>" in saved
     for view in ("stop-slots", "slot-funnel", "slot-paths"):
