@@ -178,15 +178,24 @@ WORDS_SPLIT_ACROSS_LINES = r"""() => {
 @pytest.mark.parametrize("who", ["analyst", "admin"])
 def test_no_table_breaks_a_word_across_lines(site, browser, who, width):
     """Headers wrap between words, and e-mail addresses and roles stay whole, on a phone and on a desktop."""
+    assert found_on_every_page(site, browser, who, width, WORDS_SPLIT_ACROSS_LINES, UNSAID_SCROLLING) == {}
+
+
+UNSAID_SCROLLING = """() => [...document.querySelectorAll(".table-wrap")]
+    .filter((wrap) => wrap.scrollWidth > wrap.clientWidth + 1 && !wrap.previousElementSibling?.classList.contains("scroll-hint"))
+    .map((wrap) => "a table scrolls sideways without saying so")"""
+
+
+def found_on_every_page(site, browser, who, width, *scripts):
+    """Per page a person of this kind reaches at this width, what the scripts (each
+    returning a list of problems) found; pages without any are left out."""
     email, password = ("analyst@example.com", ANALYST_PASSWORD) if who == "analyst" else ("admin@example.com", ADMIN_PASSWORD)
     page = logged_in(browser, site, email, password, viewport={"width": width, "height": 900})
-    split = {}
+    found = {}
     for path in pages_of(site, page, who == "admin"):
         page.goto(site[0].base_url + path)
-        split[path] = page.evaluate(WORDS_SPLIT_ACROSS_LINES) + page.evaluate("""() => [...document.querySelectorAll(".table-wrap")]
-            .filter((wrap) => wrap.scrollWidth > wrap.clientWidth + 1 && !wrap.previousElementSibling?.classList.contains("scroll-hint"))
-            .map((wrap) => "a table scrolls sideways without saying so")""")
-    assert {path: words for path, words in split.items() if words} == {}
+        found[path] = [problem for script in scripts for problem in page.evaluate(script)]
+    return {path: problems for path, problems in found.items() if problems}
 
 
 def test_your_account_is_one_tap_away_on_a_phone(site, browser):
@@ -536,13 +545,7 @@ CLIPPED_CONTROLS = """() => [...document.querySelectorAll("button, a.button, sum
 @pytest.mark.parametrize("width", [1280, 375])
 @pytest.mark.parametrize("who", ["analyst", "admin"])
 def test_no_control_is_clipped_by_its_card_or_the_screen(site, browser, who, width):
-    email, password = ("analyst@example.com", ANALYST_PASSWORD) if who == "analyst" else ("admin@example.com", ADMIN_PASSWORD)
-    page = logged_in(browser, site, email, password, viewport={"width": width, "height": 900})
-    clipped = {}
-    for path in pages_of(site, page, who == "admin"):
-        page.goto(site[0].base_url + path)
-        clipped[path] = page.evaluate(CLIPPED_CONTROLS)
-    assert {path: found for path, found in clipped.items() if found} == {}
+    assert found_on_every_page(site, browser, who, width, CLIPPED_CONTROLS) == {}
 
 
 def test_revoking_access_asks_first_and_fits_the_card(site, browser):
