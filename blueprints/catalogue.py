@@ -26,19 +26,28 @@ class SlotForm(FlaskForm):
     text = TextAreaField("Bot text")
 
 
-def store(agent, entries):
-    """Check entries of a catalogue by the API's rules and store them; the errors in words, or []."""
+def store(agent, entries, first_row=None):
+    """Check entries of a catalogue by the API's rules and store them; the errors in
+    words, or []. `first_row`: the spreadsheet row of the first entry of a CSV."""
     slots, errors = rules.validate_slots(entries, rules.Limits.from_config(current_app.config))
     if errors:
-        return [described(error) for error in errors]
+        return [described(error, entries, first_row) for error in errors]
     writer.upsert_slots(agent, slots)
     return []
 
 
-def described(error):
-    """An error of `rules.validate_slots` as a sentence: 'Entry 3, name: must not be empty'."""
-    where = f"Entry {error['index'] + 1}" if error["index"] is not None else "The file"
-    return f"{where}{', ' + error['field'] if error['field'] else ''}: {error['message']}."
+def described(error, entries, first_row):
+    """An error of `rules.validate_slots` as a sentence a person finds in the file:
+    "Row 8 (key 'guests'), name: must not be empty" (a JSON list's: "Entry 7 …")."""
+    index, field = error["index"], error["field"]
+    if index is None or len(entries) == 1:
+        where = "" if index is not None else "The file"
+    else:
+        entry = entries[index]
+        key = entry.get("key") if isinstance(entry, dict) and isinstance(entry.get("key"), str) and entry.get("key") else None
+        where = (f"Row {index + first_row}" if first_row else f"Entry {index + 1}") + (f" (key {key!r})" if key else "")
+    place = ", ".join(part for part in (where, field) if part)
+    return f"{place[:1].upper()}{place[1:]}: {error['message']}."
 
 
 @bp.route("/<int:agent_id>/slots/<int:slot_id>", methods=("GET", "POST"))
@@ -81,7 +90,7 @@ def upload_slots(agent_id):
         flash("Choose a CSV or JSON file of slots to upload.", "error")
         return back_to_slots(agent)
     try:
-        errors = store(agent, catalogue.read(upload.read(), upload.filename))
+        errors = store(agent, *catalogue.read(upload.read(), upload.filename))
     except catalogue.CatalogueError as error:
         errors = [str(error)]
     if errors:

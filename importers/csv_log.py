@@ -23,7 +23,7 @@ DEFAULT_CHANNEL = "csv"
 SKIP = "skip"  # a sender value whose rows are not events (e.g. a platform's own notices)
 COLUMN_GUESSES = {  # field -> the header names (in any case) taken to mean it, for the form's first choice
     "dialog_id": ("dialog", "dialog_id", "conversation", "conversation_id", "session", "session_id"),
-    "timestamp": ("time", "timestamp", "date", "created_at"),
+    "timestamp": ("time", "timestamp", "date", "when", "created_at", "sent_at"),
     "sender": ("who", "sender", "from", "author", "role"),
     "channel": ("channel", "source"),
     "slot": ("slot", "step", "intent", "action"),

@@ -45,12 +45,14 @@ const filters = document.getElementById("filters");
 if (filters) {
   filters.querySelector("button[name=action][value=preview]").hidden = true;
   filters.querySelector(".live-note").hidden = false;
+  // What the preview shows; the EXPORT panel's subscription and alert fields are no part of it.
+  const shown = ["agents", "date_from", "date_to", "channels", "outcomes", "view", "focus", "compare"];
   let pending = null;
   const updatePreview = () => {
     clearTimeout(pending);
     pending = setTimeout(async () => {
       // The Paths focus pickers live in the preview, tied to the form by form="filters".
-      const params = new URLSearchParams([...new FormData(filters)].filter(([name, value]) => name !== "csrf_token" && value !== ""));
+      const params = new URLSearchParams([...new FormData(filters)].filter(([name, value]) => shown.includes(name) && value !== ""));
       // getAttribute: the form has fields named "action", which shadow form.action.
       const address = `${filters.getAttribute("action")}?${params}`;
       const page = await fetchPage(address);
@@ -74,7 +76,19 @@ if (filters) {
       chip.setAttribute("aria-pressed", String(chosen));
     }
   };
-  filters.addEventListener("change", () => { markPreset(); updatePreview(); });
+  // Email me regularly offers the report on show, until the person picks reports themselves.
+  const reports = [...filters.querySelectorAll("input[name=kinds]")];
+  reports.forEach((report) => report.addEventListener("change", () => { report.dataset.picked = "yes"; }));
+  const offerShownReport = () => {
+    if (reports.some((report) => report.dataset.picked)) return;
+    reports.forEach((report) => { report.checked = report.value === filters.elements.view.value; });
+  };
+  filters.addEventListener("change", (event) => {
+    if (!shown.includes(event.target.name)) return;
+    if (event.target.name === "view") offerShownReport();
+    markPreset();
+    updatePreview();
+  });
   presets.hidden = false;
   presets.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-from]");

@@ -53,10 +53,12 @@ def test_a_slot_renamed_on_the_agent_page_shows_in_every_report_at_once(app, cli
 def test_the_catalogue_goes_out_and_comes_back_as_csv_or_json(app, client, auth, agent):
     auth.login()
     csv_text = client.get(f"/admin/agents/{agent.id}/slots.csv").get_data(as_text=True)
+    assert csv_text.startswith("\ufeff"), "Excel reads UTF-8 with a BOM only"
+    csv_text = csv_text[1:]
     assert csv_text.splitlines() == ["key,name,type,text", "ask_order,ask_order,unknown,"]
     edited = csv_text.replace("ask_order,ask_order,unknown,", 'ask_order,"Ask order, please",question,"Your ""order"" number?"') + "bye;x\n"
     bad = agent_post(auth, agent, "/slots/upload", {"catalogue": (io.BytesIO(edited.encode()), "slots.csv")}, content_type="multipart/form-data")
-    assert "Nothing was changed. Entry 2, name" in bad and "<td>ask_order</td>" in bad
+    assert "Nothing was changed. Row 3 (key &#39;bye;x&#39;), name" in bad and "<td>ask_order</td>" in bad
     edited = edited.replace("bye;x\n", "bye,Goodbye,message,\n")
     good = agent_post(auth, agent, "/slots/upload", {"catalogue": (io.BytesIO(("\ufeff" + edited).encode()), "slots.csv")},
                       content_type="multipart/form-data")
@@ -65,6 +67,17 @@ def test_the_catalogue_goes_out_and_comes_back_as_csv_or_json(app, client, auth,
     assert entries == [{"key": "ask_order", "name": "Ask order, please", "type": "question", "text": 'Your "order" number?'},
                        {"key": "bye", "name": "Goodbye", "type": "message", "text": ""}]
     entries[1]["name"] = "Bye"
+    entries[0]["name"] = "=Refund policy"  # a spreadsheet would run it: the CSV guards it, and the guard comes off again
+    agent_post(auth, agent, "/slots/upload", {"catalogue": (io.BytesIO(json.dumps(entries[:1]).encode()), "slots.json")},
+               content_type="multipart/form-data")
+    guarded = client.get(f"/admin/agents/{agent.id}/slots.csv").get_data(as_text=True)
+    assert "ask_order,'=Refund policy,question" in guarded
+    agent_post(auth, agent, "/slots/upload", {"catalogue": (io.BytesIO(guarded.encode()), "slots.csv")}, content_type="multipart/form-data")
+    with app.app_context():
+        assert Slot.get(Slot.key == "ask_order").name == "=Refund policy"
+    entries[0]["name"] = "Ask order, please"
+    agent_post(auth, agent, "/slots/upload", {"catalogue": (io.BytesIO(json.dumps(entries[:1]).encode()), "slots.json")},
+               content_type="multipart/form-data")
     agent_post(auth, agent, "/slots/upload", {"catalogue": (io.BytesIO(json.dumps(entries[1:]).encode()), "slots.json")},
                content_type="multipart/form-data")
     with app.app_context():

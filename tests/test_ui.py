@@ -357,6 +357,10 @@ def test_analytics_keeps_its_place_in_the_address(site, browser):
     page.get_by_label("Funnel", exact=True).check()
     page.get_by_label("Sales Bot", exact=True).uncheck()
     expect(page).to_have_url(re.compile(r"view=slot-funnel"))
+    page.get_by_text("Email me regularly").click()  # it offers the report on show
+    expect(page.locator("input[name=kinds][value=slot-funnel]")).to_be_checked()
+    expect(page.locator("input[name=kinds][value=stop-slots]")).not_to_be_checked()
+    assert "frequency=" not in page.url and "alert-" not in page.url, "the address holds what the preview shows, no more"
     page.get_by_role("button", name="Slot funnel", exact=True).click()
     page.get_by_text("one email per agent").wait_for()
     page.get_by_role("heading", name="Slot funnel preview").wait_for()  # back where the export was asked for
@@ -446,7 +450,7 @@ def test_a_csv_log_mapped_from_its_own_header_imported_and_removed_again(site, b
     page.get_by_label("CSV log").check()
     page.get_by_label("File").set_input_files(str(path))
     expect(page.get_by_label("Dialog id column")).to_have_value("conversation")
-    expect(page.get_by_label("Timestamp column")).to_have_value("")  # "when" is no name it guesses
+    expect(page.get_by_label("Timestamp column")).to_have_value("when")
     expect(page.get_by_label("Sender column")).to_have_value("role")
     expect(page.get_by_label("Channel column (optional)")).to_have_value("")
     expect(page.get_by_label("Slot column (optional)")).to_have_value("step")
@@ -455,7 +459,6 @@ def test_a_csv_log_mapped_from_its_own_header_imported_and_removed_again(site, b
     assert first_rows.locator("tbody tr").count() == 5 and "How can I help?" in first_rows.inner_text()
     choices = page.get_by_role("group", name="What each sender value is")
     assert [choices.get_by_label(value).input_value() for value in ("customer", "operator", "system")] == ["user", "bot", "system"]
-    page.get_by_label("Timestamp column").select_option("when")
     choices.get_by_label("system").select_option("skip")
     expect(page.get_by_label("Sender values (optional)")).to_have_value("user=customer,bot=operator,skip=system")
     page.get_by_role("button", name="Import").click()
