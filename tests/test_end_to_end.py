@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import openpyxl
 import pytest
+from playwright.sync_api import expect
 
 from devtools.processes import ANALYST_PASSWORD, Browserless, SmtpSink, Stack, dialog_events, seeded_stack, wait_for
 from comparison import periods
@@ -261,7 +262,7 @@ def test_hostile_names_do_not_run_in_the_browser(stack, page):
     page.get_by_label("Email").fill("analyst@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_role("button", name="Show").click()
+    page.get_by_role("heading", name="Stop slots preview").wait_for()
     assert page.get_by_text(f"Bot {payload}").count() >= 1, "shown as text"
     assert page.title() != "pwned" and dialogs == []
 
@@ -376,7 +377,7 @@ def test_browser_from_a_number_to_its_dialogs_and_their_transcripts_by_email(sta
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_label("Sales Bot", exact=True).uncheck()
-    page.get_by_role("button", name="Show", exact=True).click()
+    expect(page.locator("#preview")).not_to_contain_text("Sales Bot")  # the preview follows
 
     page.get_by_role("link", name="2 dialogs that stopped at Ask order").first.click()
     page.get_by_role("heading", name="Dialogs that stopped at Ask order").wait_for()
@@ -439,7 +440,6 @@ def test_browser_outcome_rules_rates_a_filtered_funnel_and_the_outcomes_email(st
 
     page.get_by_label("Funnel", exact=True).check()
     page.get_by_label("Abandoned", exact=True).check()
-    page.get_by_role("button", name="Show", exact=True).click()
     page.get_by_text("5 counted dialogs").first.wait_for()  # the 3 at Greeting and 2 at Ask order, an hour idle
     assert "outcomes=abandoned" in page.url or page.get_by_label("Abandoned", exact=True).is_checked()
 

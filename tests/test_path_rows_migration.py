@@ -82,10 +82,10 @@ def test_upgrading_to_version_18_gives_import_jobs_a_claim(app, runner, people):
     """A job left running by version 17 is taken over two minutes after its last
     progress, as that version's sweep did; finished jobs are left as they were."""
     from importers import jobs
-    from models import ImportJob, utcnow
+    from models import ImportJob, ImportTraffic, utcnow
 
     with app.app_context():
-        db.drop_tables([ImportJob])
+        db.drop_tables([ImportTraffic, ImportJob])  # version 26's per-job traffic refers to the jobs
         version_17_job = v09_add_imports.import_tables()[1]
         db.create_tables([version_17_job])
         now = utcnow()

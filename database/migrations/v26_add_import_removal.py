@@ -10,7 +10,7 @@ from database import db
 from database.migrations.stub import stub
 
 
-class ImportTrafficV24(Model):
+class ImportTrafficV26(Model):
     import_job = ForeignKeyField(stub("import_job"), on_delete="CASCADE", index=False)
     quarter = DateTimeField()
     events = BigIntegerField()
@@ -45,7 +45,7 @@ def apply(migrator):
             if name not in present:
                 db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {name} {definition.format(timestamp=timestamp)}")
     db.execute_sql("CREATE INDEX IF NOT EXISTS event_import_job ON event (import_job_id, dialog_id) WHERE import_job_id IS NOT NULL")
-    db.create_tables([ImportTrafficV24], safe=True)
+    db.create_tables([ImportTrafficV26], safe=True)
     for job in ImportJobV24.select():
         pairs = json.loads(job.reasons)
         if pairs and len(pairs[0]) == 2:  # [where, reason], one per skipped item kept
