@@ -34,7 +34,7 @@ def index():
             subscription=subscription,
             summary=summary_of(subscription),
             kinds=[kinds.KINDS[k].LABEL for k in json.loads(subscription.kinds) if k in kinds.KINDS],
-            agents=[names.get(agent_id, "(deleted agent)") for agent_id in json.loads(subscription.agents)],
+            agents=sorted(names.get(agent_id, "(deleted agent)") for agent_id in json.loads(subscription.agents)),
             channels=json.loads(subscription.channels),
             outcomes=[OUTCOMES[key] for key in json.loads(subscription.outcomes) if key in OUTCOMES],
             last=last,
@@ -58,7 +58,7 @@ def alert_rows(names):
     for alert in Alert.select().where(Alert.account == g.account).order_by(Alert.id):
         last = AlertRun.select().where(AlertRun.alert == alert).order_by(AlertRun.last_day.desc(), AlertRun.id.desc()).first()
         rows.append(dict(alert=alert, rule=watching.threshold_words(alert), when=checked_when(alert, tz),
-                         agents=[names.get(agent_id, "(deleted agent)") for agent_id in json.loads(alert.agents)],
+                         agents=sorted(names.get(agent_id, "(deleted agent)") for agent_id in json.loads(alert.agents)),
                          channels=json.loads(alert.channels), last=last, last_words=last_check_words(last)))
     return rows
 
