@@ -13,6 +13,7 @@ COPY requirements.txt .
 RUN pip install --requirement requirements.txt
 
 COPY --chown=slotlens:slotlens . .
+RUN pybabel compile --directory translations --domain messages
 RUN mkdir -p /app/instance && chown slotlens:slotlens /app/instance
 
 USER 10001:10001

@@ -16,8 +16,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import commands
 import database
-from database import migrations
+import languages
 import models
+from database import migrations
 from extensions import csrf, init_queue, mail
 from outcomes.rules import OUTCOMES
 from reporting.localtime import format_local, relative
@@ -116,6 +117,7 @@ def create_app(test_config=None, instance_path=None):
     init_queue(app)
     mail.init_app(app)
     csrf.init_app(app)
+    languages.init_app(app)
     commands.init_app(app)
 
     from blueprints import admin, analytics, api, auth, catalogue, dialogs, exports, health, imports, subscriptions

@@ -48,6 +48,8 @@ class Account(BaseModel):
     last_login_at = DateTimeField(null=True)  # None: never logged in
     # "," as SPEC has it, or ";" with a decimal comma, as Excel reads CSV where the list separator is ";"
     csv_separator = CharField(max_length=1, default=",")
+    language = CharField(max_length=8, default="")  # "en" or "ru" as chosen; "" follows the browser (languages)
+    browser_language = CharField(max_length=8, default="")  # the browser's at the last log-in: for emails until one is chosen
 
 
 class Agent(BaseModel):

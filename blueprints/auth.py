@@ -2,11 +2,15 @@
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext, refresh
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, RadioField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired
 
+import languages
 from access import logins, password_links, passwords, sessions, tokens
 from blueprints.fields import EMAIL_BOUND, NEW_PASSWORD, PASSWORD_BOUND
 from blueprints.guards import login_required
@@ -17,32 +21,38 @@ bp = Blueprint("auth", __name__)
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND])
-    password = PasswordField("Password", validators=[DataRequired(), PASSWORD_BOUND])
+    email = EmailField(_l("Email"), validators=[DataRequired(), EMAIL_BOUND])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), PASSWORD_BOUND])
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND])
+    email = EmailField(_l("Email"), validators=[DataRequired(), EMAIL_BOUND])
 
 
 class NewPasswordForm(FlaskForm):
-    new = PasswordField("New password", validators=NEW_PASSWORD)
-    repeat = PasswordField("New password again", validators=[EqualTo("new", message="The two new passwords differ.")])
+    new = PasswordField(_l("New password"), validators=NEW_PASSWORD)
+    repeat = PasswordField(_l("New password again"), validators=[EqualTo("new", message=_l("The two new passwords differ."))])
 
 
 class PasswordChangeForm(NewPasswordForm):
-    current = PasswordField("Current password", validators=[DataRequired(), PASSWORD_BOUND])
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), PASSWORD_BOUND])
 
 
 CSV_SEPARATORS = {
-    ",": "Comma, decimal point: as the report has always been (LibreOffice, Google Sheets, Excel in English)",
-    ";": "Semicolon, decimal comma: for Excel where numbers are written 3,5 (German, French, Spanish, …)",
+    ",": _l("Comma, decimal point: as the report has always been (LibreOffice, Google Sheets, Excel in English)"),
+    ";": _l("Semicolon, decimal comma: for Excel where numbers are written 3,5 (German, French, Spanish, …)"),
 }
 
 
 class ReportFilesForm(FlaskForm):
     csv_separator = RadioField(
-        "CSV files", choices=[SelectChoice(value, label) for value, label in CSV_SEPARATORS.items()], validators=[InputRequired()]
+        _l("CSV files"), choices=[SelectChoice(value, label) for value, label in CSV_SEPARATORS.items()], validators=[InputRequired()]
+    )
+
+
+class LanguageForm(FlaskForm):
+    language = RadioField(
+        _l("Language"), choices=[SelectChoice(code, name) for code, name in languages.LANGUAGES.items()], validators=[InputRequired()]
     )
 
 
@@ -76,7 +86,7 @@ def client_address():
 
 
 def try_again(minutes):
-    return f"Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+    return ngettext("Try again in %(num)s minute.", "Try again in %(num)s minutes.", minutes)
 
 
 @bp.route("/login", methods=("GET", "POST"))
@@ -85,23 +95,24 @@ def login():
     if form.validate_on_submit():
         account, minutes = admitted(form)
         if minutes:
-            flash(f"Too many failed log-ins. {try_again(minutes)}", "error")
+            flash(_("Too many failed log-ins. %(try_again)s", try_again=try_again(minutes)), "error")
             return render_template("auth/login.html", form=form), 429
         if passwords.matches(account, form.password.data):
             logins.forget_failures(account.email, client_address())
             if account.is_disabled:
-                flash("This account is disabled. Ask an admin to enable it.", "error")
+                flash(_("This account is disabled. Ask an admin to enable it."), "error")
                 return render_template("auth/login.html", form=form), 403
             return logged_in(account, safe_next(request.args.get("next")))
-        flash("Wrong email or password.", "error")
+        flash(_("Wrong email or password."), "error")
     return render_template("auth/login.html", form=form)
 
 
 def logged_in(account, target):
-    """Start the account's session, note the log-in for Admin, and remember this browser
-    (its device cookie), then go to `target`."""
+    """Start the account's session, note the log-in (for Admin) and the browser's language
+    (for emails, until the account picks one), remember this browser (its device
+    cookie), then go to `target`."""
     sessions.start(account)
-    Account.update(last_login_at=utcnow()).where(Account.id == account.id).execute()
+    Account.update(last_login_at=utcnow(), browser_language=languages.browser_language()).where(Account.id == account.id).execute()
     response = redirect(target)
     logins.remember_device(response, account)
     return response
@@ -115,7 +126,7 @@ def forgot_password():
     if form.validate_on_submit():
         account, minutes = admitted(form)
         if minutes:
-            flash(f"Too many requests for this address. {try_again(minutes)}", "error")
+            flash(_("Too many requests for this address. %(try_again)s", try_again=try_again(minutes)), "error")
             return render_template("auth/forgot.html", form=form), 429
         if account is not None and not account.is_disabled:
             password_links.send_link(account.id, tokens.RESET.name)
@@ -137,8 +148,8 @@ def set_password(purpose, token):
         if not password_links.set_password(account, form.new.data):
             return link_refused(purpose, tokens.SPENT)
         logins.forget_failures(account.email, client_address())
-        flash("Your password is set. Welcome to Slotlens." if purpose == tokens.INVITATION
-              else "Your password is changed. Your other sessions were logged out.", "success")
+        flash(_("Your password is set. Welcome to Slotlens.") if purpose == tokens.INVITATION
+              else _("Your password is changed. Your other sessions were logged out."), "success")
         return logged_in(account, url_for("analytics.index"))
     return render_template("auth/set_password.html", form=form, account=account, purpose=purpose.name), 400 if form.errors else 200
 
@@ -155,7 +166,7 @@ def logout():
     if g.account is not None:
         sessions.end_all(g.account)
     session.clear()
-    flash("You are logged out.", "info")
+    flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -166,13 +177,13 @@ def change_password():
     form = PasswordChangeForm()
     if form.validate_on_submit():
         if not passwords.matches(g.account, form.current.data):
-            form.current.errors.append("This is not your current password.")
+            form.current.errors.append(_("This is not your current password."))
         else:
             passwords.assign(g.account, form.new.data)
             g.account.save(only=[Account.password_hash])  # never is_disabled or session_version as read: an admin may change them meanwhile
             sessions.end_all(g.account)
             sessions.start(g.account)
-            flash("Password changed. Your other sessions were logged out.", "success")
+            flash(_("Password changed. Your other sessions were logged out."), "success")
             return redirect(url_for("analytics.index"))
     return account_page(form=form), 400 if form.errors else 200
 
@@ -185,15 +196,30 @@ def report_files():
     if files_form.validate_on_submit():
         g.account.csv_separator = files_form.csv_separator.data
         g.account.save(only=[Account.csv_separator])
-        flash("Saved: your next reports' CSV files use this separator.", "success")
+        flash(_("Saved: your next reports' CSV files use this separator."), "success")
         return redirect(url_for("auth.change_password"))
     return account_page(files_form=files_form), 400
 
 
-def account_page(form=None, files_form=None):
-    """The account page: how report files are written, and the password."""
+@bp.route("/account/language", methods=("POST",))
+@login_required
+def choose_language():
+    """The language of this account's pages and emails, from now on."""
+    language_form = LanguageForm()
+    if language_form.validate_on_submit():
+        g.account.language = language_form.language.data
+        g.account.save(only=[Account.language])
+        refresh()
+        flash(_("Saved: Slotlens speaks English to you, on its pages and in its emails."), "success")
+        return redirect(url_for("auth.change_password"))
+    return account_page(language_form=language_form), 400
+
+
+def account_page(form=None, files_form=None, language_form=None):
+    """The account page: its language, how report files are written, and the password."""
     return render_template(
         "auth/password.html",
         form=form or PasswordChangeForm(formdata=None),
         files_form=files_form or ReportFilesForm(formdata=None, csv_separator=g.account.csv_separator),
+        language_form=language_form or LanguageForm(formdata=None, language=languages.page_language()),
     )

@@ -1,5 +1,6 @@
 """Form pieces more than one blueprint's forms use: bounded text, the password rules,
 checkboxes for a multiple choice, and an agent's name."""
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, StringField
 from wtforms.fields import SelectChoice
@@ -22,12 +23,12 @@ def bounded(max_length, message):
     return check
 
 
-EMAIL_BOUND = bounded(MAX_EMAIL_LENGTH, f"An email address has at most {MAX_EMAIL_LENGTH} characters.")
-PASSWORD_BOUND = bounded(MAX_PASSWORD_LENGTH, f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+EMAIL_BOUND = bounded(MAX_EMAIL_LENGTH, _l("An email address has at most %(max)s characters.", max=MAX_EMAIL_LENGTH))
+PASSWORD_BOUND = bounded(MAX_PASSWORD_LENGTH, _l("Use at most %(max)s characters.", max=MAX_PASSWORD_LENGTH))
 NEW_PASSWORD = [
     DataRequired(),
     PASSWORD_BOUND,
-    Length(min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+    Length(min=MIN_PASSWORD_LENGTH, message=_l("Use at least %(min)s characters.", min=MIN_PASSWORD_LENGTH)),
 ]
 
 
