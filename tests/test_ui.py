@@ -310,7 +310,7 @@ def test_screenshot_script_runs(tmp_path, browser):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     expected = {"login.png", "analytics.png", "analytics-funnel.png", "analytics-paths.png", "exports.png", "email.png",
-                "link-expired.png", "subscribe.png", "subscriptions.png", "import.png", "agent.png"}
+                "link-expired.png", "subscribe.png", "subscriptions.png", "import.png", "agent.png", "analytics-ru.png"}
     assert expected <= set(os.listdir(tmp_path))
 
 
