@@ -70,10 +70,12 @@ def pages_of(site, page, is_admin):
     page.locator("main .flash").first.wait_for()
     # sent (or expired since: another test may have aged the links)
     wait_for(lambda: all(state in ("sent", "expired") for _, state, _, _ in stack.item_states()), what="the export to be sent")
-    paths = ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/exports", "/subscriptions", "/outbox",
-             "/account/password", "/no-such-page"]
+    paths = ["/analytics", "/analytics?view=slot-funnel", "/analytics?view=slot-paths", "/dialogs", "/dialogs/1", "/exports",
+             "/subscriptions", "/outbox", "/account/password", "/no-such-page"]
     if is_admin:
-        paths += ["/admin/", "/admin/queue", "/admin/import/", "/admin/agents/1", "/admin/agents/1/slots/1"]
+        paths += ["/admin/", "/admin/queue", "/admin/import/", "/admin/agents/1", "/admin/agents/1/slots/1", "/admin/audit"]
+    else:
+        paths += ["/admin/"]  # refused: the 403 page
     return paths
 
 
