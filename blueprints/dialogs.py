@@ -4,13 +4,13 @@ one of them, its events in path order; `Export transcripts` emails the list's.""
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask_babel import format_date, lazy_gettext as _l
 
 from access.visibility import can_see, visible_agents
 from blueprints.export_requests import queue_export
 from blueprints.filter_form import FILTER_FIELDS, PeriodFilterForm, filter_form, filters_from, link_filters, query_args
 from blueprints.guards import login_required
 from models import Agent, Dialog
-from outcomes.rules import OUTCOMES
 from privacy import audit
 from reporting import dialog_lists, transcripts
 from reporting.kinds import transcripts as transcripts_kind
@@ -18,6 +18,14 @@ from reporting.kinds import transcripts as transcripts_kind
 bp = Blueprint("dialogs", __name__)
 
 SELECTOR_FIELDS = ("stop_slot", "reached", "from_slot", "to_slot")
+OUTCOME_WORDS = {  # outcomes.rules.OUTCOMES as the page's language says them
+    "completed": _l("Completed"),
+    "escalated": _l("Escalated"),
+    "failed": _l("Failed"),
+    "abandoned": _l("Abandoned"),
+    "in-progress": _l("In progress"),
+}
+DAY = "d MMMM y"  # '10 March 2026', '10 марта 2026'
 
 
 def requested_filters(args):
@@ -34,12 +42,13 @@ def requested_filters(args):
 
 
 def period_words(filters):
+    """The period as the page's language says it: '10 March 2026', '1–7 March 2026'."""
     start, end = filters.date_from, filters.date_to
     if start == end:
-        return f"{end.day} {end:%B %Y}"
+        return format_date(end, DAY)
     if (start.year, start.month) == (end.year, end.month):
-        return f"{start.day}–{end.day} {end:%B %Y}"
-    return f"{start.day} {start:%B %Y} – {end.day} {end:%B %Y}"
+        return f"{start.day}–{format_date(end, DAY)}"
+    return f"{format_date(start, DAY)} – {format_date(end, DAY)}"
 
 
 @bp.route("/dialogs")
@@ -64,7 +73,7 @@ def index():
         older_url=url_for("dialogs.index", **link, older=dialog_lists.keyset_text(page.older)) if page.older else None,
         analytics_url=url_for("analytics.index", **query_args(filters)),
         channels=filters.channels,
-        outcomes=[OUTCOMES[key] for key in filters.outcomes],
+        outcomes=[OUTCOME_WORDS[key] for key in filters.outcomes],
         link=link,
     )
 

@@ -14,6 +14,7 @@ import operator
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from peewee import JOIN, fn
 
 from models import Agent, Dialog, DialogSlot, DialogStep, Event, Slot
@@ -53,15 +54,15 @@ def parse_selector(args):
     given = {name: args.get(name) for name in ("stop_slot", "reached", "from_slot", "to_slot") if args.get(name) is not None}
     step = {"from_slot", "to_slot"} & given.keys()
     if step and step != {"from_slot", "to_slot"}:
-        raise SelectorError("A step needs both from_slot and to_slot.")
+        raise SelectorError(_("A step needs both from_slot and to_slot."))
     if len(given) - (1 if step else 0) > 1:
-        raise SelectorError("Choose at most one of stop_slot, reached, or from_slot with to_slot.")
+        raise SelectorError(_("Choose at most one of stop_slot, reached, or from_slot with to_slot."))
     if any(not value.strip() for value in given.values()):
-        raise SelectorError("A selector needs a slot key.")
+        raise SelectorError(_("A selector needs a slot key."))
     if given.get("from_slot") in (END, NONE) or given.get("to_slot") in (START, NONE):
-        raise SelectorError("from_slot takes a slot key or (start); to_slot takes a slot key or (end).")
+        raise SelectorError(_("from_slot takes a slot key or (start); to_slot takes a slot key or (end)."))
     if {given.get("stop_slot"), given.get("reached")} & {START, END}:
-        raise SelectorError("stop_slot and reached take a slot key or (none).")
+        raise SelectorError(_("stop_slot and reached take a slot key or (none)."))
     return Selector(**given)
 
 
@@ -89,7 +90,7 @@ def slot_ids(agent_ids, key):
     """The ids of the slot `key` of these agents; `SelectorError` if none has it."""
     ids = [slot_id for (slot_id,) in Slot.select(Slot.id).where(Slot.agent.in_(list(agent_ids)), Slot.key == key).tuples()]
     if not ids:
-        raise SelectorError(f"No slot with the key {key!r} in the chosen agents.")
+        raise SelectorError(_("No slot with the key %(key)s in the chosen agents.", key=repr(key)))
     return ids
 
 
@@ -214,15 +215,19 @@ def slot_namer(agent_ids):
 def in_words(selector, slot_name):
     """The selector as the list's heading says it; `slot_name(key)` names a slot key."""
     def named(key):
-        return {NONE: "no slot", START: "(start)", END: "(end)"}.get(key) or slot_name(key)
+        return {NONE: _("no slot"), START: _("(start)"), END: _("(end)")}.get(key) or slot_name(key)
 
     if selector.stop_slot is not None:
-        return "Dialogs that named no slot" if selector.stop_slot == NONE else f"Dialogs that stopped at {named(selector.stop_slot)}"
+        if selector.stop_slot == NONE:
+            return _("Dialogs that named no slot")
+        return _("Dialogs that stopped at %(slot)s", slot=named(selector.stop_slot))
     if selector.reached is not None:
-        return "Dialogs that named no slot" if selector.reached == NONE else f"Dialogs that reached {named(selector.reached)}"
+        if selector.reached == NONE:
+            return _("Dialogs that named no slot")
+        return _("Dialogs that reached %(slot)s", slot=named(selector.reached))
     if selector.from_slot is not None:
-        return f"Dialogs that went from {named(selector.from_slot)} to {named(selector.to_slot)}"
-    return "Counted dialogs"
+        return _("Dialogs that went from %(from_slot)s to %(to_slot)s", from_slot=named(selector.from_slot), to_slot=named(selector.to_slot))
+    return _("Counted dialogs")
 
 
 def keyset_text(keyset):
@@ -232,8 +237,8 @@ def keyset_text(keyset):
 
 def parse_keyset(text):
     """The keyset of a link, or `SelectorError` for one no page gave out."""
-    started, _, dialog_id = (text or "").partition("~")
+    started, _sep, dialog_id = (text or "").partition("~")
     try:
         return datetime.fromisoformat(started), int(dialog_id)
     except ValueError:
-        raise SelectorError("That page link is damaged; open the list again from its first page.") from None
+        raise SelectorError(_("That page link is damaged; open the list again from its first page.")) from None

@@ -1,5 +1,13 @@
 // Slotlens pages work without JavaScript; this script only makes them livelier.
 
+// The words this script writes come from the server in the page's language (base.html
+// renders them as JSON in #texts); numbers are written as that language writes them.
+const TEXTS = JSON.parse(document.getElementById("texts")?.textContent || "{}");
+const say = (key) => TEXTS[key] ?? key;
+const LANGUAGE = document.documentElement.lang || "en";
+const formatNumber = (value) => new Intl.NumberFormat(LANGUAGE).format(value);
+const formatPercent = (share) => new Intl.NumberFormat(LANGUAGE, { style: "percent", maximumFractionDigits: 0 }).format(share);
+
 // A form submitted twice in a row (a double click, an impatient second click)
 // is sent once. The server refuses duplicate exports too; this spares the round trip.
 document.addEventListener("submit", (event) => {
@@ -146,7 +154,7 @@ const hintScrolling = () => document.querySelectorAll(".table-wrap").forEach((wr
   const scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
   const hint = wrap.previousElementSibling?.classList.contains("scroll-hint") ? wrap.previousElementSibling : null;
   if (scrolls && !hint) {
-    wrap.insertAdjacentHTML("beforebegin", '<p class="hint scroll-hint">Scroll the table sideways for more columns →</p>');
+    wrap.before(Object.assign(document.createElement("p"), { className: "hint scroll-hint", textContent: say("scrollSideways") }));
   } else if (!scrolls && hint) {
     hint.remove();
   }
@@ -170,11 +178,11 @@ if (importJob && importJob.dataset.live === "true") {
         const bar = document.getElementById("import-progress");
         bar.max = job.total || 1;
         bar.value = job.done;
-        show("import-percent", `${Math.round((100 * bar.value) / bar.max)}%`);
-        show("import-state", { queued: "Waiting for a worker", running: "Importing" }[job.state]);
-        show("import-imported", job.imported);
-        show("import-duplicates", job.duplicates);
-        show("import-skipped", job.skipped);
+        show("import-percent", formatPercent(bar.value / bar.max));
+        show("import-state", { queued: say("importQueued"), running: say("importRunning") }[job.state]);
+        show("import-imported", formatNumber(job.imported));
+        show("import-duplicates", formatNumber(job.duplicates));
+        show("import-skipped", formatNumber(job.skipped));
       } else if (!job.removing) {
         // The page as the server renders it has the outcome, the reasons and the error, escaped.
         await refresh("import-job", window.location.href);
@@ -249,14 +257,14 @@ function enhanceCsvMapping(form, mapping) {
     const select = document.createElement("select");
     select.name = name;
     select.id = current.id;
-    select.append(option("", guesses.required.includes(name) ? "Choose a column" : "(none)", chosen === ""));
+    select.append(option("", guesses.required.includes(name) ? say("chooseColumn") : say("noColumn"), chosen === ""));
     file.header.forEach((column) => select.append(option(column, column, column === chosen)));
     current.replaceWith(select);
   };
   const cell = (tag, text) => Object.assign(document.createElement(tag), { textContent: text });
   const showRows = () => {
     const table = document.createElement("table");
-    table.append(cell("caption", "The file's first rows"));
+    table.append(cell("caption", say("firstRows")));
     table.createTHead().insertRow().append(...file.header.map((column) => Object.assign(cell("th", column), { scope: "col" })));
     const body = table.createTBody();
     file.rows.slice(0, 5).forEach((row) => body.insertRow().append(...row.map((value) => cell("td", value))));
@@ -282,7 +290,7 @@ function enhanceCsvMapping(form, mapping) {
       const chosen = before[value] || guess;
       const select = Object.assign(document.createElement("select"), { id: `sender-value-${n}` });
       select.dataset.value = value;
-      senders.forEach((sender) => select.append(option(sender, sender, sender === chosen)));
+      senders.forEach((sender) => select.append(option(sender, TEXTS.senders?.[sender] ?? sender, sender === chosen)));
       const label = Object.assign(cell("label", value), { htmlFor: select.id });
       const item = document.createElement("li");
       item.append(label, " ", select);
@@ -329,12 +337,12 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
     const source = document.getElementById(button.dataset.copy);
     try {
       await navigator.clipboard.writeText(source.textContent);
-      button.textContent = "Copied";
+      button.textContent = say("copied");
     } catch {
       window.getSelection().selectAllChildren(source);
-      button.textContent = "Selected: press Ctrl+C";
+      button.textContent = say("selected");
     }
-    setTimeout(() => { button.textContent = "Copy"; }, 3000);
+    setTimeout(() => { button.textContent = say("copy"); }, 3000);
   });
 });
 
