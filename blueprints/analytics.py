@@ -4,6 +4,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import RadioField, SelectField, SelectMultipleField
 from wtforms.fields import SelectChoice
 from wtforms.validators import ValidationError
@@ -19,6 +21,7 @@ from blueprints.subscription_form import SubscriptionForm
 from comparison import previews
 from comparison.periods import COMPARISONS, both_in_words, period_before
 from models import Agent, utcnow
+from outcomes import LABELS as OUTCOME_LABELS
 from outcomes import recompute
 from outcomes.rules import OUTCOMES
 from reporting import kinds
@@ -38,18 +41,18 @@ class FilterForm(PeriodFilterForm):
     """The Analytics filters and its view; the same form previews and requests the export."""
 
     view = RadioField(
-        "Preview",
-        choices=[SelectChoice("stop-slots", "Stops"), SelectChoice("slot-funnel", "Funnel"), SelectChoice("slot-paths", "Paths")],
+        _l("Preview"),
+        choices=[SelectChoice("stop-slots", _l("Stops")), SelectChoice("slot-funnel", _l("Funnel")), SelectChoice("slot-paths", _l("Paths"))],
         default="stop-slots",
         validate_choice=False,  # an unknown view shows the default one
     )
-    focus = SelectMultipleField("Focus on slot", validate_choice=False)  # "<agent id>:<slot key>", one per agent
-    compare = SelectField("Compare with", choices=[SelectChoice("", "Nothing"), *(SelectChoice(*pair) for pair in COMPARISONS.items())], default="",
+    focus = SelectMultipleField(_l("Focus on slot"), validate_choice=False)  # "<agent id>:<slot key>", one per agent
+    compare = SelectField(_l("Compare with"), choices=[SelectChoice("", _l("Nothing")), *(SelectChoice(*pair) for pair in COMPARISONS.items())], default="",
                           validate_choice=False)  # an unknown comparison compares with nothing
 
     def validate_focus(self, field):
         if any(len(value) > MAX_FOCUS_LENGTH for value in field.data):
-            raise ValidationError("That focus slot is not one of the agents' slots.")
+            raise ValidationError(_("That focus slot is not one of the agents' slots."))
 
 
 MAX_FOCUS_LENGTH = 300  # an agent id, a colon and a slot key of at most 255 characters
@@ -73,10 +76,10 @@ def date_presets(day):
     first_of_month = day.replace(day=1)
     last_month_end = first_of_month - timedelta(days=1)
     return [
-        ("Last 7 days", day - timedelta(days=6), day),
-        ("Last 30 days", day - timedelta(days=29), day),
-        ("This month", first_of_month, day),
-        ("Last month", last_month_end.replace(day=1), last_month_end),
+        (_("Last 7 days"), day - timedelta(days=6), day),
+        (_("Last 30 days"), day - timedelta(days=29), day),
+        (_("This month"), first_of_month, day),
+        (_("Last month"), last_month_end.replace(day=1), last_month_end),
     ]
 
 
@@ -89,10 +92,10 @@ def preview(filters):
     for agent in previewed_agents(filters):
         counts = stop_slots.sort_counts(stop_slots.stop_slot_counts(agent.id, filters, tz))
         total = sum(c.dialogs for c in counts)
-        bars = [(c.label, c.dialogs) for c in counts[:PREVIEW_TOP]]
+        bars = [(c.label if c.key is not None else _("(no slot)"), c.dialogs) for c in counts[:PREVIEW_TOP]]
         rest = counts[PREVIEW_TOP:]
         if rest:
-            bars.append((f"Other slots ({len(rest)})", sum(c.dialogs for c in rest)))
+            bars.append((_("Other slots (%(num)s)", num=len(rest)), sum(c.dialogs for c in rest)))
         keys = [c.key for c in counts[:PREVIEW_TOP]]  # the bars' slots; the "Other" bar has none
         by_stop = stops_per_outcome(agent, filters)
         result.append(dict(agent=agent, total=total, bars=bars, keys=keys, slots=len(counts), counts={c.key: c.dialogs for c in counts},
@@ -111,13 +114,13 @@ def stops_per_outcome(agent, filters):
 
 def outcome_segments(by_stop, keys, other_bar):
     """For each bar (the slots of `keys`, then "Other" if shown), its dialogs per
-    outcome as [(outcome key, label, dialogs)]; None for an agent without rules."""
+    outcome as [(outcome key, label in the page's language, dialogs)]; None for an agent without rules."""
     if by_stop is None:
         return None
     bars = [by_stop.get(key, {}) for key in keys]
     if other_bar:
         bars.append(sum((counts for key, counts in by_stop.items() if key not in keys), Counter()))
-    return [[(key, label, bar.get(key, 0)) for key, label in OUTCOMES.items() if bar.get(key, 0)] for bar in bars]
+    return [[(key, label, bar.get(key, 0)) for key, label in OUTCOME_LABELS.items() if bar.get(key, 0)] for bar in bars]
 
 
 def headline(agent, filters, by_stop):
@@ -171,7 +174,7 @@ def paths_preview(filters, focus):
         slots = sorted({(s.to_key, s.to_name) for s in found if s.to_key is not None}, key=lambda slot: slot[1])
         by_stop = stops_per_outcome(agent, filters)
         chosen = focus.get(agent.id, focus.get(None))
-        focused = chosen if chosen in {key for key, _ in slots} else most_lost(found, by_stop)
+        focused = chosen if chosen in {key for key, _name in slots} else most_lost(found, by_stop)
         result.append(dict(
             agent=agent,
             total=slot_paths.counted(found),
@@ -280,9 +283,9 @@ def subscribe_to(filters, subscription_form):
     subscription = subscribe(g.account, filters, subscription_form.settings(), most)
     if subscription is None:
         subscription_form.form_errors.append(
-            f"You have {most} subscriptions, the most one account may have. Delete one on Subscriptions to make room.")
+            _("You have %(num)s subscriptions, the most one account may have. Delete one on Subscriptions to make room.", num=most))
         return False
-    flash(f"Subscribed. {subscription_summary(subscription, current_app.config['TIMEZONE'])}.", "success")
+    flash(_("Subscribed. %(summary)s.", summary=subscription_summary(subscription, current_app.config["TIMEZONE"])), "success")
     return True
 
 
@@ -293,11 +296,11 @@ def alert_on(filters, form):
     most = current_app.config["SUBSCRIPTION_MAX_PER_ACCOUNT"]
     made = alert_checks.create(g.account, stored_settings(filters, form), most)
     if made is None:
-        form.form_errors.append(f"You have {most} alerts, the most one account may have. Delete one on Subscriptions to make room.")
+        form.form_errors.append(_("You have %(num)s alerts, the most one account may have. Delete one on Subscriptions to make room.", num=most))
         return False
     alert_checks.check_alerts_now()
-    flash(f"Alert made: {watching.threshold_words(made)}, checked {checked_when(made, current_app.config['TIMEZONE'])}. "
-          "The latest complete period is being checked now; an email comes only if something crossed the threshold.", "success")
+    flash(_("Alert made: %(what)s, checked %(when)s. The latest complete period is being checked now; an email comes only if something crossed the threshold.",
+            what=watching.threshold_words(made), when=checked_when(made, current_app.config["TIMEZONE"])), "success")
     return True
 
 
@@ -309,10 +312,10 @@ def export_kind(action):
     """The report kind an EXPORT button asks for: `export` is Stop slots, `export:<kind>` another; None otherwise."""
     if action == "export":
         return kinds.DEFAULT
-    name, _, kind = action.partition(":")
+    name, _colon, kind = action.partition(":")
     if name != "export":
         return None
     if kind not in kinds.REPORTS:
-        abort(400, f"There is no report called {kind!r}.")
+        abort(400, _("There is no report called %(name)s.", name=repr(kind)))
     return kind
 

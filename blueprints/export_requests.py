@@ -1,9 +1,11 @@
 """Asking for an export from a page (Analytics' EXPORT buttons, Exports' Send again):
 record the request, queue it, and say what happened."""
 from flask import current_app, flash, g, url_for
-from markupsafe import Markup
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
 
 from export_queue import delivery, intake
+from languages.formats import ngettext
 from reporting import dialog_lists, kinds
 from reporting.kinds import transcripts
 from reporting.localtime import format_local
@@ -19,35 +21,45 @@ def queue_export(filters, kind, selector=dialog_lists.Selector()):
     )
     if outcome.status == "queued":
         delivery.enqueue(outcome.request.items)
-        emails = len(filters.agent_ids)
-        flash(
-            Markup('{} will be sent to {}, one email per agent ({} {}). '
-                   'Follow it, or download it once built, on <a href="{}">Exports</a>.').format(
-                what_is_sent(kind), account.email, emails, "email" if emails == 1 else "emails",
-                url_for("exports.index"),
-            ),
-            "success",
-        )
+        flash(on_its_way(kind, account.email, len(filters.agent_ids), url_for("exports.index")), "success")
     elif outcome.status == "duplicate":
         flash(
-            f"The same export (request #{outcome.request.id}) is already on its way to {account.email}; "
-            "it was not queued again.",
+            _("The same export (request #%(id)s) is already on its way to %(email)s; it was not queued again.",
+              id=outcome.request.id, email=account.email),
             "info",
         )
     elif outcome.status == "quota":
         flash(
-            f"You have asked for {config['EXPORT_MAX_PER_HOUR']} exports in the last hour, the most allowed. "
-            f"You can ask again from {format_local(outcome.retry_at, config['TIMEZONE'])}.",
+            _("You have asked for %(num)s exports in the last hour, the most allowed. You can ask again from %(time)s.",
+              num=config["EXPORT_MAX_PER_HOUR"], time=format_local(outcome.retry_at, config["TIMEZONE"])),
             "error",
         )
     else:
         flash(
-            f"You already have {config['EXPORT_MAX_PENDING']} exports waiting. "
-            "Wait until one of them is sent, then try again.",
+            _("You already have %(num)s exports waiting. Wait until one of them is sent, then try again.",
+              num=config["EXPORT_MAX_PENDING"]),
             "error",
         )
 
 
+def on_its_way(kind, email, emails, exports_url):
+    """'The Stop slots report will be sent to …, one email per agent (2 emails). Follow
+    it, or download it once built, on Exports.' (HTML: Exports is a link)."""
+    values = dict(email=escape(email), url=escape(exports_url))
+    if kind == transcripts.KEY:
+        return Markup(ngettext(
+            'The transcripts will be sent to %(email)s, one email per agent (%(num)s email). '
+            'Follow it, or download it once built, on <a href="%(url)s">Exports</a>.',
+            'The transcripts will be sent to %(email)s, one email per agent (%(num)s emails). '
+            'Follow it, or download it once built, on <a href="%(url)s">Exports</a>.', emails, **values))
+    return Markup(ngettext(
+        'The %(report)s report will be sent to %(email)s, one email per agent (%(num)s email). '
+        'Follow it, or download it once built, on <a href="%(url)s">Exports</a>.',
+        'The %(report)s report will be sent to %(email)s, one email per agent (%(num)s emails). '
+        'Follow it, or download it once built, on <a href="%(url)s">Exports</a>.', emails,
+        report=escape(kinds.KINDS[kind].LABEL), **values))
+
+
 def what_is_sent(kind):
     """'The Stop slots report', or 'The transcripts'."""
-    return "The transcripts" if kind == transcripts.KEY else f"The {kinds.KINDS[kind].LABEL} report"
+    return _("The transcripts") if kind == transcripts.KEY else _("The %(report)s report", report=kinds.KINDS[kind].LABEL)

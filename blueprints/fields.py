@@ -1,5 +1,6 @@
 """Form pieces more than one blueprint's forms use: bounded text, the password rules,
 checkboxes for a multiple choice, and an agent's name."""
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, StringField
@@ -9,7 +10,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from access.logins import MAX_EMAIL_LENGTH
 from access.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from ingest.rules import CONTROL_MESSAGE, has_control
+from ingest.rules import has_control
 
 
 def bounded(max_length, message):
@@ -49,14 +50,15 @@ class CheckboxesField(SelectMultipleField):
         allowed = {choice.value if isinstance(choice, SelectChoice) else choice[0] for choice in self.choices}
         unknown = next((value for value in self.data or () if value not in allowed), None)
         if unknown is not None:
-            raise ValidationError(f"'{unknown}' is not a valid choice for this field.")
+            raise ValidationError(_("'%(value)s' is not a valid choice for this field.", value=unknown))
 
 
 class AgentForm(FlaskForm):
     """An agent's name: Admin's New agent and the agent page's Rename."""
 
-    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
 
     def validate_name(self, field):
         if has_control(field.data):
-            raise ValidationError(f"The name {CONTROL_MESSAGE}.")
+            # ingest.rules.CONTROL_MESSAGE, in a sentence of its own so that it translates whole
+            raise ValidationError(_("The name must not contain control characters (line breaks, tabs and the like)."))

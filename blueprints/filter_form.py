@@ -4,6 +4,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, g, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField
 from wtforms.fields import SelectChoice
@@ -12,6 +14,7 @@ from wtforms.validators import InputRequired, ValidationError
 from access.visibility import visible_agents
 from blueprints.fields import CheckboxesField
 from models import Channel
+from outcomes import LABELS as OUTCOME_LABELS
 from outcomes.rules import OUTCOMES
 from reporting import periods
 
@@ -22,20 +25,20 @@ EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(2100, 12, 31)  # the events'
 class PeriodFilterForm(FlaskForm):
     """Agents, a period, channels and outcomes: what every report and dialog list counts."""
 
-    agents = CheckboxesField("Agents", coerce=int)
-    date_from = DateField("From", validators=[InputRequired(message="Pick a start date.")])
-    date_to = DateField("To", validators=[InputRequired(message="Pick an end date.")])
-    channels = CheckboxesField("Channels")
-    outcomes = CheckboxesField("Outcomes", choices=[SelectChoice(key, label) for key, label in OUTCOMES.items()])
+    agents = CheckboxesField(_l("Agents"), coerce=int)
+    date_from = DateField(_l("From"), validators=[InputRequired(message=_l("Pick a start date."))])
+    date_to = DateField(_l("To"), validators=[InputRequired(message=_l("Pick an end date."))])
+    channels = CheckboxesField(_l("Channels"))
+    outcomes = CheckboxesField(_l("Outcomes"), choices=[SelectChoice(key, label) for key, label in OUTCOME_LABELS.items()])
 
     def validate_agents(self, field):
         if not field.data:
-            raise ValidationError("Pick at least one agent.")
+            raise ValidationError(_("Pick at least one agent."))
 
     def validate_channels(self, field):
         most = current_app.config["FILTER_MAX_CHANNELS"]
         if len(field.data or ()) > most:
-            raise ValidationError(f"Pick at most {most} channels, or none for all of them.")
+            raise ValidationError(_("Pick at most %(num)s channels, or none for all of them.", num=most))
 
     def validate_date_from(self, field):
         within_supported_dates(field)
@@ -43,12 +46,12 @@ class PeriodFilterForm(FlaskForm):
     def validate_date_to(self, field):
         within_supported_dates(field)
         if self.date_from.data and field.data and field.data < self.date_from.data:
-            raise ValidationError("To must be on or after From.")
+            raise ValidationError(_("To must be on or after From."))
 
 
 def within_supported_dates(field):
     if field.data and not EARLIEST_DATE <= field.data <= LATEST_DATE:
-        raise ValidationError(f"Pick a date between {EARLIEST_DATE} and {LATEST_DATE}.")
+        raise ValidationError(_("Pick a date between %(first)s and %(last)s.", first=EARLIEST_DATE, last=LATEST_DATE))
 
 
 def today():

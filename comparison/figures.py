@@ -3,15 +3,20 @@ subscription's email ends with (SPEC: counted dialogs, and Containment and
 Completion where the agent has outcome rules)."""
 from dataclasses import dataclass, replace
 
+from flask_babel import lazy_gettext as _l
+
 from comparison.changes import of_count, of_rate, percent
 from comparison.periods import calendar_period_before, comparison_in_words
+from languages import formats
 from reporting.kinds import outcomes, stop_slots
+
+COUNTED, CONTAINMENT, COMPLETION = _l("Counted dialogs"), _l("Containment"), _l("Completion")
 
 
 @dataclass(frozen=True)
 class Figure:
-    label: str
-    value: str  # as shown: "412", "61.40%"
+    label: str  # in the language of the email being written
+    value: str  # as shown: "412", "61.40%" ("61,40 %" in Russian)
     change: object  # comparison.changes.Change
 
     @property
@@ -20,7 +25,7 @@ class Figure:
         was = self.change.before
         if was is None:
             return "\u2013"
-        return f"{was:,}" if isinstance(was, int) else f"{was:.2f}%"
+        return formats.number(was) if isinstance(was, int) else formats.percent(was, 2)
 
 
 def counted(agent_id, filters, tz_name):
@@ -36,17 +41,17 @@ def headline_changes(agent_id, filters, tz_name):
     words = comparison_in_words((now.date_from, now.date_to), (first, last))
     if not outcomes.has_rules(agent_id):
         total, total_before = counted(agent_id, now, tz_name), counted(agent_id, before, tz_name)
-        return words, [Figure("Counted dialogs", f"{total:,}", of_count(total, total_before))]
+        return words, [Figure(COUNTED, formats.number(total), of_count(total, total_before))]
     counts, earlier = outcomes.counts_by(agent_id, now, tz_name), outcomes.counts_by(agent_id, before, tz_name)
     total, total_before = sum(counts.values()), sum(earlier.values())
     contained, contained_before = outcomes.contained(counts), outcomes.contained(earlier)
     return words, [
-        Figure("Counted dialogs", f"{total:,}", of_count(total, total_before)),
-        Figure("Containment", _percent_text(contained, total), of_rate(contained, total, contained_before, total_before)),
-        Figure("Completion", _percent_text(counts["completed"], total), of_rate(counts["completed"], total, earlier["completed"], total_before)),
+        Figure(COUNTED, formats.number(total), of_count(total, total_before)),
+        Figure(CONTAINMENT, _percent_text(contained, total), of_rate(contained, total, contained_before, total_before)),
+        Figure(COMPLETION, _percent_text(counts["completed"], total), of_rate(counts["completed"], total, earlier["completed"], total_before)),
     ]
 
 
 def _percent_text(hits, total):
     rate = percent(hits, total)
-    return "–" if rate is None else f"{rate:.2f}%"
+    return "–" if rate is None else formats.percent(rate, 2)

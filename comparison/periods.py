@@ -4,7 +4,13 @@ into instants, so a week across a DST change is 167 or 169 hours and stays seven
 import calendar
 from datetime import timedelta
 
-COMPARISONS = {"previous": "Previous period", "last-year": "Same period last year"}  # URL value: label
+from babel.dates import format_date
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+COMPARISONS = {"previous": _l("Previous period"), "last-year": _l("Same period last year")}  # URL value: label
+MONTH = {"ru": "MMMM"}  # a day's month as the language writes it after the day: 'Nov'; 'ноября' (its genitive, whole)
 
 
 def previous_period(first, last):
@@ -50,17 +56,25 @@ def _year_earlier(day, month_end):
     return day.replace(year=year, day=last_day if month_end else min(day.day, last_day))
 
 
+def month(day):
+    """The month of `day` as written after its number, in the current language ('Nov',
+    'ноября'); English outside a request or an email being written."""
+    locale = get_locale()
+    language = locale.language if locale is not None else "en"
+    return format_date(day, MONTH.get(language, "MMM"), locale=locale or "en")
+
+
 def in_words(first, last, with_year=False):
     """'1–30 Nov', '25 Oct–23 Nov', '29 Dec 2025–4 Jan 2026' (years when asked for,
-    or when the period spans two), '3 Nov' for one day."""
+    or when the period spans two), '3 Nov' for one day; in Russian '1–30 ноября'."""
     with_year = with_year or first.year != last.year
     year = f" {last.year}" if with_year else ""
     if first == last:
-        return f"{first.day} {first:%b}{year}"
+        return f"{first.day} {month(first)}{year}"
     if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day}\u2013{last.day} {last:%b}{year}"
-    start = f"{first.day} {first:%b}" + (f" {first.year}" if first.year != last.year else "")
-    return f"{start}\u2013{last.day} {last:%b}{year}"
+        return f"{first.day}\u2013{last.day} {month(last)}{year}"
+    start = f"{first.day} {month(first)}" + (f" {first.year}" if first.year != last.year else "")
+    return f"{start}\u2013{last.day} {month(last)}{year}"
 
 
 def both_in_words(current, before):
@@ -71,4 +85,5 @@ def both_in_words(current, before):
 
 def comparison_in_words(current, before):
     """'1–30 Nov vs 2–31 Oct'."""
-    return " vs ".join(both_in_words(current, before))
+    now, earlier = both_in_words(current, before)
+    return _("%(current)s vs %(before)s", current=now, before=earlier)

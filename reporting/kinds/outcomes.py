@@ -6,6 +6,7 @@ when the rules do, and Abandoned or In progress when the clock moves on.
 from collections import Counter, defaultdict
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from peewee import SQL, fn
 
 from models import Agent, Dialog
@@ -14,10 +15,10 @@ from outcomes.rules import ENDED_BADLY, OUTCOMES
 from reporting import files, periods, population
 
 KEY = "outcomes"
-LABEL = "Outcomes"
-SUBJECT = "Outcomes report"
+LABEL = _l("Outcomes")
+SUBJECT = _l("Outcomes report")
 HEADER = ("Outcome", "Dialogs", "Share (%)")
-EXPLANATION = (
+EXPLANATION = _l(
     "Each counted dialog is counted once, under the outcome the agent's rules gave it (Abandoned, or In progress"
     " while its latest event is recent, when no rule matched); share = its dialogs ÷ all counted dialogs."
 )

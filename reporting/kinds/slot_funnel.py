@@ -8,6 +8,7 @@ end by design is no drop-off.
 """
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from peewee import Value
 
 from models import DailyReach, DialogSlot
@@ -15,10 +16,10 @@ from reporting import daily_sums, files, population
 from reporting.kinds import outcomes, stop_slots
 
 KEY = "slot-funnel"
-LABEL = "Slot funnel"
-SUBJECT = "Slot funnel report"
+LABEL = _l("Slot funnel")
+SUBJECT = _l("Slot funnel report")
 HEADER = ("Slot ID", "Slot name", "Slot type", "Bot text", "Reached", "Times shown", "Stopped", "Exit rate (%)", "Reach (%)")
-EXPLANATION = (
+EXPLANATION = _l(
     "Exit rate = dialogs that stopped at a slot ÷ dialogs that reached it (once the agent has outcome rules, only"
     " the stops that ended Abandoned or Failed); reach = dialogs that reached it ÷ counted dialogs."
 )

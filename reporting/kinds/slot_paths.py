@@ -6,16 +6,17 @@ immediate repeats merged (A, A, B -> A, B), from `(start)` to `(end)`.
 import collections
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from peewee import Value, fn
 
 from models import DailyStep, DialogStep
 from reporting import daily_sums, files, population
 
 KEY = "slot-paths"
-LABEL = "Slot paths"
-SUBJECT = "Slot paths report"
+LABEL = _l("Slot paths")
+SUBJECT = _l("Slot paths report")
 HEADER = ("From slot ID", "From slot name", "To slot ID", "To slot name", "Dialogs", "Transitions", "Share of from (%)")
-EXPLANATION = "Each row is a step from one slot to the next; share of from = its transitions ÷ all steps out of the from-slot."
+EXPLANATION = _l("Each row is a step from one slot to the next; share of from = its transitions ÷ all steps out of the from-slot.")
 START, END = "(start)", "(end)"
 
 

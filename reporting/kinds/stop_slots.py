@@ -1,16 +1,17 @@
 """Stop slots: on which slot each counted dialog stopped (the original report)."""
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from peewee import Value, fn
 
 from models import DailyStep, DialogStep
 from reporting import daily_sums, files, population
 
 KEY = "stop-slots"
-LABEL = "Stop slots"
-SUBJECT = "Stop slots report"
+LABEL = _l("Stop slots")
+SUBJECT = _l("Stop slots report")
 HEADER = files.HEADER
-EXPLANATION = "Each counted dialog is counted once, at the slot where it stopped; share = its dialogs ÷ all counted dialogs."
+EXPLANATION = _l("Each counted dialog is counted once, at the slot where it stopped; share = its dialogs ÷ all counted dialogs.")
 NO_SLOT = "(no slot)"
 
 

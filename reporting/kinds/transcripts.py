@@ -4,6 +4,7 @@ kinds it can be millions of rows, so it is built as a stream: a keyset batch of
 dialogs at a time, oldest first, each batch's events in one query."""
 import dataclasses
 
+from flask_babel import lazy_gettext as _l
 from peewee import JOIN
 
 from models import Dialog, Event, Slot
@@ -11,10 +12,10 @@ from reporting import dialog_lists
 from reporting.localtime import to_local
 
 KEY = "transcripts"
-LABEL = "Transcripts"
-SUBJECT = "Transcripts"
+LABEL = _l("Transcripts")
+SUBJECT = _l("Transcripts")
 HEADER = ("Dialog ID", "Channel", "Started", "Time", "Sender", "Slot ID", "Slot name", "Text")
-EXPLANATION = "One row per event: dialogs oldest first, each dialog's events in the order of its path."
+EXPLANATION = _l("One row per event: dialogs oldest first, each dialog's events in the order of its path.")
 BATCH = 500  # dialogs a query
 
 
