@@ -8,17 +8,19 @@ when the email is, and neither it nor the address is ever logged."""
 import logging
 
 from flask import current_app, render_template
+from flask_babel import lazy_gettext as _l
 from flask_mail import Message
 
 from access import passwords, sessions, tokens
 from export_queue.delivery import hand_over, mail_failure
 from export_queue.emails import external_url
 from extensions import huey, in_app_context
+from languages import speaking_to
 from models import Account, utcnow
 from reporting.localtime import format_local
 from webguard.request_log import log_event
 
-SUBJECTS = {tokens.RESET: "Reset your Slotlens password", tokens.INVITATION: "You are invited to Slotlens"}
+SUBJECTS = {tokens.RESET: _l("Reset your Slotlens password"), tokens.INVITATION: _l("You are invited to Slotlens")}
 
 
 class MailDeferred(Exception):
@@ -56,22 +58,24 @@ def set_password(account, password):
 
 
 def link_email(account, purpose):
-    """The email that carries a fresh link of `purpose` to the account's address."""
-    context = dict(
-        account=account,
-        purpose=purpose.name,
-        link=link(account, purpose),
-        until=format_local(utcnow() + purpose.lifetime, current_app.config["TIMEZONE"]),
-        timezone=current_app.config["TIMEZONE"],
-        base_url=current_app.config["BASE_URL"],
-        forgot_link=external_url("auth.forgot_password"),
-    )
-    return Message(
-        subject=SUBJECTS[purpose],
-        recipients=[account.email],
-        body=render_template("email/password_link.txt", **context),
-        html=render_template("email/password_link.html", **context),
-    )
+    """The email that carries a fresh link of `purpose` to the account's address, in
+    the account's language (an invited account has none yet: English)."""
+    with speaking_to(account):
+        context = dict(
+            account=account,
+            purpose=purpose.name,
+            link=link(account, purpose),
+            until=format_local(utcnow() + purpose.lifetime, current_app.config["TIMEZONE"]),
+            timezone=current_app.config["TIMEZONE"],
+            base_url=current_app.config["BASE_URL"],
+            forgot_link=external_url("auth.forgot_password"),
+        )
+        return Message(
+            subject=str(SUBJECTS[purpose]),
+            recipients=[account.email],
+            body=render_template("email/password_link.txt", **context),
+            html=render_template("email/password_link.html", **context),
+        )
 
 
 @huey.task(retries=3, retry_delay=60)

@@ -1,10 +1,16 @@
-"""The email that carries one agent's report link."""
+"""The email that carries one agent's report link, in its recipient's language
+(`languages.speaking_to`): texts, numbers and dates; the file's name and its column
+names stay as SPEC writes them in both languages."""
 import csv
 import itertools
+import re
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
+from flask_babel import gettext as _
 from flask_mail import Message
+from markupsafe import Markup
 
 from comparison.figures import headline_changes
 from export_queue.intake import filters_of, selector_of
@@ -12,8 +18,37 @@ from export_queue.links import download_token, has_workbook, report_path
 from outcomes.rules import OUTCOMES
 from reporting import dialog_lists, files, kinds
 from reporting.kinds import transcripts
-from reporting.localtime import format_local
+from languages import speaking_to
+from languages.formats import number
+from reporting.localtime import format_date, format_local
 from subscriptions import schedules
+
+
+def N_(text):
+    """Marks a text for `make messages` that is translated later, when an email is rendered."""
+    return text
+
+
+# The report kinds' email texts (`reporting.kinds.*`: SUBJECT, EXPLANATION) are plain
+# English there; marked here for the catalogue, translated by `kind_texts` when an email
+# is rendered (tests/test_languages_mail.py checks that each kind's has its Russian).
+KIND_TEXTS = (
+    N_("Stop slots report"),
+    N_("Each counted dialog is counted once, at the slot where it stopped; share = its dialogs ÷ all counted dialogs."),
+    N_("Slot funnel report"),
+    N_("Exit rate = dialogs that stopped at a slot ÷ dialogs that reached it (once the agent has outcome rules, only"
+       " the stops that ended Abandoned or Failed); reach = dialogs that reached it ÷ counted dialogs."),
+    N_("Slot paths report"),
+    N_("Each row is a step from one slot to the next; share of from = its transitions ÷ all steps out of the from-slot."),
+    N_("Outcomes report"),
+    N_("Transcripts"),
+    N_("One row per event: dialogs oldest first, each dialog's events in the order of its path."),
+)
+
+
+def kind_texts(kind):
+    """(subject, explanation) of a report kind in the language being rendered."""
+    return str(_(kind.SUBJECT)), str(_(kind.EXPLANATION))
 
 
 def external_url(endpoint, **values):
@@ -24,9 +59,10 @@ def external_url(endpoint, **values):
 
 
 def email_subject(item):
+    """E.g. 'Stop slots report: Support Bot, 2026-11-30 – 2026-11-30' ('…30.11.2026' in Russian)."""
     request = item.request
-    subject = kinds.KINDS[request.kind].SUBJECT
-    return f"{subject}: {item.agent.name}, {request.date_from.isoformat()} \u2013 {request.date_to.isoformat()}"
+    subject = kind_texts(kinds.KINDS[request.kind])[0]
+    return f"{subject}: {item.agent.name}, {format_date(request.date_from)} \u2013 {format_date(request.date_to)}"
 
 
 def selection(item):
@@ -59,42 +95,94 @@ def top_rows(path, separator):
         header = next(reader, [])
         rows = list(itertools.islice(reader, EMAIL_TOP))
     keep = [i for i, name in enumerate(header) if name not in LEFT_OUT]
-    return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
+    return [header[i] for i in keep], [[shown(row[i], header[i]) for i in keep] for row in rows]
+
+
+NUMBERS = frozenset({"Dialogs", "Share (%)", "Reached", "Times shown", "Stopped", "Exit rate (%)", "Reach (%)",
+                     "Transitions", "Share of from (%)"})  # the report columns that hold numbers (names are texts, even "2024")
+NUMBER = re.compile(r"(-?\d+)(?:[.,](\d+))?")
+
+
+def shown(cell, column):
+    """A cell of the file as the email shows it: a number as the language writes it
+    ('1,234.5', '1 234,5'), anything else as it is."""
+    found = NUMBER.fullmatch(cell) if column in NUMBERS else None
+    if found is None:
+        return cell
+    whole, decimals = found.groups()
+    return number(Decimal(f"{whole}.{decimals or 0}"), len(decimals or ""))
+
+
+def filter_rows(item, selected):
+    """(label, value) of each filter of the report, in words."""
+    request, tz = item.request, current_app.config["TIMEZONE"]
+    rows = [
+        (_("Agent"), item.agent.name),
+        (_("Period"), _("%(date_from)s – %(date_to)s (%(timezone)s, by dialog start)", date_from=format_date(request.date_from),
+                        date_to=format_date(request.date_to), timezone=tz)),
+        (_("Channels"), ", ".join(request.channel_list) or _("all channels")),
+    ]
+    if request.outcome_keys:
+        rows.append((_("Outcomes"), (" " + _("or") + " ").join(str(OUTCOMES[key]) for key in request.outcome_keys)))
+    if selected:
+        rows.append((_("Dialogs"), selected))
+    return rows
+
+
+def strong(text):
+    """`text` in bold, for an email's HTML: a word of a translated sentence, escaped."""
+    return Markup("<strong>%s</strong>") % text
 
 
 def report_email(item, expires_at):
     """One email per agent: link, expiry, filters, data time and dialog count; a
     scheduled one also the report's top rows and the change since the period before,
-    so that it can be read (and forwarded) without opening the file.
+    so that it can be read (and forwarded) without opening the file. It speaks the
+    language of the account that asked for it, wherever it is built (the worker has
+    no request to ask).
 
     The Message-ID is the item's own, so that a copy sent again after a crash
     (the one window SPEC allows) is recognised as the same message.
     """
+    with speaking_to(item.request.account):
+        message = _report_message(item, expires_at)
+    message.msgId = f"<slotlens.item-{item.id}@{urlsplit(current_app.config['BASE_URL']).hostname}>"
+    return message
+
+
+def _report_message(item, expires_at):
     tz = current_app.config["TIMEZONE"]
+    kind = kinds.KINDS[item.request.kind]
+    subject, explanation = kind_texts(kind)
+    selected = selection(item)
+    filters = filter_rows(item, selected)
     context = dict(
         item=item,
-        kind=kinds.KINDS[item.request.kind],
+        kind=kind,
+        subject=subject,
+        explanation=explanation,
         request=item.request,
         agent=item.agent,
+        date_from=format_date(item.request.date_from),
+        date_to=format_date(item.request.date_to),
         link=external_url("exports.download", token=download_token(item)),
         xlsx_link=external_url("exports.download", token=download_token(item), extension="xlsx") if has_workbook(item) else None,
-        xlsx_max_rows=f"{files.XLSX_MAX_ROWS:,}",
-        selection=selection(item),
+        xlsx_max_rows=number(files.XLSX_MAX_ROWS),
+        dialogs=number(item.dialogs),
+        selection=selected,
         expires=format_local(expires_at, tz),
         data_as_of=format_local(item.data_as_of, tz),
-        channels=", ".join(item.request.channel_list) or "all channels",
-        outcomes=" or ".join(OUTCOMES[key] for key in item.request.outcome_keys),
-        timezone=tz,
+        filters=filters,
+        label_width=max(len(label) for label, _value in filters) + 2,
         subscription=scheduled_by(item.request),
         subscriptions_link=external_url("subscriptions.index"),
         compared=headline_changes(item.agent_id, filters_of(item.request), tz) if item.request.subscription_run else None,
         top=top_rows(report_path(item), item.request.account.csv_separator) if item.request.subscription_run and item.dialogs else None,
+        strong=strong,
     )
-    message = Message(
+    return Message(
         subject=email_subject(item),
         recipients=[item.request.account.email],
         body=render_template("email/report.txt", **context),
         html=render_template("email/report.html", **context),
     )
-    message.msgId = f"<slotlens.item-{item.id}@{urlsplit(current_app.config['BASE_URL']).hostname}>"
-    return message
