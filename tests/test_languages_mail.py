@@ -17,11 +17,12 @@ from export_queue.delivery import process_item
 from extensions import mail
 from ingest import rules, writer
 from models import Account, Subscription
-from reporting import kinds
+from reporting import files, kinds
 from subscriptions.sweep import deliver_due
 from tests.conftest import csrf_token
 from tests.test_alerts import DUE as ALERT_DUE, TZ, make_alert, shop_bot, sweep  # noqa: F401 - shop_bot is a fixture
 from tests.test_exports import export_form, fetch, link_path
+from tests.test_transcripts_export import analyst, download, export  # noqa: F401 - analyst is a fixture
 
 NBSP = "\u00a0"
 TODAY = date.today()
@@ -91,6 +92,25 @@ def test_an_english_accounts_report_email_stays_english_even_asked_from_a_russia
     assert "The report covers 1,234 counted dialogs." in message.body and "Channels: all channels" in message.body
     assert '<html lang="en">' in message.html and "Download the CSV</a>" in message.html
     assert not re.search("[а-яА-Я]", message.body + message.html)
+
+
+def test_a_transcripts_email_without_a_workbook_in_russian(app, client, analyst, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(files, "XLSX_MAX_ROWS", 5)
+    with app.app_context():
+        speaks("analyst@example.com", "ru")
+    with mail.record_messages() as outbox:
+        export(client, analyst, stop_slot="ask_order")
+    (message,) = outbox
+    assert message.subject == "Переписки: Support Bot, 10.03.2026 \u2013 10.03.2026"
+    body = message.body
+    assert body.startswith("Переписки: Support Bot, 10.03.2026 – 10.03.2026\n\nОдна строка на событие: ")
+    assert re.search(r"\nПереписки: .+ \(всего 3\)\.\n", body) and "\n  Диалоги: " in body
+    assert "На этот раз без книги (.xlsx): в выгрузке больше 5 строк" in body and "/xlsx" not in body
+    assert "Slotlens · вы запросили эту выгрузку на странице «Диалоги»." in body
+    assert not english_left(body, REPORT_ENGLISH + ["The transcripts of", "There is no workbook", "export on the Dialogs page"])
+    assert "(всего <strong>3</strong>)." in message.html and "На этот раз без книги" in message.html
+    status, _body = download(client, message)
+    assert status == 200 and _body.decode("utf-8-sig").startswith(",".join(kinds.KINDS["transcripts"].HEADER))
 
 
 def test_each_report_kinds_email_texts_have_their_russian(app):
