@@ -14,7 +14,7 @@ from alerts import watching
 from comparison.periods import comparison_in_words, in_words, previous_period
 from export_queue.emails import external_url
 from languages import speaking_to
-from languages.formats import ngettext, number
+from languages.formats import DEFAULT, language, ngettext, number
 from reporting.kinds.outcomes import has_rules
 from subscriptions import schedules
 
@@ -28,13 +28,16 @@ CHANGE = re.compile(r"([+\u2212\u00b1])(\d+)(?:\.(\d+))? pp")  # a Finding's cha
 
 def change_words(change, signed=True):
     """A Finding's change ("+3.20 pp", stored in English) as the language writes it:
-    '+3.20 pp', '+3,20 п. п.'; without its sign when `signed` is false."""
+    '+3.20 pp', '+3,20 п. п.' (as `comparison.changes` writes a change for a page);
+    without its sign when `signed` is false."""
     found = CHANGE.fullmatch(change)
     if found is None:
         return change
     sign, whole, decimals = found.groups()
-    points = number(Decimal(f"{whole}.{decimals or 0}"), len(decimals or ""))
-    return _("%(points)s pp", points=f"{sign}{points}" if signed else points)
+    sign = sign if signed else ""
+    if language() == DEFAULT:
+        return f"{sign}{whole}{'.' + decimals if decimals else ''} pp"
+    return sign + number(Decimal(f"{whole}.{decimals or 0}"), len(decimals or "")) + "\u00a0" + _("pp")
 
 
 def subject(alert, findings, period):

@@ -41,6 +41,8 @@ KIND_TEXTS = (
     N_("Slot paths report"),
     N_("Each row is a step from one slot to the next; share of from = its transitions ÷ all steps out of the from-slot."),
     N_("Outcomes report"),
+    N_("Each counted dialog is counted once, under the outcome the agent's rules gave it (Abandoned, or In progress"
+       " while its latest event is recent, when no rule matched); share = its dialogs ÷ all counted dialogs."),
     N_("Transcripts"),
     N_("One row per event: dialogs oldest first, each dialog's events in the order of its path."),
 )
@@ -156,6 +158,7 @@ def _report_message(item, expires_at):
     subject, explanation = kind_texts(kind)
     selected = selection(item)
     filters = filter_rows(item, selected)
+    compared = headline_changes(item.agent_id, filters_of(item.request), tz) if item.request.subscription_run else None
     context = dict(
         item=item,
         kind=kind,
@@ -176,7 +179,8 @@ def _report_message(item, expires_at):
         label_width=max(len(label) for label, _value in filters) + 2,
         subscription=scheduled_by(item.request),
         subscriptions_link=external_url("subscriptions.index"),
-        compared=headline_changes(item.agent_id, filters_of(item.request), tz) if item.request.subscription_run else None,
+        compared=compared,
+        figure_width=max([17] + [len(str(figure.label)) + 2 for figure in compared[1]]) if compared else 17,
         top=top_rows(report_path(item), item.request.account.csv_separator) if item.request.subscription_run and item.dialogs else None,
         strong=strong,
     )
