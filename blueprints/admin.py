@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import email_validator
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from peewee import IntegrityError, fn
 from wtforms import BooleanField, EmailField, SelectField, TextAreaField
@@ -19,6 +21,7 @@ from models import Account, Agent, DailyReach, Grant, Slot, utcnow
 from outcomes import evaluation, recompute
 from outcomes import rules as outcome_rules
 from privacy import audit
+from languages.formats import ngettext
 from privacy.masking import MAX_ALSO_MASK, compile_also_mask
 from reporting import periods
 from reporting.localtime import to_local
@@ -34,17 +37,24 @@ for _name in ("local", "localhost"):
         email_validator.SPECIAL_USE_DOMAIN_NAMES.remove(_name)
 
 
+# `access.removal.refusal`'s English sentences, as the page says them
+REFUSALS = {
+    "You cannot delete your own account.": _l("You cannot delete your own account."),
+    "This is the last admin who can log in: make another account admin first.":
+        _l("This is the last admin who can log in: make another account admin first."),
+}
+
+
 class AccountForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), EMAIL_BOUND, Email(granular_message=True)])
-    is_admin = BooleanField("Admin")
+    email = EmailField(_l("Email"), validators=[DataRequired(), EMAIL_BOUND, Email(granular_message=True)])
+    is_admin = BooleanField(_l("Make it an admin"))
 
 
 class PrivacyForm(FlaskForm):
     """An agent's masking of personal data (SPEC "Personal data")."""
 
-    mask_personal_data = BooleanField("Mask personal data")
-    also_mask = TextAreaField("Also mask", validators=[Length(max=4000)],
-                              description=f"Regular expressions (RE2), one a line, up to {MAX_ALSO_MASK}: each match becomes [masked].")
+    mask_personal_data = BooleanField(_l("Mask personal data"))
+    also_mask = TextAreaField(_l("Also mask"), validators=[Length(max=4000)])  # its hint: the template, up to MAX_ALSO_MASK
 
     def validate_also_mask(self, field):
         try:
@@ -54,8 +64,8 @@ class PrivacyForm(FlaskForm):
 
 
 class GrantForm(FlaskForm):
-    account = SelectField("Account", coerce=int)
-    agent = SelectField("Agent", coerce=int)
+    account = SelectField(_l("Account"), coerce=int)
+    agent = SelectField(_l("Agent"), coerce=int)
 
 
 
@@ -108,10 +118,10 @@ def create_account():
             with db.atomic():
                 account.save()
         except IntegrityError:  # the unique index decides, even between two admins at once
-            form.email.errors.append("An account with this email already exists.")
+            form.email.errors.append(_("An account with this email already exists."))
         else:
             password_links.send_link(account.id, tokens.INVITATION.name)
-            flash(f"Account {email} created. An invitation to set a password is on its way; it works for 7 days.", "success")
+            flash(_("Account %(email)s created. An invitation to set a password is on its way; it works for 7 days.", email=email), "success")
             return redirect(url_for("admin.index"))
     return page(account_form=form), 400
 
@@ -123,10 +133,10 @@ def invite_again(account_id):
     links keep working until they expire)."""
     account = found(Account, account_id)
     if passwords.is_set(account):
-        flash(f"{account.email} has joined already: no invitation sent.", "error")
+        flash(_("%(email)s has joined already: no invitation sent.", email=account.email), "error")
     else:
         password_links.send_link(account.id, tokens.INVITATION.name)
-        flash(f"A new invitation is on its way to {account.email}; it works for 7 days.", "success")
+        flash(_("A new invitation is on its way to %(email)s; it works for 7 days.", email=account.email), "success")
     return redirect(url_for("admin.index"))
 
 
@@ -136,13 +146,16 @@ def set_account_disabled(account_id, action):
     """A disabled account is logged out at once and cannot log in until enabled again."""
     account = found(Account, account_id)
     if account.id == g.account.id:
-        flash("You cannot disable your own account.", "error")
+        flash(_("You cannot disable your own account."), "error")
         return redirect(url_for("admin.index"))
     account.is_disabled = action == "disable"
     account.save(only=[Account.is_disabled])  # a whole-row save would undo a password change made meanwhile
     if account.is_disabled:
         sessions.end_all(account)
-    flash(f"Account {account.email} {action}d.", "success")
+    if account.is_disabled:
+        flash(_("Account %(email)s disabled.", email=account.email), "success")
+    else:
+        flash(_("Account %(email)s enabled.", email=account.email), "success")
     return redirect(url_for("admin.index"))
 
 
@@ -154,9 +167,9 @@ def delete_account(account_id):
     account = found(Account, account_id)
     why_not = removal.delete(g.account, account)
     if why_not:
-        flash(why_not, "error")
+        flash(REFUSALS.get(why_not, why_not), "error")
     else:
-        flash(f"Account {account.email} deleted, with its subscriptions, alerts and reports.", "success")
+        flash(_("Account %(email)s deleted, with its subscriptions, alerts and reports.", email=account.email), "success")
     return redirect(url_for("admin.index"))
 
 
@@ -170,7 +183,7 @@ def create_agent():
             with db.atomic():
                 agent, api_key = api_keys.create_agent(name)
         except IntegrityError:
-            form.name.errors.append("An agent with this name already exists.")
+            form.name.errors.append(_("An agent with this name already exists."))
         else:
             return show_key_once(agent, api_key)
     return page(agent_form=form), 400
@@ -201,6 +214,7 @@ def agent_page(agent_id, privacy_form=None, outcomes=None):
         base_url=current_app.config["BASE_URL"],  # never the request's Host: a forged one would aim the commands elsewhere
         now=now.replace(microsecond=0),
         privacy_form=privacy_form or PrivacyForm(obj=agent),
+        MAX_ALSO_MASK=MAX_ALSO_MASK,
         outcomes=outcomes or outcomes_section(agent),
         name_form=AgentForm(formdata=None, obj=agent),
         slots=slot_rows(agent),
@@ -222,13 +236,15 @@ def set_privacy(agent_id):
     agent = found(Agent, agent_id)
     form = PrivacyForm()
     if not form.validate_on_submit():
-        flash("Personal data settings not saved: see what is wrong under Personal data below.", "error")
+        flash(_("Personal data settings not saved: see what is wrong under Personal data below."), "error")
         return agent_page(agent_id, privacy_form=form), 400
     agent.mask_personal_data = form.mask_personal_data.data
     agent.also_mask = "\n".join(line.strip() for line in (form.also_mask.data or "").splitlines() if line.strip())
     agent.save(only=[Agent.mask_personal_data, Agent.also_mask])
-    flash(f"Saved. {agent.name}'s texts are {'masked' if agent.mask_personal_data else 'not masked'} from the next event on; "
-          "texts already stored do not change.", "success")
+    if agent.mask_personal_data:
+        flash(_("Saved. %(agent)s's texts are masked from the next event on; texts already stored do not change.", agent=agent.name), "success")
+    else:
+        flash(_("Saved. %(agent)s's texts are not masked from the next event on; texts already stored do not change.", agent=agent.name), "success")
     return redirect(url_for("admin.agent_page", agent_id=agent.id))
 
 
@@ -313,7 +329,7 @@ def outcomes_section(agent, rows=None, errors=(), checked=None):
         "unsaved": [rule_item(row) for row in rows] != [rule_item(row) for row in saved],
         "errors": errors,
         "matches": matches,
-        "outcome_labels": [outcome_rules.OUTCOMES[key] for key in outcome_rules.MATCHED],
+        "outcome_labels": [(outcome_rules.OUTCOMES[key], outcome_rules.LABELS[key]) for key in outcome_rules.MATCHED],
         "conditions": outcome_rules.CONDITIONS,
         "slots": [(key, name) for key, name, _ in slots],
         "types": sorted({slot_type for _, _, slot_type in slots}),
@@ -338,14 +354,15 @@ def set_outcomes(agent_id):
         rules = outcome_rules.check([rule_item(row) for row in rows], recompute.slot_types(agent))
     except outcome_rules.RulesError as refused:
         if action == "save":
-            flash("Outcome rules not saved: see what is wrong under Outcomes below. The rules in force stay as they were.", "error")
+            flash(_("Outcome rules not saved: see what is wrong under Outcomes below. The rules in force stay as they were."), "error")
         return agent_page(agent_id, outcomes=outcomes_section(agent, rows, errors=refused.messages)), 400
     if action != "save":
         counts = evaluation.first_matches(agent.id, rules, utcnow() - timedelta(days=CHECK_DAYS))
         return agent_page(agent_id, outcomes=outcomes_section(agent, rows, checked=(rules, counts)))
     recompute.change_rules(agent, rules)
-    flash(f"Saved {len(rules)} outcome rule{'' if len(rules) == 1 else 's'} for {agent.name}. "
-          "Its dialogs are being recomputed; reports wait for it.", "success")
+    flash(ngettext("Saved %(num)s outcome rule for %(agent)s. Its dialogs are being recomputed; reports wait for it.",
+                   "Saved %(num)s outcome rules for %(agent)s. Its dialogs are being recomputed; reports wait for it.",
+                   len(rules), agent=agent.name), "success")
     return redirect(url_for("admin.agent_page", agent_id=agent.id, _anchor="outcomes"))
 
 
@@ -354,7 +371,7 @@ def set_outcomes(agent_id):
 def rotate_key(agent_id):
     """A new API key (shown once); the old one stops working at once."""
     agent = found(Agent, agent_id)
-    flash(f"{agent.name} has a new API key. The old key no longer works: update the bot's settings now.", "success")
+    flash(_("%(agent)s has a new API key. The old key no longer works: update the bot's settings now.", agent=agent.name), "success")
     return show_key_once(agent, api_keys.rotate(agent))
 
 
@@ -366,7 +383,7 @@ def create_grant():
     form.agent.choices = [(a.id, a.name) for a in Agent.select()]
     if form.validate_on_submit():
         Grant.insert(account=form.account.data, agent=form.agent.data).on_conflict_ignore().execute()
-        flash("Access granted.", "success")
+        flash(_("Access granted."), "success")
         return redirect(url_for("admin.index"))
     return page(grant_form=form), 400
 
@@ -376,7 +393,7 @@ def create_grant():
 def revoke_grant(grant_id):
     grant = found(Grant, grant_id)
     grant.delete_instance()
-    flash("Access revoked.", "success")
+    flash(_("Access revoked."), "success")
     return redirect(url_for("admin.index"))
 
 

@@ -5,6 +5,8 @@ own rules (`rules.validate_slots`), and reports read names at query time, so a r
 shows everywhere at once. What is refused is said in a message above the page (the
 form's values are few and short, so nothing long is lost by the redirect)."""
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from peewee import IntegrityError
 from playhouse.flask_utils import get_object_or_404
@@ -21,9 +23,9 @@ bp = Blueprint("catalogue", __name__, url_prefix="/admin/agents")
 
 
 class SlotForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired("A slot needs a name.")])
-    type = StringField("Type", validators=[DataRequired("A slot needs a type, e.g. question or message.")])
-    text = TextAreaField("Bot text")
+    name = StringField(_l("Name"), validators=[DataRequired(_l("A slot needs a name."))])
+    type = StringField(_l("Type"), validators=[DataRequired(_l("A slot needs a type, e.g. question or message."))])
+    text = TextAreaField(_l("Bot text"))
 
 
 def store(agent, entries, first_row=None):
@@ -41,11 +43,14 @@ def described(error, entries, first_row):
     "Row 8 (key 'guests'), name: must not be empty" (a JSON list's: "Entry 7 …")."""
     index, field = error["index"], error["field"]
     if index is None or len(entries) == 1:
-        where = "" if index is not None else "The file"
+        where = "" if index is not None else _("The file")
     else:
         entry = entries[index]
         key = entry.get("key") if isinstance(entry, dict) and isinstance(entry.get("key"), str) and entry.get("key") else None
-        where = (f"Row {index + first_row}" if first_row else f"Entry {index + 1}") + (f" (key {key!r})" if key else "")
+        if first_row:
+            where = _("Row %(num)s (key %(key)s)", num=index + first_row, key=repr(key)) if key else _("Row %(num)s", num=index + first_row)
+        else:
+            where = _("Entry %(num)s (key %(key)s)", num=index + 1, key=repr(key)) if key else _("Entry %(num)s", num=index + 1)
     place = ", ".join(part for part in (where, field) if part)
     return f"{place[:1].upper()}{place[1:]}: {error['message']}."
 
@@ -60,7 +65,7 @@ def edit_slot(agent_id, slot_id):
     if form.validate_on_submit():
         errors = store(agent, [dict(key=slot.key, name=form.name.data.strip(), type=form.type.data.strip(), text=form.text.data or "")])
         if not errors:
-            flash(f"Slot {slot.key} saved: its name shows in every report from now on.", "success")
+            flash(_("Slot %(key)s saved: its name shows in every report from now on.", key=slot.key), "success")
             return back_to_slots(agent)
     types = [t for (t,) in Slot.select(Slot.type).where(Slot.agent == agent).distinct().order_by(Slot.type).tuples()]
     return render_template("admin/slot.html", agent=agent, slot=slot, form=form, errors=errors, types=types), 400 if request.method == "POST" else 200
@@ -87,17 +92,17 @@ def upload_slots(agent_id):
     agent = get_object_or_404(Agent, Agent.id == agent_id)
     upload = request.files.get("catalogue")
     if upload is None or not upload.filename:
-        flash("Choose a CSV or JSON file of slots to upload.", "error")
+        flash(_("Choose a CSV or JSON file of slots to upload."), "error")
         return back_to_slots(agent)
     try:
         errors = store(agent, *catalogue.read(upload.read(), upload.filename))
     except catalogue.CatalogueError as error:
         errors = [str(error)]
     if errors:
-        shown = errors[:MAX_ERRORS_SHOWN] + ([f"… and {len(errors) - MAX_ERRORS_SHOWN} more."] if len(errors) > MAX_ERRORS_SHOWN else [])
-        flash(f"Nothing was changed. {' '.join(shown)}", "error")
+        shown = errors[:MAX_ERRORS_SHOWN] + ([_("… and %(num)s more.", num=len(errors) - MAX_ERRORS_SHOWN)] if len(errors) > MAX_ERRORS_SHOWN else [])
+        flash(_("Nothing was changed. %(errors)s", errors=" ".join(shown)), "error")
     else:
-        flash("Slots uploaded: names, types and texts are updated by key; slots not in the file stay as they were.", "success")
+        flash(_("Slots uploaded: names, types and texts are updated by key; slots not in the file stay as they were."), "success")
     return back_to_slots(agent)
 
 
@@ -110,15 +115,15 @@ def rename(agent_id):
     agent = get_object_or_404(Agent, Agent.id == agent_id)
     form = AgentForm()
     if not form.validate_on_submit():
-        flash(f"Not renamed. {' '.join(form.name.errors or form.errors.get('csrf_token', []))}", "error")
+        flash(_("Not renamed. %(errors)s", errors=" ".join(map(str, form.name.errors or form.errors.get("csrf_token", [])))), "error")
         return redirect(url_for("admin.agent_page", agent_id=agent.id, _anchor="name"))
     try:
         with db.atomic():
             Agent.update(name=form.name.data.strip()).where(Agent.id == agent.id).execute()
     except IntegrityError:
-        flash("Not renamed: another agent has this name.", "error")
+        flash(_("Not renamed: another agent has this name."), "error")
     else:
-        flash(f"Renamed to {form.name.data.strip()}.", "success")
+        flash(_("Renamed to %(name)s.", name=form.name.data.strip()), "success")
     return redirect(url_for("admin.agent_page", agent_id=agent.id, _anchor="name"))
 
 
@@ -129,6 +134,6 @@ def set_archived(agent_id, action):
     alerts, and refuses its API key; its data stays, and restoring brings all back."""
     agent = get_object_or_404(Agent, Agent.id == agent_id)
     Agent.update(archived_at=utcnow() if action == "archive" else None).where(Agent.id == agent.id).execute()
-    flash(f"{agent.name} archived: hidden from reports and subscriptions, its API key refused, its data kept. Restore it here at any time."
-          if action == "archive" else f"{agent.name} restored: its reports, subscriptions and API key work again.", "success")
+    flash(_("%(agent)s archived: hidden from reports and subscriptions, its API key refused, its data kept. Restore it here at any time.", agent=agent.name)
+          if action == "archive" else _("%(agent)s restored: its reports, subscriptions and API key work again.", agent=agent.name), "success")
     return redirect(url_for("admin.agent_page", agent_id=agent.id))

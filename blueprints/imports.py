@@ -17,6 +17,8 @@ import os
 import secrets
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -29,7 +31,7 @@ from extensions import csrf
 from importers import ImportFailed, removal
 from importers.csv_log import COLUMN_GUESSES, FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, SENDER_GUESSES, SKIP
 from importers.csv_log import parse_sender_values, parse_timezone
-from importers.jobs import KINDS, SKIPPED_NOUNS, delete_upload, open_source, run_import
+from importers.jobs import KINDS, SKIPPED_COUNTS, SKIPPED_WHY, delete_upload, open_source, run_import
 from models import Agent, ImportJob
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/import")
@@ -40,18 +42,17 @@ RECENT_JOBS = 20
 class ImportForm(FlaskForm):
     """Admin → Import: a file, its kind, and for a CSV log how its columns map onto events."""
 
-    agent = SelectField("Agent", coerce=int)
-    kind = RadioField("What the file holds", choices=[SelectChoice(k, f"{name} ({hint})") for k, (name, hint) in KINDS.items()], default="events")
-    upload = FileField("File", validators=[FileRequired("Choose the file to import.")])
-    dialog_id = StringField("Dialog id column", validators=[Optional(), Length(max=200)])
-    timestamp = StringField("Timestamp column", validators=[Optional(), Length(max=200)])
-    sender = StringField("Sender column", validators=[Optional(), Length(max=200)])
-    channel = StringField("Channel column (optional)", validators=[Optional(), Length(max=200)])
-    slot = StringField("Slot column (optional)", validators=[Optional(), Length(max=200)])
-    text = StringField("Text column (optional)", validators=[Optional(), Length(max=200)])
-    sender_values = StringField("Sender values (optional)", validators=[Optional(), Length(max=500)],
-                                description="How the file names senders, e.g. user=client,bot=operator,skip=notice (skip: leave those rows out)")
-    timezone = StringField("Time zone of times without an offset", validators=[Optional(), Length(max=100)])
+    agent = SelectField(_l("Agent"), coerce=int)
+    kind = RadioField(_l("What the file holds"), default="events", choices=[SelectChoice(k, name) for k, (name, _hint) in KINDS.items()])
+    upload = FileField(_l("File"), validators=[FileRequired(_l("Choose the file to import."))])
+    dialog_id = StringField(_l("Dialog id column"), validators=[Optional(), Length(max=200)])
+    timestamp = StringField(_l("Timestamp column"), validators=[Optional(), Length(max=200)])
+    sender = StringField(_l("Sender column"), validators=[Optional(), Length(max=200)])
+    channel = StringField(_l("Channel column (optional)"), validators=[Optional(), Length(max=200)])
+    slot = StringField(_l("Slot column (optional)"), validators=[Optional(), Length(max=200)])
+    text = StringField(_l("Text column (optional)"), validators=[Optional(), Length(max=200)])
+    sender_values = StringField(_l("Sender values (optional)"), validators=[Optional(), Length(max=500)])  # its hint: the template
+    timezone = StringField(_l("Time zone of times without an offset"), validators=[Optional(), Length(max=100)])
 
     def csv_options(self):
         """The CSV mapping as import-csv's options take it; ValidationError beside the field at fault."""
@@ -59,7 +60,7 @@ class ImportForm(FlaskForm):
         mapping = {name: column for name, column in given.items() if column}
         for name in CSV_REQUIRED:
             if name not in mapping:
-                getattr(self, name).errors.append("Name the column that holds this (its header).")
+                getattr(self, name).errors.append(_("Name the column that holds this (its header)."))
         options = {"mapping": mapping, "sender_values": {}, "timezone": (self.timezone.data or "").strip()}
         try:
             options["sender_values"] = parse_sender_values(self.sender_values.data)
@@ -123,8 +124,8 @@ def too_large(error):
     form = ImportForm(formdata=None, timezone=current_app.config["TIMEZONE"])
     limit_mb = current_app.config["IMPORT_MAX_BYTES"] / 1024 / 1024
     form.upload.errors = [
-        f"The file is larger than the upload limit of {limit_mb:g} MB (IMPORT_MAX_BYTES). "
-        "Import it on the server with the command line instead (see the README)."
+        _("The file is larger than the upload limit of %(limit)s MB (IMPORT_MAX_BYTES). "
+          "Import it on the server with the command line instead (see the README).", limit=f"{limit_mb:g}")
     ]
     return page(form, 413)
 
@@ -149,7 +150,8 @@ def find_job(job_id):
 @admin_required
 def show(job_id):
     job = find_job(job_id)
-    return render_template("admin/import_job.html", job=job, kinds=KINDS, noun=SKIPPED_NOUNS[job.kind], removable=removal.known(job))
+    return render_template("admin/import_job.html", job=job, kinds=KINDS, counted=SKIPPED_COUNTS[job.kind],
+                           why_skipped=SKIPPED_WHY[job.kind], removable=removal.known(job))
 
 
 @bp.route("/<int:job_id>/remove", methods=("POST",))

@@ -14,6 +14,7 @@ import logging
 import os
 from datetime import timedelta
 
+from flask_babel import lazy_gettext as _l
 from peewee import DatabaseError, InterfaceError
 
 import importers
@@ -23,16 +24,24 @@ from extensions import huey, in_app_context
 from importers.csv_log import WEB_FORM, CsvLog, parse_timezone
 from importers.jsonl import JsonLines
 from importers.rasa import TrackerFiles
+from languages.formats import ngettext
 from models import ImportJob, utcnow
 
 log = logging.getLogger(__name__)
 
-KINDS = {  # kind -> (name, what it is, for the form)
-    "events": ("Events, JSON Lines", "one event per line, as POST /api/v1/events takes them"),
-    "rasa": ("Rasa tracker JSON", "as GET /conversations/<sender_id>/tracker returns it"),
-    "csv": ("CSV log", "with the columns mapped below"),
+KINDS = {  # kind -> (name, what it is, for the form: templates/admin/import.html says it in the page's language)
+    "events": (_l("Events, JSON Lines"), "one event per line, as POST /api/v1/events takes them"),
+    "rasa": (_l("Rasa tracker JSON"), "as GET /conversations/<sender_id>/tracker returns it"),
+    "csv": (_l("CSV log"), "with the columns mapped below"),
 }
 SKIPPED_NOUNS = {"events": "line", "rasa": "event", "csv": "row"}  # what the job page calls a skipped item
+# ... and how it counts them ("3 lines") and says why they were skipped, in the page's language
+SKIPPED_COUNTS = {
+    "events": lambda num: ngettext("%(num)s line", "%(num)s lines", num),
+    "rasa": lambda num: ngettext("%(num)s event", "%(num)s events", num),
+    "csv": lambda num: ngettext("%(num)s row", "%(num)s rows", num),
+}
+SKIPPED_WHY = {"events": _l("Why lines were skipped"), "rasa": _l("Why events were skipped"), "csv": _l("Why rows were skipped")}
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 JOBS = Lifecycle(
     ImportJob,

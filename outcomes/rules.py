@@ -14,6 +14,10 @@ import json
 from dataclasses import dataclass
 
 import yaml
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from languages.formats import ngettext
 
 # URL value -> label, in the order of the Outcomes report's rows
 OUTCOMES = {
@@ -23,13 +27,22 @@ OUTCOMES = {
     "abandoned": "Abandoned",
     "in-progress": "In progress",
 }
+# URL value -> the label a page shows (OUTCOMES' English labels are also data: rule
+# files, stored rules and report files read them, so they stay as they are)
+LABELS = {
+    "completed": _l("Completed"),
+    "escalated": _l("Escalated"),
+    "failed": _l("Failed"),
+    "abandoned": _l("Abandoned"),
+    "in-progress": _l("In progress"),
+}
 MATCHED = ("completed", "escalated", "failed")  # what a rule can give; the other two follow the clock
 ENDED_BADLY = ("failed", "abandoned")  # the drop-offs, once an agent has rules
 CONDITIONS = {  # the rule's key -> how the agent page says it
-    "reaches": "reaches",
-    "ends_at": "ends at",
-    "reaches_type": "reaches a slot of type",
-    "shows": "shows",
+    "reaches": _l("reaches"),
+    "ends_at": _l("ends at"),
+    "reaches_type": _l("reaches a slot of type"),
+    "shows": _l("shows"),
 }
 
 
@@ -55,13 +68,17 @@ class Rule:
     def in_words(self, slot_names):
         """"Completed when it ends at Thanks or Order placed", the slots by name."""
         names = [slot_names.get(key, key) for key in self.keys]
+        outcome = LABELS[self.outcome]
         if self.condition == "reaches_type":
-            what = f"reaches a slot of type {self.type}"
-        elif self.condition == "shows":
-            what = f"shows {names[0]} at least {self.times} time{'s' if self.times != 1 else ''}"
-        else:
-            what = f"{CONDITIONS[self.condition]} {' or '.join(names)}"
-        return f"{OUTCOMES[self.outcome]} when the dialog {what}"
+            return _("%(outcome)s when the dialog reaches a slot of type %(type)s", outcome=outcome, type=self.type)
+        if self.condition == "shows":
+            return ngettext("%(outcome)s when the dialog shows %(slot)s at least %(num)s time",
+                            "%(outcome)s when the dialog shows %(slot)s at least %(num)s times",
+                            self.times, outcome=outcome, slot=names[0])
+        slots = (" %s " % _("or")).join(names)
+        if self.condition == "ends_at":
+            return _("%(outcome)s when the dialog ends at %(slots)s", outcome=outcome, slots=slots)
+        return _("%(outcome)s when the dialog reaches %(slots)s", outcome=outcome, slots=slots)
 
 
 class RulesError(ValueError):
@@ -77,10 +94,10 @@ def check(items, slot_types, where=None):
     `slot_types` maps the agent's slot keys to their types; `where[i]` says where
     item i came from ("line 3"), "rule 3" by default."""
     if not isinstance(items, list):
-        raise RulesError(["the rules must be a list, one item per rule (each line starting with '- ')"])
+        raise RulesError([_("the rules must be a list, one item per rule (each line starting with '- ')")])
     messages, rules = [], []
     for index, item in enumerate(items):
-        place = where[index] if where else f"rule {index + 1}"
+        place = where[index] if where else _("rule %(num)s", num=index + 1)
         try:
             rules.append(_rule(item, slot_types))
         except RulesError as mistake:
@@ -92,18 +109,18 @@ def check(items, slot_types, where=None):
 
 def _rule(item, slot_types):
     if not isinstance(item, dict):
-        raise RulesError(["a rule is a mapping such as {outcome: Completed, ends_at: thanks}"])
+        raise RulesError([_("a rule is a mapping such as {outcome: Completed, ends_at: thanks}")])
     messages = []
     outcome = _outcome(item.get("outcome"), messages)
     conditions = [name for name in CONDITIONS if name in item]
     unknown = [str(name) for name in item if name not in CONDITIONS and name not in ("outcome", "times")]
     shape = []
     if unknown:
-        shape.append(f"unknown condition {', '.join(map(repr, unknown))} (use reaches, ends_at, reaches_type or shows)")
+        shape.append(_("unknown condition %(names)s (use reaches, ends_at, reaches_type or shows)", names=", ".join(map(repr, unknown))))
     elif len(conditions) != 1:
-        shape.append("give exactly one condition: reaches, ends_at, reaches_type or shows")
+        shape.append(_("give exactly one condition: reaches, ends_at, reaches_type or shows"))
     if "times" in item and conditions != ["shows"]:
-        shape.append("times goes with shows only")
+        shape.append(_("times goes with shows only"))
     if shape:
         raise RulesError(messages + shape)
     try:
@@ -119,15 +136,15 @@ def _condition(outcome, condition, item, slot_types):
     value = item[condition]
     if condition == "reaches_type":
         if not isinstance(value, str) or not value.strip():
-            raise RulesError(["reaches_type takes a slot type, such as handover"])
+            raise RulesError([_("reaches_type takes a slot type, such as handover")])
         if value not in set(slot_types.values()):
-            raise RulesError([f"the agent has no slot of type {value!r}"])
+            raise RulesError([_("the agent has no slot of type %(type)s", type=repr(value))])
         return Rule(outcome, condition, type=value)
     keys = _keys(condition, value, slot_types)
     if condition == "shows":
         times = item.get("times", 1)
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-            raise RulesError([f"times must be a whole number, 1 or more, not {times!r}"])
+            raise RulesError([_("times must be a whole number, 1 or more, not %(value)s", value=repr(times))])
         return Rule(outcome, condition, keys=keys, times=times)
     return Rule(outcome, condition, keys=keys)
 
@@ -135,25 +152,30 @@ def _condition(outcome, condition, item, slot_types):
 def _outcome(value, messages):
     by_label = {label.lower(): key for key, label in OUTCOMES.items() if key in MATCHED}
     if value is None:
-        messages.append("outcome is missing (Completed, Escalated or Failed)")
+        messages.append(_("outcome is missing (Completed, Escalated or Failed)"))
         return None
     key = by_label.get(str(value).strip().lower())
     if key is None:
         follows_clock = str(value).strip().lower() in ("abandoned", "in progress", "in-progress")
-        why = " (a dialog no rule matches is Abandoned or In progress by itself)" if follows_clock else ""
-        messages.append(f"unknown outcome {value!r}: use Completed, Escalated or Failed{why}")
+        if follows_clock:
+            messages.append(_("unknown outcome %(value)s: use Completed, Escalated or Failed (a dialog no rule matches is Abandoned or In progress by itself)",
+                              value=repr(value)))
+        else:
+            messages.append(_("unknown outcome %(value)s: use Completed, Escalated or Failed", value=repr(value)))
     return key
 
 
 def _keys(condition, value, slot_types):
     keys = [value] if isinstance(value, str) else value
     if condition == "shows" and not isinstance(value, str):
-        raise RulesError(["shows takes one slot key"])
+        raise RulesError([_("shows takes one slot key")])
     if not isinstance(keys, list) or not keys or not all(isinstance(key, str) and key for key in keys):
-        raise RulesError([f"{condition} takes a slot key or a list of slot keys"])
+        raise RulesError([{"reaches": _("reaches takes a slot key or a list of slot keys"),
+                           "ends_at": _("ends_at takes a slot key or a list of slot keys"),
+                           "shows": _("shows takes a slot key or a list of slot keys")}[condition]])
     missing = [key for key in keys if key not in slot_types]
     if missing:
-        raise RulesError([f"the agent has no slot {', '.join(map(repr, missing))}"])
+        raise RulesError([_("the agent has no slot %(keys)s", keys=", ".join(map(repr, missing)))])
     return tuple(dict.fromkeys(keys))
 
 
