@@ -9,8 +9,10 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from peewee import IntegrityError, fn
 
+import languages
 from alerts import watching
 from alerts.delivery import QUEUED, QUIET, send_alert
 from database import db
@@ -57,7 +59,13 @@ def _day(value):
 
 def check(alert, run, now, tz_name):
     """Check one period of the alert and record it; the AlertRun to email, or None
-    (nothing crossed, no data, another worker recorded it, or the check failed)."""
+    (nothing crossed, no data, another worker recorded it, or the check failed).
+    Its notes, and the reason of a failure, are kept in the words of its account's language."""
+    with languages.speaking_to(alert.account):
+        return _check(alert, run, now, tz_name)
+
+
+def _check(alert, run, now, tz_name):
     try:
         findings, notes = watching.evaluate(alert, run.first_day, run.last_day, tz_name)
     except Exception as exc:  # noqa: BLE001 - retried by the next sweep, shown on /subscriptions
@@ -84,7 +92,7 @@ def check(alert, run, now, tz_name):
 def failing(alert, run, exc, now):
     """Remember that checking `run` failed, in words that name no one's data, unless
     another worker has recorded that period meanwhile."""
-    reason = f"The last check could not be computed ({type(exc).__name__}); the worker tries again every minute."
+    reason = _("The last check could not be computed (%(error)s); the worker tries again every minute.", error=type(exc).__name__)
     recorded = AlertRun.select().where((AlertRun.alert == alert.id) & (AlertRun.first_day == run.first_day)
                                        & (AlertRun.last_day == run.last_day))
     try:

@@ -3,18 +3,25 @@ Containment, or Completion) in a period and the period before; which changes
 crossed its threshold is a pure rule (`crossed`)."""
 import json
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from fractions import Fraction
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from access.visibility import visible_agents
 from comparison import changes, statistics
 from comparison.periods import in_words, previous_period
+from languages.formats import number
 from models import Agent
 from outcomes import recompute
 from reporting import periods
 from reporting.kinds import outcomes, slot_funnel
 
-WATCHES = {"exit-rate": "Exit rate of each slot", "containment": "Containment", "completion": "Completion"}
-DIRECTIONS = {"rises": "Rises by", "falls": "Falls by"}
+WATCHES = {"exit-rate": _l("Exit rate of each slot"), "containment": _l("Containment"), "completion": _l("Completion")}
+DIRECTIONS = {"rises": _l("Rises by"), "falls": _l("Falls by")}
+# An alert's rule in words (`threshold_words`), one sentence per direction.
+THRESHOLDS = {"rises": _l("%(watch)s rises by at least %(points)s pp"), "falls": _l("%(watch)s falls by at least %(points)s pp")}
 
 
 @dataclass(frozen=True)
@@ -100,13 +107,13 @@ def evaluate(alert, first_day, last_day, tz_name):
     agents = list(visible_agents(alert.account).where(Agent.id.in_(wanted)))  # access is checked at each check
     findings, notes = [], []
     hidden = Agent.select(Agent.name).where(Agent.id.in_([i for i in wanted if i not in {a.id for a in agents}])).order_by(Agent.name)
-    notes.extend(f"{agent.name} is no longer shared with you" for agent in hidden)
+    notes.extend(_("%(agent)s is no longer shared with you", agent=agent.name) for agent in hidden)
     for agent in agents:
         recompute.finish(agent.id)  # outcomes current for the agent's rules, as before any report
         now = periods.Filters((agent.id,), first_day, last_day, channels)
         before = periods.Filters((agent.id,), *before_days, channels)
         if alert.watch != "exit-rate" and not outcomes.has_rules(agent.id):
-            notes.append(f"{agent.name} has no outcome rules")
+            notes.append(_("%(agent)s has no outcome rules", agent=agent.name))
             continue
         if alert.watch == "exit-rate":
             rates, counted, counted_before = exit_rates(agent, now, before, tz_name)
@@ -114,7 +121,9 @@ def evaluate(alert, first_day, last_day, tz_name):
             rates, counted, counted_before = outcome_rates(agent, now, before, tz_name, alert.watch)
         empty = [days for days, dialogs in (((first_day, last_day), counted), (before_days, counted_before)) if not dialogs]
         if empty:
-            notes.append(f"no data for {agent.name}, " + " and ".join(in_words(*days) for days in empty))
+            and_ = _("and")
+            periods = f" {and_} ".join(in_words(*days) for days in empty)
+            notes.append(_("no data for %(agent)s, %(periods)s", agent=agent.name, periods=periods))
             continue
         findings.extend(finding(rate, alert.watch) for rate in rates
                         if crossed(rate, alert.direction, alert.threshold, alert.min_dialogs, alert.only_significant))
@@ -130,5 +139,5 @@ def from_json(text):
 
 
 def threshold_words(alert):
-    """E.g. 'Exit rate of each slot rises by at least 2.50 pp'."""
-    return f"{WATCHES[alert.watch]} {DIRECTIONS[alert.direction].lower()} at least {alert.threshold / 100:.2f} pp"
+    """E.g. 'Exit rate of each slot rises by at least 2.50 pp', in the language being written."""
+    return THRESHOLDS[alert.direction] % {"watch": WATCHES[alert.watch], "points": number(Decimal(alert.threshold) / 100, 2)}

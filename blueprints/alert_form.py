@@ -1,16 +1,17 @@
 """`Alert me`: the alert form, on the EXPORT panel and on an alert's edit page."""
-import calendar
 import json
 from datetime import time
 from decimal import Decimal
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, IntegerField, RadioField, SelectField, TimeField
 from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, NumberRange, ValidationError
 
 from alerts.watching import DIRECTIONS, WATCHES
-from subscriptions.schedules import schedule_of
+from subscriptions.schedules import WEEKDAYS, schedule_of
 
 PREFIX = "alert"  # its fields' names, apart from the subscription form's beside it
 
@@ -18,24 +19,23 @@ PREFIX = "alert"  # its fields' names, apart from the subscription form's beside
 class AlertForm(FlaskForm):
     """What to watch, how much worse is worth an email, and when to check."""
 
-    watch = RadioField("Watch", choices=[SelectChoice(key, label) for key, label in WATCHES.items()], default="exit-rate")
-    direction = SelectField("Change", choices=[SelectChoice(key, label) for key, label in DIRECTIONS.items()], default="rises")
-    threshold = DecimalField("At least (percentage points)", places=2, default=Decimal("5.00"), validators=[
-        InputRequired("Say by how many percentage points, e.g. 5.")])
-    min_dialogs = IntegerField("Minimum dialogs", default=30, validators=[
-        InputRequired("Say how many dialogs each period needs, e.g. 30."),
-        NumberRange(1, 10_000_000, "Pick a whole number of dialogs from 1 to 10,000,000.")])
-    only_significant = BooleanField("Only significant changes", default=True)
-    frequency = RadioField("Check", choices=[SelectChoice("daily", "Daily"), SelectChoice("weekly", "Weekly")], default="daily")
-    weekday = SelectField("Weekday", coerce=int, default=0,
-                          choices=[SelectChoice(n, name) for n, name in enumerate(calendar.day_name)])
-    at = TimeField("Time", default=time(9, 0), validators=[InputRequired("Pick a time of day, e.g. 09:00.")])
+    watch = RadioField(_l("Watch"), choices=[SelectChoice(key, label) for key, label in WATCHES.items()], default="exit-rate")
+    direction = SelectField(_l("Change"), choices=[SelectChoice(key, label) for key, label in DIRECTIONS.items()], default="rises")
+    threshold = DecimalField(_l("At least (percentage points)"), places=2, default=Decimal("5.00"), validators=[
+        InputRequired(_l("Say by how many percentage points, e.g. 5."))])
+    min_dialogs = IntegerField(_l("Minimum dialogs"), default=30, validators=[
+        InputRequired(_l("Say how many dialogs each period needs, e.g. 30.")),
+        NumberRange(1, 10_000_000, _l("Pick a whole number of dialogs from 1 to 10,000,000."))])
+    only_significant = BooleanField(_l("Only significant changes"), default=True)
+    frequency = RadioField(_l("Check"), choices=[SelectChoice("daily", _l("Daily")), SelectChoice("weekly", _l("Weekly"))], default="daily")
+    weekday = SelectField(_l("Weekday"), coerce=int, default=0, choices=[SelectChoice(n, name) for n, name in enumerate(WEEKDAYS)])
+    at = TimeField(_l("Time"), default=time(9, 0), validators=[InputRequired(_l("Pick a time of day, e.g. 09:00."))])
 
     def validate_threshold(self, field):
         """0.01 to 100, in hundredths at most: the threshold is kept exact, never rounded."""
         value = field.data
         if not value.is_finite() or not Decimal("0.01") <= value <= 100 or value != value.quantize(Decimal("0.01")):
-            raise ValidationError("Pick between 0.01 and 100 percentage points, with at most two decimals.")
+            raise ValidationError(_("Pick between 0.01 and 100 percentage points, with at most two decimals."))
 
     def settings(self):
         """The Alert fields this form sets (the threshold in hundredths of a point)."""

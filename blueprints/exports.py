@@ -4,16 +4,18 @@ import os
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 
 from access.visibility import can_see, visible_agents
 from export_queue import emails, intake, links, wording
 from export_queue.states import IN_FLIGHT
-from blueprints.export_requests import queue_export, what_is_sent
+from blueprints.export_requests import queue_export
 from blueprints.guards import login_required
 from models import Agent, ExportRequest, utcnow
 from privacy import audit
 from reporting import kinds
 from reporting.kinds import transcripts
+from reporting.localtime import format_date
 
 bp = Blueprint("exports", __name__)
 
@@ -42,7 +44,13 @@ def index():
         problem=wording.problem,
         selection=emails.selection,
         has_workbook=links.has_workbook,
+        day=format_date,
     )
+
+
+def what_is_sent(kind):
+    """'The Stop slots report', or 'The transcripts', in the page's language."""
+    return _("The transcripts") if kind == transcripts.KEY else _("The %(report)s report", report=kinds.KINDS[kind].LABEL)
 
 
 FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -69,12 +77,13 @@ def download(token, extension):
         return redirect(url_for("auth.login", next=request.path))
     if item.request.account_id != g.account.id:
         return render_template("exports/someone_elses.html", item=item, token=token, what=what_is_sent(item.request.kind),
-                               may_see=can_see(g.account, item.agent_id)), 403
+                               may_see=can_see(g.account, item.agent_id), day=format_date), 403
     if not can_see(g.account, item.agent_id):
-        abort(403, "You no longer have access to this agent, so its reports cannot be downloaded. Ask an admin.")
+        abort(403, _("You no longer have access to this agent, so its reports cannot be downloaded. Ask an admin."))
     path = links.report_path(item, extension)
     if not links.is_downloadable(item) or not os.path.exists(path):
-        return render_template("exports/expired.html", item=item, what=what_is_sent(item.request.kind), now=utcnow()), 410
+        return render_template("exports/expired.html", item=item, what=what_is_sent(item.request.kind), now=utcnow(),
+                               day=format_date), 410
     return send_file(path, mimetype=FORMATS[extension], as_attachment=True, download_name=os.path.basename(path))
 
 

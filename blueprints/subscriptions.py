@@ -3,6 +3,7 @@ and its alerts, with their last check; pause, resume, edit and delete each."""
 import json
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from peewee import fn
 
 from alerts import watching
@@ -11,10 +12,13 @@ from alerts.emails import checked_when
 from blueprints.alert_form import AlertForm, alert_form
 from blueprints.guards import login_required
 from comparison.periods import in_words as days_in_words
+from export_queue import states
+from languages.formats import ngettext
 from blueprints.subscription_form import SubscriptionForm
 from models import Agent, Alert, AlertRun, ExportItem, ExportRequest, Subscription, SubscriptionRun, utcnow
 from outcomes.rules import OUTCOMES
 from reporting import kinds
+from reporting.localtime import format_date
 from subscriptions.schedules import describe, schedule_of
 from subscriptions.wording import in_words, subscription_summary
 
@@ -34,14 +38,14 @@ def index():
             subscription=subscription,
             summary=summary_of(subscription),
             kinds=[kinds.KINDS[k].LABEL for k in json.loads(subscription.kinds) if k in kinds.KINDS],
-            agents=sorted(names.get(agent_id, "(deleted agent)") for agent_id in json.loads(subscription.agents)),
+            agents=sorted(names.get(agent_id, _("(deleted agent)")) for agent_id in json.loads(subscription.agents)),
             channels=json.loads(subscription.channels),
             outcomes=[OUTCOMES[key] for key in json.loads(subscription.outcomes) if key in OUTCOMES],
             last=last,
             requests=list(ExportRequest.select().where(ExportRequest.subscription_run == last)) if last else [],
             outcome=outcome_of(last),
         ))
-    return render_template("subscriptions/index.html", rows=rows, alerts=alert_rows(names))
+    return render_template("subscriptions/index.html", rows=rows, alerts=alert_rows(names), day=format_date)
 
 
 def summary_of(subscription):
@@ -58,7 +62,7 @@ def alert_rows(names):
     for alert in Alert.select().where(Alert.account == g.account).order_by(Alert.id):
         last = AlertRun.select().where(AlertRun.alert == alert).order_by(AlertRun.last_day.desc(), AlertRun.id.desc()).first()
         rows.append(dict(alert=alert, rule=watching.threshold_words(alert), when=checked_when(alert, tz),
-                         agents=sorted(names.get(agent_id, "(deleted agent)") for agent_id in json.loads(alert.agents)),
+                         agents=sorted(names.get(agent_id, _("(deleted agent)")) for agent_id in json.loads(alert.agents)),
                          channels=json.loads(alert.channels), last=last, last_words=last_check_words(last)))
     return rows
 
@@ -66,14 +70,15 @@ def alert_rows(names):
 def last_check_words(run):
     """What the alert's last check found, e.g. '23–29 Nov: 2 changes crossed the threshold, emailed'."""
     if run is None:
-        return "not checked yet"
+        return _("not checked yet")
     found = len(watching.from_json(run.findings))
     if found:
-        outcome = {"sent": "emailed", "failed": f"the email failed: {run.error}", "queued": "email on its way",
-                   "sending": "email on its way"}[run.state]
-        words = f"{found} change{'s' * (found != 1)} crossed the threshold, {outcome}"
+        outcome = {"sent": _("emailed"), "failed": _("the email failed: %(error)s", error=run.error), "queued": _("email on its way"),
+                   "sending": _("email on its way")}[run.state]
+        words = ngettext("%(num)s change crossed the threshold, %(outcome)s", "%(num)s changes crossed the threshold, %(outcome)s",
+                         found, outcome=outcome)
     else:
-        words = "nothing crossed the threshold"
+        words = _("nothing crossed the threshold")
     return f"{days_in_words(run.first_day, run.last_day)}: {words}" + (f"; {run.note}" if run.note else "")
 
 
@@ -90,9 +95,9 @@ def outcome_of(run):
     """How the run's emails fared, e.g. '2 sent, 1 failed'."""
     if run is None:
         return ""
-    states = (ExportItem.select(ExportItem.state, fn.COUNT(ExportItem.id)).join(ExportRequest)
+    counts = (ExportItem.select(ExportItem.state, fn.COUNT(ExportItem.id)).join(ExportRequest)
               .where(ExportRequest.subscription_run == run).group_by(ExportItem.state).order_by(ExportItem.state))
-    return ", ".join(f"{count} {state}" for state, count in states.tuples())
+    return ", ".join(states.counted(state, count) for state, count in counts.tuples())
 
 
 def owned(model, row_id):
@@ -112,7 +117,7 @@ def set_paused(subscription_id, action):
     if action == "resume":
         changes["starts_at"] = utcnow()
     Subscription.update(**changes).where(Subscription.id == subscription.id).execute()
-    flash(f"Subscription {action}d.", "success")
+    flash(_("Subscription paused.") if action == "pause" else _("Subscription resumed."), "success")
     return redirect(url_for("subscriptions.index"))
 
 
@@ -125,8 +130,10 @@ def edit(subscription_id):
     if request.method == "POST" and form.validate():
         Subscription.update(starts_at=utcnow(), **form.settings()).where(Subscription.id == subscription.id).execute()
         changed = Subscription.get_by_id(subscription.id)
-        paused = "Paused until you resume it: " if changed.is_paused else ""
-        flash(f"Subscription changed. {paused}{summary_of(changed)}.", "success")
+        if changed.is_paused:
+            flash(_("Subscription changed. Paused until you resume it: %(summary)s.", summary=summary_of(changed)), "success")
+        else:
+            flash(_("Subscription changed. %(summary)s.", summary=summary_of(changed)), "success")
         return redirect(url_for("subscriptions.index"))
     return render_template("subscriptions/edit.html", subscription=subscription, form=form), 400 if request.method == "POST" else 200
 
@@ -135,7 +142,7 @@ def edit(subscription_id):
 @login_required
 def delete(subscription_id):
     owned(Subscription, subscription_id).delete_instance()
-    flash("Subscription deleted. Reports it already sent stay on the Exports page.", "success")
+    flash(_("Subscription deleted. Reports it already sent stay on the Exports page."), "success")
     return redirect(url_for("subscriptions.index"))
 
 
@@ -147,7 +154,7 @@ def set_alert_paused(alert_id, action):
     Alert.update(is_paused=action == "pause").where(Alert.id == alert.id).execute()
     if action == "resume":
         check_alerts_now()
-    flash(f"Alert {action}d.", "success")
+    flash(_("Alert paused.") if action == "pause" else _("Alert resumed."), "success")
     return redirect(url_for("subscriptions.index"))
 
 
@@ -160,7 +167,7 @@ def edit_alert(alert_id):
     if request.method == "POST" and form.validate():
         Alert.update(**form.settings()).where(Alert.id == alert.id).execute()
         check_alerts_now()
-        flash(f"Alert changed: {watching.threshold_words(Alert.get_by_id(alert.id))}.", "success")
+        flash(_("Alert changed: %(rule)s.", rule=watching.threshold_words(Alert.get_by_id(alert.id))), "success")
         return redirect(url_for("subscriptions.index"))
     return render_template("subscriptions/edit.html", alert=alert, form=form), 400 if request.method == "POST" else 200
 
@@ -169,5 +176,5 @@ def edit_alert(alert_id):
 @login_required
 def delete_alert(alert_id):
     owned(Alert, alert_id).delete_instance()
-    flash("Alert deleted.", "success")
+    flash(_("Alert deleted."), "success")
     return redirect(url_for("subscriptions.index"))

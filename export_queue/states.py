@@ -10,12 +10,27 @@ and, while an item is being built, by the claim token of the worker holding it
 no stalled worker and no late error can ever take a sent item back to `queued` or
 send it again.
 """
+from flask_babel import lazy_gettext as _l
+
 from database.claims import IllegalTransition, Lifecycle  # IllegalTransition: callers name it here too
+from languages.formats import number
 from models import ExportItem, utcnow
 
 QUEUED, BUILDING, SENT, FAILED, EXPIRED, SKIPPED = "queued", "building", "sent", "failed", "expired", "skipped"
 IN_FLIGHT = (QUEUED, BUILDING)
 TERMINAL = (SENT, FAILED, EXPIRED, SKIPPED)
+
+# Each state in words, for the pages (the stored values above stay as they are).
+LABELS = {QUEUED: _l("queued"), BUILDING: _l("building"), SENT: _l("sent"), FAILED: _l("failed"), EXPIRED: _l("expired"),
+          SKIPPED: _l("skipped")}
+# How many items of a run are in each state, e.g. '2 sent' (`counted`).
+COUNTED = {QUEUED: _l("%(num)s queued"), BUILDING: _l("%(num)s building"), SENT: _l("%(num)s sent"), FAILED: _l("%(num)s failed"),
+           EXPIRED: _l("%(num)s expired"), SKIPPED: _l("%(num)s skipped")}
+
+
+def counted(state, num):
+    """E.g. '2 sent' ('отправлено: 2'): `num` items in `state`, the number as the language writes it."""
+    return COUNTED[state] % {"num": number(num)} if state in COUNTED else f"{number(num)} {state}"
 
 # from-state -> the states it may move to, and nothing else.
 TRANSITIONS = {

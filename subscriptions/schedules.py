@@ -8,9 +8,13 @@ runs the calendar month before. A time that does not exist that day (the spring 
 change) is due at the first minute after the gap; a time that exists twice is due at
 the first of them.
 """
-import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+
+from babel import dates as babel_dates
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 FREQUENCIES = ("daily", "weekly", "monthly")
 WINDOW = 32  # days searched either side of today: every schedule is due twice in it
@@ -87,19 +91,33 @@ def next_run(schedule, tz, now):
     return next(run for run in runs_around(schedule, tz, now) if run.due > now)
 
 
+# The days of the week, Monday (0) first: the forms' choices.
+WEEKDAYS = (_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"), _l("Saturday"), _l("Sunday"))
+# A weekly schedule in words, one sentence per day (other languages decline the day's name).
+EVERY_WEEKDAY = (_l("Every Monday at %(at)s"), _l("Every Tuesday at %(at)s"), _l("Every Wednesday at %(at)s"),
+                 _l("Every Thursday at %(at)s"), _l("Every Friday at %(at)s"), _l("Every Saturday at %(at)s"),
+                 _l("Every Sunday at %(at)s"))
+
+
 def when(schedule, tz_name):
-    """E.g. 'Every Monday at 09:00 Europe/Berlin'."""
+    """E.g. 'Every Monday at 09:00 Europe/Berlin', in the language being written."""
     at = f"{schedule.at:%H:%M} {tz_name}"
     if schedule.frequency == "weekly":
-        return f"Every {calendar.day_name[schedule.weekday]} at {at}"
+        return EVERY_WEEKDAY[schedule.weekday] % {"at": at}
     if schedule.frequency == "monthly":
-        return f"On day {schedule.day} of every month at {at}"
-    return f"Every day at {at}"
+        return _("On day %(day)s of every month at %(at)s", day=schedule.day, at=at)
+    return _("Every day at %(at)s", at=at)
 
 
-COVERS = {"weekly": "the previous Monday–Sunday", "monthly": "the previous month", "daily": "the day before"}
+COVERS = {"weekly": _l("%(when)s, covering the previous Monday–Sunday"), "monthly": _l("%(when)s, covering the previous month"),
+          "daily": _l("%(when)s, covering the day before")}
 
 
 def describe(schedule, tz_name):
     """E.g. 'Every Monday at 09:00 Europe/Berlin, covering the previous Monday–Sunday'."""
-    return f"{when(schedule, tz_name)}, covering {COVERS[schedule.frequency]}"
+    return COVERS[schedule.frequency] % {"when": when(schedule, tz_name)}
+
+
+def day_in_words(day):
+    """E.g. '7 December 2026' ('7 декабря 2026'): the day with its month's name, as the language writes it."""
+    return babel_dates.format_date(day, "d MMMM y", locale=get_locale() or "en")
