@@ -15,11 +15,11 @@ from markupsafe import Markup
 from comparison.figures import headline_changes
 from export_queue.intake import filters_of, selector_of
 from export_queue.links import download_token, has_workbook, report_path
+from languages import speaking_to
+from languages.formats import number
 from outcomes.rules import OUTCOMES
 from reporting import dialog_lists, files, kinds
 from reporting.kinds import transcripts
-from languages import speaking_to
-from languages.formats import number
 from reporting.localtime import format_date, format_local
 from subscriptions import schedules
 
