@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 COMPARISONS = {"previous": _l("Previous period"), "last-year": _l("Same period last year")}  # URL value: label
 MONTH = {"ru": "MMMM"}  # a day's month as the language writes it after the day: 'Nov'; 'ноября' (its genitive, whole)
+SPACED_DASH = {"ru": "\u00a0\u2013 "}  # between two dates of different months: '25 октября – 23 ноября'
 
 
 def previous_period(first, last):
@@ -56,17 +57,21 @@ def _year_earlier(day, month_end):
     return day.replace(year=year, day=last_day if month_end else min(day.day, last_day))
 
 
+def language():
+    locale = get_locale()
+    return locale.language if locale is not None else "en"
+
+
 def month(day):
     """The month of `day` as written after its number, in the current language ('Nov',
     'ноября'); English outside a request or an email being written."""
-    locale = get_locale()
-    language = locale.language if locale is not None else "en"
-    return format_date(day, MONTH.get(language, "MMM"), locale=locale or "en")
+    return format_date(day, MONTH.get(language(), "MMM"), locale=get_locale() or "en")
 
 
 def in_words(first, last, with_year=False):
     """'1–30 Nov', '25 Oct–23 Nov', '29 Dec 2025–4 Jan 2026' (years when asked for,
-    or when the period spans two), '3 Nov' for one day; in Russian '1–30 ноября'."""
+    or when the period spans two), '3 Nov' for one day; in Russian '1–30 ноября',
+    '25 октября – 23 ноября'."""
     with_year = with_year or first.year != last.year
     year = f" {last.year}" if with_year else ""
     if first == last:
@@ -74,7 +79,7 @@ def in_words(first, last, with_year=False):
     if (first.year, first.month) == (last.year, last.month):
         return f"{first.day}\u2013{last.day} {month(last)}{year}"
     start = f"{first.day} {month(first)}" + (f" {first.year}" if first.year != last.year else "")
-    return f"{start}\u2013{last.day} {month(last)}{year}"
+    return start + SPACED_DASH.get(language(), "\u2013") + f"{last.day} {month(last)}{year}"
 
 
 def both_in_words(current, before):
