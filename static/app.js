@@ -1,8 +1,8 @@
 // Slotlens pages work without JavaScript; this script only makes them livelier.
 
 // The words this script writes come from the server in the page's language (base.html
-// renders them as JSON in #texts); numbers are written as that language writes them.
-const TEXTS = JSON.parse(document.getElementById("texts")?.textContent || "{}");
+// renders them as JSON in body[data-texts]); numbers are written as that language writes them.
+const TEXTS = JSON.parse(document.body.dataset.texts || "{}");
 const say = (key) => TEXTS[key] ?? key;
 const LANGUAGE = document.documentElement.lang || "en";
 const formatNumber = (value) => new Intl.NumberFormat(LANGUAGE).format(value);
