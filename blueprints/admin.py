@@ -17,11 +17,11 @@ from blueprints.fields import EMAIL_BOUND, AgentForm
 from blueprints.guards import admin_required
 from database import db
 from ingest import traffic
+from languages.formats import language, ngettext
 from models import Account, Agent, DailyReach, Grant, Slot, utcnow
 from outcomes import evaluation, recompute
 from outcomes import rules as outcome_rules
 from privacy import audit
-from languages.formats import ngettext
 from privacy.masking import MAX_ALSO_MASK, compile_also_mask
 from reporting import periods
 from reporting.localtime import to_local
@@ -45,8 +45,24 @@ REFUSALS = {
 }
 
 
+class EmailAddress(Email):
+    """email-validator's own reason in English (it speaks no other language), a sentence
+    of ours in any other."""
+
+    def __init__(self):
+        super().__init__(granular_message=True)
+
+    def __call__(self, form, field):
+        try:
+            super().__call__(form, field)
+        except ValidationError:
+            if language() == "en":
+                raise
+            raise ValidationError(_("This does not look like an email address.")) from None
+
+
 class AccountForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), EMAIL_BOUND, Email(granular_message=True)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), EMAIL_BOUND, EmailAddress()])
     is_admin = BooleanField(_l("Make it an admin"))
 
 
