@@ -21,7 +21,7 @@ import languages
 import models
 from database import migrations
 from extensions import csrf, init_queue, mail
-from outcomes.rules import OUTCOMES
+import outcomes
 from reporting.localtime import format_local, relative
 from webguard import headers, redaction, request_log
 
@@ -137,17 +137,10 @@ def create_app(test_config=None, instance_path=None):
     app.add_url_rule("/", "index", lambda: redirect(url_for("analytics.index")))
     app.add_template_filter(lambda utc: format_local(utc, app.config["TIMEZONE"]), "local")
     app.add_template_filter(lambda utc: relative(utc, models.utcnow()), "ago")
-    app.add_template_global(list(OUTCOMES.items()), "OUTCOME_LABELS")
-    app.add_template_filter(OUTCOMES.get, "outcome_label")
-    app.add_template_filter(count_of, "count_of")
+    app.add_template_global(outcomes.LABELS.items(), "OUTCOME_LABELS")
+    app.add_template_filter(outcomes.label, "outcome_label")
     app.register_error_handler(HTTPException, _error_page)
     return app
-
-
-def count_of(number, noun):
-    """'1 counted dialog', '1,234 counted dialogs': a number, with thousands
-    separators, and its noun in the singular or the plural."""
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 # The error pages' titles and sentences in the page's language: Werkzeug's own English

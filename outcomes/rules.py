@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from languages.formats import ngettext
+from outcomes import LABELS
 
 # URL value -> label, in the order of the Outcomes report's rows
 OUTCOMES = {
@@ -26,15 +27,6 @@ OUTCOMES = {
     "failed": "Failed",
     "abandoned": "Abandoned",
     "in-progress": "In progress",
-}
-# URL value -> the label a page shows (OUTCOMES' English labels are also data: rule
-# files, stored rules and report files read them, so they stay as they are)
-LABELS = {
-    "completed": _l("Completed"),
-    "escalated": _l("Escalated"),
-    "failed": _l("Failed"),
-    "abandoned": _l("Abandoned"),
-    "in-progress": _l("In progress"),
 }
 MATCHED = ("completed", "escalated", "failed")  # what a rule can give; the other two follow the clock
 ENDED_BADLY = ("failed", "abandoned")  # the drop-offs, once an agent has rules
