@@ -27,7 +27,7 @@ class AlertForm(FlaskForm):
         InputRequired(_l("Say how many dialogs each period needs, e.g. 30.")),
         NumberRange(1, 10_000_000, _l("Pick a whole number of dialogs from 1 to 10,000,000."))])
     only_significant = BooleanField(_l("Only significant changes"), default=True)
-    frequency = RadioField(_l("Check"), choices=[SelectChoice("daily", _l("Daily")), SelectChoice("weekly", _l("Weekly"))], default="daily")
+    frequency = RadioField(_l("How often to check"), choices=[SelectChoice("daily", _l("Daily")), SelectChoice("weekly", _l("Weekly"))], default="daily")
     weekday = SelectField(_l("Weekday"), coerce=int, default=0, choices=[SelectChoice(n, name) for n, name in enumerate(WEEKDAYS)])
     at = TimeField(_l("Time"), default=time(9, 0), validators=[InputRequired(_l("Pick a time of day, e.g. 09:00."))])
 
