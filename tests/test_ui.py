@@ -649,6 +649,7 @@ ENGLISH_WORDS = """(data) => {
   // The Latin-letter words a person reads on the page (text, and the names of controls
   // and images), apart from data (agent, slot, channel and account names, users' texts,
   // e-mail addresses: `data` holds them), code, and what is marked translate="no".
+  for (const details of document.querySelectorAll("details")) details.open = true;  // their texts count too
   const spared = new Set(["Slotlens", "CSV", "XLSX", "xlsx", "API", "UTC", "JSON", "Excel", "LibreOffice", "Google", "Rasa", "curl", "HTTP", "HTTPS", "URL", "ID", "SQL", "YAML", "PDF"]);
   const found = new Set();
   const inAnotherLanguage = (element) => !(element.closest("[lang]")?.lang || "ru").startsWith("ru");
