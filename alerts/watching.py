@@ -122,8 +122,8 @@ def evaluate(alert, first_day, last_day, tz_name):
         empty = [days for days, dialogs in (((first_day, last_day), counted), (before_days, counted_before)) if not dialogs]
         if empty:
             and_ = _("and")
-            periods = f" {and_} ".join(in_words(*days) for days in empty)
-            notes.append(_("no data for %(agent)s, %(periods)s", agent=agent.name, periods=periods))
+            said = f" {and_} ".join(in_words(*days) for days in empty)  # not `periods`: the module is used above
+            notes.append(_("no data for %(agent)s, %(periods)s", agent=agent.name, periods=said))
             continue
         findings.extend(finding(rate, alert.watch) for rate in rates
                         if crossed(rate, alert.direction, alert.threshold, alert.min_dialogs, alert.only_significant))
