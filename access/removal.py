@@ -1,6 +1,8 @@
 """Deleting an account: its grants, subscriptions, alerts and export requests go
 with it (the tables' foreign keys cascade), its reports' files are deleted, and
 Slotlens is never left without an admin who can log in."""
+from flask_babel import gettext as _
+
 from access import passwords
 from database import db
 from database.bulk import hold_lock
@@ -11,11 +13,11 @@ from privacy import audit
 
 def refusal(deleter_id, account_id, admins_left):
     """Why the deleter may not delete the account, or None. `admins_left`: the admins
-    other than the account who can log in (enabled, with a password)."""
+    other than the account who can log in (enabled, with a password). In the page's language."""
     if account_id == deleter_id:
-        return "You cannot delete your own account."
+        return _("You cannot delete your own account.")
     if admins_left == 0:
-        return "This is the last admin who can log in: make another account admin first."
+        return _("This is the last admin who can log in: make another account admin first.")
     return None
 
 

@@ -37,14 +37,6 @@ for _name in ("local", "localhost"):
         email_validator.SPECIAL_USE_DOMAIN_NAMES.remove(_name)
 
 
-# `access.removal.refusal`'s English sentences, as the page says them
-REFUSALS = {
-    "You cannot delete your own account.": _l("You cannot delete your own account."),
-    "This is the last admin who can log in: make another account admin first.":
-        _l("This is the last admin who can log in: make another account admin first."),
-}
-
-
 class EmailAddress(Email):
     """email-validator's own reason in English (it speaks no other language), a sentence
     of ours in any other."""
@@ -183,7 +175,7 @@ def delete_account(account_id):
     account = found(Account, account_id)
     why_not = removal.delete(g.account, account)
     if why_not:
-        flash(REFUSALS.get(why_not, why_not), "error")
+        flash(why_not, "error")
     else:
         flash(_("Account %(email)s deleted, with its subscriptions, alerts and reports.", email=account.email), "success")
     return redirect(url_for("admin.index"))

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from importers import ImportFailed, Item
 from ingest.rules import SENDERS
 
@@ -45,7 +48,7 @@ def parse_mapping(text):
     """`dialog_id=COL,timestamp=COL,…` -> {field: column}; ValueError says what is wrong."""
     mapping = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        field, _, column = part.partition("=")
+        field, _equals, column = part.partition("=")
         field, column = field.strip(), column.strip()
         if field not in FIELDS:
             raise ValueError(f"--map: unknown field {field!r}; the fields are {', '.join(FIELDS)}")
@@ -61,7 +64,9 @@ def parse_mapping(text):
 @dataclass(frozen=True)
 class Wording:
     """How messages about a file name the settings that fix it: the command's options
-    or the web form's fields (a browser never shows a command-line option)."""
+    or the web form's fields (a browser never shows a command-line option). `columns`
+    is a template of `unknown` and `columns`; the web form's is in the page's language
+    (said as the file is uploaded; the reasons kept for later stay as written here)."""
 
     columns: str
     sender_values: str
@@ -69,12 +74,12 @@ class Wording:
 
 
 COMMAND_LINE = Wording(
-    columns="--map names columns the file does not have",
+    columns="--map names columns the file does not have (%(unknown)s); its columns are: %(columns)s",
     sender_values="map it with --sender-values user=…,bot=…,system=…",
     timezone="say which time zone it is in with --timezone (e.g. --timezone Europe/Berlin)",
 )
 WEB_FORM = Wording(
-    columns="The columns chosen are not all in the file",
+    columns=_l("The columns chosen are not all in the file (%(unknown)s); its columns are: %(columns)s"),
     sender_values="map it under Sender values",
     timezone="say which time zone it is in under Time zone",
 )
@@ -84,9 +89,10 @@ def parse_sender_values(text):
     """`user=client,bot=operator,skip=notice` -> {"client": "user", "operator": "bot", "notice": "skip"}."""
     values = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        sender, _, value = part.partition("=")
+        sender, _equals, value = part.partition("=")
         if sender.strip() not in (*SENDERS, SKIP) or not value.strip():
-            raise ValueError(f"--sender-values: {part!r} should be SENDER=VALUE with SENDER one of {', '.join((*SENDERS, SKIP))}")
+            raise ValueError("--sender-values: " + _("%(part)s should be SENDER=VALUE with SENDER one of %(senders)s",
+                                                     part=repr(part), senders=", ".join((*SENDERS, SKIP))))
         values[value.strip()] = sender.strip()
     return values
 
@@ -97,7 +103,7 @@ def parse_timezone(name):
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"--timezone: {name!r} is not a time zone name like Europe/Berlin or UTC") from None
+        raise ValueError("--timezone: " + _("%(name)s is not a time zone name like Europe/Berlin or UTC", name=repr(name))) from None
 
 
 def read_timestamp(value, zone, wording=COMMAND_LINE):
@@ -124,7 +130,7 @@ def read_header(sample):
     encoding = "utf-8-sig" if sample.startswith(b"\xef\xbb\xbf") else "utf-8"
     text = sample.decode(encoding, errors="ignore")  # a cut character at the sample's end
     if not text.strip():
-        raise ImportFailed("The file is empty.")
+        raise ImportFailed(_("The file is empty."))
     first_line = text.split("\n", 1)[0]
     delimiter = max(DELIMITERS, key=first_line.count) if any(d in first_line for d in DELIMITERS) else ","
     return encoding, delimiter, next(csv.reader(io.StringIO(text), delimiter=delimiter))
@@ -159,7 +165,7 @@ class CsvLog:
             self.encoding, self.delimiter, self.header = read_header(f.read(SAMPLE_BYTES))
         unknown = [f"{field}={column}" for field, column in mapping.items() if column not in self.header]
         if unknown:
-            raise ImportFailed(f"{wording.columns} ({', '.join(unknown)}); its columns are: {', '.join(self.header)}")
+            raise ImportFailed(str(wording.columns) % {"unknown": ", ".join(unknown), "columns": ", ".join(self.header)})
 
     @property
     def done(self):

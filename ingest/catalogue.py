@@ -11,6 +11,8 @@ import io
 import json
 import re
 
+from flask_babel import gettext as _
+
 from reporting.files import FORMULA_TRIGGERS, INVISIBLE, guard_formula
 
 COLUMNS = ("key", "name", "type", "text")
@@ -43,12 +45,13 @@ def read(data, filename):
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CatalogueError("The file is not UTF-8 text. Save it as UTF-8 (CSV UTF-8 in Excel) and upload it again.") from None
+        raise CatalogueError(_("The file is not UTF-8 text. Save it as UTF-8 (CSV UTF-8 in Excel) and upload it again.")) from None
     if filename.lower().endswith(".json") or text.lstrip().startswith("["):
         try:
             return json.loads(text), None
         except ValueError as exc:
-            raise CatalogueError(f"The file is not valid JSON (line {exc.lineno}): a list like the API's PUT /api/v1/slots takes.") from None
+            raise CatalogueError(_("The file is not valid JSON (line %(line)s): a list like the API's PUT /api/v1/slots takes.",
+                                   line=exc.lineno)) from None
     return read_csv(text), 2
 
 
@@ -61,7 +64,7 @@ def read_csv(text):
     header = [name.strip().lower() for name in rows.fieldnames or ()]
     missing = [column for column in COLUMNS[:3] if column not in header]
     if missing:
-        raise CatalogueError(f"The CSV's first row must name the columns key, name, type and (optionally) text; "
-                             f"missing: {', '.join(missing)}.")
+        raise CatalogueError(_("The CSV's first row must name the columns key, name, type and (optionally) text; "
+                               "missing: %(missing)s.", missing=", ".join(missing)))
     rows.fieldnames = header
     return [{column: GUARDED.sub(r"\1", row.get(column) or "") for column in COLUMNS if column in header} for row in rows]

@@ -15,6 +15,7 @@ import functools
 import re
 
 import re2
+from flask_babel import gettext as _
 
 from ingest.rules import EventIn
 
@@ -81,16 +82,18 @@ def compile_also_mask(lines):
     patterns = []
     expressions = [line.strip() for line in lines.splitlines() if line.strip()]
     if len(expressions) > MAX_ALSO_MASK:
-        raise ValueError(f"At most {MAX_ALSO_MASK} expressions, one a line.")
+        raise ValueError(_("At most %(num)s expressions, one a line.", num=MAX_ALSO_MASK))
     for number, expression in enumerate(expressions, start=1):
         try:
             patterns.append(re2.compile(expression, RE2_OPTIONS))
         except re2.error as error:
             reason = error.args[0].decode(errors="replace") if isinstance(error.args[0], bytes) else str(error.args[0])
-            raise ValueError(f"Expression {number} ({expression}) is not one Slotlens can run: {reason}. "
-                             "Lookarounds and backreferences are not supported.") from None
+            raise ValueError(_("Expression %(number)s (%(expression)s) is not one Slotlens can run: %(reason)s. "
+                               "Lookarounds and backreferences are not supported.",
+                               number=number, expression=expression, reason=reason)) from None
         if any(not found.group() for found in patterns[-1].finditer(EMPTY_MATCH_PROBE)):
-            raise ValueError(f"Expression {number} ({expression}) can match an empty text; it must match something.")
+            raise ValueError(_("Expression %(number)s (%(expression)s) can match an empty text; it must match something.",
+                               number=number, expression=expression))
     return patterns
 
 

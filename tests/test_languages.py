@@ -1,5 +1,6 @@
 """English and Russian (SPEC "Languages"): which one a page and an email speak, plurals
 and numbers in Russian, and a catalogue that stays complete as texts change."""
+import io
 import re
 import subprocess
 import sys
@@ -140,3 +141,23 @@ def test_emails_speak_english_to_an_account_that_never_said(app):
     with app.app_context():
         account = make_account("new@example.com")
         assert languages.email_language(account) == "en"
+
+
+def test_a_russian_admin_hears_the_deeper_modules_refusals_in_russian(app, client, auth, people):
+    """Errors written below the blueprints (masking, the slot catalogue, account removal)
+    reach a Russian page in Russian; the same code keeps speaking English elsewhere."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    auth.login("admin@example.com")
+    page = f"/admin/agents/{people['support'].id}"
+    masking = client.post(f"{page}/privacy", data={"csrf_token": csrf_token(client, page), "also_mask": "(unclosed"})
+    assert masking.status_code == 400
+    assert "Выражение 1 ((unclosed) Slotlens выполнить не может: missing )" in masking.get_data(as_text=True)
+    catalogue = client.post(f"{page}/slots/upload", data={"csrf_token": csrf_token(client, page),
+                                                          "catalogue": (io.BytesIO(b"slot,label\nx,y\n"), "a.csv")},
+                            content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
+    assert "В первой строке CSV должны быть названия столбцов key, name, type" in catalogue
+    with app.app_context():
+        admin = Account.get(Account.email == "admin@example.com")
+    refused = client.post(f"/admin/accounts/{admin.id}/delete", data={"csrf_token": csrf_token(client, "/admin/")},
+                          follow_redirects=True).get_data(as_text=True)
+    assert "Нельзя удалить собственную учётную запись." in refused
