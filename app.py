@@ -9,8 +9,7 @@ import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-from flask import Flask, redirect, render_template, url_for
-from flask_babel import lazy_gettext as _l
+from flask import Flask, redirect, url_for
 from peewee import DatabaseError, InterfaceError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,6 +19,7 @@ import database
 import languages
 import models
 from database import migrations
+from blueprints import error_pages
 from extensions import csrf, init_queue, mail
 import outcomes
 from reporting.localtime import format_local, relative
@@ -139,38 +139,8 @@ def create_app(test_config=None, instance_path=None):
     app.add_template_filter(lambda utc: relative(utc, models.utcnow()), "ago")
     app.add_template_global(outcomes.LABELS.items(), "OUTCOME_LABELS")
     app.add_template_filter(outcomes.label, "outcome_label")
-    app.register_error_handler(HTTPException, _error_page)
+    app.register_error_handler(HTTPException, error_pages.page)
     return app
-
-
-# The error pages' titles and sentences in the page's language: Werkzeug's own English
-# texts are the message ids, so English pages read as before.
-ERROR_TEXTS = {
-    400: (_l("Bad Request"), _l("The browser (or proxy) sent a request that this server could not understand.")),
-    403: (_l("Forbidden"), _l("You don't have the permission to access the requested resource. "
-                              "It is either read-protected or not readable by the server.")),
-    404: (_l("Not Found"), _l("The requested URL was not found on the server. "
-                              "If you entered the URL manually please check your spelling and try again.")),
-    405: (_l("Method Not Allowed"), _l("The method is not allowed for the requested URL.")),
-    410: (_l("Gone"), _l("The requested URL is no longer available on this server and there is no forwarding address. "
-                         "If you followed a link from a foreign page, please contact the author of this page.")),
-    413: (_l("Request Entity Too Large"), _l("The data value transmitted exceeds the capacity limit.")),
-    429: (_l("Too Many Requests"), _l("This user has exceeded an allotted request count. Try again later.")),
-    500: (_l("Internal Server Error"), _l("The server encountered an internal error and was unable to complete your request. "
-                                          "Either the server is overloaded or there is an error in the application.")),
-}
-
-
-def _error_page(error):
-    """Pages get a readable error page; the API blueprint answers JSON itself. A
-    description the code gave (`abort(400, "…")`) is shown as given; Werkzeug's
-    default one in the page's language."""
-    if error.code is None or error.code < 400:
-        return error
-    title, sentence = ERROR_TEXTS.get(error.code, (error.name, error.description))
-    if error.description != type(error).description:
-        sentence = error.description
-    return render_template("error.html", error=error, title=title, sentence=sentence), error.code
 
 
 def _resolve_paths(app):

@@ -3,11 +3,13 @@ balancers, and a 503 instead of a 500 on any page while the database is away."""
 import logging
 import time
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
 from peewee import DatabaseError, InterfaceError
 from werkzeug.exceptions import InternalServerError, ServiceUnavailable
 
 import tasks
+from blueprints import error_pages
 from database import db, is_transient
 
 bp = Blueprint("health", __name__)
@@ -65,10 +67,10 @@ def database_error(exc):
     promise that a minute will fix it. JSON for the API."""
     if is_transient(exc):
         log.warning("database unavailable: %s", exc)
-        error = ServiceUnavailable("Slotlens cannot reach its database right now. Try again in a minute.")
+        error = ServiceUnavailable(_("Slotlens cannot reach its database right now. Try again in a minute."))
     else:
         log.error("database error", exc_info=exc)
         error = InternalServerError()
     if request.blueprint == "api":
         return jsonify([{"index": None, "field": None, "message": error.description}]), error.code
-    return render_template("error.html", error=error), error.code
+    return error_pages.page(error)

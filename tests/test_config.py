@@ -108,6 +108,8 @@ def test_a_database_that_is_down_gives_503_not_500_and_names_no_host(tmp_path, s
     assert logged(slotlens_log, 'could not translate host name "db.invalid"'), "the details are in the log"
     page = client.post("/login", data={"email": "a@example.com", "password": "x" * 12})
     assert page.status_code == 503 and "cannot reach its database" in page.get_data(as_text=True)
+    page = client.post("/login", data={"email": "a@example.com", "password": "x" * 12}, headers={"Accept-Language": "ru"})
+    assert page.status_code == 503 and "не может связаться со своей базой данных" in page.get_data(as_text=True)
     api = client.post("/api/v1/events", json=[], headers={"Authorization": "Bearer sl_x"})
     assert api.status_code == 503 and "cannot reach its database" in api.json[0]["message"]
 
