@@ -24,33 +24,9 @@ from reporting.localtime import format_date, format_local
 from subscriptions import schedules
 
 
-def N_(text):
-    """Marks a text for `make messages` that is translated later, when an email is rendered."""
-    return text
-
-
-# The report kinds' email texts (`reporting.kinds.*`: SUBJECT, EXPLANATION) are plain
-# English there; marked here for the catalogue, translated by `kind_texts` when an email
-# is rendered (tests/test_languages_mail.py checks that each kind's has its Russian).
-KIND_TEXTS = (
-    N_("Stop slots report"),
-    N_("Each counted dialog is counted once, at the slot where it stopped; share = its dialogs ÷ all counted dialogs."),
-    N_("Slot funnel report"),
-    N_("Exit rate = dialogs that stopped at a slot ÷ dialogs that reached it (once the agent has outcome rules, only"
-       " the stops that ended Abandoned or Failed); reach = dialogs that reached it ÷ counted dialogs."),
-    N_("Slot paths report"),
-    N_("Each row is a step from one slot to the next; share of from = its transitions ÷ all steps out of the from-slot."),
-    N_("Outcomes report"),
-    N_("Each counted dialog is counted once, under the outcome the agent's rules gave it (Abandoned, or In progress"
-       " while its latest event is recent, when no rule matched); share = its dialogs ÷ all counted dialogs."),
-    N_("Transcripts"),
-    N_("One row per event: dialogs oldest first, each dialog's events in the order of its path."),
-)
-
-
 def kind_texts(kind):
     """(subject, explanation) of a report kind in the language being rendered."""
-    return str(_(kind.SUBJECT)), str(_(kind.EXPLANATION))
+    return str(kind.SUBJECT), str(kind.EXPLANATION)
 
 
 def external_url(endpoint, **values):
