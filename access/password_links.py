@@ -9,12 +9,11 @@ import logging
 
 from flask import current_app, render_template
 from flask_babel import lazy_gettext as _l
-from flask_mail import Message
 
 from access import passwords, sessions, tokens
 from export_queue.delivery import hand_over, mail_failure
 from export_queue.emails import external_url
-from extensions import huey, in_app_context
+from extensions import Message, huey, in_app_context
 from languages import speaking_to
 from models import Account, utcnow
 from reporting.localtime import format_local

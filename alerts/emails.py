@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import gettext as _, lazy_gettext as _l
-from flask_mail import Message
 
 from alerts import watching
 from comparison.periods import comparison_in_words, in_words, previous_period
 from export_queue.emails import external_url
+from extensions import Message
 from languages import speaking_to
 from languages.formats import DEFAULT, language, ngettext, number
 from reporting.kinds.outcomes import has_rules

@@ -9,15 +9,15 @@ from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import gettext as _
-from flask_mail import Message
 from markupsafe import Markup
 
 from comparison.figures import headline_changes
 from export_queue.intake import filters_of, selector_of
 from export_queue.links import download_token, has_workbook, report_path
+from extensions import Message
 from languages import speaking_to
 from languages.formats import number
-from outcomes.rules import OUTCOMES
+import outcomes
 from reporting import dialog_lists, files, kinds
 from reporting.kinds import transcripts
 from reporting.localtime import format_date, format_local
@@ -101,7 +101,7 @@ def filter_rows(item, selected):
         (_("Channels"), ", ".join(request.channel_list) or _("all channels")),
     ]
     if request.outcome_keys:
-        rows.append((_("Outcomes"), (" " + _("or") + " ").join(str(OUTCOMES[key]) for key in request.outcome_keys)))
+        rows.append((_("Outcomes"), (" " + _("or") + " ").join(str(outcomes.label(key)) for key in request.outcome_keys)))
     if selected:
         rows.append((_("Dialogs"), selected))
     return rows

@@ -97,7 +97,7 @@ def test_an_empty_csv_is_refused_at_once(app, admin):
 def test_a_file_that_cannot_be_read_ends_the_job_with_its_reason(app, admin):
     response = post(admin, {"kind": "rasa"}, b'{"sender_id": "x", "events": [{"event": "user", "timest', "cut.json")
     page = admin.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Stopped" in page and "Done" not in page and "See the reports" not in page, "a file that could not be read failed"
+    assert "Import stopped" in page and "Done" not in page and "See the reports" not in page, "a file that could not be read failed"
     assert "could not be read as a Rasa tracker" in page
     assert "1 event: is not valid JSON (line 1, column" in page and "is the file complete?" in page and "(first: cut.json)" in page
     with app.app_context():

@@ -4,6 +4,8 @@ that chose Russian and in English to one that chose English, whatever browser as
 for them, and also when the worker or the sweep builds them outside any request.
 Numbers and dates follow the language; file names and CSV column names do not."""
 import csv
+import email
+import email.policy
 import io
 import json
 import re
@@ -14,7 +16,7 @@ from flask_babel import force_locale
 
 from access import password_links, tokens
 from export_queue.delivery import process_item
-from extensions import mail
+from extensions import Message, mail
 from ingest import rules, writer
 from models import Account, Subscription
 from reporting import files, kinds
@@ -210,3 +212,13 @@ def test_the_sweep_and_the_worker_email_a_scheduled_report_in_the_recipients_lan
     assert "Приостановить, изменить или удалить её: http://slotlens.test/subscriptions" in body
     assert not english_left(body, REPORT_ENGLISH + ["Compared with", "sent by your subscription", "The top"])
     assert '<tr lang="en" translate="no">' in message.html and ">Начало отчёта, 2 строки</caption>" in message.html
+
+
+def test_a_russian_subject_keeps_its_spaces_on_the_wire(app):
+    """Folded at 78 characters, Python's email drops the space between two encoded
+    words: "Бот доставки" arrived as "Ботдоставки"."""
+    subject = "Отчёт «Стоп-слоты»: Бот доставки, 05.11.2026 – 04.12.2026"
+    with app.app_context():
+        message = Message(subject=subject, recipients=["ivan.petrov@example.com"], body="…", sender="slotlens@example.com")
+        assert email.message_from_bytes(message.as_bytes(), policy=email.policy.default)["subject"] == subject
+
