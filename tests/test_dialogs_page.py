@@ -24,7 +24,7 @@ def dialogs(agent, count, stop="ask_order", channel="web"):
 
 
 def dialog_ids(html):
-    return re.findall(r'<td data-label="Dialog ID"><a href="[^"]+">([^<]+)</a></td>', html)
+    return re.findall(r'<td data-label="Dialog ID"><a href="[^"]+" translate="no">([^<]+)</a></td>', html)
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_the_navigation_leads_to_the_list(analyst, client):
 
 
 def transcript_links(html):
-    return [link.replace("&amp;", "&") for link in re.findall(r'<a href="(/dialogs/\d+[^"]*)">', html)]
+    return [link.replace("&amp;", "&") for link in re.findall(r'<a href="(/dialogs/\d+[^"]*)" translate="no">', html)]
 
 
 def test_a_transcript_shows_events_in_path_order_and_marks_the_selector(analyst, client):
