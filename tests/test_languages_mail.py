@@ -55,14 +55,20 @@ REPORT_ENGLISH = ["Download", "The link works", "Filters", "Channels", "all chan
                   "you asked for", "Stop slots report", "Agent", "Period", "by dialog start", "workbook", "Excel, the same"]
 
 
-def test_a_russian_accounts_report_email_is_in_russian_and_its_file_keeps_its_names(app, client, auth, lots):
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"  # the browser that asks does not decide: the recipient does
+def report_email(app, client, auth, lots, browser, recipient_language):
+    """The report email an analyst whose emails speak `recipient_language` asks for from a `browser`-language page."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = browser
     auth.login("analyst@example.com")
     with app.app_context():
-        speaks("analyst@example.com", "ru")
+        speaks("analyst@example.com", recipient_language)
     with mail.record_messages() as outbox:
         assert auth.post("/analytics", export_form(lots["support"])).status_code == 302
     (message,) = outbox
+    return message
+
+
+def test_a_russian_accounts_report_email_is_in_russian_and_its_file_keeps_its_names(app, client, auth, lots):
+    message = report_email(app, client, auth, lots, browser="en", recipient_language="ru")  # the recipient decides
     assert message.subject == f"Отчёт «Стоп-слоты»: Support Bot, {RU_TODAY} \u2013 {RU_TODAY}"
     body, html = message.body, message.html
     assert f"В отчёте 1{NBSP}234 учтённых диалога." in body, "numbers as Russian writes them"
@@ -83,13 +89,7 @@ def test_a_russian_accounts_report_email_is_in_russian_and_its_file_keeps_its_na
 
 
 def test_an_english_accounts_report_email_stays_english_even_asked_from_a_russian_browser(app, client, auth, lots):
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
-    auth.login("analyst@example.com")
-    with app.app_context():
-        speaks("analyst@example.com", "en")
-    with mail.record_messages() as outbox:
-        assert auth.post("/analytics", export_form(lots["support"])).status_code == 302
-    (message,) = outbox
+    message = report_email(app, client, auth, lots, browser="ru", recipient_language="en")
     assert message.subject == f"Stop slots report: Support Bot, {TODAY} \u2013 {TODAY}"
     assert "The report covers 1,234 counted dialogs." in message.body and "Channels: all channels" in message.body
     assert '<html lang="en">' in message.html and "Download the CSV</a>" in message.html
