@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from access import api_keys
 from ingest import decoding, rules, writer
+from ingest.collector import cycles_collected_after
 from privacy import erasure
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -121,13 +122,14 @@ def post_events():
     parsed again carefully, which says what is wrong."""
     agent = authenticated_agent()
     raw, limits = request_body(), rules.Limits.from_config(current_app.config)
-    events = decoding.decode_batch(raw, limits)
-    if events is None:
-        events = validated(rules.validate_events, raw, limits)
-    try:
-        new, duplicates = writer.ingest_events(agent, events, current_app.config["API_MAX_CHANNELS"])
-    except rules.IngestError as exc:
-        raise ApiError(400, exc.errors) from None
+    with cycles_collected_after():
+        events = decoding.decode_batch(raw, limits)
+        if events is None:
+            events = validated(rules.validate_events, raw, limits)
+        try:
+            new, duplicates = writer.ingest_events(agent, events, current_app.config["API_MAX_CHANNELS"])
+        except rules.IngestError as exc:
+            raise ApiError(400, exc.errors) from None
     return jsonify(received=len(events), stored=new, duplicates=duplicates)
 
 

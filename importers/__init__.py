@@ -16,8 +16,9 @@ import json
 from dataclasses import dataclass, field, replace
 
 from ingest import decoding, rules, writer
+from ingest.collector import cycles_collected_after
 
-BATCH = 1000
+BATCH = 10_000  # events a transaction: a commit, its WAL checkpoint and the daily totals cost about the same for 1,000 (peak RSS stays under 200 MB)
 SKIPS_KEPT = 50  # reasons kept for the summary; the count covers all of them
 GROUPS_KEPT = 50  # distinct reasons counted; the skipped count covers the others too
 
@@ -92,11 +93,15 @@ def write_events(agent, source, config, on_progress=None, batch_size=BATCH, impo
     """
     outcome = Outcome()
     limits, catalogue = rules.Limits.from_config(config), getattr(source, "slot_catalogue", {})
-    for batch in _validated_batches(source, limits, batch_size, outcome.skip):
-        _write_batch(agent, batch, catalogue, limits, config["API_MAX_CHANNELS"], outcome, import_job)
+    batches = _validated_batches(source, limits, batch_size, outcome.skip)
+    while True:
+        with cycles_collected_after():  # reading a batch, and writing it (`ingest.collector`)
+            batch = next(batches, None)
+            if batch is None:
+                return outcome
+            _write_batch(agent, batch, catalogue, limits, config["API_MAX_CHANNELS"], outcome, import_job)
         if on_progress:
             on_progress(source.done, source.total, outcome)
-    return outcome
 
 
 def _validated_batches(source, limits, batch_size, skip):

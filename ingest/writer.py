@@ -98,7 +98,8 @@ def ingest_events(agent, events, max_channels=None, described=(), import_job=Non
     is what an importer knows about the batch's slots (`describe_slots`). With the
     agent's `Mask personal data` on, texts are masked first (`privacy.masking`).
     `import_job` (an id) marks the new events as that Admin → Import job's, for
-    its removal (`importers.removal`).
+    its removal (`importers.removal`). Instants are written as text, as in
+    `_path_rows`.
 
     Dialogs the batch creates have all their events in it: their summaries are
     computed in Python and inserted with them (`ingest.summaries.summarize`).
@@ -128,7 +129,7 @@ def ingest_events(agent, events, max_channels=None, described=(), import_job=Non
         new = insert_rows(
             NEW_EVENTS,
             [
-                (dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, e.timestamp, fingerprint, import_job)
+                (dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, str(e.timestamp), fingerprint, import_job)
                 for e, fingerprint in zip(events, fingerprints)
             ],
         )
@@ -221,8 +222,11 @@ def _instant(value):
 
 
 def _path_rows(agent, dialog_id, summary, slots, steps):
-    """The slot and step rows of a summarised dialog, for the given slots and steps."""
-    copied = (summary.is_counted, summary.started_at, summary.channel)
+    """The slot and step rows of a summarised dialog, for the given slots and steps.
+
+    Instants go as text (`str()`, the form both backends read): the SQLite
+    driver's datetime adapter is a Python call for every value of every row."""
+    copied = (summary.is_counted, str(summary.started_at), summary.channel)
     return (
         [(dialog_id, agent.id, slot, *copied, summary.reached[slot]) for slot in slots],
         [(dialog_id, agent.id, *step, *copied, summary.steps[step]) for step in steps],

@@ -122,10 +122,14 @@ class Masker:
         return SCANNER.sub(_replacement, text) if MIGHT_IDENTIFY.search(text) else text
 
     def events(self, events):
-        """The events with their texts masked (the same list when masking is off)."""
+        """The events with their texts masked (the same list when masking is off).
+
+        A bot says the same lines over and over, so each distinct text of the batch
+        is masked once: on a history import that halved masking's time."""
         if not self.enabled:
             return events
-        return [self._masked_event(e) for e in events]
+        masked = {}
+        return [self._masked_event(e, masked) for e in events]
 
     def slots(self, slots):
         """An importer's slots (SlotIn) with their texts, taken from bot events, masked."""
@@ -133,8 +137,11 @@ class Masker:
             return slots
         return [dataclasses.replace(slot, text=self.mask(slot.text)) for slot in slots]
 
-    def _masked_event(self, event):
-        masked = self.mask(event.text)
-        if masked == event.text:
+    def _masked_event(self, event, masked):
+        """The event with its text masked; `masked` remembers the texts already done (text -> masked)."""
+        text = masked.get(event.text)
+        if text is None:
+            text = masked[event.text] = self.mask(event.text)
+        if text == event.text:
             return event
-        return EventIn(event.dialog_id, event.channel, event.sender, event.slot, masked, event.timestamp)
+        return EventIn(event.dialog_id, event.channel, event.sender, event.slot, text, event.timestamp)
