@@ -24,7 +24,8 @@ from outcomes import rules as outcome_rules
 from privacy import audit
 from privacy.masking import MAX_ALSO_MASK, compile_also_mask
 from reporting import periods
-from reporting.localtime import to_local
+from reporting.localtime import format_date, to_local
+from subscriptions import notes
 from subscriptions.lists import due_within, failed_runs
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -410,12 +411,14 @@ def revoke_grant(grant_id):
 def queue():
     """Queue health: depth, oldest waiting, late requests, failures, click-to-email;
     and the scheduled reports due in the next 24 hours, and those that failed lately."""
-    now = utcnow()
+    now, tz_name = utcnow(), current_app.config["TIMEZONE"]
     return render_template(
         "admin/queue.html",
         health=queue_health(),
-        due_soon=due_within(now, current_app.config["TIMEZONE"]),
+        due_soon=due_within(now, tz_name),
         failed_runs=failed_runs(since=now - timedelta(days=7)),
+        run_note=lambda run: notes.in_words(run, tz_name),
+        day=format_date,
     )
 
 
