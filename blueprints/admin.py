@@ -227,6 +227,7 @@ def agent_page(agent_id, privacy_form=None, outcomes=None):
         outcomes=outcomes or outcomes_section(agent),
         name_form=AgentForm(formdata=None, obj=agent),
         slots=slot_rows(agent),
+        day=format_date,
     )
 
 
