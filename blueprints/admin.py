@@ -437,4 +437,5 @@ def audit_log():
         "admin/audit.html", entries=found, older_url=older, account_id=account_id, agent_id=agent_id,
         accounts=Account.select(Account.id, Account.email).order_by(Account.email),
         agents=Agent.select(Agent.id, Agent.name).order_by(Agent.name),
+        asked_for=audit.asked_for, request_named=audit.request_named, day=format_date,
     )

@@ -330,6 +330,15 @@ def test_reading_and_exporting_transcripts_is_recorded_for_admins_only(app, clie
     assert "old-4" in client.get(f"/admin/audit?account={analyst.id}&agent={history.id}").get_data(as_text=True)
     assert "old-4" not in client.get(f"/admin/audit?agent={people['sales'].id}").get_data(as_text=True)
     assert client.post("/admin/audit").status_code == 405, "nothing in the app changes or deletes an entry"
+    words = re.sub(r"<[^>]+>", "", html)
+    assert "Asked for transcripts: dialogs that stopped at" in words and "2026-03-01 – 2026-03-31 · all channels" in words
+    assert "stop_slot=" not in html, "in words, not as a query string"
+    AuditEntry.create(account=analyst.id, account_email=analyst.email, agent=history.id, agent_name=history.name, action="export",
+                      filters="Send again of request #7", address="127.0.0.1")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    russian = re.sub(r"<[^>]+>", "", client.get("/admin/audit").get_data(as_text=True))
+    assert "Запросил(а) переписки: повторная отправка запроса № 7" in russian, "an entry stored in English, said in Russian"
+    assert "Запросил(а) переписки: диалоги со стоп-слотом" in russian and "01.03.2026 – 31.03.2026 · все каналы" in russian
 
 
 def test_an_erased_dialogs_id_is_redacted_however_the_path_is_written():
