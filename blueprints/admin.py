@@ -129,7 +129,7 @@ def create_account():
         except IntegrityError:  # the unique index decides, even between two admins at once
             form.email.errors.append(_("An account with this email already exists."))
         else:
-            password_links.send_link(account.id, tokens.INVITATION.name)
+            password_links.send_link(account.id, tokens.INVITATION.name, language())  # the new account has no language yet
             flash(_("Account %(email)s created. An invitation to set a password is on its way; it works for 7 days.", email=email), "success")
             return redirect(url_for("admin.index"))
     return page(account_form=form), 400
@@ -144,7 +144,7 @@ def invite_again(account_id):
     if passwords.is_set(account):
         flash(_("%(email)s has joined already: no invitation sent.", email=account.email), "error")
     else:
-        password_links.send_link(account.id, tokens.INVITATION.name)
+        password_links.send_link(account.id, tokens.INVITATION.name, language())
         flash(_("A new invitation is on its way to %(email)s; it works for 7 days.", email=account.email), "success")
     return redirect(url_for("admin.index"))
 
