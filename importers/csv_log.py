@@ -18,8 +18,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from importers import ImportFailed, Item
-from languages.stored import N_, StoredText
 from ingest.rules import SENDERS
+from languages.stored import N_, StoredText
 
 FIELDS = ("dialog_id", "timestamp", "sender", "channel", "slot", "text")
 REQUIRED = ("dialog_id", "timestamp", "sender")

@@ -3,8 +3,9 @@
 A page follows the account's choice, else the browser's `Accept-Language`. An email
 follows its recipient's choice, else the language of the browser they last logged in
 with: the worker and the subscription sweep that send most emails have no request to
-ask. An invitation, to an account that has neither yet, speaks its admin's language. The English texts in the code are the message ids; `translations/` holds the
-Russian catalogue (`make messages` extracts, `make` compiles it).
+ask. An invitation, to an account that has neither yet, speaks its admin's language.
+The English texts in the code are the message ids; `translations/` holds the Russian
+catalogue (`make messages` extracts, `make` compiles it).
 """
 import os
 
