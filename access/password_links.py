@@ -14,7 +14,7 @@ from access import passwords, sessions, tokens
 from export_queue.delivery import hand_over, mail_failure
 from export_queue.emails import external_url
 from extensions import Message, huey, in_app_context
-from languages import speaking_to
+from languages import DEFAULT, speaking_to
 from models import Account, utcnow
 from reporting.localtime import format_local
 from webguard.request_log import log_event
@@ -56,10 +56,10 @@ def set_password(account, password):
     return bool(changed)
 
 
-def link_email(account, purpose):
+def link_email(account, purpose, otherwise=DEFAULT):
     """The email that carries a fresh link of `purpose` to the account's address, in
-    the account's language (an invited account has none yet: English)."""
-    with speaking_to(account):
+    the account's language, or `otherwise` while it has none (an invited account)."""
+    with speaking_to(account, otherwise):
         context = dict(
             account=account,
             purpose=purpose.name,
@@ -79,13 +79,14 @@ def link_email(account, purpose):
 
 @huey.task(retries=3, retry_delay=60)
 @in_app_context
-def send_link(account_id, purpose_name):
-    """Email the account a fresh link of this purpose (none if it was deleted meanwhile)."""
+def send_link(account_id, purpose_name, otherwise=DEFAULT):
+    """Email the account a fresh link of this purpose (none if it was deleted meanwhile),
+    in `otherwise` while the account has no language of its own."""
     account = Account.get_or_none(Account.id == account_id)
     if account is None:
         return
     try:
-        hand_over(link_email(account, tokens.PURPOSES[purpose_name]))
+        hand_over(link_email(account, tokens.PURPOSES[purpose_name], otherwise))
     except Exception as exc:  # noqa: BLE001 - logged by kind only: the server's words may name the address
         failure = mail_failure(exc)
         log_event("password_link_not_sent", level=logging.WARNING, account=account_id, purpose=purpose_name, kind=failure.kind)

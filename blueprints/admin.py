@@ -24,7 +24,8 @@ from outcomes import rules as outcome_rules
 from privacy import audit
 from privacy.masking import MAX_ALSO_MASK, compile_also_mask
 from reporting import periods
-from reporting.localtime import to_local
+from reporting.localtime import format_date, to_local
+from subscriptions import notes
 from subscriptions.lists import due_within, failed_runs
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -128,7 +129,7 @@ def create_account():
         except IntegrityError:  # the unique index decides, even between two admins at once
             form.email.errors.append(_("An account with this email already exists."))
         else:
-            password_links.send_link(account.id, tokens.INVITATION.name)
+            password_links.send_link(account.id, tokens.INVITATION.name, language())  # the new account has no language yet
             flash(_("Account %(email)s created. An invitation to set a password is on its way; it works for 7 days.", email=email), "success")
             return redirect(url_for("admin.index"))
     return page(account_form=form), 400
@@ -143,7 +144,7 @@ def invite_again(account_id):
     if passwords.is_set(account):
         flash(_("%(email)s has joined already: no invitation sent.", email=account.email), "error")
     else:
-        password_links.send_link(account.id, tokens.INVITATION.name)
+        password_links.send_link(account.id, tokens.INVITATION.name, language())
         flash(_("A new invitation is on its way to %(email)s; it works for 7 days.", email=account.email), "success")
     return redirect(url_for("admin.index"))
 
@@ -226,6 +227,7 @@ def agent_page(agent_id, privacy_form=None, outcomes=None):
         outcomes=outcomes or outcomes_section(agent),
         name_form=AgentForm(formdata=None, obj=agent),
         slots=slot_rows(agent),
+        day=format_date,
     )
 
 
@@ -410,12 +412,14 @@ def revoke_grant(grant_id):
 def queue():
     """Queue health: depth, oldest waiting, late requests, failures, click-to-email;
     and the scheduled reports due in the next 24 hours, and those that failed lately."""
-    now = utcnow()
+    now, tz_name = utcnow(), current_app.config["TIMEZONE"]
     return render_template(
         "admin/queue.html",
         health=queue_health(),
-        due_soon=due_within(now, current_app.config["TIMEZONE"]),
+        due_soon=due_within(now, tz_name),
         failed_runs=failed_runs(since=now - timedelta(days=7)),
+        run_note=lambda run: notes.in_words(run, tz_name),
+        day=format_date,
     )
 
 
@@ -433,4 +437,5 @@ def audit_log():
         "admin/audit.html", entries=found, older_url=older, account_id=account_id, agent_id=agent_id,
         accounts=Account.select(Account.id, Account.email).order_by(Account.email),
         agents=Agent.select(Agent.id, Agent.name).order_by(Agent.name),
+        asked_for=audit.asked_for, request_named=audit.request_named, day=format_date,
     )

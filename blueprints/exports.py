@@ -96,7 +96,7 @@ def get_own(token):
     if item is None or not can_see(g.account, item.agent_id):
         abort(404)
     if item.request.kind == transcripts.KEY:
-        audit.record_export({item.agent_id}, filters=f"Own copy of request #{item.request_id}, sent to another account")
+        audit.record_export({item.agent_id}, filters=audit.OWN_COPY.english(id=item.request_id))
     filters = dataclasses.replace(intake.filters_of(item.request), agent_ids=(item.agent_id,))
     queue_export(filters, item.request.kind, intake.selector_of(item.request))
     return redirect(url_for("exports.index"))
@@ -117,6 +117,6 @@ def send_again(request_id):
     if not visible:
         abort(404)
     if original.kind == transcripts.KEY:
-        audit.record_export(visible, filters=f"Send again of request #{original.id}")
+        audit.record_export(visible, filters=audit.SEND_AGAIN.english(id=original.id))
     queue_export(dataclasses.replace(filters, agent_ids=tuple(sorted(visible))), original.kind, intake.selector_of(original))
     return redirect(url_for("exports.index"))

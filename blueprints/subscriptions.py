@@ -19,6 +19,7 @@ from models import Agent, Alert, AlertRun, ExportItem, ExportRequest, Subscripti
 from outcomes.rules import OUTCOMES
 from reporting import kinds
 from reporting.localtime import format_date
+from subscriptions import notes
 from subscriptions.schedules import describe, schedule_of
 from subscriptions.wording import in_words, subscription_summary
 
@@ -29,6 +30,7 @@ bp = Blueprint("subscriptions", __name__)
 @login_required
 def index():
     subscriptions = list(Subscription.select().where(Subscription.account == g.account).order_by(Subscription.id))
+    tz = current_app.config["TIMEZONE"]
     names = dict(Agent.select(Agent.id, Agent.name).tuples())
     rows = []
     for subscription in subscriptions:
@@ -42,6 +44,7 @@ def index():
             channels=json.loads(subscription.channels),
             outcomes=[OUTCOMES[key] for key in json.loads(subscription.outcomes) if key in OUTCOMES],
             last=last,
+            note=notes.in_words(last, tz) if last else "",
             requests=list(ExportRequest.select().where(ExportRequest.subscription_run == last)) if last else [],
             outcome=outcome_of(last),
         ))

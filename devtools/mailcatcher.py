@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 from aiosmtpd.controller import Controller
@@ -39,9 +40,17 @@ class CaughtMessage:
     subject: str
     sender: str
     recipients: list
-    date: object
+    date: object  # when it was sent, as a naive UTC datetime like the app's stored times; None without a Date
     text: str
     html: str
+
+
+def sent_at(date_header):
+    """A Date header in UTC, naive, so that pages show it as they show every time (`local`)."""
+    if not date_header:
+        return None
+    sent = parsedate_to_datetime(date_header)
+    return sent.astimezone(timezone.utc).replace(tzinfo=None) if sent.tzinfo else sent
 
 
 def read_messages(folder, limit=100):
@@ -61,7 +70,7 @@ def read_messages(folder, limit=100):
                 subject=str(msg["Subject"] or ""),
                 sender=str(msg["From"] or ""),
                 recipients=[a.addr_spec for a in msg["To"].addresses] if msg["To"] else [],
-                date=parsedate_to_datetime(msg["Date"]) if msg["Date"] else None,
+                date=sent_at(msg["Date"]),
                 text=text.get_content() if text else "",
                 html=html.get_content() if html else "",
             )

@@ -48,8 +48,7 @@ def selection(item):
     order number'); None for a report."""
     if item.request.kind != transcripts.KEY:
         return None
-    words = dialog_lists.in_words(selector_of(item.request), dialog_lists.slot_namer([item.agent_id]))
-    return words[0].lower() + words[1:]
+    return dialog_lists.in_a_sentence(selector_of(item.request), [item.agent_id])
 
 
 def scheduled_by(request):

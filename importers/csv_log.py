@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 
 from importers import ImportFailed, Item
 from ingest.rules import SENDERS
+from languages.stored import N_, StoredText
 
 FIELDS = ("dialog_id", "timestamp", "sender", "channel", "slot", "text")
 REQUIRED = ("dialog_id", "timestamp", "sender")
@@ -72,6 +73,8 @@ class Wording:
     sender_values: str
     timezone: str
 
+
+UNREADABLE_LINE = StoredText(N_("line %(line)s cannot be read as CSV (%(detail)s)"))  # detail: the csv module's own words
 
 COMMAND_LINE = Wording(
     columns="--map names columns the file does not have (%(unknown)s); its columns are: %(columns)s",
@@ -186,7 +189,7 @@ class CsvLog:
                     if row:
                         yield self._item(f"line {start}", row, columns)
             except csv.Error as exc:
-                raise ImportFailed(f"line {line + 1} cannot be read as CSV ({exc})") from None
+                raise ImportFailed(UNREADABLE_LINE.english(line=line + 1, detail=exc)) from None
 
     def _item(self, where, row, columns):
         if any(NOT_UTF8.search(value) for value in row):

@@ -21,10 +21,12 @@ import importers
 from database import is_transient
 from database.claims import Lifecycle
 from extensions import huey, in_app_context
-from importers.csv_log import WEB_FORM, CsvLog, parse_timezone
+from importers.csv_log import UNREADABLE_LINE, WEB_FORM, CsvLog, parse_timezone
 from importers.jsonl import JsonLines
-from importers.rasa import TrackerFiles
+from importers.rasa import NO_TRACKER_FILES, NOT_A_TRACKER, TrackerFiles
+from languages import stored
 from languages.formats import ngettext
+from languages.stored import N_, StoredText
 from models import ImportJob, utcnow
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,12 @@ JOBS = Lifecycle(
 )
 
 
-UNREADABLE = "The file could not be read as a Rasa tracker (the reason is below); nothing was imported from it."
+# A job's error is stored in English, with no reader in sight; `error_in_words` says it in the page's language.
+STOPPED = StoredText(N_("%(reason)s. What was imported before this stays; importing the file again skips it."))
+REASONS = (UNREADABLE_LINE, NO_TRACKER_FILES, NOT_A_TRACKER)  # an ImportFailed's, made of values; the others are message ids
+DATABASE_ERROR = N_("A database error stopped the import; the worker's log has the details.")
+UNEXPECTED_ERROR = N_("The import stopped on an unexpected error; the worker's log has the details.")
+UNREADABLE = N_("The file could not be read as a Rasa tracker (the reason is below); nothing was imported from it.")
 
 
 class ClaimLost(Exception):
@@ -95,16 +102,16 @@ def _import(job, config, lease):
     except ClaimLost:
         raise
     except importers.ImportFailed as exc:
-        _finish(job, FAILED, error=f"{exc}. What was imported before this stays; importing the file again skips it.")
+        _finish(job, FAILED, error=STOPPED.english(reason=exc))
     except (DatabaseError, InterfaceError) as exc:
         if is_transient(exc):
             # The job stays running with its file; its lease lapses and the sweep runs it again.
             log.warning("import job %d: the database could not be reached or was busy; it runs again: %s", job.id, exc)
             return
-        _finish(job, FAILED, error="A database error stopped the import; the worker's log has the details.")
+        _finish(job, FAILED, error=DATABASE_ERROR)
         raise
     except Exception:
-        _finish(job, FAILED, error="The import stopped on an unexpected error; the worker's log has the details.")
+        _finish(job, FAILED, error=UNEXPECTED_ERROR)
         raise
     else:
         if getattr(source, "unread", ()):  # the upload is one tracker file; the reasons say why it could not be read
@@ -136,6 +143,14 @@ def delete_upload(path):
         os.remove(path)
     except FileNotFoundError:
         pass
+
+
+def error_in_words(error):
+    """The job's error in the current language; its reason, an ImportFailed's, as well."""
+    stopped = STOPPED.read(error)
+    if stopped:
+        return STOPPED.say(reason=stored.shown(stopped["reason"], REASONS))
+    return stored.shown(error)
 
 
 def unattended(pending_ids):

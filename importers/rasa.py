@@ -20,6 +20,7 @@ import ijson
 
 from importers import ImportFailed, Item
 from ingest.rules import SlotIn
+from languages.stored import N_, StoredText
 
 BOOKKEEPING = {"action_listen", "action_session_start", "action_restart"}
 # Rasa's other event types: nothing in them says where a dialog went.
@@ -30,6 +31,8 @@ IGNORED_TYPES = {
     "flow_resumed", "flow_completed", "flow_cancelled", "dialogue_stack_updated",
 }
 DEFAULT_CHANNEL = "rasa"
+NO_TRACKER_FILES = StoredText(N_("%(path)s has no .json files (tracker files from GET /conversations/<sender_id>/tracker)."))
+NOT_A_TRACKER = StoredText(N_("%(path)s is neither a tracker file nor a folder of them."))
 WAITING_IN_MEMORY = 1000  # a session's events waiting for its channel, kept in memory before a temporary file
 STREAM = ijson.get_backend("yajl2_c")  # ijson's C parser: the pure Python one is ten times slower
 CHUNK = 64 * 1024  # bytes of a tracker file read at a time
@@ -213,11 +216,11 @@ class TrackerFiles:
         if os.path.isdir(path):
             self.files = sorted(os.path.join(path, name) for name in os.listdir(path) if name.endswith(".json"))
             if not self.files:
-                raise ImportFailed(f"{path} has no .json files (tracker files from GET /conversations/<sender_id>/tracker).")
+                raise ImportFailed(NO_TRACKER_FILES.english(path=path))
         elif os.path.isfile(path):
             self.files = [path]
         else:
-            raise ImportFailed(f"{path} is neither a tracker file nor a folder of them.")
+            raise ImportFailed(NOT_A_TRACKER.english(path=path))
         self.total = sum(os.path.getsize(name) for name in self.files)
         self.done = 0
         self.slot_catalogue = {}

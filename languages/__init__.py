@@ -3,8 +3,9 @@
 A page follows the account's choice, else the browser's `Accept-Language`. An email
 follows its recipient's choice, else the language of the browser they last logged in
 with: the worker and the subscription sweep that send most emails have no request to
-ask. The English texts in the code are the message ids; `translations/` holds the
-Russian catalogue (`make messages` extracts, `make` compiles it).
+ask. An invitation, to an account that has neither yet, speaks its admin's language.
+The English texts in the code are the message ids; `translations/` holds the Russian
+catalogue (`make messages` extracts, `make` compiles it).
 """
 import os
 
@@ -33,17 +34,18 @@ def page_language():
     return browser_language()
 
 
-def email_language(account):
-    """The language of emails to `account` (see the module's docstring)."""
+def email_language(account, otherwise=DEFAULT):
+    """The language of emails to `account` (see the module's docstring); `otherwise`
+    while it has none (an invitation speaks the language of the admin who sent it)."""
     for language in (account.language, account.browser_language):
         if language in LANGUAGES:
             return language
-    return DEFAULT
+    return otherwise
 
 
-def speaking_to(account):
+def speaking_to(account, otherwise=DEFAULT):
     """`with speaking_to(account):` renders texts in the language of its emails."""
-    return force_locale(email_language(account))
+    return force_locale(email_language(account, otherwise))
 
 
 def init_app(app):

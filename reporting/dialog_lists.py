@@ -230,6 +230,12 @@ def in_words(selector, slot_name):
     return _("Counted dialogs")
 
 
+def in_a_sentence(selector, agent_ids):
+    """The selector within a sentence, its slots named as the agents name them: 'dialogs that stopped at Ask order number'."""
+    words = in_words(selector, slot_namer(agent_ids))
+    return words[0].lower() + words[1:]
+
+
 def keyset_text(keyset):
     """A keyset (started_at, id) as it goes into a link."""
     return f"{keyset[0].isoformat()}~{keyset[1]}"

@@ -3,7 +3,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from models import Account, ExportItem, ExportRequest, Subscription, SubscriptionRun
-from subscriptions import schedules
+from subscriptions import notes, schedules
 
 
 def active_subscriptions():
@@ -34,6 +34,6 @@ def failed_runs(since):
     return list(
         SubscriptionRun.select(SubscriptionRun, Subscription, Account).join(Subscription).join(Account)
         .where((SubscriptionRun.started_at >= since)
-               & (SubscriptionRun.id.in_(with_failures) | SubscriptionRun.note.contains("Left out")))
+               & (SubscriptionRun.id.in_(with_failures) | SubscriptionRun.note.contains(notes.LEFT_OUT.lead)))
         .order_by(SubscriptionRun.started_at.desc())
     )

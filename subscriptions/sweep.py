@@ -23,8 +23,7 @@ from export_queue.intake import filters_key, in_flight_requests, lock_account
 from database import db
 from models import Agent, ExportItem, ExportRequest, Subscription, SubscriptionRun
 from reporting import periods
-from reporting.localtime import format_local
-from subscriptions import schedules
+from subscriptions import notes, schedules
 from subscriptions.lists import active_subscriptions
 from webguard.request_log import log_event
 
@@ -67,20 +66,15 @@ def start_run(subscription, run, now, tz_name, max_pending):
     account, kinds = subscription.account, json.loads(subscription.kinds)
     wanted = json.loads(subscription.agents)
     visible = {agent.id for agent in visible_agents(account).where(Agent.id.in_(wanted))}
-    notes = []
-    if now - run.due > LATE_AFTER:
-        notes.append(f"Late: no worker was running at the due time ({format_local(run.due, tz_name)}), "
-                     "or this account's earlier scheduled emails were still on their way.")
     left_out = [agent_id for agent_id in wanted if agent_id not in visible]
-    if left_out:
-        names = [a.name for a in Agent.select(Agent.name).where(Agent.id.in_(left_out)).order_by(Agent.name)]
-        gone = len(left_out) - len(names)
-        notes.append("Left out, no longer visible to this account: " + ", ".join(names + [f"{gone} deleted agent(s)"] * bool(gone)) + ".")
+    names = [a.name for a in Agent.select(Agent.name).where(Agent.id.in_(left_out)).order_by(Agent.name)] if left_out else []
+    note = notes.note(due=run.due if now - run.due > LATE_AFTER else None, tz_name=tz_name, names=names,
+                      deleted=len(left_out) - len(names))
     try:
         with db.atomic() as transaction:
             lock_account(account)
             record = SubscriptionRun.create(subscription=subscription, first_day=run.first_day, last_day=run.last_day,
-                                            due_at=run.due, started_at=now, note=" ".join(notes) or None)
+                                            due_at=run.due, started_at=now, note=note)
             waiting = in_flight_requests(account, scheduled=True).count()
             if waiting and waiting + len(kinds) > max_pending:
                 transaction.rollback()

@@ -37,6 +37,10 @@ def test_a_slot_renamed_on_the_agent_page_shows_in_every_report_at_once(app, cli
     page = client.get(f"/admin/agents/{agent.id}").get_data(as_text=True)
     assert "<td><code>ask_order</code></td><td>ask_order</td>" in page, "an imported slot is named by its key"
     assert f"<td>{TODAY.isoformat()}</td><td>{TODAY.isoformat()}</td>" in page, "first and last seen"
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    russian = client.get(f"/admin/agents/{agent.id}").get_data(as_text=True)
+    assert f"<td>{TODAY:%d.%m.%Y}</td><td>{TODAY:%d.%m.%Y}</td>" in russian, "as the language writes dates"
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
     with app.app_context():
         slot = Slot.get(Slot.key == "ask_order")
     refused = client.post(f"/admin/agents/{agent.id}/slots/{slot.id}", data={"name": " ", "type": "question", "text": "",

@@ -410,6 +410,13 @@ def test_a_report_waiting_for_the_mail_server_downloads_and_the_page_says_why_in
     auth.login("admin@example.com")
     page = fetch(client, "/exports").get_data(as_text=True)
     assert "Technical detail" in page and "Connection refused" in page
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    recorded = "Причины — в том виде, в каком их записал обработчик, по-английски; ответ почтового сервера — дословно."
+    page = fetch(client, "/exports").get_data(as_text=True)
+    assert "Технические подробности" in page and recorded in page, "a Russian page says the admin's detail stays as recorded"
+    assert "The mail server could not be reached: [Errno 111] Connection refused" in page
+    queue = client.get("/admin/queue").get_data(as_text=True)
+    assert "повтор: The mail server could not be reached: [Errno 111] Connection refused" in queue and recorded in queue
 
 
 @pytest.mark.parametrize("kind, words", [

@@ -1,5 +1,6 @@
 """Admin → Import in the web app: the upload form, its checks, and the job it starts
 (run inline here; test_end_to_end runs it with a real worker and browser)."""
+import csv
 import io
 import json
 import os
@@ -373,6 +374,34 @@ def test_skipped_rows_are_a_warning_with_their_reasons_grouped_and_counted(app, 
     assert skips.count("<li>") == 4
     done = job_page(admin, post(admin, CSV_MAPPING, csv_log("d,2026-03-01T10:00:00Z,user,,ok"), "clean.csv"))
     assert "<h2 id=\"import-state\" aria-live=\"polite\">Done</h2>" in done and "import-skips" not in done
+
+
+def test_a_jobs_error_is_said_in_the_viewers_language_and_its_reasons_stay_the_apis(app, admin):
+    """The worker stores a job's error in English; the job page says it in its viewer's
+    language, errors stored before too. The skip reasons stay the API's English, and a
+    Russian page says so; the CSV module's own words stay as a quoted detail."""
+    admin.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    cut = job_page(admin, post(admin, {"kind": "rasa"}, b'{"sender_id": "x", "events": [{"event": "user", "timest', "cut.json"))
+    assert "Файл не удалось прочитать как трекер Rasa (причина ниже); из него ничего не импортировано." in cut
+    assert "Причины — сообщения самого API, на английском." in cut and "is not valid JSON (line 1, column" in cut
+    limit = csv.field_size_limit(1000)  # the worker's csv module stops at line 3
+    try:
+        long = job_page(admin, post(admin, CSV_MAPPING, csv_log("d,2026-03-01T10:00:00Z,user,,ok", "e,2026-03-01T10:00:00Z,user,," + "x" * 2000),
+                                    "long.csv"))
+    finally:
+        csv.field_size_limit(limit)
+    assert ("Строку 3 не удалось прочитать как CSV (field larger than field limit (1000)). "
+            "Импортированное до этого места остаётся; при повторном импорте файла оно пропускается.") in long
+    with app.app_context():
+        assert ImportJob.get(ImportJob.file_name == "long.csv").error == (
+            "line 3 cannot be read as CSV (field larger than field limit (1000)). "
+            "What was imported before this stays; importing the file again skips it.")
+        before = ImportJob.create(account=Account.get(), agent=Agent.get(), kind="events", file_name="old.jsonl", path="gone",
+                                  state="failed", error="A database error stopped the import; the worker's log has the details.")
+    assert "Импорт остановила ошибка базы данных; подробности — в логе обработчика." in admin.get(f"/admin/import/{before.id}").get_data(as_text=True)
+    admin.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    english = admin.get(f"/admin/import/{before.id}").get_data(as_text=True)
+    assert "A database error stopped the import; the worker&#39;s log has the details." in english
 
 
 def test_the_agent_page_links_to_import_with_the_agent_chosen(app, admin, people):

@@ -14,7 +14,8 @@ import languages
 from languages.formats import ngettext, number, percent
 from models import Account
 from reporting.localtime import format_local, relative
-from tests.conftest import Auth, csrf_token, make_account
+from app import create_app
+from tests.conftest import Auth, app_config, csrf_token, fresh_schema, make_account
 
 ROOT = Path(__file__).resolve().parent.parent
 RUSSIAN = ROOT / "translations" / "ru" / "LC_MESSAGES" / "messages.po"
@@ -151,7 +152,8 @@ def test_a_russian_admin_hears_the_deeper_modules_refusals_in_russian(app, clien
     page = f"/admin/agents/{people['support'].id}"
     masking = client.post(f"{page}/privacy", data={"csrf_token": csrf_token(client, page), "also_mask": "(unclosed"})
     assert masking.status_code == 400
-    assert "Выражение 1 ((unclosed) Slotlens выполнить не может: missing )" in masking.get_data(as_text=True)
+    assert ("Выражение 1 ((unclosed) Slotlens выполнить не может; сообщение движка регулярных выражений (RE2, по-английски): "
+            "«missing ): (unclosed»." in masking.get_data(as_text=True)), "RE2's own reason, quoted as its message"
     catalogue = client.post(f"{page}/slots/upload", data={"csrf_token": csrf_token(client, page),
                                                           "catalogue": (io.BytesIO(b"slot,label\nx,y\n"), "a.csv")},
                             content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
@@ -161,3 +163,19 @@ def test_a_russian_admin_hears_the_deeper_modules_refusals_in_russian(app, clien
     refused = client.post(f"/admin/accounts/{admin.id}/delete", data={"csrf_token": csrf_token(client, "/admin/")},
                           follow_redirects=True).get_data(as_text=True)
     assert "Нельзя удалить собственную учётную запись." in refused
+
+
+def test_the_outbox_dates_its_emails_as_the_language_writes_times(tmp_path, database_url):
+    caught = tmp_path / "outbox"
+    caught.mkdir()
+    (caught / "1.eml").write_bytes(b"From: reports@slotlens.test\r\nTo: admin@example.com\r\nSubject: Hello\r\n"
+                                   b"Date: Fri, 27 Nov 2026 10:15:00 +0100\r\n\r\nHi\r\n")
+    app = create_app(app_config(tmp_path, database_url, MAIL_CATCHER_DIR=str(caught), TIMEZONE="Europe/Berlin"),
+                     instance_path=str(tmp_path / "instance"))
+    with app.app_context():
+        fresh_schema(database_url)
+        make_account("admin@example.com", is_admin=True)
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    Auth(client).login("admin@example.com")
+    assert "· 27.11.2026 10:15 CET (UTC+01:00)" in client.get("/outbox").get_data(as_text=True)

@@ -179,6 +179,25 @@ def test_the_password_link_email_is_in_its_accounts_language_whatever_browser_as
     assert not re.search("[а-яА-Я]", english.body + english.html), "an account that never chose gets English"
 
 
+def test_an_invitation_speaks_the_language_of_the_admin_who_sent_it(app, client, auth, people):
+    """The invited account has no language yet: its invitation is in the inviting admin's,
+    and the account still follows its own browser once it logs in."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    auth.login("admin@example.com")
+    with mail.record_messages() as outbox:
+        auth.post("/admin/accounts", {"email": "new@example.com"}, form_page="/admin/")
+    (message,) = outbox
+    assert message.subject == "Приглашение в Slotlens" and "Задайте пароль, чтобы присоединиться:" in message.body
+    with app.app_context():
+        invited = Account.get(Account.email == "new@example.com")
+        assert (invited.language, invited.browser_language) == ("", ""), "nothing chosen for it"
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    with mail.record_messages() as outbox:
+        auth.post(f"/admin/accounts/{invited.id}/invite", {}, form_page="/admin/")
+    (again,) = outbox
+    assert again.subject == "You are invited to Slotlens" and not re.search("[а-яА-Я]", again.body + again.html)
+
+
 def test_the_sweep_and_the_worker_email_a_scheduled_report_in_the_recipients_language(app, people):
     """No request anywhere: the sweep makes the items, the worker's task (its own app
     context, as Huey runs it) builds and sends them."""

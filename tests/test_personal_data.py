@@ -53,7 +53,7 @@ def test_luhn():
 
 
 def test_also_mask_expressions_are_checked_and_bounded():
-    with pytest.raises(ValueError, match=r"Expression 2 \(\(a\) is not one Slotlens can run: missing \)"):
+    with pytest.raises(ValueError, match=r"Expression 2 \(\(a\) is not one Slotlens can run; the regular expression engine \(RE2\) says “missing \): \(a”"):
         compile_also_mask("ORD-\\d{6}\n(a")
     with pytest.raises(ValueError, match="Lookarounds"):
         compile_also_mask("(?<=x)y")
@@ -162,7 +162,7 @@ def test_the_agent_page_saves_masking_and_refuses_a_bad_expression(app, client, 
     response = client.post(f"{page}/privacy", data={"csrf_token": csrf_token(client, page), "mask_personal_data": "y",
                                                    "also_mask": "ORD-\\d{6}\n(unclosed"})
     assert response.status_code == 400
-    assert "Expression 2 ((unclosed) is not one Slotlens can run: missing )" in response.get_data(as_text=True)
+    assert "Expression 2 ((unclosed) is not one Slotlens can run; the regular expression engine (RE2) says “missing ): (unclosed”" in response.get_data(as_text=True)
     assert Agent.get_by_id(agent_id).also_mask == ""
     response = client.post(f"{page}/privacy", data={"csrf_token": csrf_token(client, page), "also_mask": " ORD-\\d{6} \n\n"})
     assert response.status_code == 302
@@ -330,6 +330,15 @@ def test_reading_and_exporting_transcripts_is_recorded_for_admins_only(app, clie
     assert "old-4" in client.get(f"/admin/audit?account={analyst.id}&agent={history.id}").get_data(as_text=True)
     assert "old-4" not in client.get(f"/admin/audit?agent={people['sales'].id}").get_data(as_text=True)
     assert client.post("/admin/audit").status_code == 405, "nothing in the app changes or deletes an entry"
+    words = re.sub(r"<[^>]+>", "", html)
+    assert "Asked for transcripts: dialogs that stopped at" in words and "2026-03-01 – 2026-03-31 · all channels" in words
+    assert "stop_slot=" not in html, "in words, not as a query string"
+    AuditEntry.create(account=analyst.id, account_email=analyst.email, agent=history.id, agent_name=history.name, action="export",
+                      filters="Send again of request #7", address="127.0.0.1")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    russian = re.sub(r"<[^>]+>", "", client.get("/admin/audit").get_data(as_text=True))
+    assert "Запросил(а) переписки: повторная отправка запроса № 7" in russian, "an entry stored in English, said in Russian"
+    assert "Запросил(а) переписки: диалоги со стоп-слотом" in russian and "01.03.2026 – 31.03.2026 · все каналы" in russian
 
 
 def test_an_erased_dialogs_id_is_redacted_however_the_path_is_written():

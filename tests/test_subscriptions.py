@@ -12,7 +12,7 @@ from peewee import IntegrityError
 from database import db
 from models import Account, ExportRequest, Grant, Subscription, SubscriptionRun
 from subscriptions import sweep
-from tests.conftest import csrf_token
+from tests.conftest import Auth, csrf_token
 
 TZ = "Europe/Berlin"
 CREATED = datetime(2026, 12, 1, 6, 0)  # 07:00 in Berlin, a Tuesday
@@ -336,10 +336,38 @@ def test_admins_see_what_is_due_in_the_next_24_hours_and_what_failed(app, client
     assert "Left out, no longer visible to this account: Sales Bot." in page
 
 
+def test_run_notes_are_said_in_the_readers_language_those_stored_before_too(app, client, auth, people, subscription, monkeypatch):
+    """The sweep stores a run's note in English; each page says it in its reader's
+    language, the due time as that language writes times, and notes stored before as well."""
+    back = DUE + timedelta(days=3, hours=2)
+    monkeypatch.setattr("blueprints.admin.utcnow", lambda: back)
+    with app.app_context():
+        Subscription.update(agents=json.dumps([people["support"].id, people["sales"].id, 4242])).execute()  # 4242: deleted
+        deliver(back)
+        assert SubscriptionRun.get().note == (
+            "Late: no worker was running at the due time (2026-12-04 09:00 CET (UTC+01:00)), or this account's earlier "
+            "scheduled emails were still on their way. Left out, no longer visible to this account: Sales Bot, 1 deleted agent(s).")
+        SubscriptionRun.create(subscription=subscription, first_day=DUE.date(), last_day=DUE.date(), due_at=DUE, started_at=back,
+                               note="Left out, no longer visible to this account: Sales Bot, 2 deleted agent(s).")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    auth.login("admin@example.com")
+    queue = client.get("/admin/queue").get_data(as_text=True)
+    assert "С опозданием: в назначенное время (04.12.2026 09:00 CET (UTC+01:00)) не работал ни один обработчик" in queue
+    assert "Пропущены агенты, которые больше не видны этой учётной записи: Sales Bot, 1 удалённый агент." in queue
+    assert "Пропущены агенты, которые больше не видны этой учётной записи: Sales Bot, 2 удалённых агента." in queue
+    assert "Late:" not in queue and "Left out" not in queue
+    analyst = app.test_client()
+    analyst.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    Auth(analyst).login("analyst@example.com")
+    assert "С опозданием: в назначенное время (04.12.2026 09:00 CET" in analyst.get("/subscriptions").get_data(as_text=True)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    english = client.get("/admin/queue").get_data(as_text=True)
+    assert "Late: no worker was running at the due time (2026-12-04 09:00 CET (UTC+01:00))" in english
+    assert "Left out, no longer visible to this account: Sales Bot, 1 deleted agent." in english
+
+
 def client_page(app, path):
     """`path` as the analyst sees it."""
-    from tests.conftest import Auth
-
     client = app.test_client()
     Auth(client).login("analyst@example.com")
     return client.get(path).get_data(as_text=True)
