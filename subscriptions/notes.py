@@ -22,7 +22,7 @@ def note(due=None, tz_name=None, names=(), deleted=0):
     that are no longer visible (their `names`, and how many were `deleted`); None without either."""
     said = [LATE.english(due=format_local(due, tz_name))] if due else []
     if names or deleted:
-        said.append(LEFT_OUT.say(agents=", ".join([*names, *[DELETED.english(num=deleted)] * bool(deleted)])))
+        said.append(LEFT_OUT.english(agents=", ".join([*names, *[DELETED.english(num=deleted)] * bool(deleted)])))
     return " ".join(said) or None
 
 

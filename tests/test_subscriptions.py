@@ -366,6 +366,17 @@ def test_run_notes_are_said_in_the_readers_language_those_stored_before_too(app,
     assert "Left out, no longer visible to this account: Sales Bot, 1 deleted agent." in english
 
 
+def test_a_note_is_stored_in_english_whatever_language_is_in_force(app):
+    """The sweep may run while a recipient's language is in force (`speaking_to`): the
+    note it stores is still the English that pages and `failed_runs` read back."""
+    from flask_babel import force_locale
+
+    from subscriptions import notes
+
+    with app.test_request_context(), force_locale("ru"):
+        assert notes.note(names=["Sales Bot"], deleted=1) == "Left out, no longer visible to this account: Sales Bot, 1 deleted agent(s)."
+
+
 def client_page(app, path):
     """`path` as the analyst sees it."""
     client = app.test_client()
