@@ -7,6 +7,8 @@ form, rather than columns of its own, so that runs stored before read the same w
 """
 import re
 
+from flask_babel import force_locale
+
 from languages.formats import ngettext
 from languages.stored import N_, StoredText
 from reporting.localtime import format_local
@@ -20,7 +22,11 @@ NOTE = re.compile(rf"(?:{LATE.pattern.pattern})? ?(?:{LEFT_OUT.pattern.pattern})
 def note(due=None, tz_name=None, names=(), deleted=0):
     """The note of a run that started late (`due` is when it was due) or left out agents
     that are no longer visible (their `names`, and how many were `deleted`); None without either."""
-    said = [LATE.english(due=format_local(due, tz_name))] if due else []
+    if due:
+        with force_locale("en"):  # the stored English writes its time as English does, whoever's language is in force
+            said = [LATE.english(due=format_local(due, tz_name))]
+    else:
+        said = []
     if names or deleted:
         said.append(LEFT_OUT.english(agents=", ".join([*names, *[DELETED.english(num=deleted)] * bool(deleted)])))
     return " ".join(said) or None

@@ -374,7 +374,9 @@ def test_a_note_is_stored_in_english_whatever_language_is_in_force(app):
     from subscriptions import notes
 
     with app.test_request_context(), force_locale("ru"):
-        assert notes.note(names=["Sales Bot"], deleted=1) == "Left out, no longer visible to this account: Sales Bot, 1 deleted agent(s)."
+        stored = notes.note(due=DUE, tz_name="Europe/Berlin", names=["Sales Bot"], deleted=1)
+    assert stored == ("Late: no worker was running at the due time (2026-12-01 09:00 CET (UTC+01:00)), or this account's earlier "
+                      "scheduled emails were still on their way. Left out, no longer visible to this account: Sales Bot, 1 deleted agent(s).")
 
 
 def client_page(app, path):
