@@ -14,7 +14,9 @@ that could not be read at all, which make the import incomplete.
 """
 import json
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
+from database.bulk import checkpoints_spaced
 from ingest import decoding, rules, writer
 from ingest.collector import cycles_collected_after
 
@@ -27,11 +29,11 @@ class ImportFailed(Exception):
     """The source cannot be read at all, or stopped being readable (a message for people)."""
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """One event of the source: where it is (for messages), and either the
     API-shaped payload, or a line of JSON holding it (decoded in bulk by the
-    fast path), or why it cannot become one."""
+    fast path), or why it cannot become one. A tuple: a source makes one for
+    every line, and a tuple is made in a third of a frozen dataclass's time."""
 
     where: str
     payload: dict | None
@@ -94,14 +96,15 @@ def write_events(agent, source, config, on_progress=None, batch_size=BATCH, impo
     outcome = Outcome()
     limits, catalogue = rules.Limits.from_config(config), getattr(source, "slot_catalogue", {})
     batches = _validated_batches(source, limits, batch_size, outcome.skip)
-    while True:
-        with cycles_collected_after():  # reading a batch, and writing it (`ingest.collector`)
-            batch = next(batches, None)
-            if batch is None:
-                return outcome
-            _write_batch(agent, batch, catalogue, limits, config["API_MAX_CHANNELS"], outcome, import_job)
-        if on_progress:
-            on_progress(source.done, source.total, outcome)
+    with checkpoints_spaced():
+        while True:
+            with cycles_collected_after():  # reading a batch, and writing it (`ingest.collector`)
+                batch = next(batches, None)
+                if batch is None:
+                    return outcome
+                _write_batch(agent, batch, catalogue, limits, config["API_MAX_CHANNELS"], outcome, import_job)
+            if on_progress:
+                on_progress(source.done, source.total, outcome)
 
 
 def _validated_batches(source, limits, batch_size, skip):

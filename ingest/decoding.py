@@ -11,6 +11,7 @@ batches and every error message comes from one place. The importers' payloads
 """
 import re
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import Literal
 
 import msgspec
@@ -86,7 +87,7 @@ def _may_repeat_keys(raw, structs):
         return True
     present = dict.fromkeys(REQUIRED, len(structs))
     for name in OPTIONAL:
-        present[name] = sum(getattr(s, name) is not msgspec.UNSET for s in structs)
+        present[name] = len(structs) - list(map(attrgetter(name), structs)).count(msgspec.UNSET)
     return any(raw.count(b'"%s"' % name.encode()) != count for name, count in present.items())
 
 

@@ -156,6 +156,36 @@ def test_a_worker_that_lost_its_claim_changes_nothing(app, people, monkeypatch):
         assert os.path.exists(job.path), "the new holder is still reading it"
 
 
+def test_while_an_import_writes_cycles_wait_and_sqlite_checkpoints_less_often_and_both_come_back_after(app, people, tmp_path, monkeypatch):
+    """`ingest.collector` and `database.bulk.checkpoints_spaced` hold only while an import
+    runs: the web server's and the worker's connections go on with the usual settings."""
+    import gc
+
+    import importers
+    from database import db
+    from importers.jsonl import JsonLines
+    from ingest import writer
+
+    def checkpoint_interval():
+        return None if db.for_update else db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0]  # SQLite's only
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(event(f"d{n}", "user", f"2026-11-0{n + 1}T10:00:00+00:00")) + "\n" for n in range(3)))
+    seen, ingest_events = [], writer.ingest_events
+
+    def watched(*args, **kwargs):
+        seen.append((gc.isenabled(), checkpoint_interval()))
+        return ingest_events(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "ingest_events", watched)
+    with app.app_context():
+        before = checkpoint_interval()
+        outcome = importers.write_events(Agent.get(), JsonLines(str(path)), app.config, batch_size=1)
+        assert outcome.imported == 3 and (gc.isenabled(), checkpoint_interval()) == (True, before)
+    spaced = None if before is None else 20_000
+    assert seen == [(False, spaced)] * 3
+
+
 def test_progress_moves_with_the_items_read_not_the_events_kept(app, people, tmp_path):
     """A file whose every line is refused reported its progress only once, at its end."""
     import importers
@@ -165,7 +195,7 @@ def test_progress_moves_with_the_items_read_not_the_events_kept(app, people, tmp
     path.write_bytes(b"{}\n" * 2500)
     seen = []
     with app.app_context():
-        outcome = importers.write_events(Agent.get(), JsonLines(str(path)), app.config,
+        outcome = importers.write_events(Agent.get(), JsonLines(str(path)), app.config, batch_size=1000,
                                          on_progress=lambda done, total, outcome: seen.append((done, outcome.skipped)))
     assert seen == [(3000, 1000), (6000, 2000), (7500, 2500)] and outcome.skipped == 2500
 
