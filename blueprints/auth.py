@@ -129,7 +129,7 @@ def forgot_password():
             flash(_("Too many requests for this address. %(try_again)s", try_again=try_again(minutes)), "error")
             return render_template("auth/forgot.html", form=form), 429
         if account is not None and not account.is_disabled:
-            password_links.send_link(account.id, tokens.RESET.name)
+            password_links.send_link(account.id, tokens.RESET.name, languages.page_language())  # for an account with none yet
         return render_template("auth/forgot.html", form=form, sent=True)
     return render_template("auth/forgot.html", form=form)
 

@@ -179,6 +179,18 @@ def test_the_password_link_email_is_in_its_accounts_language_whatever_browser_as
     assert not re.search("[а-яА-Я]", english.body + english.html), "an account that never chose gets English"
 
 
+def test_a_reset_asked_for_an_account_without_a_language_speaks_the_asking_browsers(app, client, people):
+    """An invited account that never logged in has no language yet: the page that asked
+    for its reset link decides, as the admin's page decides its invitation's."""
+    with app.app_context():
+        Account.create(email="invited@example.com", password_hash="-")
+    with mail.record_messages() as outbox:
+        client.post("/login/forgot", data={"email": "invited@example.com", "csrf_token": csrf_token(client, "/login/forgot")},
+                    headers={"Accept-Language": "ru"})
+    (message,) = outbox
+    assert message.subject == "Сброс пароля Slotlens"
+
+
 def test_an_invitation_speaks_the_language_of_the_admin_who_sent_it(app, client, auth, people):
     """The invited account has no language yet: its invitation is in the inviting admin's,
     and the account still follows its own browser once it logs in."""
