@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from peewee import SQL, Case, fn
+from peewee import SQL, Case
 
 from database import db
 from database.bulk import Statement, among, append_rows, chunks, hold_lock, insert_rows, insert_rows_returning, update_rows
@@ -163,9 +163,10 @@ def give_outcomes(agent, dialog_ids):
 def _forget_late_texts(dialog_ids):
     """A dialog whose texts were removed (TRANSCRIPT_DAYS) keeps none: the texts of
     events that come for it later are removed in the same transaction."""
-    for part in chunks(dialog_ids):
-        removed = Dialog.select(Dialog.id).where(Dialog.id.in_(part) & Dialog.texts_removed.is_null(False))
-        Event.update(text=REMOVED).where(Event.dialog.in_(removed) & (Event.text != REMOVED)).execute()
+    removed = Dialog.select(Dialog.id).where(among(Dialog.id, dialog_ids) & Dialog.texts_removed.is_null(False))
+    gone = [pk for (pk,) in removed.tuples()]  # mostly none: then no UPDATE at all
+    if gone:
+        Event.update(text=REMOVED).where(among(Event.dialog, gone) & (Event.text != REMOVED)).execute()
 
 
 def _appended_to(stored):
@@ -189,12 +190,8 @@ class StoredSummary(Summary):
 
 
 def _stored_summaries(dialog_ids):
-    """The `StoredSummary` of these dialogs, read from their rows (and their last
-    event's instant), as raw tuples: peewee's row conversion costs more here than
-    the queries."""
-    last = dict(db.execute(
-        Event.select(Event.dialog, fn.MAX(Event.timestamp)).where(among(Event.dialog, dialog_ids)).group_by(Event.dialog)
-    ).fetchall())
+    """The `StoredSummary` of these dialogs, read from their rows, as raw tuples:
+    peewee's row conversion costs more here than the queries."""
     reached, slot_row_ids = defaultdict(Counter), defaultdict(dict)
     slots = DialogSlot.select(DialogSlot.id, DialogSlot.dialog, DialogSlot.slot, DialogSlot.times_shown)
     for row_id, pk, slot, times in db.execute(slots.where(among(DialogSlot.dialog, dialog_ids))).fetchall():
@@ -205,14 +202,14 @@ def _stored_summaries(dialog_ids):
     for row_id, pk, from_slot, to_slot, transitions in db.execute(paths.where(among(DialogStep.dialog, dialog_ids))).fetchall():
         steps[pk][from_slot, to_slot] = transitions
         step_row_ids[pk][from_slot, to_slot] = row_id
-    dialogs = Dialog.select(Dialog.id, Dialog.channel, Dialog.started_at, Dialog.is_counted, Dialog.stop_slot)
+    dialogs = Dialog.select(Dialog.id, Dialog.channel, Dialog.started_at, Dialog.last_event_at, Dialog.is_counted, Dialog.stop_slot)
     return {
         pk: StoredSummary(
-            channel, _instant(started_at), _instant(last[pk]), bool(is_counted), stop_slot, reached[pk], steps[pk],
+            channel, _instant(started_at), _instant(last_event_at), bool(is_counted), stop_slot, reached[pk], steps[pk],
             slot_row_ids[pk], step_row_ids[pk],
         )
-        for pk, channel, started_at, is_counted, stop_slot in db.execute(dialogs.where(among(Dialog.id, dialog_ids))).fetchall()
-        if pk in last
+        for pk, channel, started_at, last_event_at, is_counted, stop_slot in db.execute(dialogs.where(among(Dialog.id, dialog_ids)))
+        if last_event_at is not None  # a dialog without events has nothing to go on from
     }
 
 
