@@ -397,6 +397,42 @@ def click_to_email_on(stack, smtp, dialogs, exports=10):
             f"sqlite3 CLI count of its dialogs: {floor * 1000:.0f} ms", "target: median < 0.5 s", ""]
 
 
+def bench_import_profile(folder, dialogs):
+    """Where the time of an import of the short dialogs goes (`bench.import_profile`), on
+    SQLite and on PostgreSQL where one answers: `importers.write_events` in-process, as
+    import-events runs it, into a fresh stack's database."""
+    from app import create_app
+    from bench import import_profile
+    from importers import write_events
+    from importers.jsonl import JsonLines
+
+    os.makedirs(folder)
+    path = os.path.join(folder, "history.jsonl")
+    histories.write_jsonl(path, histories.short_dialogs(dialogs))
+    with contextlib.ExitStack() as databases:
+        stacks = {"SQLite": fresh_stack(os.path.join(folder, "sqlite"), free_port())}
+        server = postgres_server()
+        if server is not None:
+            from devtools.processes import postgres_database
+
+            url = databases.enter_context(postgres_database(server))
+            stacks["PostgreSQL"] = fresh_stack(os.path.join(folder, "postgres"), free_port(), database_url=url)
+        rows = []
+        for backend, stack in stacks.items():
+            app = create_app({"DATABASE_URL": stack.database_url, "SECRET_KEY": "x" * 40,
+                              "QUEUE_URL": f"sqlite:///{stack.folder}/queue.db"}, instance_path=stack.folder)
+            with app.app_context():
+                import models
+
+                agent = models.Agent.get(models.Agent.name == "Bench Bot")
+                total, steps = import_profile.shares(lambda: write_events(agent, JsonLines(path), app.config))
+            rows.append([f"Ingestion, where import-events' time goes, {backend}", f"{dialogs:,} short dialogs",
+                         f"{total:.1f} s in-process", "", "",
+                         "; ".join(f"{step} {seconds / total:.0%}" for step, seconds in steps if seconds / total >= 0.005)])
+    shutil.rmtree(folder)
+    return rows
+
+
 def rasa_rows(senders):
     """A busy Rasa tracker store: 10 rows per sender (6 become events), senders taking
     turns in blocks of 100 as in a live store."""
@@ -1030,6 +1066,7 @@ def main():
         "memory": lambda: bench_memory(work, big()[0]),
         "import at scale": lambda: bench_import_at_scale(os.path.join(work, "history"), sizes["history"]),
         "schema floor": lambda: bench_schema_floor(os.path.join(work, "schema-floor"), sizes["history_dialogs"]),
+        "import profile": lambda: bench_import_profile(os.path.join(work, "import-profile"), sizes["history_dialogs"] // 4),
     }
     unknown = set(args.only or ()) - set(sections)
     if unknown:
