@@ -8,5 +8,6 @@ One module per role, each with one reason to change:
 - `summaries`: a dialog's start, counted flag, stop slot and path, in Python;
 - `paths`: the same summary and path rows recomputed from the events in SQL;
 - `daily_totals`: those rows summed per day, kept exact by differences;
-- `traffic`: new events per agent and quarter hour, for the agent page.
+- `traffic`: new events per agent and quarter hour, for the agent page;
+- `collector`: Python's cycle collector held off while a batch is written.
 """
