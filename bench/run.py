@@ -16,7 +16,6 @@ import csv
 import dataclasses
 import functools
 import itertools
-import json
 import math
 import os
 import platform
@@ -306,16 +305,22 @@ def postgres_server():
     return POSTGRES_URL
 
 
-def bench_postgres_ingestion(folder, events, path):
+def postgres_stack(databases, server, folder):
+    """A fresh stack in `folder` on a new PostgreSQL database of `server`, dropped when
+    `databases` (an ExitStack) closes."""
     from devtools.processes import postgres_database
 
+    url = databases.enter_context(postgres_database(server))
+    return fresh_stack(folder, free_port(), database_url=url)
+
+
+def bench_postgres_ingestion(folder, events, path):
     server = postgres_server()
     if server is None:
         return [["Ingestion on PostgreSQL", "", "skipped: no server at " + POSTGRES_URL, "", "", ""]]
     with contextlib.ExitStack() as databases:
         def stack(name):
-            url = databases.enter_context(postgres_database(server))
-            return fresh_stack(os.path.join(folder, "pg-" + name), free_port(), database_url=url)
+            return postgres_stack(databases, server, os.path.join(folder, "pg-" + name))
 
         floor_stack = stack("floor")
         floor = copy_floor(floor_stack.database_url, events)
@@ -358,29 +363,30 @@ def bench_schema_floor(folder, dialogs):
         server = postgres_server()
         if server is None:
             rows.append([f"import-events, {name}, PostgreSQL", "", "skipped: no server at " + POSTGRES_URL, "", "", ""])
-            continue
-        from devtools.processes import postgres_database
+        else:
+            with contextlib.ExitStack() as databases:
+                def stack(part):
+                    return postgres_stack(databases, server, os.path.join(where, "pg-" + part))
 
-        with contextlib.ExitStack() as databases:
-            def stack(part):
-                url = databases.enter_context(postgres_database(server))
-                return fresh_stack(os.path.join(where, "pg-" + part), free_port(), database_url=url)
-
-            floors = (copy_floor(stack("events-floor").database_url, events),
-                      schema_floor.postgres_seconds(stack("schema-floor").database_url, prepared))
-            rows.append(timed_import(f"{name}, PostgreSQL", stack("import"), path, len(events), floors, "COPY"))
+                floors = (copy_floor(stack("events-floor").database_url, events),
+                          schema_floor.postgres_seconds(stack("schema-floor").database_url, prepared))
+                rows.append(timed_import(f"{name}, PostgreSQL", stack("import"), path, len(events), floors, "COPY"))
         shutil.rmtree(where)
     return rows
+
+
+def import_events_measured(stack, path):
+    """(seconds, peak RSS in MB) of the `import-events` command importing `path` into `stack`'s agent."""
+    started = time.perf_counter()
+    rss = peak_rss_mb([sys.executable, "-m", "flask", "--app", "app", "import-events", path, "--agent", "Bench Bot"], stack.env)
+    return time.perf_counter() - started, rss
 
 
 def timed_import(what, stack, path, n, floors, bare):
     """The table row of `import-events` of the history at `path` (n events) into
     `stack`, against the (events-only, schema) floor seconds written with `bare`."""
     events_only, schema = floors
-    started = time.perf_counter()
-    command = [sys.executable, "-m", "flask", "--app", "app", "import-events", path, "--agent", "Bench Bot"]
-    rss = peak_rss_mb(command, stack.env)
-    took = time.perf_counter() - started
+    took, rss = import_events_measured(stack, path)
     return [f"Ingestion, import-events of {what}", f"{n:,} events", f"{n / took:,.0f} events/s, peak RSS {rss:.0f} MB",
             f"{bare}: events only {n / events_only:,.0f} events/s, every row {n / schema:,.0f} events/s",
             f"{ratio(schema, took)} schema floor (target ≥ 0.5×)",
@@ -413,10 +419,7 @@ def bench_import_profile(folder, dialogs):
         stacks = {"SQLite": fresh_stack(os.path.join(folder, "sqlite"), free_port())}
         server = postgres_server()
         if server is not None:
-            from devtools.processes import postgres_database
-
-            url = databases.enter_context(postgres_database(server))
-            stacks["PostgreSQL"] = fresh_stack(os.path.join(folder, "postgres"), free_port(), database_url=url)
+            stacks["PostgreSQL"] = postgres_stack(databases, server, os.path.join(folder, "postgres"))
         rows = []
         for backend, stack in stacks.items():
             app = create_app({"DATABASE_URL": stack.database_url, "SECRET_KEY": "x" * 40,
@@ -981,12 +984,8 @@ def bench_import_at_scale(folder, sizes):
     rows = []
     for size in sizes:
         path = os.path.join(folder, f"history-{size}.jsonl")
-        with open(path, "w") as f:
-            f.writelines(json.dumps(e) + "\n" for e in iter_ingestion_events(size // 10))
-        stack = fresh_stack(os.path.join(folder, f"history-{size}"), free_port())
-        started = time.perf_counter()
-        rss = peak_rss_mb([sys.executable, "-m", "flask", "--app", "app", "import-events", path, "--agent", "Bench Bot"], stack.env)
-        imported = time.perf_counter() - started
+        histories.write_jsonl(path, iter_ingestion_events(size // 10))
+        imported, rss = import_events_measured(fresh_stack(os.path.join(folder, f"history-{size}"), free_port()), path)
         os.remove(path)
         floor = executemany_floor(os.path.join(folder, f"floor-{size}"), ingestion_events(size // 10))
         rows.append(["Ingestion, import-events of a history file", f"{size:,} events", f"{size / imported:,.0f} events/s",
