@@ -98,8 +98,8 @@ def ingest_events(agent, events, max_channels=None, described=(), import_job=Non
     is what an importer knows about the batch's slots (`describe_slots`). With the
     agent's `Mask personal data` on, texts are masked first (`privacy.masking`).
     `import_job` (an id) marks the new events as that Admin → Import job's, for
-    its removal (`importers.removal`). Instants are written as text, as in
-    `_path_rows`.
+    its removal (`importers.removal`). An event's instant is written as text,
+    as the path rows' are (`_path_rows`).
 
     Dialogs the batch creates have all their events in it: their summaries are
     computed in Python and inserted with them (`ingest.summaries.summarize`).
