@@ -31,7 +31,8 @@ from extensions import csrf
 from importers import ImportFailed, removal
 from importers.csv_log import COLUMN_GUESSES, FIELDS as CSV_FIELDS, REQUIRED as CSV_REQUIRED, SENDER_GUESSES, SKIP
 from importers.csv_log import parse_sender_values, parse_timezone
-from importers.jobs import KINDS, SKIPPED_COUNTS, SKIPPED_WHY, delete_upload, error_in_words, open_source, run_import
+from importers.jobs import (KINDS, SKIPPED_COUNTS, SKIPPED_WHY, delete_upload, error_in_words, open_source, run_import,
+                          where_in_words)
 from models import Agent, ImportJob
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/import")
@@ -152,7 +153,7 @@ def show(job_id):
     job = find_job(job_id)
     return render_template("admin/import_job.html", job=job, kinds=KINDS, counted=SKIPPED_COUNTS[job.kind],
                            why_skipped=SKIPPED_WHY[job.kind], removable=removal.known(job),
-                           error=error_in_words(job.error) if job.error else None)
+                           error=error_in_words(job.error) if job.error else None, where_in_words=where_in_words)
 
 
 @bp.route("/<int:job_id>/remove", methods=("POST",))

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from importers import ImportFailed, Item
+from importers import LINE, ImportFailed, Item
 from ingest.rules import SENDERS
 from languages.stored import N_, StoredText
 
@@ -187,7 +187,7 @@ class CsvLog:
                 for row in rows:
                     start, line = line + 1, rows.line_num
                     if row:
-                        yield self._item(f"line {start}", row, columns)
+                        yield self._item(LINE.english(line=start), row, columns)
             except csv.Error as exc:
                 raise ImportFailed(UNREADABLE_LINE.english(line=line + 1, detail=exc)) from None
 

@@ -153,6 +153,11 @@ def error_in_words(error):
     return stored.shown(error)
 
 
+def where_in_words(where):
+    """Where a skipped item was (a line, a file's event, a file), in the current language."""
+    return stored.shown(where, (importers.LINE, importers.EVENT))
+
+
 def unattended(pending_ids):
     """(id, state) of the jobs no worker will take up unless queued again: queued
     ones that no queue message names (lost with a queue), and running ones whose

@@ -1,7 +1,7 @@
 """JSON Lines of API events (one event per line), as `import-events` and Admin → Import read them."""
 import os
 
-from importers import Item
+from importers import LINE, Item
 
 
 class JsonLines:
@@ -24,9 +24,10 @@ class JsonLines:
                 self.done += len(raw)
                 if not raw.strip():
                     continue
+                where = LINE.english(line=number)
                 try:
                     raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    yield Item(f"line {number}", None, f"not valid UTF-8 (byte {exc.start + 1})")
+                    yield Item(where, None, f"not valid UTF-8 (byte {exc.start + 1})")
                 else:
-                    yield Item(f"line {number}", None, line=raw)
+                    yield Item(where, None, line=raw)

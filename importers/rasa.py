@@ -18,7 +18,7 @@ from operator import itemgetter
 
 import ijson
 
-from importers import ImportFailed, Item
+from importers import EVENT, ImportFailed, Item
 from ingest.rules import SlotIn
 from languages.stored import N_, StoredText
 
@@ -240,7 +240,7 @@ class TrackerFiles:
             return
         try:
             with open(path, "rb") as f:
-                events = ((f"{name} event {n}", event, True)
+                events = ((EVENT.english(file=name, number=n), event, True)
                           for n, event in enumerate(STREAM.items(f, "events.item", use_float=True), start=1))
                 yield from map_sender(sender_id.value, events, self.slot_catalogue)
             return

@@ -88,11 +88,11 @@ def compile_also_mask(lines):
             patterns.append(re2.compile(expression, RE2_OPTIONS))
         except re2.error as error:
             reason = error.args[0].decode(errors="replace") if isinstance(error.args[0], bytes) else str(error.args[0])
-            raise ValueError(_("Expression %(number)s (%(expression)s) is not one Slotlens can run; the regular expression "
+            raise ValueError(_("Expression %(number)s “%(expression)s” is not one Slotlens can run; the regular expression "
                                "engine (RE2) says “%(reason)s”. Lookarounds and backreferences are not supported.",
                                number=number, expression=expression, reason=reason)) from None
         if any(not found.group() for found in patterns[-1].finditer(EMPTY_MATCH_PROBE)):
-            raise ValueError(_("Expression %(number)s (%(expression)s) can match an empty text; it must match something.",
+            raise ValueError(_("Expression %(number)s “%(expression)s” can match an empty text; it must match something.",
                                number=number, expression=expression))
     return patterns
 

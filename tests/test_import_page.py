@@ -51,7 +51,7 @@ def test_a_csv_upload_with_its_mapping(app, admin):
     response = post(admin, fields, csv_bytes, "log.csv")
     assert response.status_code == 302
     page = admin.get(response.headers["Location"]).get_data(as_text=True)
-    assert 'id="import-imported">2<' in page and "1 row: column &#39;at&#39;: &#39;gestern&#39; is neither" in page
+    assert 'id="import-imported">2<' in page and "1 row: <span lang=\"en\" translate=\"no\">column &#39;at&#39;: &#39;gestern&#39; is neither" in page
     assert "(first: line 4)" in page
     with app.app_context():
         assert Event.select().count() == 2
@@ -100,7 +100,7 @@ def test_a_file_that_cannot_be_read_ends_the_job_with_its_reason(app, admin):
     page = admin.get(response.headers["Location"]).get_data(as_text=True)
     assert "Import stopped" in page and "Done" not in page and "See the reports" not in page, "a file that could not be read failed"
     assert "could not be read as a Rasa tracker" in page
-    assert "1 event: is not valid JSON (line 1, column" in page and "is the file complete?" in page and "(first: cut.json)" in page
+    assert "1 event: <span lang=\"en\" translate=\"no\">is not valid JSON (line 1, column" in page and "is the file complete?</span> (first: cut.json)" in page
     with app.app_context():
         assert ImportJob.get().state == "failed"
     response = post(admin, {"kind": "events"}, b'{"dialog_id": "d", "channel": "web", "sender": "user", "timestamp": "2026-03-01T10:00:00Z"}\n', "one.jsonl")
@@ -385,7 +385,7 @@ def test_a_sender_value_chosen_to_be_skipped_has_its_rows_skipped_and_counted(ap
             "c1,2026-03-01T10:00:02Z,operator,ask,Which?", "c2,2026-03-01T10:00:00Z,notice,,Chat closed"]
     page = job_page(admin, post(admin, {**CSV_MAPPING, "sender_values": "user=client,bot=operator,skip=notice"}, csv_log(*rows), "log.csv"))
     assert "Done, with 2 rows skipped" in page
-    assert "2 rows: column &#39;who&#39;: &#39;notice&#39; is a sender chosen to be skipped (first: line 3)" in page
+    assert "2 rows: <span lang=\"en\" translate=\"no\">column &#39;who&#39;: &#39;notice&#39; is a sender chosen to be skipped</span> (first: line 3)" in page
     with app.app_context():
         assert (ImportJob.get().imported, ImportJob.get().skipped) == (2, 2)
         assert sorted(e.sender for e in Event.select()) == ["bot", "user"] and Dialog.select().count() == 1
@@ -398,9 +398,10 @@ def test_skipped_rows_are_a_warning_with_their_reasons_grouped_and_counted(app, 
     skips = page[page.index('<div class="flash warning" id="import-skips">'):]
     skips = skips[:skips.index("</div>")]
     assert "Done, with 140 rows skipped" in page and "flash success" not in page
-    assert "<li>137 rows: column &#39;who&#39;: &#39;client&#39; is not a sender; map it under Sender values (first: line 2)</li>" in skips
-    assert "1 row: column &#39;at&#39;: &#39;yesterday&#39; is neither an ISO 8601 date and time nor Unix seconds (first: line 140)" in skips
-    assert "1 row: column &#39;at&#39;: &#39;2026-03-01 10:00&#39; has no UTC offset; say which time zone it is in under Time zone" in skips
+    assert ('<li>137 rows: <span lang="en" translate="no">column &#39;who&#39;: &#39;client&#39; is not a sender; map it under Sender '
+            'values</span> (first: line 2)</li>') in skips
+    assert "1 row: <span lang=\"en\" translate=\"no\">column &#39;at&#39;: &#39;yesterday&#39; is neither an ISO 8601 date and time nor Unix seconds</span> (first: line 140)" in skips
+    assert "1 row: <span lang=\"en\" translate=\"no\">column &#39;at&#39;: &#39;2026-03-01 10:00&#39; has no UTC offset; say which time zone it is in under Time zone" in skips
     assert skips.count("<li>") == 4
     done = job_page(admin, post(admin, CSV_MAPPING, csv_log("d,2026-03-01T10:00:00Z,user,,ok"), "clean.csv"))
     assert "<h2 id=\"import-state\" aria-live=\"polite\">Done</h2>" in done and "import-skips" not in done
@@ -409,11 +410,16 @@ def test_skipped_rows_are_a_warning_with_their_reasons_grouped_and_counted(app, 
 def test_a_jobs_error_is_said_in_the_viewers_language_and_its_reasons_stay_the_apis(app, admin):
     """The worker stores a job's error in English; the job page says it in its viewer's
     language, errors stored before too. The skip reasons stay the API's English, and a
-    Russian page says so; the CSV module's own words stay as a quoted detail."""
+    Russian page says so, but where each was first met is said in Russian; the CSV
+    module's own words stay as a quoted detail."""
     admin.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
     cut = job_page(admin, post(admin, {"kind": "rasa"}, b'{"sender_id": "x", "events": [{"event": "user", "timest', "cut.json"))
     assert "Файл не удалось прочитать как трекер Rasa (причина ниже); из него ничего не импортировано." in cut
     assert "Причины — сообщения самого API, на английском." in cut and "is not valid JSON (line 1, column" in cut
+    assert "(впервые: строка 3)" in job_page(admin, post(admin, CSV_MAPPING, csv_log("d,2026-03-01T10:00:00Z,user,,ok", "e,yesterday,user,,x"),
+                                                          "skips.csv"))
+    tracker = {"sender_id": "x", "events": [{"event": "user", "timestamp": 1772359200, "text": "hi"}, {"event": "no such kind"}]}
+    assert "(впервые: t.json, событие 2)" in job_page(admin, post(admin, {"kind": "rasa"}, json.dumps(tracker).encode(), "t.json"))
     limit = csv.field_size_limit(1000)  # the worker's csv module stops at line 3
     try:
         long = job_page(admin, post(admin, CSV_MAPPING, csv_log("d,2026-03-01T10:00:00Z,user,,ok", "e,2026-03-01T10:00:00Z,user,," + "x" * 2000),

@@ -152,7 +152,7 @@ def test_a_russian_admin_hears_the_deeper_modules_refusals_in_russian(app, clien
     page = f"/admin/agents/{people['support'].id}"
     masking = client.post(f"{page}/privacy", data={"csrf_token": csrf_token(client, page), "also_mask": "(unclosed"})
     assert masking.status_code == 400
-    assert ("Выражение 1 ((unclosed) Slotlens выполнить не может; сообщение движка регулярных выражений (RE2, по-английски): "
+    assert ("Выражение 1 «(unclosed» Slotlens выполнить не может; сообщение движка регулярных выражений (RE2, по-английски): "
             "«missing ): (unclosed»." in masking.get_data(as_text=True)), "RE2's own reason, quoted as its message"
     catalogue = client.post(f"{page}/slots/upload", data={"csrf_token": csrf_token(client, page),
                                                           "catalogue": (io.BytesIO(b"slot,label\nx,y\n"), "a.csv")},
