@@ -126,10 +126,11 @@ def append_rows(fields, rows):
     index can refuse, such as a new dialog's path rows: executemany on SQLite, and
     on PostgreSQL its bulk path, COPY, several times faster than any INSERT.
 
-    COPY reads CSV here, where an empty unquoted value is NULL: no text value of
-    such rows may be empty.
+    COPY reads CSV here, where an empty unquoted value is NULL, and csv.writer writes
+    both None and an empty text so: rows holding an empty text are inserted instead,
+    all of them in their order (their ids order a dialog's events of one instant).
     """
-    if not isinstance(db.obj, PostgresqlDatabase):
+    if not isinstance(db.obj, PostgresqlDatabase) or any("" in row for row in rows):
         return insert_rows(_inserting(fields), rows)
     table = fields[0].model._meta.table_name
     buffer = io.StringIO()
