@@ -142,6 +142,17 @@ def test_timestamp_ties_go_to_the_later_arrival(app, client, people):
         assert Dialog.get().stop_slot.key == "second"
 
 
+def test_an_empty_text_and_no_text_stay_apart_in_a_new_dialog(app, client, people):
+    """A new dialog's events are appended in bulk (COPY on PostgreSQL, whose CSV reads
+    an empty value as NULL): an empty text stays empty, a missing one stays missing, and
+    the ties among them keep their arrival order."""
+    events = [event("d1", "user", T0, text="Hello"), event("d1", "bot", T0, slot="ask", text=""), event("d1", "bot", T0, slot="last")]
+    assert post_events(client, people["support_key"], events).json["stored"] == 3
+    with app.app_context():
+        assert [e.text for e in Event.select().order_by(Event.id)] == ["Hello", "", None]
+        assert Dialog.get().stop_slot.key == "last"
+
+
 def test_slots_are_upserted_by_key(app, client, people):
     key = people["support_key"]
     first = put_slots(client, key, [{"key": "greet", "name": "Greeting", "type": "message", "text": "Hi,\n\"you\""}])
