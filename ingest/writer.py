@@ -183,12 +183,26 @@ def _forget_late_texts(dialog_ids):
 def _appended_to(stored):
     """The stored summaries of the dialogs (id -> the batch's events for it) whose
     new events all come after their stored ones: their paths only go on. Each
-    summary carries the ids of its rows (`StoredSummary`)."""
+    summary carries the ids of its rows (`StoredSummary`).
+
+    A dialog's slot and step rows are read only when its new events change them:
+    when one names a slot, or when the dialog becomes counted (every row copies
+    the flag). Live traffic's user turns do neither; their dialogs' summaries
+    carry no rows, and none of them changes."""
     was = {}
+    dialog_row = Dialog.select(Dialog.id, Dialog.channel, Dialog.started_at, Dialog.last_event_at, Dialog.is_counted, Dialog.stop_slot)
     for part in chunks(sorted(stored), 5000):
-        for pk, summary in _stored_summaries(part).items():
-            if min(e.timestamp for e in stored[pk]) > summary.last_event_at:
-                was[pk] = summary
+        appended, moving = {}, []
+        for pk, channel, started_at, last_event_at, is_counted, stop_slot in db.execute(dialog_row.where(among(Dialog.id, part))):
+            events = stored[pk]
+            if last_event_at is None or min(e.timestamp for e in events) <= _instant(last_event_at):
+                continue  # no events yet to go on from, or new ones among them: recomputed in SQL
+            appended[pk] = (channel, _instant(started_at), _instant(last_event_at), bool(is_counted), stop_slot)
+            if any(e.slot for e in events) or (not is_counted and any(e.sender == "user" for e in events)):
+                moving.append(pk)
+        reached, slot_row_ids, steps, step_row_ids = _stored_path_rows(moving)
+        was.update((pk, StoredSummary(*fields, reached[pk], steps[pk], slot_row_ids[pk], step_row_ids[pk]))
+                   for pk, fields in appended.items())
     return was
 
 
@@ -200,28 +214,21 @@ class StoredSummary(Summary):
     step_row_ids: dict = None
 
 
-def _stored_summaries(dialog_ids):
-    """The `StoredSummary` of these dialogs, read from their rows, as raw tuples:
-    peewee's row conversion costs more here than the queries."""
-    reached, slot_row_ids = defaultdict(Counter), defaultdict(dict)
+def _stored_path_rows(dialog_ids):
+    """(reached, slot row ids, steps, step row ids) of these dialogs, each a dialog id ->
+    dict, read as raw tuples: peewee's row conversion costs more here than the queries."""
+    reached, slot_row_ids, steps, step_row_ids = defaultdict(Counter), defaultdict(dict), defaultdict(Counter), defaultdict(dict)
+    if not dialog_ids:
+        return reached, slot_row_ids, steps, step_row_ids
     slots = DialogSlot.select(DialogSlot.id, DialogSlot.dialog, DialogSlot.slot, DialogSlot.times_shown)
     for row_id, pk, slot, times in db.execute(slots.where(among(DialogSlot.dialog, dialog_ids))).fetchall():
         reached[pk][slot] = times
         slot_row_ids[pk][slot] = row_id
-    steps, step_row_ids = defaultdict(Counter), defaultdict(dict)
     paths = DialogStep.select(DialogStep.id, DialogStep.dialog, DialogStep.from_slot, DialogStep.to_slot, DialogStep.transitions)
     for row_id, pk, from_slot, to_slot, transitions in db.execute(paths.where(among(DialogStep.dialog, dialog_ids))).fetchall():
         steps[pk][from_slot, to_slot] = transitions
         step_row_ids[pk][from_slot, to_slot] = row_id
-    dialogs = Dialog.select(Dialog.id, Dialog.channel, Dialog.started_at, Dialog.last_event_at, Dialog.is_counted, Dialog.stop_slot)
-    return {
-        pk: StoredSummary(
-            channel, _instant(started_at), _instant(last_event_at), bool(is_counted), stop_slot, reached[pk], steps[pk],
-            slot_row_ids[pk], step_row_ids[pk],
-        )
-        for pk, channel, started_at, last_event_at, is_counted, stop_slot in db.execute(dialogs.where(among(Dialog.id, dialog_ids)))
-        if last_event_at is not None  # a dialog without events has nothing to go on from
-    }
+    return reached, slot_row_ids, steps, step_row_ids
 
 
 def _instant(value):
@@ -345,13 +352,14 @@ def _ensure_slots(agent, keys):
 
 
 def _stored_dialogs(agent, external_ids):
-    """external id -> (row id, channel) of the stored dialogs among `external_ids`."""
+    """external id -> (row id, channel) of the stored dialogs among `external_ids`,
+    read as raw tuples (live traffic reads a thousand a batch)."""
     stored = {}
-    for part in chunks(external_ids):
+    for part in chunks(external_ids, 5000):
         query = Dialog.select(Dialog.external_id, Dialog.id, Dialog.channel).where(
-            (Dialog.agent == agent) & among(Dialog.external_id, part)
+            (Dialog.agent == agent.id) & among(Dialog.external_id, part)
         )
-        stored.update((ext, (pk, channel)) for ext, pk, channel in query.tuples())
+        stored.update((ext, (pk, channel)) for ext, pk, channel in db.execute(query).fetchall())
     return stored
 
 
