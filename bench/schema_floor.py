@@ -114,3 +114,83 @@ def postgres_seconds(database_url, rows):
             return time.perf_counter() - started
     finally:
         connection.close()
+
+
+# Live traffic ------------------------------------------------------------------------
+# Its batches change rows that earlier batches wrote (a dialog's summary, its path
+# rows, the day's totals) rather than only adding rows: its floor is the writes each
+# batch makes, one transaction a batch, not every final row written once.
+
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+@dataclass
+class Write:
+    """A statement the writer sent, and its rows (executemany) or its parameters."""
+
+    sql: str
+    rows: list = None
+    params: tuple = None
+
+
+def live_writes(app, batches):
+    """The writes of each batch (API events, dicts) as `ingest.writer.ingest_events`
+    makes them into the app's fresh SQLite database: per batch, a list of `Write`s,
+    its reads left out."""
+    from database import db
+    from ingest import writer
+    from models import Agent
+
+    recorded = []
+
+    class Recording:
+        def __init__(self, cursor):
+            self.cursor = cursor
+
+        def __getattr__(self, name):
+            return getattr(self.cursor, name)
+
+        def __iter__(self):
+            return iter(self.cursor)
+
+        def execute(self, sql, params=()):
+            if sql.lstrip().split(None, 1)[0].upper() in WRITES:
+                recorded[-1].append(Write(sql, params=tuple(params)))
+            return self.cursor.execute(sql, params)
+
+        def executemany(self, sql, rows):
+            rows = list(rows)
+            recorded[-1].append(Write(sql, rows=rows))
+            return self.cursor.executemany(sql, rows)
+
+    with app.app_context():
+        agent = Agent.get()
+        limits = rules.Limits(batch=max(len(batch) for batch in batches))
+        cursor = type(db.obj).cursor
+        type(db.obj).cursor = lambda self, *args, **kwargs: Recording(cursor(self, *args, **kwargs))
+        try:
+            for batch in batches:
+                events = decoding.decode_items(batch, limits) or rules.validate_events(batch, limits)[0]
+                recorded.append([])
+                writer.ingest_events(agent, events)
+        finally:
+            type(db.obj).cursor = cursor
+    return recorded
+
+
+def replayed_seconds(path, writes):
+    """Seconds to make `writes` (`live_writes`) into the fresh Slotlens database at
+    `path` with nothing else: executemany or execute, a transaction a batch."""
+    with sqlite3.connect(path, isolation_level=None) as db:
+        for name, value in database.SQLITE_PRAGMAS.items():
+            db.execute(f"PRAGMA {name} = {value}")
+        started = time.perf_counter()
+        for batch in writes:
+            db.execute("BEGIN IMMEDIATE")
+            for write in batch:
+                if write.rows is not None:
+                    db.executemany(write.sql, write.rows)
+                else:
+                    db.execute(write.sql, write.params).fetchall()  # an INSERT … RETURNING runs as its rows are read
+            db.execute("COMMIT")
+        return time.perf_counter() - started
