@@ -17,6 +17,7 @@ from blueprints.fields import AgentForm
 from blueprints.guards import admin_required
 from database import db
 from ingest import catalogue, rules, writer
+from languages import stored
 from models import Agent, Slot, utcnow
 
 bp = Blueprint("catalogue", __name__, url_prefix="/admin/agents")
@@ -38,9 +39,13 @@ def store(agent, entries, first_row=None):
     return []
 
 
+FIELDS = {"key": _l("key"), "name": _l("name"), "type": _l("type"), "text": _l("text")}
+
+
 def described(error, entries, first_row):
-    """An error of `rules.validate_slots` as a sentence a person finds in the file:
-    "Row 8 (key 'guests'), name: must not be empty" (a JSON list's: "Entry 7 …")."""
+    """An error of `rules.validate_slots` as a sentence a person finds in the file, in
+    the page's language: "Row 8 (key “guests”), name: must not be empty" (a JSON
+    list's: "Entry 7 …"); the API says the same in English."""
     index, field = error["index"], error["field"]
     if index is None or len(entries) == 1:
         where = "" if index is not None else _("The file")
@@ -48,11 +53,11 @@ def described(error, entries, first_row):
         entry = entries[index]
         key = entry.get("key") if isinstance(entry, dict) and isinstance(entry.get("key"), str) and entry.get("key") else None
         if first_row:
-            where = _("Row %(num)s (key %(key)s)", num=index + first_row, key=repr(key)) if key else _("Row %(num)s", num=index + first_row)
+            where = _("Row %(num)s (key “%(key)s”)", num=index + first_row, key=key) if key else _("Row %(num)s", num=index + first_row)
         else:
-            where = _("Entry %(num)s (key %(key)s)", num=index + 1, key=repr(key)) if key else _("Entry %(num)s", num=index + 1)
-    place = ", ".join(part for part in (where, field) if part)
-    return f"{place[:1].upper()}{place[1:]}: {error['message']}."
+            where = _("Entry %(num)s (key “%(key)s”)", num=index + 1, key=key) if key else _("Entry %(num)s", num=index + 1)
+    place = ", ".join(str(part) for part in (where, FIELDS.get(field, field)) if part)
+    return f"{place[:1].upper()}{place[1:]}: {stored.shown(error['message'], rules.FIELD_MESSAGES)}."
 
 
 @bp.route("/<int:agent_id>/slots/<int:slot_id>", methods=("GET", "POST"))

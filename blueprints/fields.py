@@ -36,21 +36,33 @@ NEW_PASSWORD = [
 class CheckboxesField(SelectMultipleField):
     """A multiple choice shown as a list of checkboxes, each with its own label.
 
-    A value sent twice counts once, and checking the values against the choices
-    takes one pass (WTForms' own check compares every value with every choice).
+    A value sent twice counts once, an empty one (`?agents=`) not at all, and checking
+    the values against the choices takes one pass (WTForms' own check compares every
+    value with every choice). A value that is not one of the choices, or cannot be
+    (`unknown`: what to say then, e.g. for ids a person never sees), is one error.
     """
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
+    def __init__(self, *args, unknown=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unknown = unknown
+
     def process_formdata(self, valuelist):
-        super().process_formdata(list(dict.fromkeys(valuelist)))
+        try:
+            self.data = [self.coerce(value) for value in dict.fromkeys(valuelist) if value != ""]
+        except ValueError:
+            self.data = None
+            raise ValueError(self.unknown or _("Pick from the list.")) from None
 
     def pre_validate(self, form):
+        if self.process_errors:
+            return
         allowed = {choice.value if isinstance(choice, SelectChoice) else choice[0] for choice in self.choices}
         unknown = next((value for value in self.data or () if value not in allowed), None)
         if unknown is not None:
-            raise ValidationError(_("'%(value)s' is not a valid choice for this field.", value=unknown))
+            raise ValidationError(self.unknown or _("'%(value)s' is not a valid choice for this field.", value=unknown))
 
 
 class AgentForm(FlaskForm):

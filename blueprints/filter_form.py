@@ -25,14 +25,14 @@ EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(2100, 12, 31)  # the events'
 class PeriodFilterForm(FlaskForm):
     """Agents, a period, channels and outcomes: what every report and dialog list counts."""
 
-    agents = CheckboxesField(_l("Agents"), coerce=int)
+    agents = CheckboxesField(_l("Agents"), coerce=int, unknown=_l("An agent picked is not one you can see: pick from the list."))
     date_from = DateField(_l("From"), validators=[InputRequired(message=_l("Pick a start date."))])
     date_to = DateField(_l("To"), validators=[InputRequired(message=_l("Pick an end date."))])
     channels = CheckboxesField(_l("Channels"))
     outcomes = CheckboxesField(_l("Outcomes"), choices=[SelectChoice(key, label) for key, label in OUTCOME_LABELS.items()])
 
     def validate_agents(self, field):
-        if not field.data:
+        if not field.data and not field.errors:
             raise ValidationError(_("Pick at least one agent."))
 
     def validate_channels(self, field):

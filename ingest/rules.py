@@ -8,11 +8,16 @@ A name (agents, slots, channels, dialog ids, account emails) is one line of
 text without control characters: names end up in CSV files, email headers,
 stored lists and log lines, where a line break or another control character
 would split, forge or break them. Texts (a bot's message) may be multi-line.
+
+The messages are the API's, in English; marked (`N_`, `StoredText`) so that the
+admin's slot catalogue can say them in its reader's language (`blueprints.catalogue`).
 """
 import hashlib
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+
+from languages.stored import N_, StoredText
 
 SENDERS = ("user", "bot", "system")
 EARLIEST = datetime(1970, 1, 1)
@@ -93,11 +98,14 @@ def _unstorable(text):
     found = UNSTORABLE.search(text)
     if found is None:
         return None
-    return "must not contain NUL characters" if found.group() == "\x00" else "must be valid Unicode (it has a lone surrogate)"
+    return N_("must not contain NUL characters") if found.group() == "\x00" else N_("must be valid Unicode (it has a lone surrogate)")
 
 
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-CONTROL_MESSAGE = "must not contain control characters (line breaks, tabs and the like)"
+CONTROL_MESSAGE = N_("must not contain control characters (line breaks, tabs and the like)")
+AT_MOST = StoredText(N_("must be at most %(max)s characters"))
+TWICE = StoredText(N_("slot %(key)s appears twice in this list"))
+FIELD_MESSAGES = (AT_MOST, TWICE)  # the templates of the messages of one field; the others are messages as they are
 
 
 def has_control(text):
@@ -107,20 +115,20 @@ def has_control(text):
 def _check_fields(index, item, spec, limits):
     """Type, presence, length and unknown-field checks shared by events and slots."""
     if not isinstance(item, dict):
-        return [error(index, None, "must be a JSON object")]
-    errors = [error(index, name, "unknown field") for name in item if name not in spec]
+        return [error(index, None, N_("must be a JSON object"))]
+    errors = [error(index, name, N_("unknown field")) for name in item if name not in spec]
     for name, (required, limit) in spec.items():
         value = item.get(name)
         max_length = getattr(limits, limit)
         if value is None:
             if required:
-                errors.append(error(index, name, "is required"))
+                errors.append(error(index, name, N_("is required")))
         elif not isinstance(value, str):
-            errors.append(error(index, name, "must be a string"))
+            errors.append(error(index, name, N_("must be a string")))
         elif required and not value.strip():
-            errors.append(error(index, name, "must not be empty"))
+            errors.append(error(index, name, N_("must not be empty")))
         elif len(value) > max_length:
-            errors.append(error(index, name, f"must be at most {max_length} characters"))
+            errors.append(error(index, name, AT_MOST.english(max=max_length)))
         elif reason := _unstorable(value):
             errors.append(error(index, name, reason))
         elif limit == "name" and has_control(value):
@@ -187,7 +195,7 @@ def validate_slots(payload, limits):
     for index, item in enumerate(payload):
         item_errors = _check_fields(index, item, SLOT_FIELDS, limits)
         if not item_errors and item["key"] in seen:
-            item_errors.append(error(index, "key", f"slot {item['key']!r} appears twice in this list"))
+            item_errors.append(error(index, "key", TWICE.english(key=repr(item["key"]))))
         if item_errors:
             errors.extend(item_errors)
         else:

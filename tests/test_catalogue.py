@@ -62,7 +62,7 @@ def test_the_catalogue_goes_out_and_comes_back_as_csv_or_json(app, client, auth,
     assert csv_text.splitlines() == ["key,name,type,text", "ask_order,ask_order,unknown,"]
     edited = csv_text.replace("ask_order,ask_order,unknown,", 'ask_order,"Ask order, please",question,"Your ""order"" number?"') + "bye;x\n"
     bad = agent_post(auth, agent, "/slots/upload", {"catalogue": (io.BytesIO(edited.encode()), "slots.csv")}, content_type="multipart/form-data")
-    assert "Nothing was changed. Row 3 (key &#39;bye;x&#39;), name" in bad and "<td>ask_order</td>" in bad
+    assert "Nothing was changed. Row 3 (key “bye;x”), name: must not be empty." in bad and "<td>ask_order</td>" in bad
     edited = edited.replace("bye;x\n", "bye,Goodbye,message,\n")
     good = agent_post(auth, agent, "/slots/upload", {"catalogue": (io.BytesIO(("\ufeff" + edited).encode()), "slots.csv")},
                       content_type="multipart/form-data")
@@ -98,7 +98,7 @@ def test_an_archived_agent_disappears_keeps_its_data_and_comes_back(app, client,
     assert "Help Bot</label>" in client.get("/analytics").get_data(as_text=True)
     agent_post(auth, agent, "/archive")
     assert "Help Bot</label>" not in client.get("/analytics").get_data(as_text=True)
-    assert client.get(f"/analytics?agents={agent.id}").get_data(as_text=True).count("is not a valid choice") == 1
+    assert client.get(f"/analytics?agents={agent.id}").get_data(as_text=True).count("An agent picked is not one you can see") == 1
     refused = client.put("/api/v1/slots", json=[], headers={"Authorization": f"Bearer {people['support_key']}"})
     assert refused.status_code == 403 and "archived" in refused.get_data(as_text=True)
     with app.app_context():

@@ -106,6 +106,8 @@ def test_one_email_per_agent_with_a_working_link(app, client, auth, data):
     "change, message",
     [
         (dict(agents=[]), "Pick at least one agent."),
+        (dict(agents=[""]), "Pick at least one agent."),
+        (dict(agents=["not-an-id"]), "An agent picked is not one you can see: pick from the list."),
         (dict(date_from="2026-03-05", date_to="2026-03-01"), "To must be on or after From."),
         (dict(date_from="not-a-date"), "Not a valid date value."),
         (dict(date_to=""), "Pick an end date."),
@@ -120,7 +122,9 @@ def test_bad_filters_show_what_is_wrong_and_queue_nothing(app, client, auth, dat
     with mail.record_messages() as outbox:
         response = auth.post("/analytics", {**export_form(data["support"]), **change})
     assert response.status_code == 200
-    assert message in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert message in page and "Invalid choice" not in page and "could not be coerced" not in page
+    assert page.count('<span class="error">') == 1, "one message: what is wrong"
     assert outbox == []
     with app.app_context():
         assert ExportRequest.select().count() == 0
@@ -129,7 +133,7 @@ def test_bad_filters_show_what_is_wrong_and_queue_nothing(app, client, auth, dat
 def test_an_agent_not_granted_cannot_be_exported_by_editing_the_form(app, client, auth, data):
     auth.login("analyst@example.com")
     response = auth.post("/analytics", export_form(data["sales"]))
-    assert response.status_code == 200 and "is not a valid choice" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "An agent picked is not one you can see" in response.get_data(as_text=True)
     with app.app_context():
         assert ExportRequest.select().count() == 0
 

@@ -415,7 +415,7 @@ def test_a_jobs_error_is_said_in_the_viewers_language_and_its_reasons_stay_the_a
     admin.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
     cut = job_page(admin, post(admin, {"kind": "rasa"}, b'{"sender_id": "x", "events": [{"event": "user", "timest', "cut.json"))
     assert "Файл не удалось прочитать как трекер Rasa (причина ниже); из него ничего не импортировано." in cut
-    assert "Причины — сообщения самого API, на английском." in cut and "is not valid JSON (line 1, column" in cut
+    assert "Причины записаны по-английски, словами API и импортёров." in cut and "is not valid JSON (line 1, column" in cut
     assert "(впервые: строка 3)" in job_page(admin, post(admin, CSV_MAPPING, csv_log("d,2026-03-01T10:00:00Z,user,,ok", "e,yesterday,user,,x"),
                                                           "skips.csv"))
     tracker = {"sender_id": "x", "events": [{"event": "user", "timestamp": 1772359200, "text": "hi"}, {"event": "no such kind"}]}

@@ -158,6 +158,11 @@ def test_a_russian_admin_hears_the_deeper_modules_refusals_in_russian(app, clien
                                                           "catalogue": (io.BytesIO(b"slot,label\nx,y\n"), "a.csv")},
                             content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
     assert "В первой строке CSV должны быть названия столбцов key, name, type" in catalogue
+    rows = b"key,name,type\nwelcome,,message\nlong," + b"x" * 300 + b",question\n"
+    refused_rows = client.post(f"{page}/slots/upload", data={"csrf_token": csrf_token(client, page), "catalogue": (io.BytesIO(rows), "b.csv")},
+                               content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
+    assert ("Ничего не изменено. Строка 2 (ключ «welcome»), название: не может быть пустым. "
+            "Строка 3 (ключ «long»), название: длиннее допустимого (символов не больше 200).") in refused_rows
     with app.app_context():
         admin = Account.get(Account.email == "admin@example.com")
     refused = client.post(f"/admin/accounts/{admin.id}/delete", data={"csrf_token": csrf_token(client, "/admin/")},

@@ -151,7 +151,7 @@ def test_nothing_is_queued_for_an_agent_not_granted(app, world):
     analyst = client_as(app, "analyst")
     before = ExportItem.select().count()
     response = post(analyst, "/analytics", export_fields(world["secret"]))
-    assert "is not a valid choice" in response.get_data(as_text=True)
+    assert "An agent picked is not one you can see" in response.get_data(as_text=True)
     assert ExportItem.select().count() == before
 
 
