@@ -743,3 +743,10 @@ def test_the_log_in_pages_speak_russian_to_a_russian_browser(site, browser):
         page.goto(site[0].base_url + path)
         found[path] = page.evaluate(ENGLISH_WORDS, data_of(site)) + serious_violations(page)
     assert {path: words for path, words in found.items() if words} == {}
+
+
+def test_the_russian_admin_navigation_is_one_row_on_a_laptop(site, browser):
+    """Eight links with Russian's longer words still fit beside the brand and the account at 1280 px."""
+    page = logged_in(browser, site, "admin@example.com", ADMIN_PASSWORD, locale="ru-RU")
+    tops = page.eval_on_selector_all(".topbar nav a", "links => links.map((link) => Math.round(link.getBoundingClientRect().top))")
+    assert len(tops) == 8 and len(set(tops)) == 1, tops
