@@ -22,8 +22,8 @@ from ingest.collector import cycles_collected_after
 from languages.stored import N_, StoredText
 
 BATCH = 10_000  # events a transaction: a commit, its WAL checkpoint and the daily totals cost about the same for 1,000 (peak RSS stays under 200 MB)
-LINE = StoredText(N_("line %(line)s"))  # where an item of a file of lines is: stored with its skip reason, shown translated
-EVENT = StoredText(N_("%(file)s event %(number)s"))  # where an event of a file of events is
+LINE = StoredText(N_("line %(line)s"), line=r"\d+")  # where an item of a file of lines is: stored with its skip reason, shown translated
+EVENT = StoredText(N_("%(file)s event %(number)s"), number=r"\d+")  # where an event of a file of events is
 SKIPS_KEPT = 50  # reasons kept for the summary; the count covers all of them
 GROUPS_KEPT = 50  # distinct reasons counted; the skipped count covers the others too
 

@@ -155,7 +155,7 @@ def error_in_words(error):
 
 def where_in_words(where):
     """Where a skipped item was (a line, a file's event, a file), in the current language."""
-    return stored.shown(where, (importers.LINE, importers.EVENT))
+    return stored.shown(where, (importers.LINE, importers.EVENT), translated=False)
 
 
 def unattended(pending_ids):

@@ -104,7 +104,7 @@ def _unstorable(text):
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 CONTROL_MESSAGE = N_("must not contain control characters (line breaks, tabs and the like)")
 AT_MOST = StoredText(N_("must be at most %(max)s characters"))
-TWICE = StoredText(N_("slot %(key)s appears twice in this list"))
+TWICE = StoredText(N_("slot “%(key)s” appears twice in this list"))
 FIELD_MESSAGES = (AT_MOST, TWICE)  # the templates of the messages of one field; the others are messages as they are
 
 
@@ -195,7 +195,7 @@ def validate_slots(payload, limits):
     for index, item in enumerate(payload):
         item_errors = _check_fields(index, item, SLOT_FIELDS, limits)
         if not item_errors and item["key"] in seen:
-            item_errors.append(error(index, "key", TWICE.english(key=repr(item["key"]))))
+            item_errors.append(error(index, "key", TWICE.english(key=item["key"])))
         if item_errors:
             errors.extend(item_errors)
         else:

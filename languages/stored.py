@@ -23,11 +23,13 @@ def N_(text):
 
 
 class StoredText:
-    """One English template of stored texts, e.g. 'line %(line)s cannot be read as CSV (%(detail)s)'."""
+    """One English template of stored texts, e.g. 'line %(line)s cannot be read as CSV (%(detail)s)';
+    `values` may say what a value looks like (a regular expression, e.g. number=r"\\d+"),
+    where the words around it could also stand inside another (a file named 'my event log.json')."""
 
-    def __init__(self, template):
+    def __init__(self, template, **values):
         self.template = template
-        self.pattern = re.compile(VALUE.sub(r"(?P<\1>.+?)", re.escape(template)))
+        self.pattern = re.compile(VALUE.sub(lambda found: f"(?P<{found[1]}>{values.get(found[1], '.+?')})", re.escape(template)))
 
     def english(self, **values):
         """The text to store."""
@@ -48,11 +50,12 @@ class StoredText:
         return self.template.partition("%(")[0]
 
 
-def shown(text, templates=()):
+def shown(text, templates=(), translated=True):
     """A stored `text` in the current language: said again from the template that made
-    it, translated when it is a message id itself, else as stored."""
+    it, translated when it is a message id itself (unless not `translated`: a file's
+    name is not a message), else as stored."""
     for template in templates:
         values = template.read(text)
         if values is not None:
             return template.say(**values)
-    return gettext(text) if text else text  # gettext("") is the catalogue's header
+    return gettext(text) if text and translated else text  # gettext("") is the catalogue's header

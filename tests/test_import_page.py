@@ -419,7 +419,8 @@ def test_a_jobs_error_is_said_in_the_viewers_language_and_its_reasons_stay_the_a
     assert "(впервые: строка 3)" in job_page(admin, post(admin, CSV_MAPPING, csv_log("d,2026-03-01T10:00:00Z,user,,ok", "e,yesterday,user,,x"),
                                                           "skips.csv"))
     tracker = {"sender_id": "x", "events": [{"event": "user", "timestamp": 1772359200, "text": "hi"}, {"event": "no such kind"}]}
-    assert "(впервые: t.json, событие 2)" in job_page(admin, post(admin, {"kind": "rasa"}, json.dumps(tracker).encode(), "t.json"))
+    named = job_page(admin, post(admin, {"kind": "rasa"}, json.dumps(tracker).encode(), "my event log.json"))
+    assert "(впервые: my event log.json, событие 2)" in named, "the file's name is read back whole"
     limit = csv.field_size_limit(1000)  # the worker's csv module stops at line 3
     try:
         long = job_page(admin, post(admin, CSV_MAPPING, csv_log("d,2026-03-01T10:00:00Z,user,,ok", "e,2026-03-01T10:00:00Z,user,," + "x" * 2000),
