@@ -194,10 +194,10 @@ def _appended_to(stored):
     for part in chunks(sorted(stored), 5000):
         appended, moving = {}, []
         for pk, channel, started_at, last_event_at, is_counted, stop_slot in db.execute(dialog_row.where(among(Dialog.id, part))):
-            events = stored[pk]
-            if last_event_at is None or min(e.timestamp for e in events) <= _instant(last_event_at):
+            events, last_event_at = stored[pk], _instant(last_event_at)
+            if last_event_at is None or min(e.timestamp for e in events) <= last_event_at:
                 continue  # no events yet to go on from, or new ones among them: recomputed in SQL
-            appended[pk] = (channel, _instant(started_at), _instant(last_event_at), bool(is_counted), stop_slot)
+            appended[pk] = (channel, _instant(started_at), last_event_at, bool(is_counted), stop_slot)
             if any(e.slot for e in events) or (not is_counted and any(e.sender == "user" for e in events)):
                 moving.append(pk)
         reached, slot_row_ids, steps, step_row_ids = _stored_path_rows(moving)
