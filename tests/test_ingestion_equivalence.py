@@ -214,7 +214,7 @@ def test_an_import_removed_while_writers_send_events_for_its_dialogs(app, agent,
     what the writers' events alone make, as if the import had never run (on PostgreSQL:
     READ COMMITTED, real concurrency). A batch that named a dialog the removal deleted
     under it is refused whole, as the API refuses it, and sent again."""
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     import peewee
 
