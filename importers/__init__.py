@@ -170,6 +170,8 @@ def _described_slots(catalogue, events):
     """The catalogue's slots that the events name, sorted by key, each with the
     text of the first bot event in it: only an event being stored names a slot's
     text, never one that was skipped."""
+    if not catalogue:  # JSON Lines and CSV know only keys
+        return []
     texts = {}
     for event in events:
         if event.sender == "bot" and event.slot and event.text:

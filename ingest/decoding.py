@@ -80,14 +80,22 @@ def _decode(raw):
 
 def _may_repeat_keys(raw, structs):
     """True unless no object can hold a key twice: msgspec keeps the last of a
-    repeated key, where the careful path rejects the batch. Every key present is
-    one `"name"` in the bytes; more of them (a repeat, or a value spelled like a
-    key) sends the batch down the careful path."""
+    repeated key, where the careful path rejects the batch.
+
+    Without a backslash in the bytes every `"` opens or closes a key or a string
+    value, and the structs say how many of each there are: a repeated key brings
+    more. Otherwise every key present is one `"name"` in the bytes; more of them
+    (a repeat, or a value spelled like a key) send the batch down the careful path."""
+    present = dict.fromkeys(REQUIRED, len(structs))
+    strings = len(structs) * len(REQUIRED)
+    for name in OPTIONAL:
+        values = list(map(attrgetter(name), structs))
+        present[name] = len(structs) - values.count(msgspec.UNSET)
+        strings += present[name] - values.count(None)
+    if b"\\" not in raw:
+        return raw.count(b'"') != 2 * (sum(present.values()) + strings)
     if b"\\u" in raw and ESCAPED_KEY.search(raw):
         return True
-    present = dict.fromkeys(REQUIRED, len(structs))
-    for name in OPTIONAL:
-        present[name] = len(structs) - list(map(attrgetter(name), structs)).count(msgspec.UNSET)
     return any(raw.count(b'"%s"' % name.encode()) != count for name, count in present.items())
 
 

@@ -70,9 +70,23 @@ class EventIn(msgspec.Struct, frozen=True, gc=False):
     @property
     def fingerprint(self):
         """A 64-bit digest of what makes this event itself within its dialog."""
-        parts = (self.sender, self.slot or "", "\0" if self.text is None else self.text, self.timestamp.isoformat())
-        digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
+        return _digest(self, self.timestamp.isoformat())
+
+
+def stored_forms(events):
+    """Each event's (fingerprint, instant as the text it is stored as), one
+    isoformat serving both: `str()` of a datetime is its isoformat with a space."""
+    forms = []
+    for e in events:
+        iso = e.timestamp.isoformat()
+        forms.append((_digest(e, iso), iso[:10] + " " + iso[11:]))
+    return forms
+
+
+def _digest(event, iso_timestamp):
+    parts = (event.sender, event.slot or "", "\0" if event.text is None else event.text, iso_timestamp)
+    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ follow the same rules, which the equivalence tests hold them to:
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from operator import attrgetter
 
 TIMESTAMP = attrgetter("timestamp")
@@ -35,40 +36,51 @@ class Summary:
 def summarize(events, slot_ids):
     """The summary of a dialog whose events are all given, in arrival order, each
     once (a re-sent copy is not stored, so it must not count); `slot_ids` maps
-    their slot keys to ids."""
-    first = min(e.timestamp for e in events)
-    nothing_yet = Summary(events[0].channel, first, first, False, None, Counter(), Counter({(None, None): 1}))
-    return extend(nothing_yet, events, slot_ids)
+    their slot keys to ids. Counted in C (`Counter` of an iterable): an import
+    makes one for every dialog it creates."""
+    in_order, shown = _in_order(events, slot_ids)
+    path = [None, *(slot for slot, _ in groupby(shown)), None]  # repeats merged
+    return Summary(
+        channel=events[0].channel,
+        started_at=in_order[0].timestamp,
+        last_event_at=in_order[-1].timestamp,
+        is_counted=any(e.sender == "user" for e in events),
+        stop_slot=shown[-1] if shown else None,
+        reached=Counter(shown),
+        steps=Counter(zip(path, path[1:])),
+    )
 
 
 def extend(summary, events, slot_ids):
     """The summary once `events` (in arrival order, each once, all later than every
     event it covers) are added: the path goes on from the stop slot, and its
-    ending moves to the new stop slot.
-
-    Counted in place on copies, rather than with Counter arithmetic, which builds a
-    new Counter for every sum: live traffic extends a thousand dialogs a batch."""
-    in_order = sorted(events, key=TIMESTAMP) if len(events) > 1 else events  # sorted() is stable
-    shown = [slot_ids[e.slot] for e in in_order if e.slot]
+    ending moves to the new stop slot. Counted on copies: live traffic extends a
+    thousand dialogs a batch."""
+    in_order, shown = _in_order(events, slot_ids)
     reached, steps = Counter(summary.reached), Counter(summary.steps)
-    previous = summary.stop_slot
+    stop_slot = summary.stop_slot
     if shown:
-        ending = (previous, None)
+        ending = (stop_slot, None)
         steps[ending] -= 1
         if not steps[ending]:
             del steps[ending]
-        for slot in shown:
-            reached[slot] += 1
-            if slot != previous:
-                steps[previous, slot] += 1
-            previous = slot
-        steps[previous, None] += 1
+        path = [slot for slot, _ in groupby([stop_slot, *shown])]  # repeats merged, from the old stop slot
+        path.append(None)
+        reached.update(shown)
+        steps.update(zip(path, path[1:]))
+        stop_slot = shown[-1]
     return Summary(
         channel=summary.channel,
         started_at=summary.started_at,
-        last_event_at=max(summary.last_event_at, *(e.timestamp for e in events)),
+        last_event_at=max(summary.last_event_at, in_order[-1].timestamp),
         is_counted=summary.is_counted or any(e.sender == "user" for e in events),
-        stop_slot=previous,
+        stop_slot=stop_slot,
         reached=reached,
         steps=steps,
     )
+
+
+def _in_order(events, slot_ids):
+    """The events by timestamp, then arrival (`sorted` is stable), and the ids of the slots they show in that order."""
+    in_order = sorted(events, key=TIMESTAMP) if len(events) > 1 else events
+    return in_order, [slot_ids[e.slot] for e in in_order if e.slot]

@@ -16,7 +16,7 @@ from peewee import SQL, Case
 from database import db
 from database.bulk import Statement, among, append_rows, chunks, hold_lock, insert_rows, insert_rows_returning, update_rows
 from ingest import daily_totals, paths, traffic
-from ingest.rules import IngestError, error
+from ingest.rules import IngestError, error, stored_forms
 from ingest.summaries import Summary, extend, summarize
 from models import Channel, Dialog, DialogSlot, DialogStep, Event, Slot
 from outcomes import evaluation
@@ -120,12 +120,12 @@ def ingest_events(agent, events, max_channels=None, described=(), import_job=Non
         _ensure_channels(agent, events, max_channels)
         types_before = evaluation.slot_types(agent) if described else None
         describe_slots(agent, described)
-        fingerprints = [e.fingerprint for e in events]
+        forms = stored_forms(events)  # (fingerprint, instant as text) of each
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
-        dialog_ids, batch, created = _ensure_dialogs(agent, events, fingerprints, slot_ids)
+        dialog_ids, batch, created = _ensure_dialogs(agent, events, forms, slot_ids)
         stored = {dialog_ids[ext]: batch[ext] for ext in batch if ext not in created}
         was = _appended_to(stored)
-        new = _insert_events(events, fingerprints, dialog_ids, slot_ids, import_job, {dialog_ids[ext] for ext in created})
+        new = _insert_events(events, forms, dialog_ids, slot_ids, import_job, {dialog_ids[ext] for ext in created})
         refreshed = sorted(pk for pk in stored if pk not in was)
         before = daily_totals.contributions(refreshed)
         for part in chunks(refreshed):
@@ -143,16 +143,16 @@ def ingest_events(agent, events, max_channels=None, described=(), import_job=Non
     return new, len(events) - new
 
 
-def _insert_events(events, fingerprints, dialog_ids, slot_ids, import_job, created):
+def _insert_events(events, forms, dialog_ids, slot_ids, import_job, created):
     """Insert the batch's events, each once, in arrival order per dialog; returns how
     many were new. A dialog this batch `created` (row ids) holds no stored event (no
     other transaction sees it yet), so its events are appended (COPY on PostgreSQL,
     several times faster than INSERT … ON CONFLICT), the batch's own repeats left out;
     the others skip what their dialog already holds."""
     appended, inserted, seen = [], [], set()
-    for e, fingerprint in zip(events, fingerprints):
+    for e, (fingerprint, instant) in zip(events, forms):
         pk = dialog_ids[e.dialog_id]
-        row = (pk, e.sender, slot_ids.get(e.slot), e.text, str(e.timestamp), fingerprint, import_job)
+        row = (pk, e.sender, slot_ids.get(e.slot), e.text, instant, fingerprint, import_job)
         if pk not in created:
             inserted.append(row)
         elif (pk, fingerprint) not in seen:
@@ -374,7 +374,7 @@ def lock_dialogs(dialog_ids):
         list(Dialog.select(Dialog.id).where(among(Dialog.id, part)).order_by(Dialog.id).for_update().tuples())
 
 
-def _ensure_dialogs(agent, events, fingerprints, slot_ids):
+def _ensure_dialogs(agent, events, forms, slot_ids):
     """Map dialog ids to row ids, creating new dialogs with their summaries and
     locking all of them; returns (ids, batch, created): `batch` maps each dialog to
     its events in the batch (each once, in arrival order), `created` the dialogs
@@ -384,7 +384,7 @@ def _ensure_dialogs(agent, events, fingerprints, slot_ids):
     moment ago on a different one (on PostgreSQL; that dialog is then not ours).
     """
     firsts = {}  # dialog -> fingerprint -> the first event with it, in arrival order
-    for e, fingerprint in zip(events, fingerprints):
+    for e, (fingerprint, _) in zip(events, forms):
         firsts.setdefault(e.dialog_id, {}).setdefault(fingerprint, e)
     batch = {ext: list(kept.values()) for ext, kept in firsts.items()}
     external_ids = sorted(batch)

@@ -79,6 +79,8 @@ def test_fast_path_accepts_what_the_careful_path_accepts(seed):
     b'[{"dialog_id": "a", "dialog_id": "b", "channel": "w", "sender": "bot", "timestamp": "2026-05-01T14:03:00Z"}]',
     b'[{"dialog_id": "a", "dialog\\u005fid": "b", "channel": "w", "sender": "bot", "timestamp": "2026-05-01T14:03:00Z"}]',
     b'[{"slot": "a", "slot": "b", "dialog_id": "a", "channel": "w", "sender": "bot", "timestamp": "2026-05-01T14:03:00Z"}]',
+    b'[{"slot": null, "dialog_id": "a", "channel": "w", "sender": "bot", "timestamp": "2026-05-01T14:03:00Z", "slot": null}]',
+    b'[{"text": "say \\"hi\\"", "dialog_id": "a", "channel": "w", "sender": "bot", "timestamp": "2026-05-01T14:03:00Z", "sender": "user"}]',
     b'[{"dialog_id": "a", "channel": "w", "sender": "bot", "timestamp": "2026-05-01T14:03:00Z", "text": "\\ud800"}]',
     b'[{"dialog_id": "a", "channel": "w", "sender": "bot", "timestamp": "2026-05-01T14:03:00Z"}] trailing',
     b'[{"dialog_id": "a", "channel": "w", "sender": "bot", "timestamp": "2026-05-01T14:03:00Z", "text": NaN}]',
