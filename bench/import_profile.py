@@ -11,7 +11,8 @@ import time
 STEPS = {  # (module, attribute) -> what the step is called in the table
     ("ingest.decoding", "decode_lines"): "decoding and checking JSON (msgspec)",
     ("privacy.masking", "Masker.events"): "masking personal data",
-    ("ingest.writer", "ingest_events"): "the writer itself: fingerprints, event rows, paths that go on (Python)",
+    ("ingest.writer", "ingest_events"): "the writer itself: paths that go on, the rest of the batch's bookkeeping (Python)",
+    ("ingest.writer", "stored_forms"): "fingerprints and instants of events (Python)",
     ("ingest.writer", "summarize"): "summaries of new dialogs (Python)",
     ("ingest.writer", "_insert_paths"): "slot and step rows of new dialogs (Python)",
     ("ingest.writer", "_ensure_dialogs"): "dialog rows (Python)",

@@ -22,6 +22,7 @@ def test_bench_smoke_run():
     for section in ("Report build", "Slot funnel build", "Slot paths build", "Ingestion", "cost of the report family",
                     "import-rasa", "Click to email", "Slot paths preview", "Peak RSS", "Dialog list, first page",
                     "Dialogs page, a transcript", "cost of masking personal data", "Purge of expired texts",
-                    "cost of 3 outcome rules", "recomputing every dialog", "Outcomes report build", "Slot funnel preview, Outcomes"):
+                    "cost of 3 outcome rules", "recomputing every dialog", "Outcomes report build", "Slot funnel preview, Outcomes",
+                    "import-events of many short dialogs", "the fastest of 2 runs", "where import-events' time goes"):
         assert section in result.stdout
     assert "equal result" in result.stdout
