@@ -26,8 +26,8 @@ class JsonLines:
                     continue
                 where = LINE.english(line=number)
                 try:
-                    raw.decode("utf-8")
+                    raw.isascii() or raw.decode("utf-8")  # most lines are ASCII, which isascii() tells without a copy
                 except UnicodeDecodeError as exc:
                     yield Item(where, None, f"not valid UTF-8 (byte {exc.start + 1})")
                 else:
-                    yield Item(where, None, line=raw)
+                    yield Item(where, None, None, raw)
