@@ -125,7 +125,8 @@ def ingest_events(agent, events, max_channels=None, described=(), import_job=Non
         dialog_ids, batch, created = _ensure_dialogs(agent, events, forms, slot_ids)
         stored = {dialog_ids[ext]: batch[ext] for ext in batch if ext not in created}
         was = _appended_to(stored)
-        new = _insert_events(events, forms, dialog_ids, slot_ids, import_job, {dialog_ids[ext] for ext in created})
+        repeats = len(events) > sum(map(len, batch.values()))  # an event the batch holds twice
+        new = _insert_events(events, forms, dialog_ids, slot_ids, import_job, {dialog_ids[ext] for ext in created}, repeats)
         refreshed = sorted(pk for pk in stored if pk not in was)
         before = daily_totals.contributions(refreshed)
         for part in chunks(refreshed):
@@ -143,21 +144,23 @@ def ingest_events(agent, events, max_channels=None, described=(), import_job=Non
     return new, len(events) - new
 
 
-def _insert_events(events, forms, dialog_ids, slot_ids, import_job, created):
+def _insert_events(events, forms, dialog_ids, slot_ids, import_job, created, repeats):
     """Insert the batch's events, each once, in arrival order per dialog; returns how
     many were new. A dialog this batch `created` (row ids) holds no stored event (no
     other transaction sees it yet), so its events are appended (COPY on PostgreSQL,
-    several times faster than INSERT … ON CONFLICT), the batch's own repeats left out;
-    the others skip what their dialog already holds."""
-    appended, inserted, seen = [], [], set()
-    for e, (fingerprint, instant) in zip(events, forms):
-        pk = dialog_ids[e.dialog_id]
-        row = (pk, e.sender, slot_ids.get(e.slot), e.text, instant, fingerprint, import_job)
-        if pk not in created:
-            inserted.append(row)
-        elif (pk, fingerprint) not in seen:
-            seen.add((pk, fingerprint))
-            appended.append(row)
+    several times faster than INSERT … ON CONFLICT), the batch's own `repeats` (if
+    any) left out; the others skip what their dialog already holds."""
+    rows = [
+        (dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, instant, fingerprint, import_job)
+        for e, (fingerprint, instant) in zip(events, forms)
+    ]
+    appended = [row for row in rows if row[0] in created]
+    if repeats:
+        first_of = {}  # (dialog, fingerprint) -> its first row
+        for row in appended:
+            first_of.setdefault((row[0], row[5]), row)
+        appended = list(first_of.values())
+    inserted = [row for row in rows if row[0] not in created]
     return append_rows(EVENT_ROW, appended) + insert_rows(NEW_EVENTS, inserted)
 
 
