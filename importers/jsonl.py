@@ -26,8 +26,9 @@ class JsonLines:
                     continue
                 where = LINE.english(line=number)
                 try:
-                    raw.isascii() or raw.decode("utf-8")  # most lines are ASCII, which isascii() tells without a copy
+                    if not raw.isascii():  # ASCII is UTF-8, and isascii() tells it without decoding a copy
+                        raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     yield Item(where, None, f"not valid UTF-8 (byte {exc.start + 1})")
                 else:
-                    yield Item(where, None, None, raw)
+                    yield Item(where, None, line=raw)

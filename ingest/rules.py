@@ -84,6 +84,7 @@ def stored_forms(events):
 
 
 def _digest(event, iso_timestamp):
+    """The fingerprint of `event`, its instant given as isoformat: stored fingerprints were made so, and must match."""
     parts = (event.sender, event.slot or "", "\0" if event.text is None else event.text, iso_timestamp)
     digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)

@@ -54,8 +54,8 @@ def summarize(events, slot_ids):
 def extend(summary, events, slot_ids):
     """The summary once `events` (in arrival order, each once, all later than every
     event it covers) are added: the path goes on from the stop slot, and its
-    ending moves to the new stop slot. Counted on copies: live traffic extends a
-    thousand dialogs a batch."""
+    ending moves to the new stop slot. Counted on copies: the stored summary stays
+    as it was read, for the rows that changed to be told from it."""
     in_order, shown = _in_order(events, slot_ids)
     reached, steps = Counter(summary.reached), Counter(summary.steps)
     stop_slot = summary.stop_slot

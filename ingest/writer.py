@@ -148,17 +148,18 @@ def _insert_events(events, forms, dialog_ids, slot_ids, import_job, created, rep
     """Insert the batch's events, each once, in arrival order per dialog; returns how
     many were new. A dialog this batch `created` (row ids) holds no stored event (no
     other transaction sees it yet), so its events are appended (COPY on PostgreSQL,
-    several times faster than INSERT … ON CONFLICT), the batch's own `repeats` (if
-    any) left out; the others skip what their dialog already holds."""
+    several times faster than INSERT … ON CONFLICT), leaving out the batch's own
+    repeats when it has `repeats`; the others skip what their dialog already holds."""
     rows = [
         (dialog_ids[e.dialog_id], e.sender, slot_ids.get(e.slot), e.text, instant, fingerprint, import_job)
         for e, (fingerprint, instant) in zip(events, forms)
     ]
-    appended = [row for row in rows if row[0] in created]
+    appended = [row for row in rows if row[0] in created]  # row[0]: the dialog's row id
     if repeats:
         first_of = {}  # (dialog, fingerprint) -> its first row
         for row in appended:
-            first_of.setdefault((row[0], row[5]), row)
+            dialog, *_, fingerprint, _ = row
+            first_of.setdefault((dialog, fingerprint), row)
         appended = list(first_of.values())
     inserted = [row for row in rows if row[0] not in created]
     return append_rows(EVENT_ROW, appended) + insert_rows(NEW_EVENTS, inserted)
