@@ -344,7 +344,9 @@ def outcomes_section(agent, rows=None, errors=(), checked=None):
         "slots": [(key, name) for key, name, _ in slots],
         "types": sorted({slot_type for _, _, slot_type in slots}),
         "progress": recompute.progress(agent),
-        "as_of": agent.outcomes_as_of,
+        # read after the progress, not from `agent` (loaded with the request): a recomputation
+        # that ended in between has set it, and the page would otherwise say neither
+        "as_of": Agent.select(Agent.outcomes_as_of).where(Agent.id == agent.id).get().outcomes_as_of,
     }
 
 

@@ -297,6 +297,21 @@ def test_saving_recomputes_every_dialog_and_the_page_follows_the_recomputation(a
     assert "Outcomes as of" not in html
 
 
+def test_a_recomputation_that_ends_while_the_page_is_made_shows_its_time(app, client, shop):
+    """The agent is read when the request starts; the worker may finish before its
+    progress is read. The page then says when the outcomes are from, not nothing."""
+    from blueprints.admin import outcomes_section
+
+    made_up_dialogs(shop)
+    Agent.update(outcomes_done_to=0, outcomes_as_of=None).where(Agent.id == shop.id).execute()
+    read_at_the_start = Agent.get_by_id(shop.id)
+    finished = utcnow().replace(microsecond=0)
+    Agent.update(outcomes_done_to=None, outcomes_as_of=finished).where(Agent.id == shop.id).execute()
+    with app.test_request_context():
+        section = outcomes_section(read_at_the_start)
+    assert section["progress"] is None and section["as_of"] == finished
+
+
 def test_the_page_says_how_to_do_the_same_from_the_command_line(app, client, shop, runner, tmp_path):
     html = client.get(page_of(shop)).get_data(as_text=True)
     assert "flask --app app show-outcomes &#39;Support Bot&#39; &gt; outcomes.yml" in html
