@@ -3,16 +3,16 @@ with a clock around each step's function rather than a profiler, whose own cost
 per call would weigh most on the steps called most.
 
 A step's time excludes the steps it calls, so the shares add up to the whole.
+They are the writer's: reading, decoding and checking the JSON, masking and
+fingerprinting happen beside it, in its reader process (`importers.read_ahead`).
 """
 import collections
 import functools
 import time
 
 STEPS = {  # (module, attribute) -> what the step is called in the table
-    ("ingest.decoding", "decode_lines"): "decoding and checking JSON (msgspec)",
-    ("privacy.masking", "Masker.events"): "masking personal data",
+    ("importers.read_ahead", "_received"): "waiting for the reader process, taking its batch (msgpack)",
     ("ingest.writer", "ingest_events"): "the writer itself: paths that go on, the rest of the batch's bookkeeping (Python)",
-    ("ingest.writer", "stored_forms"): "fingerprints and instants of events (Python)",
     ("ingest.writer", "summarize"): "summaries of new dialogs (Python)",
     ("ingest.writer", "_insert_paths"): "slot and step rows of new dialogs (Python)",
     ("ingest.writer", "_ensure_dialogs"): "dialog rows (Python)",
@@ -26,7 +26,7 @@ STEPS = {  # (module, attribute) -> what the step is called in the table
     ("ingest.writer", "give_outcomes"): "outcome rules",
     ("peewee", "_transaction.__exit__"): "commit (and SQLite's checkpoints)",
 }
-REST = "reading the file, batching, the rest"
+REST = "the rest"
 
 
 def shares(run):

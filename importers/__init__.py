@@ -10,16 +10,21 @@ progress: lines, bytes, rows) and `unit` (what it calls a skipped item: "lines",
 "events"); it may offer `slot_catalogue`, the slots it knows more about than their
 key (name, type), which are written before the events that name them, with the
 text of the first stored bot event in each; and `unread`, the parts of it (files)
-that could not be read at all, which make the import incomplete.
+that could not be read at all, which make the import incomplete. A source that
+learns nothing while it is read but `done` says `reads_ahead`: it is read in a
+second process while this one writes (`importers.read_ahead`).
 """
+import contextlib
 import json
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from database.bulk import checkpoints_spaced
+from importers import read_ahead
 from ingest import decoding, rules, writer
 from ingest.collector import cycles_collected_after
 from languages.stored import N_, StoredText
+from privacy.masking import Masker
 
 BATCH = 10_000  # events a transaction: a commit, its WAL checkpoint and the daily totals cost about the same for 1,000 (peak RSS stays under 200 MB)
 LINE = StoredText(N_("line %(line)s"), line=r"\d+")  # where an item of a file of lines is: stored with its skip reason, shown translated
@@ -92,22 +97,37 @@ def write_events(agent, source, config, on_progress=None, batch_size=BATCH, impo
     shows that it moves. What was written before an ImportFailed stays written:
     importing again skips it. `import_job` (an id) marks the new events as that
     Admin → Import job's (`importers.removal`).
-
-    Reading one batch while writing the last in a thread made `import-events`
-    16 % slower (the GIL), so it is one thread.
     """
     outcome = Outcome()
-    limits, catalogue = rules.Limits.from_config(config), getattr(source, "slot_catalogue", {})
-    batches = _validated_batches(source, limits, batch_size, outcome.skip)
-    with checkpoints_spaced():
+    limits, catalogue, masker = rules.Limits.from_config(config), getattr(source, "slot_catalogue", {}), Masker.of(agent)
+
+    def prepared_batches(skip):
+        return _prepared_batches(source, limits, batch_size, masker, skip)
+
+    if read_ahead.possible(source):
+        batches = read_ahead.read_ahead(prepared_batches, outcome.skip)
+    else:
+        batches = prepared_batches(outcome.skip)
+    with checkpoints_spaced(), contextlib.closing(batches):
         while True:
             with cycles_collected_after():  # reading a batch, and writing it (`ingest.collector`)
-                batch = next(batches, None)
+                try:
+                    batch, done = next(batches, (None, None))
+                except read_ahead.ReaderLost as exc:
+                    raise ImportFailed(str(exc)) from None
                 if batch is None:
                     return outcome
                 _write_batch(agent, batch, catalogue, limits, config["API_MAX_CHANNELS"], outcome, import_job)
             if on_progress:
-                on_progress(source.done, source.total, outcome)
+                on_progress(done, source.total, outcome)
+
+
+def _prepared_batches(source, limits, batch_size, masker, skip):
+    """The source's valid events as `read_ahead.Batch`es, made ready for the writer
+    (`ingest.writer.prepared`), each with how much of the source was read by then."""
+    for validated in _validated_batches(source, limits, batch_size, skip):
+        events, forms = writer.prepared(masker, [event for _, event in validated])
+        yield read_ahead.Batch.of(events, forms, [where for where, _ in validated]), source.done
 
 
 def _validated_batches(source, limits, batch_size, skip):
@@ -181,21 +201,23 @@ def _described_slots(catalogue, events):
 
 
 def _write_batch(agent, batch, catalogue, limits, max_channels, outcome, import_job):
-    """Store a batch; events the database rejects (a dialog on another channel, a
-    channel past the agent's cap) are skipped with their reasons, and the rest of
-    the batch stored. What the source says about a slot is kept only where the
-    API would take it (`ingest.rules.valid_slots`); the slot is created by its key
-    otherwise."""
-    while batch:
-        events = [event for _, event in batch]
+    """Store a `read_ahead.Batch`; events the database rejects (a dialog on another
+    channel, a channel past the agent's cap) are skipped with their reasons, and the
+    rest of the batch stored. What the source says about a slot is kept only where
+    the API would take it (`ingest.rules.valid_slots`); the slot is created by its
+    key otherwise."""
+    events, forms, wheres = batch.events, batch.forms, None
+    while events:
         known = rules.valid_slots(_described_slots(catalogue, events), limits)
         try:
-            new, duplicates = writer.ingest_events(agent, events, max_channels, described=known, import_job=import_job)
+            new, duplicates = writer.ingest_events(agent, events, max_channels, described=known, import_job=import_job, forms=forms)
         except rules.IngestError as exc:
+            wheres = batch.where() if wheres is None else wheres
             bad = {e["index"] for e in exc.errors}
             for e in exc.errors:
-                outcome.skip(batch[e["index"]][0], describe([e]))
-            batch = [entry for i, entry in enumerate(batch) if i not in bad]
+                outcome.skip(wheres[e["index"]], describe([e]))
+            kept = [i for i in range(len(events)) if i not in bad]
+            events, forms, wheres = [events[i] for i in kept], [forms[i] for i in kept], [wheres[i] for i in kept]
             continue
         outcome.imported += new
         outcome.duplicates += duplicates

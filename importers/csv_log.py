@@ -158,6 +158,7 @@ class CsvLog:
     """The rows of a CSV file as events; progress in bytes."""
 
     unit = "lines"
+    reads_ahead = True  # `importers.read_ahead`
 
     def __init__(self, path, mapping, sender_values=None, zone=None, wording=COMMAND_LINE):
         self.path, self.mapping, self.sender_values, self.zone = path, mapping, sender_values or {}, zone

@@ -12,6 +12,7 @@ class JsonLines:
     """
 
     unit = "lines"
+    reads_ahead = True  # `importers.read_ahead`
 
     def __init__(self, path):
         self.path = path

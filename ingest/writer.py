@@ -88,14 +88,25 @@ def describe_slots(agent, slots):
     insert_rows(query, [(agent.id, s.key, s.name, s.type, s.text) for s in slots])
 
 
-def ingest_events(agent, events, max_channels=None, described=(), import_job=None):
+def prepared(masker, events):
+    """The events as they are stored, with their texts masked by `masker`
+    (`privacy.masking`), and the (fingerprint, instant as text) of each
+    (`ingest.rules.stored_forms`): the per-event work that needs no database,
+    which an import does in its reader process (`importers.read_ahead`)."""
+    events = masker.events(events)
+    return events, stored_forms(events)
+
+
+def ingest_events(agent, events, max_channels=None, described=(), import_job=None, forms=None):
     """Store a validated batch and bring the summaries of the dialogs it touches up to date.
 
     Returns (new, duplicates). Raises IngestError, writing nothing, when an event
     names a stored dialog on a different channel, or a new channel beyond the
     agent's `max_channels` (checked first, every such event named). `described`
     is what an importer knows about the batch's slots (`describe_slots`). With the
-    agent's `Mask personal data` on, texts are masked first (`privacy.masking`).
+    agent's `Mask personal data` on, texts are masked first (`privacy.masking`),
+    unless `forms` are given: then the events and the described slots were
+    `prepared` for this agent already, and `forms` are the events' stored forms.
     `import_job` (an id) marks the new events as that Admin → Import job's, for
     its removal (`importers.removal`). An event's instant is written as text,
     as the path rows' are (`_path_rows`).
@@ -114,13 +125,13 @@ def ingest_events(agent, events, max_channels=None, described=(), import_job=Non
     lock, then rows by keys, then ids, then the daily totals' keys), so two
     batches never wait for each other in a circle.
     """
-    masker = Masker.of(agent)  # before anything is written or fingerprinted: events, and slot texts taken from them
-    events, described = masker.events(events), masker.slots(described)
+    if forms is None:  # before anything is written or fingerprinted: events, and slot texts taken from them
+        masker = Masker.of(agent)
+        (events, forms), described = prepared(masker, events), masker.slots(described)
     with db.atomic():
         _ensure_channels(agent, events, max_channels)
         types_before = evaluation.slot_types(agent) if described else None
         describe_slots(agent, described)
-        forms = stored_forms(events)  # (fingerprint, instant as text) of each
         slot_ids = _ensure_slots(agent, {e.slot for e in events if e.slot})
         dialog_ids, batch, created = _ensure_dialogs(agent, events, forms, slot_ids)
         stored = {dialog_ids[ext]: batch[ext] for ext in batch if ext not in created}
