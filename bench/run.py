@@ -285,8 +285,8 @@ def bench_ingestion(folder, dialogs):
          f"every batch: 1 event of 1,000 dialogs; every final row written once: {n / live_schema:,.0f} events/s, "
          f"{ratio(live_schema, live_api)} of it"],
         ["Ingestion, import-events", f"{n:,} events", f"{n / imported:,.0f} events/s",
-         f"executemany: {n / floor:,.0f} events/s", f"{ratio(floor, imported)} floor (target ≥ 0.5×)",
-         "includes starting the command"],
+         f"executemany: {n / floor:,.0f} events/s", f"{ratio(floor, imported)} events-only floor",
+         "includes starting the command; the target is against the schema's own floor (its rows below)"],
     ]
     return rows + bench_postgres_ingestion(folder, events, path)
 
@@ -348,7 +348,8 @@ def bench_postgres_ingestion(folder, events, path):
         ["Ingestion on PostgreSQL, POST /api/v1/events (batches of 1,000)", f"{n:,} events", f"{n / api:,.0f} events/s",
          f"COPY: {n / floor:,.0f} events/s", f"{ratio(floor, api)} floor (target ≥ 0.3×)", ""],
         ["Ingestion on PostgreSQL, import-events", f"{n:,} events", f"{n / imported:,.0f} events/s",
-         f"COPY: {n / floor:,.0f} events/s", f"{ratio(floor, imported)} floor (target ≥ 0.5×)", "includes starting the command"],
+         f"COPY: {n / floor:,.0f} events/s", f"{ratio(floor, imported)} events-only floor",
+         "includes starting the command; the target is against the schema's own floor (its rows below)"],
     ]
 
 

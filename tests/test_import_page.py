@@ -308,7 +308,8 @@ def test_hostile_files_keep_the_worker_s_memory_flat(workers):
     (326 MB for the JSON Lines file and 285 MB for the CSV here; the issue measured
     600-890 MB for 6-9 MB files): only the counts, the first 50 reasons and 50 distinct
     reasons counted are kept,
-    so the worker's peak stays under 200 MB (58 MB). The Rasa tracker, read whole by
+    so the worker's peak stays under 200 MB (58 MB), its reader process's included
+    for the files of lines (`importers.read_ahead`). The Rasa tracker, read whole by
     `json.loads`, took it to 208 MB; read an event at a time, 62 MB. About 30 s."""
     worker = workers.processes.start_worker(workers=1)
     peaks = {}
