@@ -11,7 +11,7 @@ import pytest
 
 from access import api_keys
 from app import create_app
-from devtools.memory import PeakTreeRss
+from devtools.memory import PeakTreeMemory
 from devtools.processes import Stack, wait_for
 from models import Account, Agent, Dialog, Event, ImportJob
 from tests.conftest import SECRET, csrf_token, event
@@ -316,7 +316,7 @@ def test_hostile_files_keep_the_worker_s_memory_flat(workers):
     for kind, (name, content, options, items) in HOSTILE_FILES.items():
         wait_for(lambda: os.path.exists(f"/proc/{worker.pid}/status"), what="the worker")
         forget_peak(worker.pid)
-        with PeakTreeRss(worker.pid) as with_reader:  # a file of lines is read in a second process
+        with PeakTreeMemory(worker.pid) as with_reader:  # a file of lines is read in a second process
             job = workers.wait_until_finished(workers.queue(kind, name, content, options))
         assert (job.state, job.imported, job.skipped) == ("done", 0, items)
         assert len(job.reason_list) == 1 and job.reason_list[0][1] == items, "one reason, counted"
