@@ -99,7 +99,7 @@ def _received(receiving, reader):
     """The reader's next message, once it has sent it."""
     try:
         return MESSAGES.decode(receiving.recv_bytes())
-    except EOFError:
+    except (EOFError, OSError):  # gone between two messages, or in the middle of one
         reader.join()
         raise ReaderLost(f"the process reading the file stopped (exit code {reader.exitcode})") from None
 

@@ -2,8 +2,10 @@
 reads arrives in order and whole, what it raises is raised here, and neither
 process outlives the other's failure."""
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import struct
 from types import SimpleNamespace
 
 import pytest
@@ -86,6 +88,24 @@ def test_a_reader_killed_midway_ends_the_import_with_a_clear_error_and_keeps_wha
 
     with pytest.raises(ImportFailed, match=r"the process reading the file stopped \(exit code -9\)"):
         imported(app, Lines(40, killed_at_twelve))
+    assert stored_events(app) == 10 - 1
+    assert multiprocessing.active_children() == []
+
+
+def test_a_reader_killed_while_it_sends_a_batch_ends_the_import_as_clearly(app, people, monkeypatch):
+    writer_pid, send_bytes = os.getpid(), multiprocessing.connection.Connection.send_bytes
+    sent = []
+
+    def dies_halfway(self, message, *args):
+        if os.getpid() != writer_pid and len(sent) == 2:
+            self._send(struct.pack("!i", len(message)) + bytes(message[: len(message) // 2]))
+            os.kill(os.getpid(), signal.SIGKILL)
+        sent.append(message)
+        return send_bytes(self, message, *args)
+
+    monkeypatch.setattr(multiprocessing.connection.Connection, "send_bytes", dies_halfway)
+    with pytest.raises(ImportFailed, match=r"the process reading the file stopped \(exit code -9\)"):
+        imported(app, Lines(40))
     assert stored_events(app) == 10 - 1
     assert multiprocessing.active_children() == []
 
